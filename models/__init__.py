@@ -1,0 +1,1 @@
+"""Model code for the explainer. Nothing in this package imports streamlit."""

@@ -1,0 +1,106 @@
+"""One forward pass per (model, text), kept as numpy arrays that every page draws from.
+
+Like TransformerLens's ActivationCache: hooks are registered in one place and removed in ``finally``; the
+rest comes from the model's own outputs (``output_hidden_states``, ``output_attentions``), so the numbers on
+screen ARE what the model computes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from models.loading import LoadedModel
+from models.tokens import MAX_TOKENS, Encoding, encode
+
+
+@dataclass(frozen=True)
+class Trace:
+    model_id: str
+    text: str
+    tokens: list[str]  # vocabulary strings, e.g. "Ġcapital"
+    ids: np.ndarray  # [T] int64
+    offsets: np.ndarray  # [T, 2] char spans in the text
+    special: np.ndarray  # [T] bool
+    n_total: int  # tokens in the full text (> T when truncated)
+    token_embeddings: np.ndarray  # [T, d] rows of the input embedding matrix (before positions)
+    position_embeddings: np.ndarray | None  # [T, d] learned/sinusoidal position vectors; None for RoPE
+    hidden_states: np.ndarray  # [L+1, T, d] residual stream: 0 = embedding output, l = after block l
+    attentions: np.ndarray  # [L, H, T, T] softmaxed attention weights (rows sum to 1)
+    last_logits: np.ndarray | None  # [V] next-token logits at the last position (decoders)
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.ids)
+
+    @property
+    def truncated(self) -> bool:
+        return self.n_total > self.n_tokens
+
+
+def _position_module(model: Any):
+    """The learned/sinusoidal position-embedding table, if the model adds one (None for RoPE models)."""
+    import torch
+
+    for name, module in model.named_modules():
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in ("wpe", "position_embeddings", "embed_positions") and isinstance(module, torch.nn.Embedding):
+            return module
+    return None
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def compute_trace(lm: LoadedModel, text: str, max_tokens: int = MAX_TOKENS) -> Trace:
+    import torch
+
+    enc: Encoding = encode(lm.tokenizer, text, max_tokens, lock=lm.lock)
+    if len(enc.ids) == 0:
+        raise ValueError("There is no token to analyse: type some text.")
+    model = lm.model
+    ids = torch.from_numpy(enc.ids)[None]  # [1, T]
+    captured: dict[str, torch.Tensor] = {}
+
+    def save(name: str):
+        def hook(_module, _inputs, output):
+            captured[name] = output.detach()
+
+        return hook
+
+    kwargs: dict[str, Any] = dict(output_attentions=True, output_hidden_states=True, return_dict=True)
+    if lm.spec.head == "causal-lm":
+        kwargs["logits_to_keep"] = 1  # only the last position's logits: [1, 1, V]
+    pos_module = _position_module(model)
+    with lm.lock, torch.inference_mode():
+        handles = [model.get_input_embeddings().register_forward_hook(save("token_embeddings"))]
+        if pos_module is not None:
+            handles.append(pos_module.register_forward_hook(save("position_embeddings")))
+        try:
+            out = model(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
+        finally:
+            for h in handles:
+                h.remove()
+
+    hidden = torch.stack(out.hidden_states)[:, 0]  # [L+1, T, d]
+    attn = torch.stack(out.attentions)[:, 0]  # [L, H, T, T]
+    pos = captured.get("position_embeddings")
+    logits = getattr(out, "logits", None) if lm.spec.head == "causal-lm" else None
+    return Trace(
+        model_id=lm.spec.id,
+        text=text,
+        tokens=lm.tokenizer.convert_ids_to_tokens(enc.ids.tolist()),
+        ids=_readonly(enc.ids),
+        offsets=_readonly(enc.offsets),
+        special=_readonly(enc.special),
+        n_total=enc.n_total,
+        token_embeddings=_readonly(captured["token_embeddings"][0].float().numpy()),  # [T, d]
+        position_embeddings=None if pos is None else _readonly(pos.reshape(-1, pos.shape[-1]).float().numpy()),
+        hidden_states=_readonly(hidden.float().numpy()),
+        attentions=_readonly(attn.float().numpy()),
+        last_logits=None if logits is None else _readonly(logits[0, -1].float().numpy()),  # [V]
+    )
