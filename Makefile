@@ -15,7 +15,7 @@ export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 .PHONY: run test test-fast setup models browser bench clean-cache
 
 run: setup models
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(PY) serve.py --server.port $(PORT)
 
 test: setup models browser
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -254,7 +254,7 @@ def is_available(spec: ModelSpec) -> bool:
 def _unavailable_hub(spec: ModelSpec) -> ModelUnavailable:
     return ModelUnavailable(
         f"{spec.label} is not in the local Hugging Face cache and the hub cannot be reached, "
-        "so it cannot be loaded here; the bundled models work offline."
+        "so it cannot be loaded here."
     )
 
 
@@ -294,6 +294,42 @@ def weights_location(spec: ModelSpec, progress: Progress = _no_progress) -> Path
             raise ModelUnavailable(f"{folder} is not a model folder (it has no config.json).")
         return folder
     return spec.hub_id or ""
+
+
+_IMPORT_LOCK = threading.Lock()
+
+
+def warm_imports() -> None:
+    """Import torch/transformers and resolve the lazy names we use, once, under a lock.
+
+    transformers resolves ``AutoTokenizer`` & co. lazily; sessions importing them concurrently on a fresh
+    server raced ("cannot import name 'AutoTokenizer'"). Call this before serving anything.
+    """
+    with _IMPORT_LOCK:
+        import torch  # noqa: F401
+        import transformers
+
+        for name in ("AutoTokenizer", "AutoModel", "AutoModelForCausalLM", "AutoModelForMaskedLM",
+                     "AutoConfig", "PreTrainedModel"):
+            getattr(transformers, name)
+
+
+@dataclass
+class LoadedTokenizer:
+    """A tokenizer on its own (cheap to load), with its facts and its lock."""
+
+    spec: ModelSpec
+    tokenizer: Any
+    facts: Any
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+
+def load_tokenizer_only(spec_or_id: ModelSpec | str, progress: Progress = _no_progress) -> LoadedTokenizer:
+    from models.facts import tokenizer_facts
+
+    spec = get_spec(spec_or_id) if isinstance(spec_or_id, str) else spec_or_id
+    tok = load_tokenizer(spec, progress)
+    return LoadedTokenizer(spec=spec, tokenizer=tok, facts=tokenizer_facts(tok))
 
 
 def load_tokenizer(spec_or_id: ModelSpec | str, progress: Progress = _no_progress) -> Any:

@@ -51,13 +51,15 @@ class PieceInfo:
 
     @property
     def shown(self) -> str:
-        """Text for a chip: the vocabulary string, with bytes of an incomplete character written in hex."""
-        if not self.partial or self.byte_values is None:
+        """Text for a chip. Byte-level pieces: ASCII as the vocabulary writes it ("Ġ" = space), other
+        characters as themselves ("ä¸Ń" -> "中"), and bytes of an incomplete character in hex ("<F0><9F>")."""
+        if self.byte_values is None:
             return self.raw
         decoded = self.byte_values.decode("utf-8", errors="surrogateescape")
         enc = _byte_encoder()
         return "".join(
-            f"<{ord(c) - 0xDC00:02X}>" if 0xDC80 <= ord(c) <= 0xDCFF else "".join(enc[b] for b in c.encode())
+            f"<{ord(c) - 0xDC00:02X}>" if 0xDC80 <= ord(c) <= 0xDCFF
+            else (enc[ord(c)] if ord(c) < 0x80 else c)
             for c in decoded
         )
 
@@ -75,6 +77,8 @@ class PieceInfo:
             )
         if self.unknown:
             return f"{self.text!r} is not in the vocabulary: the tokenizer maps it to its unknown token"
+        if self.byte_values is not None and self.shown != self.raw:
+            return f"the vocabulary writes these {len(self.byte_values)} UTF-8 bytes as {self.raw!r}"
         return ""
 
 
@@ -142,3 +146,22 @@ def describe(tokenizer: Any, enc: Encoding, text: str, kind: str) -> list[PieceI
             special=bool(sp), byte_values=b, partial=partial, unknown=(unk is not None and tid == unk and not sp),
         ))
     return out
+
+
+def pieces_table(pieces: list[PieceInfo]) -> list[dict]:
+    """Rows for the tokens table / CSV export."""
+    return [
+        {
+            "position": p.index,
+            "piece": p.shown,
+            "id": p.id,
+            "vocabulary string": p.raw,
+            "decoded": p.decoded,
+            "start": None if p.special else p.span[0],
+            "end": None if p.special else p.span[1],
+            "special": p.special,
+            "bytes": p.byte_values.hex(" ").upper() if p.byte_values is not None else "",
+            "note": p.note,
+        }
+        for p in pieces
+    ]

@@ -1,0 +1,57 @@
+"""Transformer explainer: entry point (sidebar, shared state, navigation)."""
+from models.loading import warm_imports
+
+warm_imports()  # torch + transformers resolved once, before any session races on lazy imports
+
+import streamlit as st  # noqa: E402
+
+from components import state  # noqa: E402
+from components.cache import resolve_model  # noqa: E402
+from components.widgets import model_facts_card  # noqa: E402
+from models.loading import ModelUnavailable, is_available  # noqa: E402
+from models.registry import REGISTRY, model_ids  # noqa: E402
+
+st.set_page_config(page_title="Transformer explainer", page_icon="🔤", layout="wide")
+
+PAGES = [
+    st.Page("app_pages/home.py", title="Overview", icon=":material/home:", url_path="home", default=True),
+    st.Page("app_pages/tokens.py", title="Tokens", icon=":material/token:", url_path="tokens"),
+]
+page = st.navigation(PAGES)
+
+SHARED = [state.MODEL, state.TEXT]
+state.seed(SHARED)
+
+
+def _model_label(model_id: str) -> str:
+    spec = REGISTRY[model_id]
+    kind = "Decoder (GPT-style)" if spec.family == "decoder" else "Encoder (BERT-style)"
+    where = "bundled" if spec.bundled else ("hub" if is_available(spec) else "hub, not downloaded")
+    return f"{kind} · {spec.label} · {where}"
+
+
+with st.sidebar:
+    st.selectbox("Model", model_ids(), key="model", format_func=_model_label,
+                 on_change=state.forget_warning, args=("model",),
+                 help="Decoders predict the next token from the left; encoders read the whole text at once.")
+    st.text_area("Text", key="text", height=110, on_change=state.forget_warning, args=("text",),
+                 placeholder="Type or paste any text...",
+                 help="Every page analyses this text (the first 512 tokens of it).")
+    if len(st.session_state.text) > state.MAX_URL_TEXT:
+        st.caption(f"This text is too long to put in a link ({len(st.session_state.text):,} characters; "
+                   f"links keep up to {state.MAX_URL_TEXT:,}).")
+state.write_back(SHARED)
+
+state.show_warnings()
+try:
+    lm, notice = resolve_model(st.session_state.model)
+except ModelUnavailable as e:  # a bundled model is missing: say which command installs it
+    st.error(str(e), icon=":material/error:")
+    st.stop()
+if notice:
+    st.warning(notice, icon=":material/cloud_off:")
+st.session_state["active_model"] = lm.spec.id
+with st.sidebar.expander(f"Model facts: {lm.spec.label}", expanded=True):
+    model_facts_card(lm.facts)
+
+page.run()

@@ -1,0 +1,1 @@
+"""Everything that imports streamlit (except components.plots, which is pure plotly)."""

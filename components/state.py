@@ -1,0 +1,131 @@
+"""URL query params <-> widget state.
+
+The URL is read once per session (a shared link sets the view), bad values fall back to the default with a
+visible warning, and after the widgets are drawn their values are written back so the address bar is always
+a link to the current view. We do this by hand rather than with ``bind="query-params"`` so that the model
+picker can show readable labels while the URL keeps the short registry id, and so that rejected values are
+reported instead of silently dropped.
+"""
+from __future__ import annotations
+
+import math
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import streamlit as st
+
+from models.registry import DEFAULT_MODEL, REGISTRY
+
+MAX_TEXT_CHARS = 100_000  # longer text is cut (with a notice); the model sees at most 512 tokens anyway
+MAX_URL_TEXT = 2_000  # longer text is not written into the URL
+DEFAULT_TEXT = "students celebrate the graduation with a big party"
+
+_SEEDED = "_url_seeded"
+_WARNINGS = "_url_warnings"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One URL parameter bound to one widget key."""
+
+    name: str  # query parameter name (also the session_state key)
+    default: Any
+    parse: Callable[[str], Any]  # raises ValueError with a short reason on a bad value
+    to_url: Callable[[Any], str] = str
+    always: bool = False  # write it even when it equals the default
+
+
+def clean_text(value: str) -> str:
+    """Text as the app uses it: lone surrogates (invalid UTF-16 from a URL) become U+FFFD; capped length."""
+    value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value[:MAX_TEXT_CHARS]
+
+
+def current_text() -> str:
+    """The shared text, cleaned (what every page analyses)."""
+    return clean_text(st.session_state.get(TEXT.name) or "")
+
+
+def parse_model(value: str) -> str:
+    if value not in REGISTRY:
+        raise ValueError(f"unknown model id; known ids: {', '.join(REGISTRY)}")
+    return value
+
+
+def parse_text(value: str) -> str:
+    return clean_text(value)
+
+
+def int_in(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError("not a number") from None
+        if not math.isfinite(number) or number != int(number):
+            raise ValueError("not a whole number")
+        if not lo <= number <= hi:
+            raise ValueError(f"must be between {lo} and {hi}")
+        return int(number)
+
+    return parse
+
+
+MODEL = Param("model", DEFAULT_MODEL, parse_model, always=True)
+TEXT = Param("text", DEFAULT_TEXT, parse_text, always=True)
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    """A URL value safe to quote in a warning (markdown escaped by st.warning's caller via text=)."""
+    value = "".join(c if unicodedata.category(c)[0] != "C" else "\ufffd" for c in value)
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
+def seed(params: list[Param]) -> None:
+    """Copy URL values into session_state the first time these widgets appear in this session."""
+    seeded: set = st.session_state.setdefault(_SEEDED, set())
+    warnings: dict = st.session_state.setdefault(_WARNINGS, {})
+    for p in params:
+        if p.name in seeded:
+            continue
+        seeded.add(p.name)
+        raw = st.query_params.get_all(p.name)
+        value = p.default
+        if raw:
+            try:
+                value = p.parse(raw[-1])
+            except ValueError as e:
+                warnings[p.name] = (
+                    f"The link's {p.name}={_shown(raw[-1])!r} was not used ({e}); showing the default instead."
+                )
+            else:
+                if p.name == TEXT.name and len(raw[-1]) > MAX_TEXT_CHARS:
+                    warnings[p.name] = f"The link's text was longer than {MAX_TEXT_CHARS:,} characters and was cut."
+        st.session_state[p.name] = value
+
+
+def show_warnings() -> None:
+    """Warnings about rejected URL values, shown until the user changes that widget."""
+    for name, message in st.session_state.get(_WARNINGS, {}).items():
+        st.warning(message, icon="⚠️")
+
+
+def forget_warning(name: str) -> None:
+    st.session_state.get(_WARNINGS, {}).pop(name, None)
+
+
+def write_back(params: list[Param]) -> None:
+    """Mirror widget values into the URL (default values of optional params are left out)."""
+    for p in params:
+        if p.name not in st.session_state:
+            continue
+        value = st.session_state[p.name]
+        url_value = p.to_url(value)
+        if p.name == TEXT.name and len(url_value) > MAX_URL_TEXT:
+            url_value = None
+        if url_value is None or (value == p.default and not p.always):
+            if p.name in st.query_params:
+                del st.query_params[p.name]
+        elif st.query_params.get(p.name) != url_value:
+            st.query_params[p.name] = url_value

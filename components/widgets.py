@@ -1,0 +1,181 @@
+"""Reusable widgets: token chips, the model facts card, captions, download buttons.
+
+Every piece of user text that reaches HTML goes through ``html.escape`` (and control characters are made
+visible), so text such as ``<script>`` is shown literally and never executed.
+"""
+from __future__ import annotations
+
+import html
+import unicodedata
+from typing import Iterable
+
+import pandas as pd
+import streamlit as st
+
+from models.facts import ModelFacts, TokenizerFacts
+from models.tokens import PieceInfo
+
+# Soft colours that stay readable with dark text on a projector; cycled per token.
+CHIP_COLOURS = ["#fde68a", "#bbf7d0", "#bfdbfe", "#fbcfe8", "#ddd6fe", "#fed7aa", "#a5f3fc", "#e9d5ff"]
+
+CHIP_CSS = """
+<style>
+.tx-chips {display:flex; flex-wrap:wrap; gap:4px 3px; line-height:1.1; margin:0.25rem 0 0.75rem 0;}
+.tx-chip {display:inline-flex; flex-direction:column; align-items:center; padding:3px 5px 2px 5px;
+  border-radius:6px; border:1px solid rgba(0,0,0,0.12); color:#111827; min-width:1.4em;}
+.tx-chip.tx-special {background:#e5e7eb !important; border:1px dashed #6b7280; font-style:italic;}
+.tx-chip.tx-partial {background-image:repeating-linear-gradient(45deg, rgba(0,0,0,0.06) 0 4px, transparent 4px 8px);}
+.tx-chip.tx-unk {border:2px solid #dc2626;}
+.tx-chip.tx-selected {outline:3px solid #1d4ed8; outline-offset:1px;}
+.tx-piece {font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:1.0rem; white-space:pre;}
+.tx-id {font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:0.72rem; color:#374151; margin-top:2px;}
+.tx-legend {font-size:0.8rem; color:#4b5563;}
+</style>
+"""
+
+
+def visible(text: str) -> str:
+    """Make whitespace and control characters visible: ' ' -> '␣', '\\n' -> '⏎', U+0007 -> '\\x07'."""
+    out = []
+    for c in text:
+        if c == " ":
+            out.append("␣")
+        elif c == "\n":
+            out.append("⏎")
+        elif c == "\t":
+            out.append("⇥")
+        elif unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") or c in "\u2028\u2029":
+            out.append(f"\\u{ord(c):04x}" if ord(c) > 0xFF else f"\\x{ord(c):02x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def chip_title(p: PieceInfo) -> str:
+    lines = [f"#{p.index} · id {p.id}", f"vocabulary string: {visible(p.raw)}", f"decodes to: {visible(p.decoded)!s}"]
+    if not p.special:
+        lines.append(f"characters {p.span[0]}–{p.span[1]}: {visible(p.text)}")
+    if p.note:
+        lines.append(p.note)
+    return "\n".join(lines)
+
+
+def chips_html(pieces: Iterable[PieceInfo], selected: int | None = None) -> str:
+    """HTML for token chips (piece on top, id below). Everything from the text is escaped."""
+    parts = ['<div class="tx-chips" role="list">']
+    for p in pieces:
+        classes = ["tx-chip"]
+        if p.special:
+            classes.append("tx-special")
+        if p.partial:
+            classes.append("tx-partial")
+        if p.unknown:
+            classes.append("tx-unk")
+        if p.index == selected:
+            classes.append("tx-selected")
+        colour = CHIP_COLOURS[p.index % len(CHIP_COLOURS)]
+        parts.append(
+            f'<span class="{" ".join(classes)}" role="listitem" style="background:{colour}" '
+            f'data-index="{p.index}" data-id="{p.id}" title="{html.escape(chip_title(p), quote=True)}">'
+            f'<span class="tx-piece">{html.escape(visible(p.shown))}</span>'
+            f'<span class="tx-id">{p.id}</span></span>'
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def token_chips(pieces: list[PieceInfo], selected: int | None = None) -> None:
+    st.html(CHIP_CSS + chips_html(pieces, selected))
+
+
+def compact_number(n: int) -> str:
+    if n >= 1_000_000_000:
+        return f"{n / 1e9:.2f} B"
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} M"
+    return f"{n:,}"
+
+
+def facts_rows(f: ModelFacts) -> list[tuple[str, str]]:
+    heads = f"{f.n_heads} per layer"
+    if f.gqa:
+        heads = f"{f.n_heads} query / {f.n_kv_heads} key-value (grouped-query)"
+    family = "decoder (GPT-style, sees only earlier tokens)" if f.family == "decoder" else \
+        "encoder (BERT-style, sees both directions)"
+    return [
+        ("Family", family),
+        ("Architecture", f"{f.architecture} ({f.model_type})"),
+        ("Layers", str(f.n_layers)),
+        ("Attention heads", heads),
+        ("d_model", f"{f.d_model} ({f.d_head} per head)"),
+        ("Vocabulary", f"{f.vocab_size:,} ids · {f.tokenizer.kind}"),
+        ("Parameters", compact_number(f.n_params)),
+        ("Context length", f"{f.context_length:,} tokens"),
+        ("Positions", {"rope": "RoPE (rotary)", "learned": "learned table", "sinusoidal": "sine/cosine"}[f.positions]),
+        ("Output head", f.head_text),
+    ]
+
+
+def model_facts_card(f: ModelFacts) -> None:
+    rows = "".join(
+        f"<tr><th style='text-align:left;padding:1px 6px 1px 0;font-weight:600'>{html.escape(k)}</th>"
+        f"<td style='padding:1px 0'>{html.escape(v)}</td></tr>"
+        for k, v in facts_rows(f)
+    )
+    st.html(f"<table style='font-size:0.8rem;border-collapse:collapse'>{rows}</table>")
+
+
+def tokenizer_caption(t: TokenizerFacts, label: str) -> str:
+    """One plain-language paragraph about how THIS tokenizer cuts text."""
+    if t.kind == "WordPiece":
+        how = (f"{label} uses **WordPiece**: it lower-cases the text (uncased vocabulary), splits on spaces and "
+               "punctuation, then cuts rare words into known pieces; a piece that continues a word starts with `##`.")
+    elif t.kind == "byte-level BPE":
+        how = (f"{label} uses **byte-level BPE**: it works on the UTF-8 bytes of the text and merges frequent byte "
+               "pairs into pieces, so any text can be encoded; `Ġ` in a piece stands for a space and `Ċ` for a newline.")
+    elif t.kind.startswith("SentencePiece"):
+        how = f"{label} uses **{t.kind}**: `▁` in a piece stands for a space."
+    else:
+        how = f"{label} uses a {t.kind} tokenizer."
+    if t.wraps_cls_sep:
+        wrap = f"It wraps every input in `{t.cls_token}` … `{t.sep_token}`."
+    elif t.adds_bos:
+        wrap = f"It puts `{t.bos_token}` (beginning of sequence) in front."
+    else:
+        wrap = "It adds no special token to plain text (no BOS): the first piece is your first word."
+    return f"{how} {wrap} Each piece has one integer id in a vocabulary of {t.vocab_size:,}."
+
+
+def csv_download(df: pd.DataFrame, label: str, file_name: str, key: str) -> None:
+    st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv",
+                       key=key, on_click="ignore", icon=":material/download:")
+
+
+def marker_notes(pieces: list[PieceInfo], t: TokenizerFacts) -> list[str]:
+    """Plain-language notes for the markers that actually appear in these pieces."""
+    raws = [p.raw for p in pieces if not p.special]
+    notes = []
+    if t.kind == "byte-level BPE":
+        if any(r.startswith("Ġ") for r in raws):
+            notes.append("`Ġ` at the start of a piece is a **space**: byte-level BPE keeps the space attached to "
+                         "the word that follows it, so ` party` and `party` are different pieces with different ids.")
+        if any("Ċ" in r for r in raws):
+            notes.append("`Ċ` is a **newline** (byte 0x0A written as a printable character).")
+        if any(p.partial for p in pieces):
+            notes.append("Pieces shown as `<F0><9F>`… are **raw bytes** of a character that needs several UTF-8 bytes "
+                         "(emoji, Chinese, accented letters): the vocabulary has no piece for the whole character, "
+                         "so it is split into byte pieces that only make sense together.")
+    if t.marker == "##" and any(r.startswith("##") for r in raws):
+        notes.append("`##` marks a piece that **continues the previous word** (WordPiece): a rare word is built "
+                     "from common pieces instead of having its own id.")
+    if t.marker == "▁" and any("▁" in r for r in raws):
+        notes.append("`▁` is a **space** (SentencePiece writes the space into the piece that follows it).")
+    if any(p.unknown for p in pieces):
+        notes.append("**Unknown** pieces (red border): characters that are not in this vocabulary at all, for "
+                     "example emoji in BERT's vocabulary. The model sees only the single unknown id.")
+    specials = sorted({p.raw for p in pieces if p.special})
+    if specials:
+        shown = ", ".join(f"`{s}`" for s in specials)
+        notes.append(f"{shown}: **special tokens** the tokenizer adds around your text (dashed chips); they have "
+                     "ids like any piece but no characters of your text.")
+    return notes
