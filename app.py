@@ -42,7 +42,6 @@ with st.sidebar:
                    f"links keep up to {state.MAX_URL_TEXT:,}).")
 state.write_back(SHARED)
 
-state.show_warnings()
 try:
     lm, notice = resolve_model(st.session_state.model)
 except ModelUnavailable as e:  # a bundled model is missing: say which command installs it

@@ -56,7 +56,7 @@ if notes:
 # ------------------------------------------------------------------------------------ one token
 st.subheader("One token up close")
 st.selectbox(
-    "Token", range(len(pieces)), key=TOKEN.name,
+    "Token", range(len(pieces)), key=TOKEN.name, on_change=state.forget_warning, args=(TOKEN.name,),
     format_func=lambda i: f"#{i}  {visible(pieces[i].shown)}  (id {pieces[i].id})",
 )
 p = pieces[st.session_state[TOKEN.name]]

@@ -8,7 +8,7 @@ reported instead of silently dropped.
 """
 from __future__ import annotations
 
-import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -59,15 +59,13 @@ def parse_text(value: str) -> str:
 
 def int_in(lo: int, hi: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise ValueError("not a number") from None
-        if not math.isfinite(number) or number != int(number):
+        m = re.fullmatch(r"\s*([+-]?[0-9]+)(\.0*)?\s*", value)
+        if not m:
             raise ValueError("not a whole number")
+        number = int(m.group(1))
         if not lo <= number <= hi:
             raise ValueError(f"must be between {lo} and {hi}")
-        return int(number)
+        return number
 
     return parse
 
@@ -83,7 +81,8 @@ def _shown(value: str, limit: int = 40) -> str:
 
 
 def seed(params: list[Param]) -> None:
-    """Copy URL values into session_state the first time these widgets appear in this session."""
+    """Copy URL values into session_state the first time these widgets appear in this session, and show
+    a warning for each value that was rejected."""
     seeded: set = st.session_state.setdefault(_SEEDED, set())
     warnings: dict = st.session_state.setdefault(_WARNINGS, {})
     for p in params:
@@ -103,12 +102,9 @@ def seed(params: list[Param]) -> None:
                 if p.name == TEXT.name and len(raw[-1]) > MAX_TEXT_CHARS:
                     warnings[p.name] = f"The link's text was longer than {MAX_TEXT_CHARS:,} characters and was cut."
         st.session_state[p.name] = value
-
-
-def show_warnings() -> None:
-    """Warnings about rejected URL values, shown until the user changes that widget."""
-    for name, message in st.session_state.get(_WARNINGS, {}).items():
-        st.warning(message, icon="⚠️")
+    for p in params:  # shown on every run until the user changes that widget
+        if p.name in warnings:
+            st.warning(warnings[p.name], icon="⚠️")
 
 
 def forget_warning(name: str) -> None:

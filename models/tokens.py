@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 MAX_TOKENS = 512  # analysis cap; longer text is truncated with a visible notice
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ def encode(tokenizer: Any, text: str, max_tokens: int = MAX_TOKENS, lock: Any = 
     """Token ids, char offsets and special-token mask; at most ``max_tokens`` (special tokens included)."""
     import contextlib
 
+    # A lone surrogate ("\ud800", e.g. from a broken copy-paste) cannot be encoded as UTF-8 and makes the
+    # tokenizer raise TypeError; U+FFFD keeps the length, so offsets still index the caller's text.
+    text = _SURROGATE.sub("\ufffd", text)
     with lock or contextlib.nullcontext():
         full = tokenizer(text, add_special_tokens=True, return_special_tokens_mask=True,
                          return_offsets_mapping=True, truncation=False, verbose=False)

