@@ -42,12 +42,16 @@ $(STAMP): requirements.txt requirements-models.txt requirements-build.txt
 models: $(STAMP)
 	$(PY) -m models.prepare
 
-# Debian's chromium for the e2e tests (Playwright cannot download its own browser here).
+# Debian's chromium for the e2e tests (Playwright cannot download its own browser here), plus fonts so
+# that Chinese text and emoji render in the screenshots.
+BROWSER_PKGS := chromium fonts-noto-cjk fonts-noto-color-emoji
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing Debian chromium for the browser tests..."; \
+	@missing=$$(for p in $(BROWSER_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages for the browser tests: $$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
 
 clean-cache:
 	$(PY) -m models.prepare --clean

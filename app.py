@@ -25,15 +25,16 @@ state.seed(SHARED)
 
 def _model_label(model_id: str) -> str:
     spec = REGISTRY[model_id]
-    kind = "Decoder (GPT-style)" if spec.family == "decoder" else "Encoder (BERT-style)"
-    where = "bundled" if spec.bundled else ("hub" if is_available(spec) else "hub, not downloaded")
-    return f"{kind} · {spec.label} · {where}"
+    where = "" if spec.bundled else (" · hub" if is_available(spec) else " · not downloaded")
+    return f"{spec.label} · {spec.family}{where}"
 
 
 with st.sidebar:
     st.selectbox("Model", model_ids(), key="model", format_func=_model_label,
                  on_change=state.forget_warning, args=("model",),
-                 help="Decoders predict the next token from the left; encoders read the whole text at once.")
+                 help="Decoders (GPT-style, listed first) predict the next token from the left; encoders (BERT-style) "
+                      "read the whole text at once. Bundled models work offline; hub models need the "
+                      "Hugging Face cache or hub.")
     st.text_area("Text", key="text", height=110, on_change=state.forget_warning, args=("text",),
                  placeholder="Type or paste any text...",
                  help="Every page analyses this text (the first 512 tokens of it).")

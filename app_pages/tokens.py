@@ -5,7 +5,7 @@ import streamlit as st
 from components import state
 from components.cache import get_model, get_tokenizer, get_trace
 from components.plots import one_hot_vs_dense
-from components.widgets import (csv_download, marker_notes, token_chips, tokenizer_caption, visible)
+from components.widgets import csv_download, kv_table, marker_notes, token_chips, tokenizer_caption, visible
 from models.registry import get_spec, other_family_default
 from models.tokens import MAX_TOKENS, Encoding, describe, encode, pieces_table
 
@@ -62,15 +62,14 @@ st.selectbox(
 p = pieces[st.session_state[TOKEN.name]]
 left, right = st.columns([2, 3])
 with left:
-    details = pd.DataFrame(
+    kv_table(
         [("Position", str(p.index)), ("Id", str(p.id)), ("Vocabulary string", visible(p.raw)),
          ("Decodes to", visible(p.decoded)), ("Characters", "—" if p.special else f"{p.span[0]}–{p.span[1]}"),
          ("Text it covers", "—" if p.special else visible(p.text)),
          ("Bytes", p.byte_values.hex(" ").upper() if p.byte_values else "—"),
          ("Note", p.note or "—")],
-        columns=["", "value"],
+        font_size="0.95rem",
     )
-    st.dataframe(details, hide_index=True, width="stretch")
 with right:
     fig = one_hot_vs_dense(p.id, facts.vocab_size, trace.token_embeddings[p.index], visible(p.shown))
     st.plotly_chart(fig, key="onehot")

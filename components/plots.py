@@ -29,7 +29,7 @@ def one_hot_vs_dense(token_id: int, vocab_size: int, embedding: np.ndarray, labe
     ), row=1, col=1)
     fig.add_trace(go.Scatter(
         x=[token_id], y=[1], mode="markers+text", marker=dict(size=9, color="#1d4ed8"),
-        text=[f"{html.escape(label)} (id {token_id:,})"], textposition="top center", hoverinfo="skip", showlegend=False,
+        text=[f"{html.escape(label)} (id {token_id:,})"], textposition="top right" if token_id < vocab_size / 2 else "top left", hoverinfo="skip", showlegend=False,
     ), row=1, col=1)
     fig.add_trace(go.Bar(
         x=np.arange(d), y=embedding, marker_color=np.where(embedding >= 0, "#059669", "#dc2626"),

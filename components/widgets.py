@@ -116,13 +116,18 @@ def facts_rows(f: ModelFacts) -> list[tuple[str, str]]:
     ]
 
 
-def model_facts_card(f: ModelFacts) -> None:
-    rows = "".join(
-        f"<tr><th style='text-align:left;padding:1px 6px 1px 0;font-weight:600'>{html.escape(k)}</th>"
-        f"<td style='padding:1px 0'>{html.escape(v)}</td></tr>"
-        for k, v in facts_rows(f)
+def kv_table(rows: list[tuple[str, str]], font_size: str = "0.8rem") -> None:
+    """A two-column key/value table; keys and values are escaped plain text."""
+    body = "".join(
+        f"<tr><th style='text-align:left;vertical-align:top;padding:2px 10px 2px 0;font-weight:600'>"
+        f"{html.escape(k)}</th><td style='padding:2px 0;word-break:break-word'>{html.escape(v)}</td></tr>"
+        for k, v in rows
     )
-    st.html(f"<table style='font-size:0.8rem;border-collapse:collapse'>{rows}</table>")
+    st.html(f"<table style='font-size:{font_size};border-collapse:collapse'>{body}</table>")
+
+
+def model_facts_card(f: ModelFacts) -> None:
+    kv_table(facts_rows(f))
 
 
 def tokenizer_caption(t: TokenizerFacts, label: str) -> str:

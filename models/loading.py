@@ -310,7 +310,10 @@ def warm_imports() -> None:
         import transformers
 
         for name in ("AutoTokenizer", "AutoModel", "AutoModelForCausalLM", "AutoModelForMaskedLM",
-                     "AutoConfig", "PreTrainedModel"):
+                     "AutoConfig", "PreTrainedModel",
+                     # modelling code of the registry's architectures (their first import takes seconds)
+                     "LlamaForCausalLM", "BertModel", "BertForMaskedLM", "GPT2LMHeadModel",
+                     "DistilBertForMaskedLM"):
             getattr(transformers, name)
 
 
