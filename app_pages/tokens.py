@@ -64,8 +64,8 @@ left, right = st.columns([2, 3])
 with left:
     kv_table(
         [("Position", str(p.index)), ("Id", str(p.id)), ("Vocabulary string", visible(p.raw)),
-         ("Decodes to", visible(p.decoded)), ("Characters", "—" if p.special else f"{p.span[0]}–{p.span[1]}"),
-         ("Text it covers", "—" if p.special else visible(p.text)),
+         ("Decodes to", visible(p.decoded)), ("Characters", f"{p.span[0]}–{p.span[1]}" if p.covers_text else "—"),
+         ("Text it covers", visible(p.text) if p.covers_text else "—"),
          ("Bytes", p.byte_values.hex(" ").upper() if p.byte_values else "—"),
          ("Note", p.note or "—")],
         font_size="0.95rem",

@@ -53,7 +53,7 @@ def visible(text: str) -> str:
 
 def chip_title(p: PieceInfo) -> str:
     lines = [f"#{p.index} · id {p.id}", f"vocabulary string: {visible(p.raw)}", f"decodes to: {visible(p.decoded)!s}"]
-    if not p.special:
+    if p.covers_text:
         lines.append(f"characters {p.span[0]}–{p.span[1]}: {visible(p.text)}")
     if p.note:
         lines.append(p.note)

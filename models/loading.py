@@ -101,7 +101,7 @@ def _manifest_ok(folder: Path, source: Path, deep: bool = False) -> bool:
         if deep:
             return _sha256(folder / "model.safetensors") == manifest["sha256"]
         return True
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # AttributeError: JSON but not a dict
         return False
 
 
@@ -248,7 +248,7 @@ def is_available(spec: ModelSpec) -> bool:
             return False
     if spec.source == "hub":
         return hub_cached(spec) or hub_reachable()
-    return Path(spec.path or "").is_dir()
+    return bool(spec.path) and (Path(spec.path) / "config.json").is_file()  # what weights_location needs
 
 
 def _unavailable_hub(spec: ModelSpec) -> ModelUnavailable:

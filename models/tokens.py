@@ -43,6 +43,11 @@ class PieceInfo:
     unknown: bool  # the tokenizer's [UNK]
 
     @property
+    def covers_text(self) -> bool:
+        """Does this piece stand for characters of the input (False for added [CLS]/[SEP]/BOS)?"""
+        return self.span[1] > self.span[0]
+
+    @property
     def partial_bytes(self) -> bytes:
         """The bytes of this piece that do not form a whole character on their own."""
         if not self.partial or self.byte_values is None:
@@ -66,6 +71,8 @@ class PieceInfo:
 
     @property
     def note(self) -> str:
+        if self.special and self.span[1] > self.span[0]:
+            return "special token typed in your text: the tokenizer reads it as the real control token"
         if self.special:
             return "special token added by the tokenizer, not part of your text"
         if self.partial:
@@ -98,10 +105,14 @@ def encode(tokenizer: Any, text: str, max_tokens: int = MAX_TOKENS, lock: Any = 
         if n_total > max_tokens:  # re-encode with truncation so [SEP] / EOS handling stays the tokenizer's
             enc = tokenizer(text, add_special_tokens=True, return_special_tokens_mask=True,
                             return_offsets_mapping=True, truncation=True, max_length=max_tokens)
+    ids = np.asarray(enc["input_ids"], dtype=np.int64)
+    # Special tokens the tokenizer added, plus ones typed in the text ("<|im_end|>", "[SEP]"): the tokenizer
+    # turns those into the real control tokens. [UNK] is not counted: it stands for characters of the text.
+    typed = set(getattr(tokenizer, "all_special_ids", [])) - {tokenizer.unk_token_id}
     return Encoding(
-        ids=np.asarray(enc["input_ids"], dtype=np.int64),
+        ids=ids,
         offsets=np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2),
-        special=np.asarray(enc["special_tokens_mask"], dtype=bool),
+        special=np.asarray(enc["special_tokens_mask"], dtype=bool) | np.isin(ids, list(typed)),
         n_total=n_total,
     )
 
@@ -161,8 +172,8 @@ def pieces_table(pieces: list[PieceInfo]) -> list[dict]:
             "id": p.id,
             "vocabulary string": p.raw,
             "decoded": p.decoded,
-            "start": None if p.special else p.span[0],
-            "end": None if p.special else p.span[1],
+            "start": p.span[0] if p.covers_text else None,
+            "end": p.span[1] if p.covers_text else None,
             "special": p.special,
             "bytes": p.byte_values.hex(" ").upper() if p.byte_values is not None else "",
             "note": p.note,

@@ -59,6 +59,8 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 def compute_trace(lm: LoadedModel, text: str, max_tokens: int = MAX_TOKENS) -> Trace:
     import torch
 
+    if lm.facts.context_length:  # never more positions than the model has
+        max_tokens = min(max_tokens, lm.facts.context_length)
     enc: Encoding = encode(lm.tokenizer, text, max_tokens, lock=lm.lock)
     if len(enc.ids) == 0:
         raise ValueError("There is no token to analyse: type some text.")
