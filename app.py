@@ -16,6 +16,7 @@ st.set_page_config(page_title="Transformer explainer", page_icon="🔤", layout=
 PAGES = [
     st.Page("app_pages/home.py", title="Overview", icon=":material/home:", url_path="home", default=True),
     st.Page("app_pages/tokens.py", title="Tokens", icon=":material/token:", url_path="tokens"),
+    st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
 ]
 page = st.navigation(PAGES)
 
@@ -53,5 +54,8 @@ if notice:
 st.session_state["active_model"] = lm.spec.id
 with st.sidebar.expander(f"Model facts: {lm.spec.label}", expanded=True):
     model_facts_card(lm.facts)
+st.sidebar.toggle("Download charts as SVG", key="svg",
+                  help="The camera button of every chart saves a PNG at projector size (1600 × 900, 2×); "
+                       "switch this on to save SVG instead.")
 
 page.run()

@@ -82,3 +82,16 @@ def warm_up(model_ids: tuple[str, ...], text: str) -> None:
         _model(model_id)
         _tokenizer(model_id)
         _trace(model_id, text)
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def _index(model_id: str):
+    from models.similarity import EmbeddingIndex
+
+    return EmbeddingIndex(_model(model_id))
+
+
+def get_index(model_id: str):
+    """The model's input-embedding matrix, normalised once, for nearest-neighbour queries."""
+    get_model(model_id)
+    return _index(model_id)

@@ -42,3 +42,136 @@ def one_hot_vs_dense(token_id: int, vocab_size: int, embedding: np.ndarray, labe
     fig.update_layout(height=460, showlegend=False, margin=dict(l=50, r=20, t=50, b=40), font=FONT,
                       bargap=0.05, template="plotly_white")
     return fig
+
+
+# Download as PNG/SVG at projector resolution from the modebar (pass as st.plotly_chart(config=...)).
+def chart_config(name: str, svg: bool = False) -> dict:
+    return {
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": "svg" if svg else "png", "filename": name, "scale": 2,
+                                 "width": 1600, "height": 900},
+    }
+
+
+def heatmap(z: np.ndarray, x: list[str], y: list[str], title: str, *, zmin: float | None = None,
+            zmax: float | None = None, colorscale: str = "RdBu", reversescale: bool = True,
+            show_values: bool = False, value_format: str = ".2f", hover_name: str = "value",
+            height: int | None = None) -> go.Figure:
+    """A labelled heatmap; labels are escaped (they come from user text); exact values on hover."""
+    z = np.asarray(z, dtype=np.float64)
+    xs = [html.escape(s) for s in x]
+    ys = [html.escape(s) for s in y]
+    # plotly merges duplicate category labels; keep them apart with invisible zero-width suffixes
+    xs = [s + "\u200b" * xs[:i].count(s) for i, s in enumerate(xs)]
+    ys = [s + "\u200b" * ys[:i].count(s) for i, s in enumerate(ys)]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=xs, y=ys, zmin=zmin, zmax=zmax, colorscale=colorscale, reversescale=reversescale,
+        text=np.vectorize(lambda v: format(v, value_format))(z) if show_values else None,
+        texttemplate="%{text}" if show_values else None,
+        hovertemplate=f"%{{y}} · %{{x}}<br>{hover_name} %{{z:.5f}}<extra></extra>",
+        colorbar=dict(thickness=14),
+    ))
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white",
+                      height=height or max(320, 60 + 28 * len(y)), margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category", side="bottom", nticks=min(len(x), 24))
+    fig.update_yaxes(nticks=min(len(y), 40))
+    return fig
+
+
+def lines(x, series: dict[str, np.ndarray], title: str, x_title: str, y_title: str,
+          y_range: tuple[float, float] | None = None, markers: bool = True, height: int = 380) -> go.Figure:
+    """Several named lines over the same x (e.g. a value per layer). Names are escaped."""
+    fig = go.Figure()
+    for name, y in series.items():
+        fig.add_trace(go.Scatter(
+            x=list(x), y=np.asarray(y, dtype=np.float64), name=html.escape(name),
+            mode="lines+markers" if markers else "lines",
+            hovertemplate=f"{html.escape(name)}<br>{x_title} %{{x}}<br>{y_title} %{{y:.5f}}<extra></extra>",
+        ))
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=height,
+                      margin=dict(l=10, r=10, t=50, b=10), xaxis_title=x_title, yaxis_title=y_title,
+                      legend=dict(orientation="h", y=-0.25))
+    if y_range:
+        fig.update_yaxes(range=list(y_range))
+    return fig
+
+
+def ranked_bars(labels: list[str], values: np.ndarray, title: str, value_name: str = "cosine",
+                highlight: set[int] | None = None) -> go.Figure:
+    """Horizontal bars, best first (nearest neighbours, analogy results). Labels are escaped."""
+    values = np.asarray(values, dtype=np.float64)
+    colours = ["#dc2626" if highlight and i in highlight else "#1d4ed8" for i in range(len(labels))]
+    fig = go.Figure(go.Bar(
+        x=values, y=[f"{i + 1}. {html.escape(s)}" for i, s in enumerate(labels)], orientation="h",
+        text=[f"{v:.3f}" for v in values], textposition="auto", marker_color=colours,
+        hovertemplate=f"%{{y}}<br>{value_name} %{{x:.5f}}<extra></extra>",
+    ))
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=90 + 30 * len(labels),
+                      margin=dict(l=10, r=10, t=50, b=30), xaxis_title=value_name)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def pca_scatter(coords: np.ndarray, labels: list[str], groups: list[str], explained: np.ndarray,
+                title: str) -> go.Figure:
+    """2D or 3D scatter of PCA coordinates, one colour per group, axes labelled with explained variance."""
+    coords = np.asarray(coords, dtype=np.float64)
+    three = coords.shape[1] >= 3
+    fig = go.Figure()
+    for g in dict.fromkeys(groups):
+        idx = [i for i, gg in enumerate(groups) if gg == g]
+        common = dict(name=html.escape(g), text=[html.escape(labels[i]) for i in idx], mode="markers+text",
+                      textposition="top center",
+                      hovertemplate="%{text}<br>" + ("(%{x:.3f}, %{y:.3f}, %{z:.3f})" if three else
+                                                     "(%{x:.3f}, %{y:.3f})") + "<extra>%{fullData.name}</extra>")
+        if three:
+            fig.add_trace(go.Scatter3d(x=coords[idx, 0], y=coords[idx, 1], z=coords[idx, 2],
+                                       marker=dict(size=5), **common))
+        else:
+            fig.add_trace(go.Scatter(x=coords[idx, 0], y=coords[idx, 1], marker=dict(size=10), **common))
+    axis = [f"PC{i + 1} ({explained[i] * 100:.1f}% of variance)" for i in range(coords.shape[1])]
+    if three:
+        fig.update_layout(scene=dict(xaxis_title=axis[0], yaxis_title=axis[1], zaxis_title=axis[2]))
+    else:
+        fig.update_layout(xaxis_title=axis[0], yaxis_title=axis[1])
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=560,
+                      margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+PALETTE = ["#1d4ed8", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#be185d", "#4b5563"]
+
+
+def layer_drift(series: dict[str, np.ndarray], static: dict[str, float], title: str,
+                x_title: str = "layer (0 = input embeddings)", y_title: str = "cosine",
+                static_name: str = "token rows alone") -> go.Figure:
+    """One line per comparison over layers 0..L (value per layer), plus, at x = 0, an open diamond with the
+    cosine of the bare input-embedding rows of the same comparison. Names are escaped (user text)."""
+    fig = go.Figure()
+    lows = [1.0]
+    for i, (name, y) in enumerate(series.items()):
+        y = np.asarray(y, dtype=np.float64)
+        colour = PALETTE[i % len(PALETTE)]
+        label = html.escape(name)
+        lows.append(float(y.min()))
+        fig.add_trace(go.Scatter(
+            x=list(range(len(y))), y=y, name=label, mode="lines+markers", line=dict(color=colour, width=2.5),
+            marker=dict(size=7, color=colour), legendgroup=str(i),
+            hovertemplate=f"{label}<br>layer %{{x}}<br>{y_title} %{{y:.5f}}<extra></extra>",
+        ))
+        if name in static:
+            lows.append(float(static[name]))
+            fig.add_trace(go.Scatter(
+                x=[0], y=[float(static[name])], name=f"{label}: {html.escape(static_name)}", mode="markers",
+                marker=dict(symbol="diamond-open", size=17, line=dict(width=2.5, color=colour)), legendgroup=str(i),
+                hovertemplate=f"{label}<br>{html.escape(static_name)}<br>{y_title} %{{y:.5f}}<extra></extra>",
+            ))
+    low = min(lows)
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=420,
+                      margin=dict(l=10, r=10, t=50, b=10), xaxis_title=x_title, yaxis_title=y_title,
+                      legend=dict(orientation="h", y=-0.22))
+    n = max((len(v) for v in series.values()), default=1)
+    fig.update_xaxes(range=[-0.6, n - 0.4], dtick=1 if n <= 13 else None)
+    fig.update_yaxes(range=[min(0.0, low) - 0.03, 1.03])
+    return fig

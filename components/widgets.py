@@ -184,3 +184,12 @@ def marker_notes(pieces: list[PieceInfo], t: TokenizerFacts) -> list[str]:
         notes.append(f"{shown}: **special tokens** the tokenizer adds around your text (dashed chips); they have "
                      "ids like any piece but no characters of your text.")
     return notes
+
+
+_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=&")
+
+
+def md_escape(text: str) -> str:
+    """User text inside st.markdown: every Markdown/HTML/LaTeX character backslash-escaped, shown literally."""
+    text = "".join(c if c == " " else visible(c) for c in text)  # control characters made visible
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)

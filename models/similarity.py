@@ -1,0 +1,373 @@
+"""Geometry of embeddings: word vectors, cosine, nearest neighbours, PCA, analogies, context drift.
+
+Plain numpy on arrays that come from the model (its embedding matrix or a Trace); every function here is
+checked against the textbook formula in tests/unit/test_similarity.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models.loading import LoadedModel
+from models.tokens import encode
+
+MAX_WORDS = 60  # word lists longer than this are cut (with a notice on the page)
+
+
+# ------------------------------------------------------------------------------------------- maths
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """cos(a, b) = a·b / (|a| |b|)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    denom = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / denom) if denom else 0.0
+
+
+def cosine_matrix(x: np.ndarray) -> np.ndarray:
+    """[n, d] -> [n, n] pairwise cosines."""
+    x = np.asarray(x, np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    xn = x / np.where(norms == 0, 1, norms)
+    return np.clip(xn @ xn.T, -1.0, 1.0)
+
+
+def distances(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """The three usual ways to compare two vectors."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return {
+        "cosine": cosine(a, b),
+        "dot": float(a @ b),
+        "euclidean": float(np.linalg.norm(a - b)),
+        "norm_a": float(np.linalg.norm(a)),
+        "norm_b": float(np.linalg.norm(b)),
+    }
+
+
+@dataclass(frozen=True)
+class PCAResult:
+    coords: np.ndarray  # [n, k] projections on the first k principal components
+    explained: np.ndarray  # [k] share of the variance each component explains (0..1)
+    mean: np.ndarray  # [d]
+    components: np.ndarray  # [k, d]
+
+
+def pca(x: np.ndarray, k: int = 2) -> PCAResult:
+    """Principal components by SVD of the centred data."""
+    x = np.asarray(x, np.float64)
+    mean = x.mean(axis=0)
+    xc = x - mean
+    _, s, vt = np.linalg.svd(xc, full_matrices=False)
+    k = min(k, vt.shape[0])
+    var = s**2
+    total = var.sum()
+    explained = var[:k] / total if total > 0 else np.zeros(k)
+    # sign convention: largest |loading| of each component positive (stable plots)
+    signs = np.sign(vt[np.arange(k), np.abs(vt[:k]).argmax(axis=1)])
+    signs[signs == 0] = 1
+    comps = vt[:k] * signs[:, None]
+    return PCAResult(coords=xc @ comps.T, explained=explained, mean=mean, components=comps)
+
+
+# ------------------------------------------------------------------------------------ embeddings
+class EmbeddingIndex:
+    """The input embedding matrix, L2-normalised once, for nearest-neighbour queries over the vocabulary."""
+
+    def __init__(self, lm: LoadedModel):
+        self.lm = lm
+        w = lm.model.get_input_embeddings().weight.detach().float().numpy()  # [V, d]
+        self.matrix = w
+        norms = np.linalg.norm(w, axis=1, keepdims=True)
+        self.normed = (w / np.where(norms == 0, 1, norms)).astype(np.float32)  # [V, d]
+        tok = lm.tokenizer
+        self.tokens = tok.convert_ids_to_tokens(list(range(w.shape[0])))
+        self.skip = np.zeros(w.shape[0], dtype=bool)  # special and unused ids are never neighbours
+        special = [i for i in getattr(tok, "all_special_ids", []) if i < w.shape[0]]
+        self.skip[special] = True
+        self.skip[[i for i, t in enumerate(self.tokens) if t is None or t.startswith("[unused")]] = True
+
+    def nearest(self, vector: np.ndarray, k: int = 10, exclude: set[int] | None = None) -> list[tuple[int, float]]:
+        """Top-k vocabulary ids by cosine with ``vector``: [(id, cosine)], best first."""
+        v = np.asarray(vector, np.float32)
+        n = np.linalg.norm(v)
+        scores = self.normed @ (v / n if n else v)  # [V]
+        scores = np.where(self.skip, -np.inf, scores)
+        if exclude:
+            scores[list(exclude)] = -np.inf
+        top = np.argpartition(-scores, k)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [(int(i), float(scores[i])) for i in top]
+
+
+def word_form(word: str, tokenizer_kind: str) -> str:
+    """How a word appears inside a sentence: byte-level BPE attaches the leading space (" cat" -> "Ġcat")."""
+    word = word.strip()
+    return " " + word if tokenizer_kind == "byte-level BPE" else word
+
+
+@dataclass(frozen=True)
+class WordPieces:
+    word: str
+    ids: list[int]
+    pieces: list[str]
+
+    @property
+    def single(self) -> bool:
+        return len(self.ids) == 1
+
+
+def word_pieces(lm: LoadedModel, word: str) -> WordPieces:
+    """The pieces a word becomes in the middle of a sentence (no special tokens)."""
+    form = word_form(word, lm.facts.tokenizer.kind)
+    with lm.lock:
+        ids = lm.tokenizer(form, add_special_tokens=False)["input_ids"]
+    unk = lm.tokenizer.unk_token_id
+    return WordPieces(word=word.strip(), ids=[i for i in ids], pieces=lm.tokenizer.convert_ids_to_tokens(ids)) \
+        if not (unk is not None and ids == [unk]) else WordPieces(word=word.strip(), ids=[unk], pieces=["[UNK]"])
+
+
+def static_word_vector(index: EmbeddingIndex, wp: WordPieces) -> np.ndarray:
+    """Input-embedding vector of a word: the mean of its pieces' rows (one row for a single-piece word)."""
+    return index.matrix[wp.ids].mean(axis=0)
+
+
+def parse_words(raw: str, limit: int = MAX_WORDS) -> tuple[list[str], list[str]]:
+    """Comma/newline separated words -> (unique words in order, notices)."""
+    notices = []
+    words, seen = [], set()
+    for w in raw.replace("\n", ",").split(","):
+        w = " ".join(w.split())
+        if w and w.lower() not in seen:
+            seen.add(w.lower())
+            words.append(w)
+        elif w:
+            notices.append(f"'{w}' appears twice; it is shown once.")
+    if len(words) > limit:
+        notices.append(f"Only the first {limit} of {len(words)} words are used.")
+        words = words[:limit]
+    return words, notices
+
+
+# ------------------------------------------------------------------------------- context vectors
+def span_positions(offsets: np.ndarray, special: np.ndarray, start: int, end: int) -> list[int]:
+    """Token positions whose character span overlaps [start, end)."""
+    return [i for i, (s, e) in enumerate(offsets.tolist()) if not special[i] and s < end and e > start and e > s]
+
+
+def find_word(text: str, word: str) -> tuple[int, int] | None:
+    """Character span of the first whole-word, case-insensitive occurrence of ``word`` in ``text``."""
+    import re
+
+    m = re.search(r"(?<!\w)" + re.escape(word.strip()) + r"(?!\w)", text, flags=re.IGNORECASE)
+    return (m.start(), m.end()) if m else None
+
+
+def hidden_for_span(trace: Any, start: int, end: int) -> np.ndarray:
+    """[L+1, d]: per layer, the mean hidden state of the tokens covering text[start:end]."""
+    pos = span_positions(trace.offsets, trace.special, start, end)
+    if not pos:
+        raise ValueError("no token covers that span")
+    return trace.hidden_states[:, pos].mean(axis=1)
+
+
+def layer_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[L+1, d] x [L+1, d] -> [L+1] cosine per layer."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    num = (a * b).sum(axis=1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return num / np.where(den == 0, 1, den)
+
+
+def sentence_vector(trace: Any, layer: int = -1, pooling: str = "mean") -> np.ndarray:
+    """Mean over all tokens of one layer (sentence-transformers' MiniLM recipe: mean of the last layer,
+    special tokens included, attention mask all ones), or the [CLS] vector (position 0)."""
+    h = trace.hidden_states[layer]  # [T, d]
+    if pooling == "cls":
+        return h[0]
+    return h.mean(axis=0)
+
+
+# --------------------------------------------------------------------------------- embeddings page
+DEFAULT_GROUPS = ("animals: cat, dog, horse, lion, cow; vehicles: car, bus, train, bicycle, truck; "
+                  "fruit: apple, banana, orange, grape, cherry; royalty: king, queen, prince, princess, throne")
+
+
+def parse_groups(raw: str, limit: int = MAX_WORDS) -> tuple[list[tuple[str, str]], list[str]]:
+    """"group: w1, w2; group2: w3" (or a plain comma list) -> [(group, word)], notices."""
+    pairs, notices = [], []
+    for chunk in raw.split(";"):
+        group, sep, rest = chunk.partition(":")
+        group, rest = (group.strip() or "words", rest) if sep else ("words", chunk)
+        words, dup = parse_words(rest, limit=10**6)
+        notices += dup
+        pairs += [(group, w) for w in words]
+    seen, unique = set(), []
+    for g, w in pairs:
+        if w.lower() in seen:
+            notices.append(f"'{w}' appears in more than one group; it is shown once.")
+            continue
+        seen.add(w.lower())
+        unique.append((g, w))
+    if len(unique) > limit:
+        notices.append(f"Only the first {limit} of {len(unique)} words are used.")
+        unique = unique[:limit]
+    return unique, notices
+
+
+@dataclass(frozen=True)
+class Analogy:
+    vector: np.ndarray  # a - b + c
+    excluded: set[int]  # the input words' ids, left out of the results
+    results: list[tuple[int, float]]  # (id, cosine), best first
+
+
+def analogy(index: EmbeddingIndex, a: WordPieces, b: WordPieces, c: WordPieces, k: int = 10) -> Analogy:
+    """Nearest vocabulary entries to vec(a) - vec(b) + vec(c), the input words excluded."""
+    v = static_word_vector(index, a) - static_word_vector(index, b) + static_word_vector(index, c)
+    excluded = set(a.ids) | set(b.ids) | set(c.ids)
+    return Analogy(v, excluded, index.nearest(v, k, exclude=excluded))
+
+
+def rank_of(index: EmbeddingIndex, vector: np.ndarray, token_id: int, exclude: set[int]) -> int:
+    """1-based rank of ``token_id`` among all eligible vocabulary entries by cosine with ``vector``."""
+    v = np.asarray(vector, np.float32)
+    scores = index.normed @ (v / (np.linalg.norm(v) or 1))
+    eligible = ~index.skip
+    eligible[list(exclude)] = False
+    return int((scores[eligible] > scores[token_id]).sum()) + 1
+
+
+@dataclass(frozen=True)
+class OrderDemo:
+    same_multiset: bool  # the two texts are made of exactly the same token ids
+    shared: list[str]  # tokens present exactly once in each text (compared position-free)
+    static: np.ndarray  # [n] cosine of their input (token) embeddings: exactly 1
+    per_layer: np.ndarray  # [L+1] mean cosine of their hidden states, layer by layer
+
+
+def order_demo(trace_a, trace_b) -> OrderDemo:
+    """Compare the same tokens in two orderings: identical input embeddings, different hidden states."""
+    ids_a, ids_b = trace_a.ids.tolist(), trace_b.ids.tolist()
+    special = set(trace_a.ids[trace_a.special].tolist()) | set(trace_b.ids[trace_b.special].tolist())
+    shared = [t for t in dict.fromkeys(ids_a)
+              if ids_a.count(t) == 1 and ids_b.count(t) == 1 and t not in special]
+    if not shared:
+        raise ValueError("the two texts share no token")
+    pa = [ids_a.index(t) for t in shared]
+    pb = [ids_b.index(t) for t in shared]
+    static = np.array([cosine(trace_a.token_embeddings[i], trace_b.token_embeddings[j]) for i, j in zip(pa, pb)])
+    per_layer = np.stack([layer_cosines(trace_a.hidden_states[:, i], trace_b.hidden_states[:, j])
+                          for i, j in zip(pa, pb)]).mean(axis=0)
+    return OrderDemo(sorted(ids_a) == sorted(ids_b), [trace_a.tokens[i] for i in pa], static, per_layer)
+
+
+def reverse_words(text: str) -> str:
+    return " ".join(reversed(text.split()))
+
+
+# --------------------------------------------------------------------------------- similarity page
+MAX_SENTENCES = 10  # sentence lists longer than this are cut (with a notice on the page)
+MAX_WORD_CHARS = 40  # a "word" longer than this is cut (with a notice)
+
+
+def clip_words(words: list[str], limit: int = MAX_WORD_CHARS) -> tuple[list[str], list[str]]:
+    """Cut over-long entries of a word list -> (words, notices)."""
+    out, notices = [], []
+    for w in words:
+        if len(w) > limit:
+            notices.append(f"'{w[:limit]}…' is longer than {limit} characters; only its first {limit} are used.")
+            w = w[:limit].rstrip()
+        out.append(w)
+    return out, notices
+
+
+def parse_sentences(raw: str, limit: int = MAX_SENTENCES) -> tuple[list[str], list[str]]:
+    """Newline or ``|`` separated sentences -> (unique sentences in order, notices)."""
+    notices, out, seen = [], [], set()
+    for s in raw.replace("|", "\n").split("\n"):
+        s = " ".join(s.split())
+        if not s:
+            continue
+        if s in seen:
+            notices.append(f"'{s}' appears twice; it is used once.")
+            continue
+        seen.add(s)
+        out.append(s)
+    if len(out) > limit:
+        notices.append(f"Only the first {limit} of {len(out)} sentences are used.")
+        out = out[:limit]
+    return out, notices
+
+
+def l2_normalise(v: np.ndarray) -> np.ndarray:
+    """v / |v| along the last axis (a zero vector stays zero)."""
+    v = np.asarray(v, np.float64)
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.where(n == 0, 1, n)
+
+
+def contextual_word_vector(trace: Any, layer: int) -> np.ndarray:
+    """[d]: a word run alone through the model (its trace), hidden state after ``layer`` (0 = embedding
+    output), averaged over the word's pieces; special tokens ([CLS], [SEP], BOS) are left out."""
+    keep = ~np.asarray(trace.special, bool)
+    if not keep.any():
+        raise ValueError("the text has only special tokens")
+    return trace.hidden_states[layer][keep].mean(axis=0)
+
+
+def top_share(v: np.ndarray, k: int = 3) -> tuple[float, list[int]]:
+    """Share of |v|² held by its k largest dimensions, and those dimensions (largest first)."""
+    sq = np.asarray(v, np.float64) ** 2
+    top = np.argsort(-sq)[:k]
+    total = sq.sum()
+    return (float(sq[top].sum() / total) if total else 0.0), [int(i) for i in top]
+
+
+@dataclass(frozen=True)
+class SentenceRecipe:
+    """How a sentence-transformers model turns token vectors into ONE sentence vector (from its own files)."""
+
+    pooling: tuple[str, ...]  # e.g. ("mean",) from 1_Pooling/config.json "pooling_mode_mean_tokens": true
+    normalize: bool  # a Normalize module (L2, length 1) follows the pooling
+    max_seq_length: int | None  # tokens the recipe reads (sentence_bert_config.json)
+    source: str  # the files it was read from, for the caption
+
+
+def sentence_recipe(folder: Any) -> SentenceRecipe | None:
+    """Read a sentence-transformers folder (modules.json, <pooling>/config.json); None if it is not one."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+        pool = next(m for m in modules if str(m.get("type", "")).endswith(".Pooling"))
+        config = json.loads((folder / pool.get("path", "") / "config.json").read_text())
+    except (OSError, ValueError, StopIteration, AttributeError, TypeError):
+        return None
+    modes = tuple(k[len("pooling_mode_"):].removesuffix("_tokens") for k, v in config.items()
+                  if k.startswith("pooling_mode_") and v is True)
+    try:
+        max_len = json.loads((folder / "sentence_bert_config.json").read_text()).get("max_seq_length")
+    except (OSError, ValueError, AttributeError):
+        max_len = None
+    return SentenceRecipe(
+        pooling=modes,
+        normalize=any(str(m.get("type", "")).endswith(".Normalize") for m in modules),
+        max_seq_length=int(max_len) if isinstance(max_len, int) else None,
+        source=f"modules.json and {pool.get('path', '')}/config.json",
+    )
+
+
+def recipe_vector(trace: Any, recipe: SentenceRecipe) -> np.ndarray:
+    """The sentence vector a sentence-transformers recipe makes from the last layer (mean / cls / max),
+    L2-normalised when the recipe says so."""
+    if recipe.pooling == ("mean",):
+        v = sentence_vector(trace, -1, "mean")
+    elif recipe.pooling == ("cls",):
+        v = sentence_vector(trace, -1, "cls")
+    elif recipe.pooling == ("max",):
+        v = trace.hidden_states[-1].max(axis=0)
+    else:
+        raise ValueError(f"unsupported pooling {recipe.pooling}")
+    return l2_normalise(v) if recipe.normalize else np.asarray(v, np.float64)

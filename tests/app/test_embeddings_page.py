@@ -1,0 +1,96 @@
+"""AppTest of /embeddings through the real app.py: both models, bad params, numbers equal models/ maths."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from models import similarity as sim
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+PAGE = "app_pages/embeddings.py"
+
+
+def run_page(**params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def array(value) -> np.ndarray:
+    """Plotly sends numpy data as typed arrays ({"dtype", "bdata"} base64); decode them."""
+    import base64
+
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
+def charts(at: AppTest) -> dict:
+    """Title -> plotly Figure (decoded from what the page sends to the browser)."""
+    import html
+
+    import plotly.io as pio
+
+    figs = [pio.from_json(el.proto.spec) for el in at.get("plotly_chart")]
+    return {html.unescape(f.layout.title.text): f for f in figs}
+
+
+@pytest.mark.parametrize("model_id", ["smollm2-135m", "minilm-l6"])
+def test_page_renders_every_section(model_id):
+    at = run_page(model=model_id)
+    titles = " | ".join(charts(at))
+    for part in ("token embeddings (static)", "Closest of all", "king − man + woman", "projected from",
+                 "sine/cosine", "Tim chased clouds all his life"):
+        assert part in titles, part
+    assert ("rotation" in titles) == (model_id == "smollm2-135m")
+    assert ("Learned position table" in titles) == (model_id == "minilm-l6")
+
+
+def test_neighbours_shown_equal_the_index(minilm):
+    at = run_page(model="minilm-l6", word="queen")
+    fig = next(f for t, f in charts(at).items() if t.startswith("Closest"))
+    index = sim.EmbeddingIndex(minilm)
+    wp = sim.word_pieces(minilm, "queen")
+    expected = index.nearest(sim.static_word_vector(index, wp), 10, exclude=set(wp.ids))
+    np.testing.assert_allclose(array(fig.data[0].x), [s for _, s in expected], atol=1e-6)
+    assert at.query_params["word"] == "queen"
+
+
+def test_layer_param_shows_hidden_states_and_bad_values_warn():
+    at = run_page(model="minilm-l6", layer="3")
+    assert any("after layer 3 of 6" in t for t in charts(at))
+    for bad in ("99", "abc", "-2"):
+        at = run_page(model="minilm-l6", layer=bad)
+        assert any("layer=" in w.value for w in at.warning)
+        assert any("token embeddings (static)" in t for t in charts(at))
+
+
+def test_analogy_preset_and_custom_words():
+    at = run_page(model="minilm-l6", a="Germany", b="Japan", c="sushi")
+    text = " ".join(m.value for m in at.markdown)
+    assert "bratwurst" in text and "pieces" in text  # honest: the answer is split in this vocabulary
+    at = run_page(model="minilm-l6", a="**x**", b="<b>y</b>", c="$z$")
+    text = " ".join(m.value for m in at.markdown)
+    assert "\\*\\*x\\*\\*" in text and "\\<b\\>" in text  # shown literally
+
+
+def test_bad_word_lists():
+    at = run_page(words="")
+    assert any("at least three words" in i.value for i in at.info)
+    at = run_page(words="cat, cat, dog")
+    assert any("appears twice" in c.value for c in at.caption)
+    at = run_page(words=", ".join(f"word{i}" for i in range(200)))
+    assert any("Only the first" in c.value for c in at.caption)
+
+
+def test_empty_text_and_empty_word():
+    at = run_page(text="", word="")
+    assert any("Type or paste some text" in i.value for i in at.info)
+    assert any("Type a word" in i.value for i in at.info)
