@@ -10,6 +10,8 @@ st.markdown(
     "in the sidebar. Pick a model and type a text in the sidebar; the same text is used on every page."
 )
 st.page_link("app_pages/tokens.py", label="Tokens: how text becomes pieces and ids", icon=":material/token:")
+st.page_link("app_pages/embeddings.py", label="Embeddings: ids become vectors, and geometry carries meaning",
+             icon=":material/scatter_plot:")
 st.subheader("The models")
 rows = [f"- **{s.label}** (`{s.id}`): {s.blurb}" for s in REGISTRY.values()]
 st.markdown("\n".join(rows))
