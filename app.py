@@ -17,6 +17,7 @@ PAGES = [
     st.Page("app_pages/home.py", title="Overview", icon=":material/home:", url_path="home", default=True),
     st.Page("app_pages/tokens.py", title="Tokens", icon=":material/token:", url_path="tokens"),
     st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
+    st.Page("app_pages/similarity.py", title="Similarity", icon=":material/compare_arrows:", url_path="similarity"),
 ]
 page = st.navigation(PAGES)
 
@@ -27,7 +28,7 @@ state.seed(SHARED)
 def _model_label(model_id: str) -> str:
     spec = REGISTRY[model_id]
     where = "" if spec.bundled else (" · hub" if is_available(spec) else " · not downloaded")
-    return f"{spec.label} · {spec.family}{where}"
+    return f"{spec.label.removesuffix('-Instruct')} · {spec.family}{where}"
 
 
 with st.sidebar:

@@ -24,6 +24,8 @@ def main() -> None:
     from models.registry import DEFAULT_DECODER, DEFAULT_ENCODER
 
     warm_up((DEFAULT_DECODER, DEFAULT_ENCODER), DEFAULT_TEXT)
+    import components.plots  # noqa: F401  (pandas, plotly: the first page run would import them)
+    import components.widgets  # noqa: F401
     print(f"Models loaded in {time.perf_counter() - t0:.1f} s; starting the server...", flush=True)
     from streamlit.web import cli
 

@@ -6,7 +6,7 @@ import streamlit as st
 from components import state
 from components.cache import get_index, get_model, get_trace
 from components.plots import chart_config, heatmap, lines, pca_scatter, ranked_bars
-from components.widgets import csv_download, md_escape, visible
+from components.widgets import csv_download, md_literal, visible
 from models import positions as pos
 from models import similarity as sim
 
@@ -84,14 +84,14 @@ if word:
     vec = sim.static_word_vector(index, wp)
     results = index.nearest(vec, 10, exclude=set(wp.ids) if wp.single else None)
     how = ("one piece: its own embedding row" if wp.single else
-           f"{len(wp.ids)} pieces ({' '.join(md_escape(p) for p in wp.pieces)}): the word vector is the mean of "
+           f"{len(wp.ids)} pieces ({' '.join(md_literal(p) for p in wp.pieces)}): the word vector is the mean of "
            "their rows, so its neighbours are a blend")
     if wp.ids == [lm.tokenizer.unk_token_id]:
-        st.warning(f"'{md_escape(word)}' is not in the vocabulary (it becomes {lm.tokenizer.unk_token}); its neighbours "
+        st.warning(f"{md_literal(word)} is not in the vocabulary (it becomes {lm.tokenizer.unk_token}); its neighbours "
                    "say nothing about the word.", icon="❓")
     plot(ranked_bars([visible(index.tokens[i]) for i, _ in results], np.array([s for _, s in results]),
                      f"Closest of all {facts.vocab_size:,} vocabulary rows to '{word}' (cosine)"), "neighbours")
-    st.caption(f"'{md_escape(word)}' is {how}. Cosine similarity compares directions: 1 = same direction, 0 = unrelated. "
+    st.caption(f"{md_literal(word)} is {how}. Cosine similarity compares directions: 1 = same direction, 0 = unrelated. "
                + ("The word's own row is left out. " if wp.single else "")
                + "Special tokens are never listed.")
 else:
@@ -118,7 +118,7 @@ if all(words3):
     plot(ranked_bars(labels3, np.array([s for _, s in res.results]),
                      f"{words3[0]} − {words3[1]} + {words3[2]} ≈ ?"), "analogy")
     expected = next((e for a, b, c, e in presets.values() if [a, b, c] == words3), None)
-    notes = [f"The input words ({', '.join(md_escape(w) for w in words3)}) are left out of the results, as is usual for this demo."]
+    notes = [f"The input words ({', '.join(md_literal(w) for w in words3)}) are left out of the results, as is usual for this demo."]
     if expected:
         target = sim.word_pieces(lm, expected)
         if target.single:
@@ -128,11 +128,11 @@ if all(words3):
                             " — a small model gets this only partly: look at what is near the top."))
         else:
             notes.append(f"The textbook answer '{expected}' is split into {len(target.ids)} pieces in this "
-                         f"vocabulary ({' '.join(md_escape(p) for p in target.pieces)}), so it cannot come out as "
+                         f"vocabulary ({' '.join(md_literal(p) for p in target.pieces)}), so it cannot come out as "
                          "one row: the honest result is the list above.")
     split = [w.word for w in (wa, wb, wc) if not w.single]
     if split:
-        notes.append(f"Split into pieces (their mean is used): {', '.join(md_escape(w) for w in split)}.")
+        notes.append(f"Split into pieces (their mean is used): {', '.join(md_literal(w) for w in split)}.")
     st.markdown(" ".join(notes))
 else:
     st.info("Fill in the three words.")
@@ -143,7 +143,7 @@ st.text_area("Words by group (`group: word, word; group: ...`)", key=WORDS.name,
              on_change=state.forget_warning, args=(WORDS.name,))
 pairs, notices = sim.parse_groups(st.session_state[WORDS.name])
 for n in notices:
-    st.caption(md_escape(n))
+    st.caption(md_literal(n))
 dims = st.radio("Dimensions", [2, 3], horizontal=True, key="pca_dims")
 if len(pairs) < 3:
     st.info("Give at least three words to draw a map.")

@@ -9,12 +9,12 @@ reported instead of silently dropped.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import streamlit as st
 
+from components.widgets import md_literal
 from models.registry import DEFAULT_MODEL, REGISTRY
 
 MAX_TEXT_CHARS = 100_000  # longer text is cut (with a notice); the model sees at most 512 tokens anyway
@@ -74,10 +74,11 @@ MODEL = Param("model", DEFAULT_MODEL, parse_model, always=True)
 TEXT = Param("text", DEFAULT_TEXT, parse_text, always=True)
 
 
-def _shown(value: str, limit: int = 40) -> str:
-    """A URL value safe to quote in a warning (markdown escaped by st.warning's caller via text=)."""
-    value = "".join(c if unicodedata.category(c)[0] != "C" else "\ufffd" for c in value)
-    return value if len(value) <= limit else value[:limit] + "..."
+def _shown(value: str, limit: int = 60) -> str:
+    """A rejected URL value quoted for a warning: cut to ``limit`` characters and Markdown-escaped, so a
+    crafted link shows its text literally (no formatting, no clickable link)."""
+    cut = value if len(value) <= limit else value[:limit] + "..."
+    return md_literal(cut)
 
 
 def seed(params: list[Param]) -> None:
@@ -96,7 +97,7 @@ def seed(params: list[Param]) -> None:
                 value = p.parse(raw[-1])
             except ValueError as e:
                 warnings[p.name] = (
-                    f"The link's {p.name}={_shown(raw[-1])!r} was not used ({e}); showing the default instead."
+                    f"The link's {p.name}={_shown(raw[-1])} was not used ({e}); showing the default instead."
                 )
             else:
                 if p.name == TEXT.name and len(raw[-1]) > MAX_TEXT_CHARS:

@@ -6,6 +6,7 @@ visible), so text such as ``<script>`` is shown literally and never executed.
 from __future__ import annotations
 
 import html
+import re
 import unicodedata
 from typing import Iterable
 
@@ -186,10 +187,13 @@ def marker_notes(pieces: list[PieceInfo], t: TokenizerFacts) -> list[str]:
     return notes
 
 
-_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=&")
-
-
-def md_escape(text: str) -> str:
-    """User text inside st.markdown: every Markdown/HTML/LaTeX character backslash-escaped, shown literally."""
+def md_literal(text: str) -> str:
+    """User text inside st.markdown, shown literally: an inline code span (no formatting, no HTML, no LaTeX,
+    no autolinked URLs), with a backtick fence longer than any run of backticks in the text (CommonMark)."""
     text = "".join(c if c == " " else visible(c) for c in text)  # control characters made visible
-    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
+
+
+md_escape = md_literal  # transitional name used by a page being written; removed when it lands

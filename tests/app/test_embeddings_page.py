@@ -78,7 +78,7 @@ def test_analogy_preset_and_custom_words():
     assert "bratwurst" in text and "pieces" in text  # honest: the answer is split in this vocabulary
     at = run_page(model="minilm-l6", a="**x**", b="<b>y</b>", c="$z$")
     text = " ".join(m.value for m in at.markdown)
-    assert "\\*\\*x\\*\\*" in text and "\\<b\\>" in text  # shown literally
+    assert "` **x** `" in text and "` <b>y</b> `" in text  # code spans: shown literally
 
 
 def test_bad_word_lists():

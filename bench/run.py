@@ -1,0 +1,434 @@
+"""`make bench` (`python -m bench.run`): measure what students and teachers wait for; write bench/results.json.
+
+1. cold start: ``import torch``, ``import transformers`` and ``models.loading.load(model_id)`` (converted cache,
+   tokenizer included) in fresh subprocesses; median of 3 (target: load <= 2 s).
+2. first-time conversion of the bundled GGUF (``prepare(spec, force=True)`` into a temporary cache), once.
+3. trace overhead: ``compute_trace(lm, text)`` vs a raw
+   ``lm.model(input_ids=..., output_attentions=True, output_hidden_states=True)`` under ``torch.inference_mode``,
+   interleaved in one process, on texts of exactly 16 / 128 / 512 tokens (target: ratio <= 1.1). For the
+   decoder also vs the same raw call with ``logits_to_keep=1`` (what compute_trace asks for), i.e. same work.
+4. peak RSS of a process holding both models and a 512-token trace of each.
+5. first render of /tokens in headless Chromium against a fresh ``serve.py``: page.goto -> first token chip
+   visible, for the first session on the server, then (median of 3) for reloads in the same browser (its
+   cache warm; each reload is a new Streamlit session) and for new browser profiles (target <= 3 s).
+
+Every entry: name, value, unit, target, baseline, ratio, ok. When ``baseline`` is set, ``ratio`` is
+value / baseline and ``target`` applies to the ratio; otherwise ``target`` applies to ``value``.
+Not a pytest test suite: run it on an otherwise idle machine, the numbers are wall-clock times.
+
+    python -m bench.run                       # everything (~4-5 min)
+    python -m bench.run --only load,trace     # some sections (load, convert, trace, rss, render)
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results.json"
+MODELS = ("smollm2-135m", "minilm-l6")
+TRACE_SIZES = (16, 128, 512)
+RUNS = {16: 15, 128: 9, 512: 5}  # timed runs per size (after one warm-up run)
+# In this VM the first few forward passes at a new size are several times slower (fresh memory pages for the
+# ~0.3-0.5 GB of attention/logit tensors of a 512-token pass); two untimed rounds absorb most of that.
+WARMUP_ROUNDS = 2
+ROUND_BUDGET_S = 20.0  # ...but at least 3 and no more once this many seconds went into one size
+COLD_REPEATS = 3
+MARK = "BENCH_JSON:"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-default-apps",
+]
+PASSAGE = (
+    "Students celebrate the graduation with a big party in the old town hall. Their teachers give short "
+    "speeches about patience, curiosity and the long nights spent reading before exams. Parents take photos, "
+    "friends exchange addresses and promise to write, and the music plays until the caretaker switches off "
+    "the lights. Outside, the first summer rain falls on the bicycles, and somebody starts singing a song "
+    "that everybody seems to know."
+)
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+NOTES: dict[str, Any] = {}  # extra facts the sections report, written into the metadata
+
+
+def entry(name: str, value: float | None, unit: str, target: float | None = None,
+          baseline: float | None = None) -> dict[str, Any]:
+    ratio = None if baseline in (None, 0) or value is None else value / baseline
+    checked = ratio if baseline is not None else value
+    ok = None if target is None or checked is None else bool(checked <= target)
+    return {"name": name, "value": _round(value), "unit": unit, "target": target, "baseline": _round(baseline),
+            "ratio": _round(ratio), "ok": ok}
+
+
+def _round(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None else round(float(x), digits)
+
+
+def median(xs: list[float]) -> float:
+    return float(statistics.median(xs))
+
+
+# ----------------------------------------------------------------------------------- subprocesses
+def run_child(kind: str, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> dict:
+    """Run ``python -m bench.run --child kind args`` in a fresh interpreter; return its JSON result."""
+    cmd = [sys.executable, "-m", "bench.run", "--child", kind, *args]
+    full_env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_DISABLE_TELEMETRY="1", **(env or {}))
+    proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+    for line in proc.stdout.splitlines():
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])
+    raise RuntimeError(f"child {kind} {args} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+
+
+def child_cold_load(model_id: str) -> dict:
+    t0 = time.perf_counter()
+    import torch  # noqa: F401
+
+    t1 = time.perf_counter()
+    from models.loading import load, warm_imports
+
+    warm_imports()  # `import transformers` is lazy: resolve the Auto* names the loader uses
+    t2 = time.perf_counter()
+    lm = load(model_id)
+    t3 = time.perf_counter()
+    assert lm.tokenizer is not None and lm.model is not None
+    return {"import_torch": t1 - t0, "import_transformers": t2 - t1, "load": t3 - t2}
+
+
+def child_convert(model_id: str) -> dict:
+    from models.loading import cache_root, prepare, warm_imports
+    from models.registry import get_spec
+
+    assert os.environ.get("TRANSFORMER_EXPLAINER_CACHE"), "the conversion must go to a temporary cache"
+    t0 = time.perf_counter()
+    warm_imports()
+    t1 = time.perf_counter()
+    folder = prepare(get_spec(model_id), force=True)
+    t2 = time.perf_counter()
+    assert str(folder).startswith(str(cache_root()))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return {"imports": t1 - t0, "prepare": t2 - t1, "max_abs_logit_diff": manifest["max_abs_logit_diff_vs_gguf"]}
+
+
+def text_with_tokens(tokenizer: Any, n: int) -> str:
+    """Natural text that this tokenizer (special tokens included, as the app encodes it) cuts into exactly n."""
+    def count(t: str) -> int:
+        return len(tokenizer(t, add_special_tokens=True)["input_ids"])
+
+    words = PASSAGE.split()
+    text, i = "", 0
+    while True:
+        candidate = f"{text} {words[i % len(words)]}".strip()
+        if count(candidate) > n:
+            break
+        text, i = candidate, i + 1
+        if count(text) == n:
+            return text
+    while count(text) < n:  # top up with a one-token word
+        text += " a"
+    if count(text) != n:
+        raise RuntimeError(f"could not build a {n}-token text")
+    return text
+
+
+def child_trace() -> dict:
+    import gc
+
+    import torch
+
+    from models.loading import load
+    from models.trace import compute_trace
+
+    out: dict[str, Any] = {"threads": torch.get_num_threads(), "rows": []}
+    for model_id in MODELS:
+        lm = load(model_id)
+        for n in TRACE_SIZES:
+            text = text_with_tokens(lm.tokenizer, n)
+            ids = torch.tensor([lm.tokenizer(text)["input_ids"]])
+            assert ids.shape[1] == n
+
+            def trace() -> None:
+                t = compute_trace(lm, text)
+                assert t.n_tokens == n
+
+            def raw() -> None:
+                with torch.inference_mode():
+                    lm.model(input_ids=ids, output_attentions=True, output_hidden_states=True)
+
+            def raw_last() -> None:  # the same work compute_trace asks for: last-position logits only
+                with torch.inference_mode():
+                    lm.model(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=True,
+                             output_hidden_states=True, logits_to_keep=1)
+
+            fns: dict[str, Callable[[], None]] = {"trace": trace, "raw": raw}
+            if lm.spec.head == "causal-lm":
+                fns["raw_last"] = raw_last
+            times: dict[str, list[float]] = {k: [] for k in fns}
+            for _ in range(WARMUP_ROUNDS):  # the first big allocations page-fault slowly here (see WARMUP_ROUNDS)
+                for fn in fns.values():
+                    fn()
+            names = list(fns)
+            started = time.perf_counter()
+            for r in range(RUNS[n]):
+                if r >= 3 and time.perf_counter() - started > ROUND_BUDGET_S:
+                    break  # a busy machine: keep the whole bench within minutes
+                order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
+                for name in order:
+                    gc.collect()
+                    t0 = time.perf_counter()
+                    fns[name]()
+                    times[name].append(time.perf_counter() - t0)
+            row = {"model": model_id, "tokens": n, "runs": len(times["trace"])}
+            row.update({k: median(v) for k, v in times.items()})
+            out["rows"].append(row)
+        del lm
+        gc.collect()
+    return out
+
+
+def child_rss() -> dict:
+    import psutil
+
+    from models.loading import load, warm_imports
+    from models.trace import compute_trace
+
+    proc = psutil.Process()
+    warm_imports()
+    after_imports = proc.memory_info().rss
+    kept = []
+    for model_id in MODELS:
+        lm = load(model_id)
+        kept.append((lm, compute_trace(lm, text_with_tokens(lm.tokenizer, 512))))
+    trace_mb = sum(sum(a.nbytes for a in (t.hidden_states, t.attentions, t.token_embeddings)) for _, t in kept) / 2**20
+    return {
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+        "rss_now_mb": proc.memory_info().rss / 2**20,
+        "rss_after_imports_mb": after_imports / 2**20,
+        "trace_arrays_mb": trace_mb,
+    }
+
+
+CHILDREN: dict[str, Callable[..., dict]] = {
+    "cold_load": child_cold_load, "convert": child_convert, "trace": child_trace, "rss": child_rss,
+}
+
+
+# -------------------------------------------------------------------------------------- sections
+def bench_load(results: list[dict]) -> None:
+    for model_id in MODELS:
+        runs = [run_child("cold_load", model_id) for _ in range(COLD_REPEATS)]
+        results.append(entry(f"cold_start/{model_id}/import_torch", median([r["import_torch"] for r in runs]), "s"))
+        results.append(entry(f"cold_start/{model_id}/import_transformers",
+                             median([r["import_transformers"] for r in runs]), "s"))
+        results.append(entry(f"cold_start/{model_id}/load", median([r["load"] for r in runs]), "s", target=2.0))
+
+
+def bench_convert(results: list[dict]) -> None:
+    tmp = tempfile.mkdtemp(prefix="tx-bench-cache-")
+    try:
+        r = run_child("convert", "smollm2-135m", env={"TRANSFORMER_EXPLAINER_CACHE": tmp}, timeout=600)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    results.append(entry("conversion/smollm2-135m/gguf_to_safetensors", r["prepare"], "s"))
+
+
+def bench_trace(results: list[dict]) -> None:
+    r = run_child("trace", timeout=900)
+    NOTES["torch_threads"] = r["threads"]
+    NOTES["trace_timed_runs"] = {f"{row['model']}/{row['tokens']}": row["runs"] for row in r["rows"]}
+    for row in r["rows"]:
+        m, n = row["model"], row["tokens"]
+        results.append(entry(f"trace_overhead/{m}/{n}_tokens", row["trace"], "s", target=1.1, baseline=row["raw"]))
+        if "raw_last" in row:
+            results.append(entry(f"trace_overhead_same_work/{m}/{n}_tokens", row["trace"], "s", target=1.1,
+                                 baseline=row["raw_last"]))
+
+
+def bench_rss(results: list[dict]) -> None:
+    r = run_child("rss")
+    results.append(entry("memory/peak_rss_both_models_and_512_token_traces", r["peak_rss_mb"], "MB"))
+    results.append(entry("memory/rss_after_imports", r["rss_after_imports_mb"], "MB"))
+    results.append(entry("memory/trace_arrays_512_tokens_both_models", r["trace_arrays_mb"], "MB"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            return r.read().strip() == b"ok"
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def bench_render(results: list[dict]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(exe):
+        raise RuntimeError("chromium is not installed (`make browser`)")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TOKENIZERS_PARALLELISM="false")
+    log = tempfile.NamedTemporaryFile("w", prefix="tx-bench-server-", suffix=".log", delete=False)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "serve.py", "--server.port", str(port), "--server.headless", "true"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        while not _healthy(url):
+            if proc.poll() is not None or time.perf_counter() - t0 > 180:
+                raise RuntimeError(f"serve.py did not start; see {log.name}")
+            time.sleep(0.1)
+        results.append(entry("render/server_start_to_healthy", time.perf_counter() - t0, "s"))
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+
+            def render(page) -> float:
+                start = time.perf_counter()
+                page.goto(f"{url}/tokens")
+                page.locator(".tx-chip").first.wait_for(state="visible", timeout=60_000)
+                return time.perf_counter() - start
+
+            def in_new_profile(n: int) -> list[float]:
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
+                try:
+                    return [render(page) for _ in range(n)]
+                finally:
+                    context.close()
+
+            first = in_new_profile(1)[0]  # first session on a fresh server, first page in a fresh browser
+            cached = in_new_profile(4)[1:]  # reloads (each a new session) with the browser cache warm
+            fresh = [in_new_profile(1)[0] for _ in range(3)]  # new browser profiles: nothing cached
+            browser.close()
+        results.append(entry("render/tokens_first_session", first, "s", target=3.0))
+        results.append(entry("render/tokens_warm_reload_same_browser", median(cached), "s", target=3.0))
+        results.append(entry("render/tokens_warm_server_new_browser_profile", median(fresh), "s", target=3.0))
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+        if "render/tokens_warm_server_new_browser_profile" in {r["name"] for r in results}:
+            os.unlink(log.name)
+        else:
+            print(f"[bench] server log kept: {log.name}", file=sys.stderr)
+
+
+SECTIONS: dict[str, Callable[[list[dict]], None]] = {
+    "load": bench_load, "convert": bench_convert, "trace": bench_trace, "rss": bench_rss, "render": bench_render,
+}
+
+
+# ------------------------------------------------------------------------------------------ main
+def metadata() -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    def v(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "torch": v("torch"),
+        "transformers": v("transformers"),
+        "streamlit": v("streamlit"),
+        "playwright": v("playwright"),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def print_table(results: list[dict]) -> None:
+    head = f"{'name':<58} {'value':>10} {'unit':<4} {'target':>7} {'baseline':>9} {'ratio':>6}  ok"
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        def f(x: Any, spec: str) -> str:
+            return "" if x is None else format(x, spec)
+
+        ok = {True: "yes", False: "NO", None: ""}[r["ok"]]
+        print(f"{r['name']:<58} {f(r['value'], '10.3f')} {r['unit']:<4} {f(r['target'], '7.2f')} "
+              f"{f(r['baseline'], '9.3f')} {f(r['ratio'], '6.2f')}  {ok}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ", ".join(SECTIONS))
+    parser.add_argument("--out", default=str(RESULTS), help="where to write the JSON results")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # internal: one measurement, fresh process
+    args = parser.parse_args(argv)
+
+    if args.child:
+        kind, *rest = args.child
+        print(MARK + json.dumps(CHILDREN[kind](*rest)), flush=True)
+        return 0
+
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    meta = metadata()
+    results: list[dict] = []
+    errors: dict[str, str] = {}
+    t0 = time.perf_counter()
+    for name in sections:
+        print(f"[bench] {name}...", flush=True)
+        ts = time.perf_counter()
+        try:
+            SECTIONS[name](results)
+        except Exception as e:  # keep the other sections' numbers; report the failure
+            errors[name] = f"{type(e).__name__}: {e}"
+            print(f"[bench] {name} FAILED: {errors[name]}", file=sys.stderr, flush=True)
+        print(f"[bench] {name} done in {time.perf_counter() - ts:.1f} s", flush=True)
+    meta["seconds"] = round(time.perf_counter() - t0, 1)
+    meta["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    meta.update(NOTES)
+    meta["convention"] = ("ratio = value / baseline when baseline is set, and then target applies to ratio; "
+                          "otherwise target applies to value. ok = within target (null: no target).")
+    out = {"metadata": meta, "results": results}
+    if errors:
+        out["errors"] = errors
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    print()
+    print_table(results)
+    missed = [r["name"] for r in results if r["ok"] is False]
+    print(f"\n{len(results)} measurements in {meta['seconds']} s -> {args.out}"
+          + (f"; targets missed: {', '.join(missed)}" if missed else "; all targets met"))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

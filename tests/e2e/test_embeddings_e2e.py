@@ -1,0 +1,36 @@
+"""/embeddings in real Chromium: every figure draws, nothing leaves localhost, user text stays literal."""
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+# vectors, neighbours, analogy, PCA, positions (RoPE: frequencies + relative demo; learned: the table),
+# sine/cosine for comparison, word order
+N_FIGURES = {"smollm2-135m": 8, "minilm-l6": 7}
+
+
+@pytest.mark.parametrize("model_id, canonical", [("smollm2-135m", "embeddings"), ("minilm-l6", None)])
+def test_embeddings_page_draws_every_figure(app, model_id, canonical):
+    pg = app.open("/embeddings", model=model_id)
+    expect(pg.locator(".js-plotly-plot")).to_have_count(N_FIGURES[model_id], timeout=90_000)
+    app.wait_idle()
+    assert app.exceptions().count() == 0
+    # plotly really drew: the heatmap has an image layer and the neighbour bars are there
+    assert pg.locator(".js-plotly-plot .hm, .js-plotly-plot image").count() >= 1
+    expect(pg.locator(".js-plotly-plot").nth(1)).to_contain_text("queen")  # nearest neighbours of "king"
+    app.screenshot(f"embeddings-{model_id}", canonical)
+
+
+def test_layer_slider_moves_to_contextual_vectors(app):
+    pg = app.open("/embeddings", model="minilm-l6", layer="2")
+    expect(pg.locator(".js-plotly-plot").first).to_contain_text("after layer 2 of 6", timeout=90_000)
+    assert app.query()["layer"] == ["2"]
+
+
+def test_words_in_analogy_are_literal(app, browser_log):
+    pg = app.open("/embeddings", model="minilm-l6", a="<img src=x onerror=alert(1)>", b="man", c="**woman**")
+    expect(pg.locator(".js-plotly-plot")).to_have_count(N_FIGURES["minilm-l6"], timeout=90_000)
+    app.wait_idle()
+    assert pg.locator("img[src=x]").count() == 0
+    expect(pg.locator('[data-testid="stMain"]')).to_contain_text("**woman**")
+    assert not browser_log.dialogs
