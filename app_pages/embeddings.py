@@ -22,7 +22,7 @@ A = state.Param("a", "king", state.parse_text)
 B = state.Param("b", "man", state.parse_text)
 C = state.Param("c", "woman", state.parse_text)
 PARAMS = [WORDS, LAYER, WORD, A, B, C]
-state.seed(PARAMS)
+state.seed(PARAMS, scope="embeddings")
 if st.session_state[LAYER.name] > L:  # the model changed under a link's layer
     st.session_state[LAYER.name] = L
 
@@ -225,4 +225,4 @@ st.caption(
        else "from the position table, which is already added at layer 0.")
 )
 
-state.write_back(PARAMS)
+state.write_back(PARAMS, scope="embeddings")

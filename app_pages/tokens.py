@@ -10,7 +10,7 @@ from models.registry import get_spec, other_family_default
 from models.tokens import MAX_TOKENS, Encoding, describe, encode, pieces_table
 
 TOKEN = state.Param("token", 0, state.int_in(0, MAX_TOKENS - 1))
-state.seed([TOKEN])
+state.seed([TOKEN], scope="tokens")
 
 lm = get_model(st.session_state.active_model)
 facts = lm.facts
@@ -108,4 +108,4 @@ table = pd.DataFrame(pieces_table(pieces))
 st.dataframe(table, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(table)))
 csv_download(table, "Download as CSV", f"tokens-{lm.spec.id}.csv", key="tokens_csv")
 
-state.write_back([TOKEN])
+state.write_back([TOKEN], scope="tokens")

@@ -164,7 +164,7 @@ def layer_drift(series: dict[str, np.ndarray], static: dict[str, float], title: 
             lows.append(float(static[name]))
             fig.add_trace(go.Scatter(
                 x=[0], y=[float(static[name])], name=f"{label}: {html.escape(static_name)}", mode="markers",
-                marker=dict(symbol="diamond-open", size=17, line=dict(width=2.5, color=colour)), legendgroup=str(i),
+                marker=dict(symbol="diamond-open", size=17, color=colour, line=dict(width=2.5)), legendgroup=str(i),
                 hovertemplate=f"{label}<br>{html.escape(static_name)}<br>{y_title} %{{y:.5f}}<extra></extra>",
             ))
     low = min(lows)

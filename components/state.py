@@ -23,6 +23,8 @@ DEFAULT_TEXT = "students celebrate the graduation with a big party"
 
 _SEEDED = "_url_seeded"
 _WARNINGS = "_url_warnings"
+_KEPT = "_kept_values"  # (page, param) -> last value, restored when the user comes back to a page
+_PAGE = "_current_page"
 
 
 @dataclass(frozen=True)
@@ -81,15 +83,26 @@ def _shown(value: str, limit: int = 60) -> str:
     return md_literal(cut)
 
 
-def seed(params: list[Param]) -> None:
-    """Copy URL values into session_state the first time these widgets appear in this session, and show
-    a warning for each value that was rejected."""
+def seed(params: list[Param], scope: str = "shared") -> None:
+    """Set these widgets' values before they are drawn, and warn about rejected link values.
+
+    The first time a page (``scope``) runs in a session its values come from the URL (or the defaults).
+    Streamlit deletes a widget's value whenever a run does not draw it, and two pages may use the same
+    parameter name with different meanings (``words``), so when the user comes back to a page its values are
+    restored from what :func:`write_back` kept for that page."""
     seeded: set = st.session_state.setdefault(_SEEDED, set())
     warnings: dict = st.session_state.setdefault(_WARNINGS, {})
+    kept: dict = st.session_state.setdefault(_KEPT, {})
+    entering = scope != "shared" and st.session_state.get(_PAGE) != scope
+    if scope != "shared":
+        st.session_state[_PAGE] = scope
     for p in params:
-        if p.name in seeded:
+        slot = (scope, p.name)
+        if slot in seeded:
+            if (entering or p.name not in st.session_state) and slot in kept:
+                st.session_state[p.name] = kept[slot]
             continue
-        seeded.add(p.name)
+        seeded.add(slot)
         raw = st.query_params.get_all(p.name)
         value = p.default
         if raw:
@@ -103,6 +116,7 @@ def seed(params: list[Param]) -> None:
                 if p.name == TEXT.name and len(raw[-1]) > MAX_TEXT_CHARS:
                     warnings[p.name] = f"The link's text was longer than {MAX_TEXT_CHARS:,} characters and was cut."
         st.session_state[p.name] = value
+        kept[slot] = value
     for p in params:  # shown on every run until the user changes that widget
         if p.name in warnings:
             st.warning(warnings[p.name], icon="⚠️")
@@ -112,12 +126,15 @@ def forget_warning(name: str) -> None:
     st.session_state.get(_WARNINGS, {}).pop(name, None)
 
 
-def write_back(params: list[Param]) -> None:
-    """Mirror widget values into the URL (default values of optional params are left out)."""
+def write_back(params: list[Param], scope: str = "shared") -> None:
+    """Mirror widget values into the URL (default values of optional params are left out) and keep them
+    for the next visit of this page (see :func:`seed`)."""
+    kept: dict = st.session_state.setdefault(_KEPT, {})
     for p in params:
         if p.name not in st.session_state:
             continue
         value = st.session_state[p.name]
+        kept[(scope, p.name)] = value
         url_value = p.to_url(value)
         if p.name == TEXT.name and len(url_value) > MAX_URL_TEXT:
             url_value = None

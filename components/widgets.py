@@ -152,8 +152,17 @@ def tokenizer_caption(t: TokenizerFacts, label: str) -> str:
     return f"{how} {wrap} Each piece has one integer id in a vocabulary of {t.vocab_size:,}."
 
 
+def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula (=, +, -, @ first) get a leading apostrophe."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v)
+    return out
+
+
 def csv_download(df: pd.DataFrame, label: str, file_name: str, key: str) -> None:
-    st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv",
+    st.download_button(label, csv_safe(df).to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv",
                        key=key, on_click="ignore", icon=":material/download:")
 
 
@@ -195,5 +204,3 @@ def md_literal(text: str) -> str:
     fence = "`" * (longest + 1)
     return f"{fence} {text} {fence}"
 
-
-md_escape = md_literal  # transitional name used by a page being written; removed when it lands

@@ -94,3 +94,15 @@ def test_empty_text_and_empty_word():
     at = run_page(text="", word="")
     assert any("Type or paste some text" in i.value for i in at.info)
     assert any("Type a word" in i.value for i in at.info)
+
+
+def test_values_survive_a_visit_to_another_page():
+    at = run_page(model="minilm-l6", layer="2", word="queen")
+    at.switch_page("app_pages/tokens.py").run()
+    assert not at.exception
+    at.switch_page("app_pages/similarity.py").run()
+    assert not at.exception
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key="layer").value == 2 and at.text_input(key="word").value == "queen"
+    assert at.text_area(key="words").value == sim.DEFAULT_GROUPS  # not the similarity page's word list

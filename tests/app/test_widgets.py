@@ -45,3 +45,21 @@ def test_captions_follow_the_model(smollm2, minilm):
     assert rows["Attention heads"] == "9 query / 3 key-value (grouped-query)"
     assert rows["Positions"] == "RoPE (rotary)"
     assert dict(facts_rows(minilm.facts))["Positions"] == "learned table"
+
+
+def test_md_literal_defeats_markdown_links_and_backticks():
+    from components.widgets import md_literal
+
+    assert md_literal("**x** [a](https://e.org)") == "` **x** [a](https://e.org) `"
+    assert md_literal("a `b` c") == "`` a `b` c ``"
+    assert md_literal("x\x07") == "` x\\x07 `"
+
+
+def test_csv_cells_never_start_a_formula():
+    import pandas as pd
+
+    from components.widgets import csv_safe
+
+    df = csv_safe(pd.DataFrame({"piece": ["=1+1", "+x", "ok", "-", "@a"], "id": [1, -2, 3, 4, 5]}))
+    assert df["piece"].tolist() == ["'=1+1", "'+x", "ok", "'-", "'@a"]
+    assert df["id"].tolist() == [1, -2, 3, 4, 5]
