@@ -12,6 +12,8 @@ st.markdown(
 st.page_link("app_pages/tokens.py", label="Tokens: how text becomes pieces and ids", icon=":material/token:")
 st.page_link("app_pages/embeddings.py", label="Embeddings: ids become vectors, and geometry carries meaning",
              icon=":material/scatter_plot:")
+st.page_link("app_pages/similarity.py", label="Similarity: compare words, sentences and one word in two contexts",
+             icon=":material/compare_arrows:")
 st.subheader("The models")
 rows = [f"- **{s.label}** (`{s.id}`): {s.blurb}" for s in REGISTRY.values()]
 st.markdown("\n".join(rows))

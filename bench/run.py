@@ -320,10 +320,29 @@ def bench_render(results: list[dict]) -> None:
                 finally:
                     context.close()
 
+            def full_render(path: str, figures: int) -> float:
+                """Open a page in a new session and wait until all its plotly figures are drawn."""
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
+                try:
+                    start = time.perf_counter()
+                    page.goto(f"{url}{path}")
+                    page.locator(".js-plotly-plot").nth(figures - 1).wait_for(state="visible", timeout=120_000)
+                    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=120_000)
+                    return time.perf_counter() - start
+                finally:
+                    context.close()
+
             first = in_new_profile(1)[0]  # first session on a fresh server, first page in a fresh browser
             cached = in_new_profile(4)[1:]  # reloads (each a new session) with the browser cache warm
             fresh = [in_new_profile(1)[0] for _ in range(3)]  # new browser profiles: nothing cached
+            full_render("/similarity", 5)  # first visit computes the page's traces; then measure warm
+            similarity = [full_render("/similarity", 5) for _ in range(3)]
+            full_render("/embeddings", 8)
+            embeddings = [full_render("/embeddings", 8) for _ in range(3)]
             browser.close()
+        results.append(entry("render/similarity_full_page_warm_caches", median(similarity), "s"))
+        results.append(entry("render/embeddings_full_page_warm_caches", median(embeddings), "s"))
         results.append(entry("render/tokens_first_session", first, "s", target=3.0))
         results.append(entry("render/tokens_warm_reload_same_browser", median(cached), "s", target=3.0))
         results.append(entry("render/tokens_warm_server_new_browser_profile", median(fresh), "s", target=3.0))
@@ -343,8 +362,42 @@ def bench_render(results: list[dict]) -> None:
             print(f"[bench] server log kept: {log.name}", file=sys.stderr)
 
 
+def bench_neighbours(results: list[dict]) -> None:
+    """Nearest-neighbour query over the whole vocabulary: the page's precomputed normalised matrix against
+    a naive query that normalises the embedding matrix every time (the baseline, same run)."""
+    import numpy as np
+
+    from models.loading import load
+    from models.similarity import EmbeddingIndex
+
+    rng = np.random.default_rng(0)
+    for model_id in ("smollm2-135m", "minilm-l6"):
+        lm = load(model_id)
+        index = EmbeddingIndex(lm)
+        W = index.matrix
+        queries = W[rng.integers(0, W.shape[0], 60)]
+
+        def naive(v: np.ndarray) -> np.ndarray:
+            scores = (W @ v) / (np.linalg.norm(W, axis=1) * np.linalg.norm(v))
+            return np.argsort(-scores)[:10]
+
+        fast, slow = [], []
+        for v in queries:  # interleaved so both see the same machine load
+            t = time.perf_counter()
+            index.nearest(v, 10)
+            fast.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            naive(v)
+            slow.append(time.perf_counter() - t)
+        p95 = float(np.percentile(fast, 95)) * 1000
+        base = float(np.percentile(slow, 95)) * 1000
+        results.append(entry(f"neighbours/{model_id}/p95_query", p95, "ms", target=50.0))
+        results.append(entry(f"neighbours/{model_id}/p95_vs_naive", p95, "ms", target=1.0, baseline=base))
+
+
 SECTIONS: dict[str, Callable[[list[dict]], None]] = {
-    "load": bench_load, "convert": bench_convert, "trace": bench_trace, "rss": bench_rss, "render": bench_render,
+    "load": bench_load, "convert": bench_convert, "trace": bench_trace, "rss": bench_rss,
+    "neighbours": bench_neighbours, "render": bench_render,
 }
 
 
