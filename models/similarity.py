@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from models.loading import LoadedModel
-from models.tokens import encode
 
 MAX_WORDS = 60  # word lists longer than this are cut (with a notice on the page)
 

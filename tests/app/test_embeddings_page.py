@@ -1,45 +1,20 @@
 """AppTest of /embeddings through the real app.py: both models, bad params, numbers equal models/ maths."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from models import similarity as sim
+from tests.app import helpers
+from tests.app.helpers import array, charts
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "app_pages/embeddings.py"
 
 
 def run_page(**params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def array(value) -> np.ndarray:
-    """Plotly sends numpy data as typed arrays ({"dtype", "bdata"} base64); decode them."""
-    import base64
-
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-    return np.asarray(value)
-
-
-def charts(at: AppTest) -> dict:
-    """Title -> plotly Figure (decoded from what the page sends to the browser)."""
-    import html
-
-    import plotly.io as pio
-
-    figs = [pio.from_json(el.proto.spec) for el in at.get("plotly_chart")]
-    return {html.unescape(f.layout.title.text): f for f in figs}
+    return helpers.run_page(PAGE, **params)
 
 
 @pytest.mark.parametrize("model_id", ["smollm2-135m", "minilm-l6"])
@@ -59,7 +34,7 @@ def test_neighbours_shown_equal_the_index(minilm):
     index = sim.EmbeddingIndex(minilm)
     wp = sim.word_pieces(minilm, "queen")
     expected = index.nearest(sim.static_word_vector(index, wp), 10, exclude=set(wp.ids))
-    np.testing.assert_allclose(array(fig.data[0].x), [s for _, s in expected], atol=1e-6)
+    np.testing.assert_allclose(array(fig["data"][0]["x"]), [s for _, s in expected], atol=1e-6)
     assert at.query_params["word"] == "queen"
 
 

@@ -2,10 +2,8 @@
 what models/similarity.py computes from an independent model run."""
 from __future__ import annotations
 
-import base64
 import html
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,40 +12,16 @@ from streamlit.testing.v1 import AppTest
 from models import similarity as sim
 from models.loading import bundled_path
 from models.trace import compute_trace
+from tests.app import helpers
+from tests.app.helpers import APP, array, charts
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "app_pages/similarity.py"
 WORDS = ["cat", "dog", "car", "banana", "king", "queen"]
 PARTY = ["students celebrate the graduation with a big party", "the deputy leader is highly respected in the party"]
 
 
 def run_page(**params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def array(value) -> np.ndarray:
-    """Plotly sends numpy data as typed arrays ({"dtype", "bdata", "shape"}); decode them."""
-    if isinstance(value, dict) and "bdata" in value:
-        a = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        return a.reshape([int(s) for s in str(value["shape"]).split(",")]) if "shape" in value else a
-    return np.asarray(value, dtype=np.float64)
-
-
-def charts(at: AppTest) -> dict[str, dict]:
-    """Title -> the figure JSON the page sends to the browser."""
-    import json
-
-    out = {}
-    for el in at.get("plotly_chart"):
-        spec = json.loads(el.proto.spec)
-        out[html.unescape(spec["layout"]["title"]["text"])] = spec
-    return out
+    return helpers.run_page(PAGE, **params)
 
 
 def chart(at: AppTest, starts: str) -> dict:

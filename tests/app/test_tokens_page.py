@@ -2,26 +2,19 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from models.loading import load_tokenizer
 from models.tokens import MAX_TOKENS
+from tests.app.helpers import APP, run_page
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TOKENS = "app_pages/tokens.py"
 
 
 def run_tokens(**params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.switch_page(TOKENS)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_page(TOKENS, timeout=180, **params)
 
 
 def chip_ids(at: AppTest) -> list[list[int]]:

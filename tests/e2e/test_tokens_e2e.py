@@ -187,7 +187,7 @@ def test_home_renders_and_links_to_tokens(app, tokenizer):
 
 def test_rejected_url_value_is_quoted_literally(app):
     payload = "**bold** [log in here](https://example.org)"
-    page = app.open("/tokens", model=payload)
+    app.open("/tokens", model=payload)
     app.wait_for_chips()
     warning = app.alerts().filter(has_text="was not used")
     expect(warning).to_have_count(1)
