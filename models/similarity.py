@@ -25,9 +25,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def cosine_matrix(x: np.ndarray) -> np.ndarray:
     """[n, d] -> [n, n] pairwise cosines."""
-    x = np.asarray(x, np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    xn = x / np.where(norms == 0, 1, norms)
+    xn = l2_normalise(x)
     return np.clip(xn @ xn.T, -1.0, 1.0)
 
 
@@ -85,14 +83,19 @@ class EmbeddingIndex:
         self.skip[special] = True
         self.skip[[i for i, t in enumerate(self.tokens) if t is None or t.startswith("[unused")]] = True
 
-    def nearest(self, vector: np.ndarray, k: int = 10, exclude: set[int] | None = None) -> list[tuple[int, float]]:
-        """Top-k vocabulary ids by cosine with ``vector``: [(id, cosine)], best first."""
+    def scores(self, vector: np.ndarray, exclude: set[int] | None = None) -> np.ndarray:
+        """[V] cosine of every vocabulary row with ``vector``; -inf for special/unused and excluded ids."""
         v = np.asarray(vector, np.float32)
         n = np.linalg.norm(v)
         scores = self.normed @ (v / n if n else v)  # [V]
         scores = np.where(self.skip, -np.inf, scores)
         if exclude:
             scores[list(exclude)] = -np.inf
+        return scores
+
+    def nearest(self, vector: np.ndarray, k: int = 10, exclude: set[int] | None = None) -> list[tuple[int, float]]:
+        """Top-k vocabulary ids by cosine with ``vector``: [(id, cosine)], best first."""
+        scores = self.scores(vector, exclude)
         top = np.argpartition(-scores, k)[:k]
         top = top[np.argsort(-scores[top])]
         return [(int(i), float(scores[i])) for i in top]
@@ -229,11 +232,8 @@ def analogy(index: EmbeddingIndex, a: WordPieces, b: WordPieces, c: WordPieces, 
 
 def rank_of(index: EmbeddingIndex, vector: np.ndarray, token_id: int, exclude: set[int]) -> int:
     """1-based rank of ``token_id`` among all eligible vocabulary entries by cosine with ``vector``."""
-    v = np.asarray(vector, np.float32)
-    scores = index.normed @ (v / (np.linalg.norm(v) or 1))
-    eligible = ~index.skip
-    eligible[list(exclude)] = False
-    return int((scores[eligible] > scores[token_id]).sum()) + 1
+    scores = index.scores(vector, exclude)  # ineligible entries are -inf, so they never outrank it
+    return int((scores > scores[token_id]).sum()) + 1
 
 
 @dataclass(frozen=True)
