@@ -25,15 +25,6 @@ def _capped(limit: int):
     return lambda value: state.clean_text(value)[:limit]
 
 
-def _choice(*options: str):
-    def parse(value: str) -> str:
-        if value not in options:
-            raise ValueError(f"must be one of: {', '.join(options)}")
-        return value
-
-    return parse
-
-
 DEFAULT_WORDS = "cat, dog, car, banana, king, queen"
 DEFAULT_SENTENCES = "\n".join([
     "The students celebrated their graduation with a big party.",
@@ -48,7 +39,7 @@ MAX_CONTEXTS = 6
 MAX_CONTEXTUAL_WORDS = 16  # contextual vectors cost one model run per word (traces are cached 24 at a time)
 
 WORDS = state.Param("words", DEFAULT_WORDS, _capped(3000))
-VECTORS = state.Param("vectors", "static", _choice("static", "contextual"))
+VECTORS = state.Param("vectors", "static", state.choice("static", "contextual"))
 LAYER = state.Param("layer", L, state.int_in(0, L))
 A = state.Param("a", "", _capped(sim.MAX_WORD_CHARS))  # "" = the first word of the list
 B = state.Param("b", "", _capped(sim.MAX_WORD_CHARS))  # "" = the second word

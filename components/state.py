@@ -72,6 +72,15 @@ def int_in(lo: int, hi: int) -> Callable[[str], int]:
     return parse
 
 
+def choice(*options: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in options:
+            raise ValueError(f"must be one of: {', '.join(options)}")
+        return value
+
+    return parse
+
+
 MODEL = Param("model", DEFAULT_MODEL, parse_model, always=True)
 TEXT = Param("text", DEFAULT_TEXT, parse_text, always=True)
 
