@@ -22,6 +22,7 @@ Not a pytest test suite: run it on an otherwise idle machine, the numbers are wa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -284,12 +285,10 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def bench_render(results: list[dict]) -> None:
-    from playwright.sync_api import sync_playwright
-
-    exe = shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.path.exists(exe):
-        raise RuntimeError("chromium is not installed (`make browser`)")
+@contextlib.contextmanager
+def serving(timeout: float = 180):
+    """A fresh ``serve.py`` (as `make run` starts it) on a free port: yields (base url, seconds to healthy);
+    stopped (SIGTERM, then SIGKILL) on exit. The server log is kept only when something failed."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TOKENIZERS_PARALLELISM="false")
@@ -297,14 +296,45 @@ def bench_render(results: list[dict]) -> None:
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "serve.py", "--server.port", str(port), "--server.headless", "true"],
                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    ok = False
     try:
         while not _healthy(url):
-            if proc.poll() is not None or time.perf_counter() - t0 > 180:
+            if proc.poll() is not None or time.perf_counter() - t0 > timeout:
                 raise RuntimeError(f"serve.py did not start; see {log.name}")
             time.sleep(0.1)
-        results.append(entry("render/server_start_to_healthy", time.perf_counter() - t0, "s"))
+        yield url, time.perf_counter() - t0
+        ok = True
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+        if ok:
+            os.unlink(log.name)
+        else:
+            print(f"[bench] server log kept: {log.name}", file=sys.stderr)
+
+
+def chromium():
+    """Playwright's Chromium launcher args for Debian's chromium (Playwright cannot download its own here)."""
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(exe):
+        raise RuntimeError("chromium is not installed (`make browser`)")
+    return dict(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+
+
+def bench_render(results: list[dict]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with serving() as (url, started):
+        results.append(entry("render/server_start_to_healthy", started, "s"))
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(**chromium())
 
             def render(page) -> float:
                 start = time.perf_counter()
@@ -346,20 +376,6 @@ def bench_render(results: list[dict]) -> None:
         results.append(entry("render/tokens_first_session", first, "s", target=3.0))
         results.append(entry("render/tokens_warm_reload_same_browser", median(cached), "s", target=3.0))
         results.append(entry("render/tokens_warm_server_new_browser_profile", median(fresh), "s", target=3.0))
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
-        if "render/tokens_warm_server_new_browser_profile" in {r["name"] for r in results}:
-            os.unlink(log.name)
-        else:
-            print(f"[bench] server log kept: {log.name}", file=sys.stderr)
 
 
 def bench_neighbours(results: list[dict]) -> None:
