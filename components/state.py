@@ -72,6 +72,19 @@ def int_in(lo: int, hi: int) -> Callable[[str], int]:
     return parse
 
 
+def float_in(lo: float, hi: float) -> Callable[[str], float]:
+    """A plain decimal number in [lo, hi]; rejects nan, inf, hex and exponents ("1e9")."""
+    def parse(value: str) -> float:
+        if not re.fullmatch(r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*", value):
+            raise ValueError("not a decimal number")
+        number = float(value)
+        if not lo <= number <= hi:
+            raise ValueError(f"must be between {lo:g} and {hi:g}")
+        return number
+
+    return parse
+
+
 def choice(*options: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in options:
