@@ -1,0 +1,592 @@
+"""Streaming generation with a KV cache, continuous batching across sessions; greedy / sampling / beam search.
+
+One :class:`Engine` per loaded model serves every session. A background thread runs decode steps on a batch of
+requests (continuous batching, the way vLLM and TGI serve many users): a new request is prefilled alone, its keys
+and values are copied into a free row of the shared cache, and from the next step on it advances together with
+the others; a finished or stopped request leaves between steps and the last row moves into its place. Each row
+has its own position, its own mask over the cache (rows of different lengths never see each other's padding),
+its own warpers and its own ``torch.Generator``, so a request gets the same tokens whether it runs alone or with
+29 others (probabilities equal within float rounding, ~1e-6).
+
+Why not transformers' own continuous batching (``generate_batch`` / ``ContinuousBatchingManager``, 5.23)? It
+takes one seed for the whole manager (no generator per request, so a seeded run depends on who else is in the
+batch), returns only the chosen token's log-probability (we show the top-10 alternatives of every step) and is
+built around paged attention and CUDA graphs; on this CPU a compact engine of our own is simpler and faster.
+
+Two ways to run one step (``_Backend``):
+
+* ``LlamaBackend`` (SmolLM2 and other Llama-architecture models): a lean forward written out below, nanoGPT style,
+  straight on the model's own weight tensors (no copy, no hooks, no module calls), with our own preallocated
+  cache. Decoding one token this way skips generate's per-step bookkeeping; see bench/generation.py.
+* ``HFBackend`` (any other decoder, e.g. GPT-2 with learned positions): the model's own forward with a
+  ``DynamicCache`` built from our cache rows, a 2-D attention mask with the holes of each row and explicit
+  ``position_ids``; it holds ``lm.lock`` because other pages install hooks on those modules.
+
+Sampling uses ``models.sampling.warp`` (transformers' Temperature -> TopK -> TopP warpers, in generate's order) and
+``torch.multinomial`` with the request's generator, so a seeded run equals ``generate(do_sample=True)`` with that generator's stream.
+Beam search (:func:`beam_search`) runs transformers' ``generate(num_beams=k)`` itself, under the model lock.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+
+from models.sampling import warp
+
+MAX_NEW_TOKENS = 256
+DEFAULT_NEW_TOKENS = 40
+MAX_PROMPT_TOKENS = 512
+TOP_N = 10  # alternatives kept per step
+MODES = ("greedy", "sample", "beam", "compare")
+
+
+# ------------------------------------------------------------------------------------------ settings
+@dataclass(frozen=True)
+class Settings:
+    """How one request picks its tokens. ``temperature == 0`` or ``greedy=True`` means argmax."""
+
+    greedy: bool = True
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0  # 1 = off
+    seed: int = 0
+    max_new_tokens: int = DEFAULT_NEW_TOKENS
+
+    @property
+    def is_greedy(self) -> bool:
+        return self.greedy or self.temperature <= 0
+
+
+@dataclass(frozen=True)
+class Step:
+    """One generated token and what the model thought when it was chosen."""
+
+    token_id: int
+    prob: float  # the model's own probability (softmax of the logits, T = 1)
+    logprob: float  # log of ``prob`` (computed as log_softmax, exact for tiny probabilities)
+    chosen_prob: float  # probability in the distribution it was drawn from (after warpers); 1.0 for greedy
+    top_ids: tuple[int, ...]  # the TOP_N most likely next tokens under the model
+    top_probs: tuple[float, ...]  # their model probabilities
+    top_chosen_probs: tuple[float, ...]  # their probabilities after the warpers (0 = cut by top-k/top-p)
+    forced: bool = False  # chosen by the user (a branch), not by the model
+
+
+# -------------------------------------------------------------------------------------------- requests
+class Request:
+    """A generation in progress. Thread-safe: the engine appends steps, sessions read and wait."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, prompt_ids: list[int], settings: Settings, stop_ids: frozenset[int]):
+        self.id = next(self._ids)
+        self.prompt_ids = list(prompt_ids)
+        self.settings = settings
+        self.stop_ids = stop_ids
+        self.steps: list[Step] = []
+        self.state = "queued"  # queued -> running -> done | stopped | error
+        self.finish_reason: str | None = None  # "length", "eos", "stopped" or an error message
+        self.submitted = time.perf_counter()
+        self.first_token_at: float | None = None
+        self.finished_at: float | None = None
+        self.generator = torch.Generator().manual_seed(int(settings.seed))
+        self._cancel = threading.Event()
+        self._cv = threading.Condition()
+
+    # --------------------------------------------------------------- session side
+    @property
+    def done(self) -> bool:
+        return self.state in ("done", "stopped", "error")
+
+    @property
+    def token_ids(self) -> list[int]:
+        return [s.token_id for s in self.steps]
+
+    @property
+    def ttft(self) -> float | None:
+        return None if self.first_token_at is None else self.first_token_at - self.submitted
+
+    def cancel(self) -> None:
+        """Stop: the engine drops this row before its next step."""
+        self._cancel.set()
+        with self._cv:
+            self._cv.notify_all()
+
+    def wait(self, seen: int, timeout: float = 1.0) -> bool:
+        """Block until more than ``seen`` steps exist or the request ended; True if something changed."""
+        with self._cv:
+            return self._cv.wait_for(lambda: len(self.steps) > seen or self.done, timeout)
+
+    def result(self, timeout: float | None = None) -> "Request":
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.done:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError(f"request {self.id} not finished after {timeout} s")
+            self.wait(len(self.steps), timeout=0.5 if left is None else min(0.5, left))
+        return self
+
+    def stream(self, poll: float = 0.5) -> Iterator[list[Step]]:
+        """Yield the list of steps each time it grows, until the request ends."""
+        seen = -1
+        while True:
+            self.wait(max(seen, 0), timeout=poll)
+            n = len(self.steps)
+            if n != seen:
+                seen = n
+                yield self.steps[:n]
+            if self.done and len(self.steps) == seen:
+                return
+
+    # --------------------------------------------------------------- engine side
+    def _push(self, step: Step) -> None:
+        with self._cv:
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            self.steps.append(step)
+            self._cv.notify_all()
+
+    def _finish(self, state: str, reason: str) -> None:
+        with self._cv:
+            self.state, self.finish_reason = state, reason
+            self.finished_at = time.perf_counter()
+            self._cv.notify_all()
+
+
+# ------------------------------------------------------------------------------------------ KV storage
+class KVCache:
+    """Keys and values of every active row: ``k``/``v`` are [L, rows, H_kv, T, D], grown by doubling."""
+
+    def __init__(self, n_layers: int, n_kv: int, head_dim: int, dtype: torch.dtype):
+        self.shape = (n_layers, n_kv, head_dim)
+        self.dtype = dtype
+        self.k = self.v = torch.empty(0)
+        self.rows = self.length = 0
+
+    def ensure(self, rows: int, length: int) -> None:
+        if rows <= self.rows and length <= self.length:
+            return
+        R, T = max(rows, self.rows, 4), max(length, self.length, 128)
+        R, T = 1 << (R - 1).bit_length(), 1 << (T - 1).bit_length()
+        L, H, D = self.shape
+        k, v = torch.empty(L, R, H, T, D, dtype=self.dtype), torch.empty(L, R, H, T, D, dtype=self.dtype)
+        if self.rows:
+            k[:, : self.rows, :, : self.length] = self.k
+            v[:, : self.rows, :, : self.length] = self.v
+        self.k, self.v, self.rows, self.length = k, v, R, T
+
+    def move(self, src: int, dst: int, length: int) -> None:
+        self.k[:, dst, :, :length] = self.k[:, src, :, :length]
+        self.v[:, dst, :, :length] = self.v[:, src, :, :length]
+
+    def release(self) -> None:
+        self.k = self.v = torch.empty(0)
+        self.rows = self.length = 0
+
+
+def _mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """[B, 1, 1, T] True where a row may attend: its own cached positions (< its length) plus the new one."""
+    return (torch.arange(T)[None, :] <= lengths[:, None])[:, None, None, :]
+
+
+class LlamaBackend:
+    """A lean Llama forward on the model's own weights (RMSNorm, RoPE, grouped-query attention, SwiGLU)."""
+
+    @staticmethod
+    def supports(model: Any) -> bool:
+        c = model.config
+        return (c.model_type == "llama" and not getattr(c, "attention_bias", False)
+                and not getattr(c, "mlp_bias", False) and getattr(c, "pretraining_tp", 1) == 1
+                and c.hidden_act == "silu")
+
+    def __init__(self, lm: Any):
+        model = lm.model
+        c = model.config
+        m = model.model
+        self.d = c.hidden_size
+        self.H, self.Hkv = c.num_attention_heads, c.num_key_value_heads
+        self.D = getattr(c, "head_dim", None) or self.d // self.H
+        self.G = self.H // self.Hkv  # query heads per key/value head
+        self.eps = c.rms_norm_eps
+        self.embed = m.embed_tokens.weight  # [V, d]
+        self.norm = m.norm.weight  # [d]
+        self.unembed = model.lm_head.weight  # [V, d] (tied to embed in SmolLM2)
+        self.layers = [
+            (b.input_layernorm.weight, b.self_attn.q_proj.weight, b.self_attn.k_proj.weight,
+             b.self_attn.v_proj.weight, b.self_attn.o_proj.weight, b.post_attention_layernorm.weight,
+             b.mlp.gate_proj.weight, b.mlp.up_proj.weight, b.mlp.down_proj.weight)
+            for b in m.layers
+        ]
+        rope = m.rotary_emb
+        self.inv_freq = rope.inv_freq.float()  # [D/2]
+        self.rope_scale = float(getattr(rope, "attention_scaling", 1.0))
+        self.cos = self.sin = torch.empty(0, self.D)
+        self.kv = KVCache(len(self.layers), self.Hkv, self.D, self.embed.dtype)
+
+    def _rope(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin for these positions: [..., D], from a table grown on demand (same maths as HF)."""
+        need = int(pos.max()) + 1
+        if need > self.cos.shape[0]:
+            n = 1 << max(need - 1, 255).bit_length()
+            freqs = torch.arange(n, dtype=torch.float32)[:, None] * self.inv_freq[None, :]  # [n, D/2]
+            emb = torch.cat((freqs, freqs), dim=-1)  # [n, D]
+            self.cos, self.sin = emb.cos() * self.rope_scale, emb.sin() * self.rope_scale
+        return self.cos[pos], self.sin[pos]
+
+    @staticmethod
+    def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        half = x.shape[-1] // 2
+        return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+    def _mlp(self, x, w_post, w_gate, w_up, w_down):
+        h = F.rms_norm(x, (self.d,), w_post, self.eps)
+        return x + F.linear(F.silu(F.linear(h, w_gate)) * F.linear(h, w_up), w_down)
+
+    def prefill(self, slot: int, ids: list[int]) -> torch.Tensor:
+        """Run the prompt of one request, store its keys/values in row ``slot``; logits of its last position [V]."""
+        n = len(ids)
+        self.kv.ensure(slot + 1, n + 1)
+        pos = torch.arange(n)
+        cos, sin = self._rope(pos)  # [n, D]
+        x = F.embedding(torch.tensor(ids), self.embed)  # [n, d]
+        for i, (w_in, wq, wk, wv, wo, w_post, w_gate, w_up, w_down) in enumerate(self.layers):
+            h = F.rms_norm(x, (self.d,), w_in, self.eps)
+            q = self._rotate(F.linear(h, wq).view(n, self.H, self.D).transpose(0, 1), cos, sin)  # [H, n, D]
+            k = self._rotate(F.linear(h, wk).view(n, self.Hkv, self.D).transpose(0, 1), cos, sin)  # [Hkv, n, D]
+            v = F.linear(h, wv).view(n, self.Hkv, self.D).transpose(0, 1)  # [Hkv, n, D]
+            self.kv.k[i, slot, :, :n] = k
+            self.kv.v[i, slot, :, :n] = v
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)  # [H, n, D]
+            x = x + F.linear(a.transpose(0, 1).reshape(n, self.d), wo)
+            x = self._mlp(x, w_post, w_gate, w_up, w_down)
+        x = F.rms_norm(x[-1], (self.d,), self.norm, self.eps)  # [d]
+        return F.linear(x, self.unembed)  # [V]
+
+    def decode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """One new token per row 0..B-1 at position ``lengths[b]``; returns logits [B, V]."""
+        B = tokens.shape[0]
+        T = int(lengths.max()) + 1  # attend over this much of the cache
+        self.kv.ensure(B, T)
+        rows = torch.arange(B)
+        cos, sin = (t[:, None, :] for t in self._rope(lengths))  # [B, 1, D]
+        mask = _mask(lengths, T)  # [B, 1, 1, T]
+        x = F.embedding(tokens, self.embed)  # [B, d]
+        for i, (w_in, wq, wk, wv, wo, w_post, w_gate, w_up, w_down) in enumerate(self.layers):
+            h = F.rms_norm(x, (self.d,), w_in, self.eps)
+            q = self._rotate(F.linear(h, wq).view(B, self.H, self.D), cos, sin)  # [B, H, D]
+            k = self._rotate(F.linear(h, wk).view(B, self.Hkv, self.D), cos, sin)  # [B, Hkv, D]
+            self.kv.k[i, rows, :, lengths] = k
+            self.kv.v[i, rows, :, lengths] = F.linear(h, wv).view(B, self.Hkv, self.D)
+            # grouped-query attention without copying K/V: the G query heads of one kv head are its "queries"
+            a = F.scaled_dot_product_attention(
+                q.view(B, self.Hkv, self.G, self.D), self.kv.k[i, :B, :, :T], self.kv.v[i, :B, :, :T],
+                attn_mask=mask)  # [B, Hkv, G, D]
+            x = x + F.linear(a.reshape(B, self.d), wo)
+            x = self._mlp(x, w_post, w_gate, w_up, w_down)
+        x = F.rms_norm(x, (self.d,), self.norm, self.eps)
+        return F.linear(x, self.unembed)  # [B, V]
+
+
+class HFBackend:
+    """Any decoder: the model's own forward, fed a DynamicCache made from our rows (holds ``lm.lock``)."""
+
+    def __init__(self, lm: Any):
+        self.lm = lm
+        self.kv: KVCache | None = None
+
+    def prefill(self, slot: int, ids: list[int]) -> torch.Tensor:
+        n = len(ids)
+        with self.lm.lock:
+            out = self.lm.model(input_ids=torch.tensor([ids]), use_cache=True)
+        layers = out.past_key_values.layers
+        if self.kv is None:
+            _, H, _, D = layers[0].keys.shape
+            self.kv = KVCache(len(layers), H, D, layers[0].keys.dtype)
+        self.kv.ensure(slot + 1, n + 1)
+        for i, layer in enumerate(layers):
+            self.kv.k[i, slot, :, :n] = layer.keys[0]
+            self.kv.v[i, slot, :, :n] = layer.values[0]
+        return out.logits[0, -1]
+
+    def decode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        from transformers import DynamicCache
+
+        B = tokens.shape[0]
+        T = int(lengths.max())  # cached positions the model sees; the new token goes at index T of its cache
+        kv = self.kv
+        kv.ensure(B, T + 1)
+        cache = DynamicCache(ddp_cache_data=[(kv.k[i, :B, :, :T], kv.v[i, :B, :, :T]) for i in range(kv.shape[0])])
+        mask = torch.cat([torch.arange(T)[None, :] < lengths[:, None], torch.ones(B, 1, dtype=torch.bool)], 1)
+        with self.lm.lock:
+            out = self.lm.model(input_ids=tokens[:, None], attention_mask=mask.long(), position_ids=lengths[:, None],
+                                past_key_values=cache, use_cache=True)
+        rows = torch.arange(B)
+        for i, layer in enumerate(out.past_key_values.layers):
+            kv.k[i, rows, :, lengths] = layer.keys[:, :, T]
+            kv.v[i, rows, :, lengths] = layer.values[:, :, T]
+        return out.logits[:, -1]
+
+
+# ---------------------------------------------------------------------------------------------- engine
+@dataclass
+class _Row:
+    req: Request
+    length: int  # tokens already in the cache
+    last: int  # token to feed at the next step
+
+
+@dataclass
+class EngineStats:
+    steps: int = 0
+    tokens: int = 0
+    max_batch_seen: int = 0
+    prefills: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """The process-wide generation server of one model: ``submit`` from any thread, read the Request."""
+
+    def __init__(self, lm: Any, max_batch: int = 32, backend: str = "auto"):
+        self.lm = lm
+        self.max_batch = max_batch
+        use_lean = backend == "lean" or (backend == "auto" and LlamaBackend.supports(lm.model))
+        self.backend = LlamaBackend(lm) if use_lean else HFBackend(lm)
+        cfg = getattr(lm.model, "generation_config", None)
+        eos = getattr(cfg, "eos_token_id", None)
+        if eos is None:
+            eos = lm.model.config.eos_token_id
+        self.stop_ids = frozenset([eos] if isinstance(eos, int) else (eos or []))
+        self.stats = EngineStats()
+        self._queue: list[Request] = []
+        self._rows: list[_Row] = []
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def kind(self) -> str:
+        return "lean Llama forward" if isinstance(self.backend, LlamaBackend) else "model forward"
+
+    # ------------------------------------------------------------------ public
+    def submit(self, prompt_ids: list[int], settings: Settings) -> Request:
+        if not prompt_ids:
+            raise ValueError("the prompt has no tokens")
+        if not 1 <= settings.max_new_tokens <= MAX_NEW_TOKENS:
+            raise ValueError(f"max_new_tokens must be between 1 and {MAX_NEW_TOKENS}")
+        req = Request(prompt_ids[-MAX_PROMPT_TOKENS:] if len(prompt_ids) > MAX_PROMPT_TOKENS else prompt_ids,
+                      settings, self.stop_ids)
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("the engine is closed")
+            self._queue.append(req)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name=f"generation-{self.lm.spec.id}",
+                                                daemon=True)
+                self._thread.start()
+            self._cv.notify_all()
+        return req
+
+    def generate(self, prompt_ids: list[int], settings: Settings, timeout: float | None = None) -> Request:
+        return self.submit(prompt_ids, settings).result(timeout)
+
+    def queue_position(self, req: Request) -> int:
+        """1-based place in the waiting line; 0 once it runs (or ended)."""
+        with self._cv:
+            try:
+                return self._queue.index(req) + 1
+            except ValueError:
+                return 0
+
+    def load(self) -> tuple[int, int]:
+        """(rows decoding now, requests waiting)."""
+        with self._cv:
+            return len(self._rows), len(self._queue)
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    # ------------------------------------------------------------------ worker
+    def _loop(self) -> None:
+        torch.set_grad_enabled(False)
+        while True:
+            with self._cv:
+                while not self._closed and not self._queue and not self._rows:
+                    self._cv.wait(timeout=5.0)
+                if self._closed:
+                    for r in self._queue + [row.req for row in self._rows]:
+                        r._finish("stopped", "stopped")
+                    return
+            try:
+                with torch.inference_mode():
+                    self._admit()
+                    if self._rows:
+                        self._step()
+            except Exception as e:  # never let one bad step kill the server thread: fail the rows, go on
+                msg = f"{type(e).__name__}: {e}"
+                self.stats.errors.append(msg)
+                with self._cv:
+                    for row in self._rows:
+                        row.req._finish("error", msg)
+                    self._rows.clear()
+            if not self._rows and self.backend.kv is not None and not self._queue:
+                self.backend.kv.release()
+
+    def _admit(self, budget_s: float = 0.25) -> None:
+        """Prefill waiting requests into free rows (at least one, then until ``budget_s`` is spent)."""
+        t0 = time.perf_counter()
+        while len(self._rows) < self.max_batch:
+            with self._cv:
+                for r in [r for r in self._queue if r._cancel.is_set()]:
+                    self._queue.remove(r)
+                    r._finish("stopped", "stopped")
+                if not self._queue:
+                    return
+                req = self._queue.pop(0)
+            req.state = "running"
+            slot = len(self._rows)
+            try:
+                logits = self.backend.prefill(slot, req.prompt_ids)  # [V]
+            except Exception as e:
+                req._finish("error", f"{type(e).__name__}: {e}")
+                raise
+            self.stats.prefills += 1
+            row = _Row(req, len(req.prompt_ids), -1)
+            if self._emit([row], logits[None]):
+                self._rows.append(row)
+            if time.perf_counter() - t0 > budget_s:
+                return
+
+    def _step(self) -> None:
+        rows = self._rows
+        tokens = torch.tensor([r.last for r in rows])
+        lengths = torch.tensor([r.length for r in rows])
+        logits = self.backend.decode(tokens, lengths)  # [B, V]
+        self.stats.steps += 1
+        self.stats.max_batch_seen = max(self.stats.max_batch_seen, len(rows))
+        for r in rows:
+            r.length += 1
+        keep = self._emit(rows, logits)
+        self._compact(keep)
+
+    def _compact(self, keep: list[bool]) -> None:
+        """Drop finished rows; the last live row moves into each hole (one row copy, no re-padding)."""
+        rows = self._rows
+        i = 0
+        while i < len(rows):
+            if keep[i]:
+                i += 1
+                continue
+            last = len(rows) - 1
+            if i != last:
+                self.backend.kv.move(last, i, rows[last].length)
+                rows[i] = rows[last]
+                keep[i] = keep[last]
+            rows.pop()
+            keep.pop()
+
+    def _emit(self, rows: list[_Row], logits: torch.Tensor) -> list[bool]:
+        """Pick each row's next token from its logits [B, V]; push a Step; return which rows continue."""
+        logits = logits.float()
+        logp = torch.log_softmax(logits, dim=-1)  # [B, V]
+        top_lp, top_ids = logp.topk(TOP_N, dim=-1)  # [B, TOP_N]
+        greedy_ids = logits.argmax(dim=-1)  # [B]
+        keep = []
+        for b, row in enumerate(rows):
+            req = row.req
+            if req._cancel.is_set():
+                req._finish("stopped", "stopped")
+                keep.append(False)
+                continue
+            ids_b = top_ids[b]
+            if req.settings.is_greedy:
+                tok, chosen, top_chosen = int(greedy_ids[b]), 1.0, [1.0] + [0.0] * (TOP_N - 1)
+                if tok != int(ids_b[0]):  # argmax tie resolved differently: keep the first index, like argmax
+                    top_chosen = [float(i == tok) for i in ids_b.tolist()]
+            else:
+                s = req.settings
+                probs = torch.softmax(warp(logits[b: b + 1], s.temperature, s.top_k, s.top_p), dim=-1)  # [1, V]
+                tok = int(torch.multinomial(probs, 1, generator=req.generator)[0, 0])
+                chosen = float(probs[0, tok])
+                top_chosen = probs[0, ids_b].tolist()
+            lp = float(logp[b, tok])
+            req._push(Step(tok, math.exp(lp), lp, chosen, tuple(ids_b.tolist()),
+                           tuple(math.exp(x) for x in top_lp[b].tolist()), tuple(top_chosen)))
+            self.stats.tokens += 1
+            row.last = tok
+            if tok in req.stop_ids:
+                req._finish("done", "eos")
+                keep.append(False)
+            elif len(req.steps) >= req.settings.max_new_tokens:
+                req._finish("done", "length")
+                keep.append(False)
+            else:
+                keep.append(True)
+        return keep
+
+
+# ------------------------------------------------------------------------------------------ beam search
+@dataclass(frozen=True)
+class BeamResult:
+    token_ids: tuple[int, ...]  # the best beam's new tokens
+    logprobs: tuple[float, ...]  # the model's log-probability of each of them
+    score: float  # transformers' beam score: sum of log-probabilities / (length ** length_penalty)
+    beams: int
+    length_penalty: float
+
+    @property
+    def total_logprob(self) -> float:
+        return float(sum(self.logprobs))
+
+
+def beam_search(lm: Any, prompt_ids: list[int], beams: int, max_new_tokens: int,
+                length_penalty: float = 1.0) -> BeamResult:
+    """transformers' own beam search (``generate(num_beams=k, do_sample=False)``) under the model lock."""
+    ids = torch.tensor([prompt_ids[-MAX_PROMPT_TOKENS:]])
+    with lm.lock, torch.inference_mode():
+        out = lm.model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False, num_beams=beams,
+            num_return_sequences=1, max_new_tokens=max_new_tokens, length_penalty=length_penalty,
+            early_stopping=False, output_scores=True, return_dict_in_generate=True,
+            pad_token_id=lm.model.generation_config.pad_token_id or lm.model.config.eos_token_id,
+            top_k=None, top_p=None, temperature=None)
+        steps = lm.model.compute_transition_scores(out.sequences, out.scores, out.beam_indices,
+                                                   normalize_logits=False)[0]  # [new] log-probs
+    new = out.sequences[0, ids.shape[1]:]
+    n = int((out.beam_indices[0] >= 0).sum())  # steps the best beam actually took (padding after EOS)
+    return BeamResult(tuple(new[:n].tolist()), tuple(float(x) for x in steps[:n]), float(out.sequences_scores[0]),
+                      beams, length_penalty)
+
+
+# ------------------------------------------------------------------------------------------- text helpers
+def prompt_ids(tokenizer: Any, text: str) -> tuple[list[int], bool]:
+    """Token ids of the prompt (first MAX_PROMPT_TOKENS) and whether we started from BOS (empty text)."""
+    ids = tokenizer(text, add_special_tokens=True)["input_ids"] if text else []
+    if not ids:
+        bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        return [int(bos)], True
+    return [int(i) for i in ids[:MAX_PROMPT_TOKENS]], False
+
+
+def token_pieces(tokenizer: Any, ids: list[int]) -> list[str]:
+    """The text each generated token adds, decoded incrementally: a character split over several byte tokens is
+    given to the token that completes it (the earlier ones add "")."""
+    pieces, shown = [], ""
+    for i in range(len(ids)):
+        text = tokenizer.decode(ids[: i + 1])
+        if text.endswith("\ufffd") and i + 1 < len(ids):
+            pieces.append("")
+            continue
+        pieces.append(text[len(shown):] if text.startswith(shown) else text)
+        shown = text
+    return pieces

@@ -1,0 +1,293 @@
+"""models/generation.py against transformers itself: greedy = generate(do_sample=False), seeded sampling =
+generate(do_sample=True) with the same seed and a reference loop (HF warpers + torch.multinomial with the same
+generator), beam = generate(num_beams=k); batched = alone; stop stops; the queue is visible.
+
+Real SmolLM2 (lean Llama backend) with few tokens, and a tiny random GPT-2 (learned positions, model-forward backend).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from models.generation import (
+    MAX_NEW_TOKENS, Engine, HFBackend, LlamaBackend, Settings, beam_search, prompt_ids, token_pieces,
+)
+
+PROMPTS = ["The capital of France is", "Once upon a time, in a small village by the sea, there lived",
+           "def add(a, b):"]
+SAMPLE = dict(temperature=0.8, top_k=50, top_p=0.9)
+
+
+@pytest.fixture(scope="module")
+def engine(smollm2):
+    e = Engine(smollm2)
+    yield e
+    e.close()
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_gpt2):
+    lm = SimpleNamespace(model=tiny_gpt2.model, tokenizer=tiny_gpt2.tokenizer, lock=threading.RLock(),
+                         spec=SimpleNamespace(id="tiny-gpt2"))
+    e = Engine(lm)
+    yield lm, e
+    e.close()
+
+
+def ids_of(lm, text: str) -> list[int]:
+    return prompt_ids(lm.tokenizer, text)[0]
+
+
+def hf_generate(model, ids: list[int], n: int, **kw):
+    x = torch.tensor([ids])
+    with torch.inference_mode():
+        out = model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=n, output_scores=True,
+                             return_dict_in_generate=True, pad_token_id=model.config.eos_token_id, **kw)
+    return out.sequences[0, len(ids):].tolist(), torch.stack(out.scores)[:, 0]  # new ids, [n, V] processed scores
+
+
+def model_logprobs(model, ids: list[int], new: list[int]) -> np.ndarray:
+    """Teacher-forced log-probabilities of ``new`` after ``ids``, from one plain forward pass."""
+    with torch.inference_mode():
+        logits = model(input_ids=torch.tensor([ids + new])).logits[0]
+    lp = torch.log_softmax(logits.float(), -1)[len(ids) - 1: len(ids) + len(new) - 1]
+    return lp[torch.arange(len(new)), torch.tensor(new)].numpy()
+
+
+# --------------------------------------------------------------------------------------------- greedy
+def test_engine_picks_the_lean_backend_for_llama_and_the_model_forward_otherwise(engine, tiny):
+    assert isinstance(engine.backend, LlamaBackend)
+    assert isinstance(tiny[1].backend, HFBackend)
+
+
+@pytest.mark.parametrize("text", PROMPTS[:2])
+def test_greedy_equals_generate_token_for_token(smollm2, engine, text):
+    ids = ids_of(smollm2, text)
+    req = engine.generate(ids, Settings(max_new_tokens=12), timeout=120)
+    ref, scores = hf_generate(smollm2.model, ids, 12, do_sample=False)
+    assert req.token_ids == ref
+    ref_lp = torch.log_softmax(scores.float(), -1)[torch.arange(len(ref)), torch.tensor(ref)].numpy()
+    got_lp = np.array([s.logprob for s in req.steps])
+    np.testing.assert_allclose(got_lp, ref_lp, atol=1e-4)
+    np.testing.assert_allclose([s.prob for s in req.steps], np.exp(ref_lp), atol=1e-4)
+    # the alternatives shown are the model's top-10, best first, and the chosen one is the first
+    step = req.steps[0]
+    top_ref = torch.softmax(scores[0].float(), -1).topk(10)
+    assert list(step.top_ids) == top_ref.indices.tolist()
+    np.testing.assert_allclose(step.top_probs, top_ref.values.numpy(), atol=1e-4)
+    assert step.top_ids[0] == step.token_id and step.chosen_prob == 1.0
+
+
+def test_greedy_stops_at_eos_like_generate(smollm2, engine):
+    ids = ids_of(smollm2, PROMPTS[0])
+    req = engine.generate(ids, Settings(max_new_tokens=40), timeout=120)
+    ref, _ = hf_generate(smollm2.model, ids, 40, do_sample=False)
+    assert req.token_ids == ref  # 30 tokens ending with <|im_end|> on this prompt (eos = 2)
+    if ref[-1] == smollm2.model.config.eos_token_id:
+        assert req.finish_reason == "eos" and len(ref) < 40
+    else:
+        assert req.finish_reason == "length"
+
+
+def test_greedy_on_tiny_gpt2_with_learned_positions(tiny):
+    lm, e = tiny
+    ids = ids_of(lm, PROMPTS[1])
+    req = e.generate(ids, Settings(max_new_tokens=10), timeout=60)
+    ref, scores = hf_generate(lm.model, ids, 10, do_sample=False)
+    assert req.token_ids == ref
+    ref_lp = torch.log_softmax(scores.float(), -1)[torch.arange(10), torch.tensor(ref)].numpy()
+    np.testing.assert_allclose([s.logprob for s in req.steps], ref_lp, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------- sampling
+def reference_sampling(model, ids: list[int], n: int, seed: int, temperature: float, top_k: int, top_p: float):
+    """A plain loop: model forward with its own cache, HF warpers in generate's order, multinomial(generator)."""
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    procs = LogitsProcessorList([TemperatureLogitsWarper(temperature), TopKLogitsWarper(top_k),
+                                 TopPLogitsWarper(top_p)])
+    g = torch.Generator().manual_seed(seed)
+    seq = torch.tensor([ids])
+    out_ids, chosen = [], []
+    with torch.inference_mode():
+        out = model(input_ids=seq, use_cache=True)
+        for _ in range(n):
+            probs = torch.softmax(procs(seq, out.logits[:, -1].float()), -1)
+            tok = int(torch.multinomial(probs, 1, generator=g)[0, 0])
+            out_ids.append(tok)
+            chosen.append(float(probs[0, tok]))
+            seq = torch.cat([seq, torch.tensor([[tok]])], 1)
+            out = model(input_ids=seq[:, -1:], past_key_values=out.past_key_values, use_cache=True)
+    return out_ids, chosen
+
+
+def test_seeded_sampling_equals_reference_loop_and_generate(smollm2, engine):
+    ids = ids_of(smollm2, PROMPTS[1])
+    s = Settings(greedy=False, seed=1234, max_new_tokens=12, **SAMPLE)
+    req = engine.generate(ids, s, timeout=120)
+    ref, chosen = reference_sampling(smollm2.model, ids, 12, 1234, **SAMPLE)
+    assert req.token_ids == ref
+    np.testing.assert_allclose([st.chosen_prob for st in req.steps], chosen, atol=1e-4)
+    # transformers' generate draws from the global generator: seeded the same way it gives the same text
+    torch.manual_seed(1234)
+    gen, _ = hf_generate(smollm2.model, ids, 12, do_sample=True, **SAMPLE)
+    assert req.token_ids == gen
+    # and the same settings + seed reproduce it
+    assert engine.generate(ids, s, timeout=120).token_ids == ref
+    # a different seed gives a different draw (with these settings: checked, not assumed)
+    other = engine.generate(ids, Settings(greedy=False, seed=7, max_new_tokens=12, **SAMPLE), timeout=120)
+    assert other.token_ids != ref
+
+
+def test_sampling_probabilities_shown_are_the_warped_distribution(smollm2, engine):
+    ids = ids_of(smollm2, PROMPTS[0])
+    req = engine.generate(ids, Settings(greedy=False, seed=3, max_new_tokens=3, temperature=1.5, top_k=5,
+                                        top_p=1.0), timeout=120)
+    step = req.steps[0]
+    with torch.inference_mode():
+        logits = smollm2.model(input_ids=torch.tensor([ids])).logits[0, -1].float()
+    top5 = torch.topk(logits / 1.5, 5)
+    expected = torch.softmax(top5.values, -1)
+    np.testing.assert_allclose(step.top_chosen_probs[:5], expected.numpy(), atol=1e-5)
+    assert all(p == 0 for p in step.top_chosen_probs[5:])  # cut by top-k
+    assert step.token_id in top5.indices.tolist()
+
+
+def test_temperature_zero_is_greedy(smollm2, engine):
+    ids = ids_of(smollm2, PROMPTS[2])
+    a = engine.generate(ids, Settings(greedy=False, temperature=0.0, seed=5, max_new_tokens=6), timeout=120)
+    b = engine.generate(ids, Settings(max_new_tokens=6), timeout=120)
+    assert a.token_ids == b.token_ids
+
+
+# -------------------------------------------------------------------------------------- batched = alone
+def _staggered(engine: Engine, jobs: list[tuple[list[int], Settings]]):
+    """Submit each job after the previous one produced 2 tokens: requests join a running batch mid-way."""
+    reqs = []
+    for ids, s in jobs:
+        reqs.append(engine.submit(ids, s))
+        deadline = time.monotonic() + 60
+        while len(reqs[-1].steps) < 2 and not reqs[-1].done and time.monotonic() < deadline:
+            reqs[-1].wait(len(reqs[-1].steps), 0.5)
+    return [r.result(timeout=300) for r in reqs]
+
+
+def _assert_same(batched, alone):
+    for b, a in zip(batched, alone):
+        assert b.token_ids == a.token_ids
+        np.testing.assert_allclose([s.prob for s in b.steps], [s.prob for s in a.steps], atol=1e-4)
+        np.testing.assert_allclose([s.chosen_prob for s in b.steps], [s.chosen_prob for s in a.steps], atol=1e-4)
+        np.testing.assert_allclose(np.array([s.top_probs for s in b.steps]),
+                                   np.array([s.top_probs for s in a.steps]), atol=1e-4)
+
+
+def _jobs(lm):
+    return [
+        (ids_of(lm, PROMPTS[0]), Settings(max_new_tokens=10)),
+        (ids_of(lm, PROMPTS[1]), Settings(greedy=False, seed=11, max_new_tokens=8, **SAMPLE)),
+        (ids_of(lm, PROMPTS[2]), Settings(greedy=False, seed=12, max_new_tokens=12, temperature=1.3)),
+        (ids_of(lm, "Hello"), Settings(max_new_tokens=5)),
+    ]
+
+
+def test_batched_equals_alone_with_staggered_joins(smollm2, engine):
+    jobs = _jobs(smollm2)
+    alone = [engine.generate(ids, s, timeout=120) for ids, s in jobs]
+    steps_before = engine.stats.steps
+    batched = _staggered(engine, jobs)
+    _assert_same(batched, alone)
+    assert engine.stats.max_batch_seen >= 3  # they really shared decode steps
+    total = sum(len(r.steps) for r in batched)
+    assert engine.stats.steps - steps_before < total - len(batched)  # fewer steps than tokens: batched
+
+
+def test_batched_equals_alone_on_tiny_gpt2(tiny):
+    lm, e = tiny
+    jobs = _jobs(lm)
+    alone = [e.generate(ids, s, timeout=60) for ids, s in jobs]
+    batched = _staggered(e, jobs)
+    _assert_same(batched, alone)
+    assert e.stats.max_batch_seen >= 3
+
+
+# ---------------------------------------------------------------------------------------- stop, queue
+def test_stop_stops(smollm2, engine):
+    req = engine.submit(ids_of(smollm2, PROMPTS[1]), Settings(max_new_tokens=MAX_NEW_TOKENS))
+    while len(req.steps) < 2:
+        req.wait(len(req.steps), 5)
+    req.cancel()
+    req.result(timeout=30)
+    n = len(req.steps)
+    assert req.state == "stopped" and req.finish_reason == "stopped" and n < MAX_NEW_TOKENS
+    time.sleep(0.3)
+    assert len(req.steps) == n  # nothing more arrives after the stop
+    assert engine.load() == (0, 0)
+
+
+def test_waiting_request_sees_its_queue_position(tiny):
+    lm, _ = tiny
+    e = Engine(lm, max_batch=1)
+    try:
+        ids = ids_of(lm, PROMPTS[0])
+        first = e.submit(ids, Settings(max_new_tokens=60))
+        second = e.submit(ids, Settings(max_new_tokens=2))
+        while not first.steps:
+            first.wait(0, 5)
+        assert e.queue_position(second) == 1 and second.state == "queued"
+        assert e.queue_position(first) == 0 and first.state == "running"
+        first.cancel()
+        assert second.result(timeout=60).state == "done" and len(second.steps) == 2
+    finally:
+        e.close()
+
+
+def test_bad_requests_are_refused(engine):
+    with pytest.raises(ValueError):
+        engine.submit([], Settings())
+    with pytest.raises(ValueError):
+        engine.submit([1, 2], Settings(max_new_tokens=MAX_NEW_TOKENS + 1))
+
+
+# ------------------------------------------------------------------------------------------------ beam
+@pytest.mark.parametrize("k,lp", [(2, 1.0), (3, 0.0)])
+def test_beam_equals_generate_and_its_logprobs_are_the_models(smollm2, k, lp):
+    ids = ids_of(smollm2, PROMPTS[0])
+    res = beam_search(smollm2, ids, beams=k, max_new_tokens=8, length_penalty=lp)
+    x = torch.tensor([ids])
+    with torch.inference_mode():
+        out = smollm2.model.generate(x, attention_mask=torch.ones_like(x), do_sample=False, num_beams=k,
+                                     max_new_tokens=8, length_penalty=lp, output_scores=True,
+                                     return_dict_in_generate=True)
+    ref = out.sequences[0, len(ids):].tolist()
+    while ref and ref[-1] == smollm2.model.generation_config.pad_token_id and len(ref) > len(res.token_ids):
+        ref.pop()
+    assert list(res.token_ids) == ref
+    assert res.score == pytest.approx(float(out.sequences_scores[0]), abs=1e-4)
+    # each step's log-probability is the model's own (teacher-forced forward), and the score is their sum over
+    # length ** length_penalty
+    np.testing.assert_allclose(res.logprobs, model_logprobs(smollm2.model, ids, list(res.token_ids)), atol=1e-4)
+    assert res.score == pytest.approx(res.total_logprob / len(res.token_ids) ** lp, abs=1e-4)
+
+
+# ------------------------------------------------------------------------------------------------ text
+def test_prompt_ids_start_from_bos_when_empty(smollm2):
+    ids, from_bos = prompt_ids(smollm2.tokenizer, "")
+    assert from_bos and ids == [smollm2.tokenizer.bos_token_id]
+    ids, from_bos = prompt_ids(smollm2.tokenizer, "Hi there")
+    assert not from_bos and ids == smollm2.tokenizer("Hi there")["input_ids"]
+
+
+def test_token_pieces_rebuild_the_text_and_hold_split_characters(smollm2):
+    tok = smollm2.tokenizer
+    text = " café 🎓 <script>alert(1)</script>"
+    ids = tok(text)["input_ids"]
+    pieces = token_pieces(tok, ids)
+    assert "".join(pieces) == tok.decode(ids) == text
+    assert len(pieces) == len(ids)
+    emoji_tokens = [i for i, p in enumerate(pieces) if "🎓" in p]
+    assert len(emoji_tokens) == 1 and pieces[emoji_tokens[0] - 1] == ""  # 🎓 is several byte tokens
