@@ -1,0 +1,108 @@
+"""Pure plotly builders for the /next-token page: numpy in, go.Figure out (no streamlit; unit-tested).
+
+Token labels come from the vocabulary (and so may contain "<", "&" ...): every label is html-escaped.
+"""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from components.plots import FONT
+
+ORIGINAL = "#94a3b8"  # the model's own distribution
+ADJUSTED = "#1d4ed8"  # after temperature / top-k / top-p
+CUT = "#dc2626"  # removed by a cut
+
+
+def _rows(labels: list[str], ids: np.ndarray) -> list[str]:
+    """Unique y labels "1. ␣Paris  (id 7042)" (plotly merges equal category labels)."""
+    return [f"{i + 1}. {html.escape(s)}  (id {int(t)})" for i, (s, t) in enumerate(zip(labels, ids))]
+
+
+def probability_bars(labels: list[str], ids: np.ndarray, original: np.ndarray, adjusted: np.ndarray,
+                     kept: np.ndarray, title: str, adjusted_title: str) -> go.Figure:
+    """Two bar charts side by side, the same tokens on both: the model's probabilities (left) and the
+    re-weighted ones (right; tokens cut by top-k/top-p drawn as red markers at 0)."""
+    original = np.asarray(original, dtype=np.float64)
+    adjusted = np.asarray(adjusted, dtype=np.float64)
+    kept = np.asarray(kept, dtype=bool)
+    rows = _rows(labels, ids)
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.03,
+                        subplot_titles=("Model (T = 1, nothing cut)", html.escape(adjusted_title)))
+    fig.add_trace(go.Bar(
+        x=original, y=rows, orientation="h", marker_color=ORIGINAL, name="model",
+        text=[f"{v:.1%}" for v in original], textposition="auto",
+        hovertemplate="%{y}<br>probability %{x:.6f}<extra>model</extra>",
+    ), row=1, col=1)
+    fig.add_trace(go.Bar(
+        x=adjusted, y=rows, orientation="h", marker_color=np.where(kept, ADJUSTED, CUT).tolist(), name="adjusted",
+        text=[f"{v:.1%}" if k else "cut" for v, k in zip(adjusted, kept)], textposition="auto",
+        hovertemplate="%{y}<br>probability %{x:.6f}<extra>adjusted</extra>",
+    ), row=1, col=2)
+    top = float(max(original.max(initial=0), adjusted.max(initial=0), 1e-9))
+    for col in (1, 2):
+        fig.update_xaxes(range=[0, top * 1.08], tickformat=".0%", title_text="probability", row=1, col=col)
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", showlegend=False,
+                      height=110 + 24 * len(rows), margin=dict(l=10, r=10, t=80, b=40), bargap=0.25)
+    return fig
+
+
+def nucleus_curve(cumulative: np.ndarray, top_p: float, n_kept: int, title: str, max_rank: int = 200) -> go.Figure:
+    """Cumulative probability of the most likely tokens (rank on a log axis), the top-p line and the cut-off."""
+    cumulative = np.asarray(cumulative, dtype=np.float64)
+    n = int(min(len(cumulative), max(max_rank, min(n_kept + 20, 5000))))
+    ranks = np.arange(1, n + 1)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=ranks, y=cumulative[:n], mode="lines", line=dict(color=ADJUSTED, width=2), name="cumulative",
+        hovertemplate="top %{x} tokens hold %{y:.4f}<extra></extra>",
+    ))
+    if top_p < 1:
+        fig.add_hline(y=top_p, line=dict(color=CUT, dash="dash"), annotation_text=f"top-p = {top_p:.2f}",
+                      annotation_position="bottom right")
+    fig.add_vline(x=max(n_kept, 1), line=dict(color="#059669", dash="dot"),
+                  annotation_text=f"{n_kept:,} kept", annotation_position="top left")
+    fig.update_xaxes(type="log", title_text="tokens, most likely first (log scale)")
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="cumulative probability")
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=320, showlegend=False,
+                      margin=dict(l=10, r=10, t=50, b=40))
+    return fig
+
+
+def lens_heatmap(top_texts: list[list[str]], top_probs: np.ndarray, layer_names: list[str], title: str) -> go.Figure:
+    """Layer x rank grid: each cell is the token the lens puts at that rank after that layer, coloured by its
+    probability. Rows are layers, from the embeddings (top) down to the output."""
+    z = np.asarray(top_probs, dtype=np.float64)  # [L+1, k]
+    text = [[html.escape(s) for s in row] for row in top_texts]
+    hover = [[f"{t}<br>{p:.4f}" for t, p in zip(row, zrow)] for row, zrow in zip(text, z)]
+    k = z.shape[1]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[f"#{r + 1}" for r in range(k)], y=[html.escape(s) for s in layer_names], zmin=0, zmax=1,
+        colorscale="Blues", text=text, texttemplate="%{text}", textfont=dict(size=11), customdata=hover,
+        hovertemplate="%{y} · rank %{x}<br>%{customdata}<extra></extra>", colorbar=dict(thickness=14, title="p"),
+    ))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category", side="top")
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white",
+                      height=110 + 22 * len(layer_names), margin=dict(l=10, r=10, t=90, b=10))
+    return fig
+
+
+def lens_line(probs: np.ndarray, ranks: np.ndarray, token: str, title: str) -> go.Figure:
+    """Probability (and rank) of the model's final choice after every layer."""
+    probs = np.asarray(probs, dtype=np.float64)
+    layers = np.arange(len(probs))
+    fig = go.Figure(go.Scatter(
+        x=layers, y=probs, mode="lines+markers", line=dict(color=ADJUSTED, width=2), customdata=np.asarray(ranks) + 1,
+        hovertemplate=f"after layer %{{x}}<br>p({html.escape(token)}) = %{{y:.5f}}<br>rank %{{customdata:,}}"
+                      "<extra></extra>",
+    ))
+    fig.update_xaxes(title_text="layer (0 = embeddings)", dtick=max(1, len(probs) // 15))
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="probability")
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=300,
+                      margin=dict(l=10, r=10, t=50, b=40), showlegend=False)
+    return fig

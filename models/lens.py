@@ -1,0 +1,80 @@
+"""Logit lens (nostalgebraist, 2020): read the residual stream after every layer as if it were the last.
+
+A decoder predicts the next token by normalising the last position's final hidden state and multiplying it by
+the unembedding matrix. Applying that same final norm + unembedding to the hidden state after EACH layer shows
+which tokens the model "has in mind" along the way, e.g. when " Paris" rises to the top.
+
+Careful with transformers' ``output_hidden_states``: for Llama (SmolLM2) and GPT-2 the LAST entry is taken
+after the model's final norm (``model.norm`` / ``transformer.ln_f``) while all the others are raw residual
+stream. So the norm is applied to entries 0..L-1 and the last entry is unembedded as it is; the lens of the
+last layer then equals the model's real next-token logits (tested).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models.sampling import softmax
+
+# Names of the final normalisation on the base model: Llama/Mistral/Qwen `norm`, GPT-2 `ln_f`, OPT
+# `final_layer_norm`, Phi `final_layernorm`.
+FINAL_NORM_NAMES = ("norm", "ln_f", "final_layer_norm", "final_layernorm")
+
+
+def final_norm(model: Any):
+    """The decoder's final normalisation module (applied before the unembedding)."""
+    base = model.base_model
+    for name in FINAL_NORM_NAMES:
+        module = getattr(base, name, None)
+        if module is not None:
+            return module
+    raise ValueError(f"{type(model).__name__} has no final norm the logit lens knows about.")
+
+
+@dataclass(frozen=True)
+class Lens:
+    """Top tokens after every layer, for one position. Layer 0 = the embeddings, layer l = after block l."""
+
+    position: int  # the token position read (the last one: it predicts the next token)
+    top_ids: np.ndarray  # [L+1, k] most likely next-token ids after each layer
+    top_probs: np.ndarray  # [L+1, k] their probabilities (softmax over the full vocabulary)
+    final_id: int  # the model's own prediction (arg-max after the last layer)
+    final_probs: np.ndarray  # [L+1] probability of final_id after each layer
+    final_ranks: np.ndarray  # [L+1] rank of final_id after each layer (0 = top)
+    logits: np.ndarray  # [L+1, V] lens logits
+
+    @property
+    def n_layers(self) -> int:
+        return self.top_ids.shape[0] - 1
+
+
+def lens_logits(lm: Any, hidden: np.ndarray) -> np.ndarray:
+    """Final norm + unembedding applied to hidden states [L+1, d] from ``output_hidden_states`` -> [L+1, V].
+
+    The last row is already normalised by the model (see the module docstring), so it is not normed again."""
+    import torch
+
+    model = lm.model
+    h = torch.from_numpy(np.ascontiguousarray(hidden, dtype=np.float32))  # [L+1, d]
+    with torch.inference_mode():
+        normed = torch.cat([final_norm(model)(h[:-1]), h[-1:]])  # [L+1, d]
+        logits = model.get_output_embeddings()(normed)  # [L+1, V]
+    return logits.float().numpy()
+
+
+def logit_lens(lm: Any, trace: Any, k: int = 10, position: int = -1) -> Lens:
+    """The logit lens of a decoder's trace at one position (default: the last, which predicts the next token)."""
+    if lm.spec.head != "causal-lm":
+        raise ValueError("The logit lens needs a decoder with a next-token head.")
+    T = trace.hidden_states.shape[1]
+    position = position % T
+    logits = lens_logits(lm, trace.hidden_states[:, position])  # [L+1, V]
+    probs = softmax(logits)  # [L+1, V]
+    top_ids = np.argsort(-probs, axis=-1, kind="stable")[:, :k]  # [L+1, k]
+    final_id = int(np.argmax(logits[-1]))
+    final_probs = probs[:, final_id]  # [L+1]
+    final_ranks = (probs > final_probs[:, None]).sum(axis=-1)  # [L+1] tokens strictly more likely
+    return Lens(position=position, top_ids=top_ids, top_probs=np.take_along_axis(probs, top_ids, axis=-1),
+                final_id=final_id, final_probs=final_probs, final_ranks=final_ranks, logits=logits)
