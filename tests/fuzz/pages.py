@@ -1,0 +1,80 @@
+"""The table of pages that the fuzz, XSS, offline and load harnesses walk.
+
+Adding a page to those harnesses is ONE entry in ``PAGES``: its script, its URL path, its URL parameters
+(with the kind of value each accepts) and the views worth opening in the browser. Everything else (the
+generated values, what counts as a rejection, the browser checks) is derived from the entry.
+
+Parameter kinds (what the page's ``state.Param.parse`` accepts):
+* ``Int(lo, hi)``: a whole number in [lo, hi]; ``hi`` may be ``LAYERS`` (the active model's number of layers).
+* ``Choice("a", "b")``: exactly one of these strings.
+* ``Text()``: any text (cleaned and capped, never rejected); ``long_warns=True`` when a text longer than
+  ``components.state.MAX_TEXT_CHARS`` must say it was cut (the shared ``text``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+LAYERS = "layers"  # stands for the active model's number of layers in Int(lo, LAYERS)
+
+
+@dataclass(frozen=True)
+class Int:
+    lo: int
+    hi: Union[int, str]
+
+    def bounds(self, n_layers: int) -> tuple[int, int]:
+        return self.lo, n_layers if self.hi == LAYERS else int(self.hi)
+
+
+@dataclass(frozen=True)
+class Choice:
+    options: tuple[str, ...]
+
+    def __init__(self, *options: str):
+        object.__setattr__(self, "options", tuple(options))
+
+
+@dataclass(frozen=True)
+class Text:
+    long_warns: bool = False
+
+
+Kind = Union[Int, Choice, Text]
+
+
+@dataclass(frozen=True)
+class Page:
+    file: str  # script path as st.Page knows it (AppTest.switch_page)
+    path: str  # URL path in the browser
+    title: str  # its label in the sidebar navigation
+    params: dict[str, Kind] = field(default_factory=dict)  # the page's own URL parameters
+    views: tuple[dict[str, str], ...] = ({},)  # extra URL params for each view the browser tests open
+    # a page whose content depends on the shared text: the load test checks its marker word shows up here
+    shows_text: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.path.strip("/") or "home"
+
+
+# Shared parameters (app.py's sidebar): every page reads them.
+MODELS = ("smollm2-135m", "minilm-l6")  # the bundled models (hub ids are covered in tests/unit/test_faults.py)
+SHARED: dict[str, Kind] = {"model": Choice(*MODELS), "text": Text(long_warns=True)}
+
+PAGES: tuple[Page, ...] = (
+    Page("app_pages/home.py", "/", "Overview"),
+    Page("app_pages/tokens.py", "/tokens", "Tokens", {"token": Int(0, 511)},
+         views=({}, {"token": "3"}), shows_text=True),
+    Page("app_pages/embeddings.py", "/embeddings", "Embeddings",
+         {"layer": Int(0, LAYERS), "words": Text(), "word": Text(), "a": Text(), "b": Text(), "c": Text()},
+         views=({}, {"layer": "2", "word": "queen"}), shows_text=True),
+    Page("app_pages/similarity.py", "/similarity", "Similarity",
+         {"words": Text(), "vectors": Choice("static", "contextual"), "layer": Int(0, LAYERS), "a": Text(),
+          "b": Text(), "sentences": Text(), "target": Text(), "contexts": Text()},
+         views=({}, {"vectors": "contextual", "layer": "2"})),
+)
+
+
+def page(page_id: str) -> Page:
+    return next(p for p in PAGES if p.id == page_id)
