@@ -396,6 +396,10 @@ class Engine:
     def generate(self, prompt_ids: list[int], settings: Settings, timeout: float | None = None) -> Request:
         return self.submit(prompt_ids, settings).result(timeout)
 
+    def warm(self) -> None:
+        """One tiny generation, so the first user does not pay for first-call kernel setup (~2 s here)."""
+        self.generate([int(next(iter(self.stop_ids), 0))] * 3, Settings(max_new_tokens=2), timeout=120)
+
     def queue_position(self, req: Request) -> int:
         """1-based place in the waiting line; 0 once it runs (or ended)."""
         with self._cv:
@@ -590,3 +594,29 @@ def token_pieces(tokenizer: Any, ids: list[int]) -> list[str]:
         pieces.append(text[len(shown):] if text.startswith(shown) else text)
         shown = text
     return pieces
+
+
+def path_steps(lm: Any, prompt_ids: list[int], token_ids: list[int]) -> list[Step]:
+    """Steps (model probability and top alternatives at every position) of a given continuation, from ONE
+    teacher-forced forward pass: what the model predicted at each step of, e.g., the best beam."""
+    if not token_ids:
+        return []
+    ids = torch.tensor([list(prompt_ids) + list(token_ids)])
+    with lm.lock, torch.inference_mode():
+        logits = lm.model(input_ids=ids).logits[0, len(prompt_ids) - 1: -1].float()  # [n, V]
+    logp = torch.log_softmax(logits, dim=-1)
+    top_lp, top_ids = logp.topk(TOP_N, dim=-1)  # [n, TOP_N]
+    out = []
+    for i, tok in enumerate(token_ids):
+        lp = float(logp[i, tok])
+        top_p = tuple(math.exp(x) for x in top_lp[i].tolist())
+        out.append(Step(int(tok), math.exp(lp), lp, math.exp(lp), tuple(top_ids[i].tolist()), top_p, top_p))
+    return out
+
+
+def forced_step(step: Step, token_id: int) -> Step:
+    """The same position with another token chosen by the user (a branch); its probability from the top list."""
+    i = step.top_ids.index(token_id)
+    p = step.top_probs[i]
+    return Step(token_id, p, math.log(p) if p > 0 else -math.inf, step.top_chosen_probs[i], step.top_ids,
+                step.top_probs, step.top_chosen_probs, forced=True)
