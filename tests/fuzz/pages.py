@@ -43,7 +43,7 @@ class Text:
 Kind = Union[Int, Choice, Text]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Page:
     file: str  # script path as st.Page knows it (AppTest.switch_page)
     path: str  # URL path in the browser
@@ -52,6 +52,9 @@ class Page:
     views: tuple[dict[str, str], ...] = ({},)  # extra URL params for each view the browser tests open
     # a page whose content depends on the shared text: the load test checks its marker word shows up here
     shows_text: bool = False
+    # parameters whose value the page prints back (a title, a label, a warning), as templates: the XSS test
+    # puts a payload at {p} and checks that it appears in the page as literal text
+    echoes: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -68,11 +71,13 @@ PAGES: tuple[Page, ...] = (
          views=({}, {"token": "3"}), shows_text=True),
     Page("app_pages/embeddings.py", "/embeddings", "Embeddings",
          {"layer": Int(0, LAYERS), "words": Text(), "word": Text(), "a": Text(), "b": Text(), "c": Text()},
-         views=({}, {"layer": "2", "word": "queen"}), shows_text=True),
+         views=({}, {"layer": "2", "word": "queen"}), shows_text=True,
+         echoes={"word": "{p}"}),
     Page("app_pages/similarity.py", "/similarity", "Similarity",
          {"words": Text(), "vectors": Choice("static", "contextual"), "layer": Int(0, LAYERS), "a": Text(),
           "b": Text(), "sentences": Text(), "target": Text(), "contexts": Text()},
-         views=({}, {"vectors": "contextual", "layer": "2"})),
+         views=({}, {"vectors": "contextual", "layer": "2"}),
+         echoes={"words": "{p}, cat", "target": "{p}"}),
 )
 
 

@@ -1,0 +1,45 @@
+"""Fully offline: every page of tests/fuzz/pages.py, in every view of its table entry, with both bundled
+models, opened in real Chromium with request recording (the ``page`` fixture). Nothing may leave this
+computer: no web font, script, stylesheet, image, telemetry beacon or websocket to another host (the
+fixture's teardown asserts it; here we also check that the recording saw the app's own traffic, so the
+check is not vacuous, and that Streamlit's usage statistics stay off).
+"""
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.fuzz.pages import MODELS, PAGES
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+@pytest.mark.parametrize("spec", PAGES, ids=lambda p: p.id)
+def test_every_view_stays_on_this_computer(app, browser_log, server, spec, model_id):
+    for view in spec.views:
+        pg = app.open(spec.path, model=model_id, **view)
+        app.wait_idle(120_000)
+        charts = pg.locator(".js-plotly-plot")
+        if charts.count():  # every figure has drawn (fonts and plotly's assets are requested by then)
+            expect(charts.last.locator(".main-svg").first).to_be_visible(timeout=60_000)
+        pg.evaluate("() => document.fonts.ready.then(() => true)")
+        assert app.exceptions().count() == 0, f"{spec.path} {view}"
+    own = [u for u in browser_log.requests if u.startswith(server.url)]
+    assert any("/_stcore/stream" in u for u in browser_log.requests), "no websocket recorded"
+    assert any(u.endswith(".js") for u in own), "no script request recorded"
+    fonts = [u for u in browser_log.requests if u.split("?")[0].endswith((".woff2", ".woff", ".ttf"))]
+    assert fonts and all(u.startswith(server.url) for u in fonts), fonts
+
+
+def test_usage_statistics_are_off(server):
+    """Streamlit would send usage statistics from the browser when this is on (config.toml sets it off)."""
+    from streamlit import config
+
+    with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=10) as r:
+        assert r.read().strip() == b"ok"
+
+    config.get_config_options(force_reparse=True)
+    assert config.get_option("browser.gatherUsageStats") is False
