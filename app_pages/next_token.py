@@ -169,13 +169,13 @@ def sampling() -> None:
     V = adj.vocab_size
 
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Tokens still eligible", f"{adj.n_kept:,} of {V:,}")
+    m1.metric(f"Tokens still eligible (of {V:,})", f"{adj.n_kept:,}")
     m2.metric("Entropy: model", f"{adj.entropy_original:.2f} bits")
     m3.metric("Entropy: adjusted", f"{adj.entropy_final:.2f} bits",
               delta=f"{adj.entropy_final - adj.entropy_original:+.2f} bits", delta_color="off")
     top = int(order[0])
-    m4.metric("Most likely next token", bar_labels[0], f"{adj.probs[top]:.1%} (model: {adj.probs_original[top]:.1%})",
-              delta_color="off")
+    m4.metric("Most likely next token", f"{bar_labels[0]} · {adj.probs[top]:.1%}",
+              help=f"The model itself gives it {adj.probs_original[top]:.2%}.")
     if adj.greedy:
         st.info("**Temperature 0 = greedy decoding**: no division by zero — the limit of ever smaller temperatures "
                 "puts all the probability on the single most likely token, so it is always chosen. Top-k and "

@@ -38,9 +38,15 @@ def probability_bars(labels: list[str], ids: np.ndarray, original: np.ndarray, a
         hovertemplate="%{y}<br>probability %{x:.6f}<extra>model</extra>",
     ), row=1, col=1)
     fig.add_trace(go.Bar(
-        x=adjusted, y=rows, orientation="h", marker_color=np.where(kept, ADJUSTED, CUT).tolist(), name="adjusted",
-        text=[f"{v:.1%}" if k else "cut" for v, k in zip(adjusted, kept)], textposition="auto",
+        x=adjusted, y=rows, orientation="h", marker_color=ADJUSTED, name="adjusted",
+        text=[f"{v:.1%}" if k else "" for v, k in zip(adjusted, kept)], textposition="auto",
         hovertemplate="%{y}<br>probability %{x:.6f}<extra>adjusted</extra>",
+    ), row=1, col=2)
+    cut = [r for r, k in zip(rows, kept) if not k]
+    fig.add_trace(go.Scatter(  # a cut token has no bar: mark it, or it looks like a tiny probability
+        x=[0] * len(cut), y=cut, mode="markers+text", marker=dict(symbol="x", color=CUT, size=9), text=["cut"] * len(cut),
+        textposition="middle right", textfont=dict(color=CUT), name="cut", cliponaxis=False,
+        hovertemplate="%{y}<br>cut by top-k / top-p (probability 0)<extra></extra>",
     ), row=1, col=2)
     top = float(max(original.max(initial=0), adjusted.max(initial=0), 1e-9))
     for col in (1, 2):
@@ -51,18 +57,19 @@ def probability_bars(labels: list[str], ids: np.ndarray, original: np.ndarray, a
     return fig
 
 
-def nucleus_curve(cumulative: np.ndarray, top_p: float, n_kept: int, title: str, max_rank: int = 200) -> go.Figure:
-    """Cumulative probability of the most likely tokens (rank on a log axis), the top-p line and the cut-off."""
+def nucleus_curve(cumulative: np.ndarray, top_p: float, n_kept: int, title: str, points: int = 400) -> go.Figure:
+    """Cumulative probability of the most likely tokens over the whole vocabulary (rank on a log axis, sampled
+    at ``points`` log-spaced ranks plus the cut-off), the top-p line and the number of tokens kept."""
     cumulative = np.asarray(cumulative, dtype=np.float64)
-    n = int(min(len(cumulative), max(max_rank, min(n_kept + 20, 5000))))
-    ranks = np.arange(1, n + 1)
+    V = len(cumulative)
+    ranks = np.unique(np.r_[np.geomspace(1, V, points).round().astype(np.int64), max(n_kept, 1), V])  # 1-based
     fig = go.Figure()
     fig.add_trace(go.Scatter(
-        x=ranks, y=cumulative[:n], mode="lines", line=dict(color=ADJUSTED, width=2), name="cumulative",
-        hovertemplate="top %{x} tokens hold %{y:.4f}<extra></extra>",
+        x=ranks, y=cumulative[ranks - 1], mode="lines", line=dict(color=ADJUSTED, width=2), name="cumulative",
+        hovertemplate="the %{x:,} most likely tokens hold %{y:.4f}<extra></extra>",
     ))
     if top_p < 1:
-        fig.add_hline(y=top_p, line=dict(color=CUT, dash="dash"), annotation_text=f"top-p = {top_p:.2f}",
+        fig.add_hline(y=top_p, line=dict(color=CUT, dash="dash"), annotation_text=f"top-p = {top_p:g}",
                       annotation_position="bottom right")
     fig.add_vline(x=max(n_kept, 1), line=dict(color="#059669", dash="dot"),
                   annotation_text=f"{n_kept:,} kept", annotation_position="top left")

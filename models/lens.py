@@ -57,7 +57,7 @@ def lens_logits(lm: Any, hidden: np.ndarray) -> np.ndarray:
     import torch
 
     model = lm.model
-    h = torch.from_numpy(np.array(hidden, dtype=np.float32))  # a copy: trace arrays are read-only  # [L+1, d]
+    h = torch.from_numpy(np.array(hidden, dtype=np.float32))  # [L+1, d] a copy: trace arrays are read-only
     with torch.inference_mode():
         normed = torch.cat([final_norm(model)(h[:-1]), h[-1:]])  # [L+1, d]
         logits = model.get_output_embeddings()(normed)  # [L+1, V]

@@ -44,7 +44,7 @@ def mlm_logits(lm: Any, hidden: np.ndarray) -> np.ndarray:
     head = _head(lm.model)
     if head is None:
         raise ValueError(f"{lm.spec.label} has no masked-language-model head.")
-    h = torch.from_numpy(np.array(hidden, dtype=np.float32))  # a copy: trace arrays are read-only  # [n, d]
+    h = torch.from_numpy(np.array(hidden, dtype=np.float32))  # [n, d] a copy: trace arrays are read-only
     with torch.inference_mode():
         return head(h).float().numpy()  # [n, V]
 

@@ -1,0 +1,71 @@
+"""/next-token in real Chromium against serve.py: the bars are the model's own top tokens, a slider re-weights
+them without a forward pass, MiniLM offers the decoder. Expected tokens come from the model, never hard-coded."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+FRANCE = "The capital of France is"
+N_FIGURES = 4  # bars, nucleus curve, logit-lens grid, lens line
+
+
+def expected_top(lm, text: str, n: int = 3) -> tuple[list[str], np.ndarray]:
+    ids = lm.tokenizer(text, return_tensors="pt").input_ids
+    with torch.inference_mode():
+        probs = lm.model(input_ids=ids).logits[0, -1].softmax(-1).numpy()
+    top = np.argsort(-probs, kind="stable")[:n]
+    return [lm.tokenizer.decode([int(i)]).replace(" ", "␣") for i in top], probs[top]
+
+
+def slider_thumb(page, label: str):
+    return page.locator('[data-testid="stSlider"]').filter(has_text=label).locator('input[type="range"]')
+
+
+def test_bars_show_the_models_top_tokens_and_a_slider_reweights_them(app, smollm2):
+    page = app.open("/next-token", model="smollm2-135m", text=FRANCE, temperature="1.5", top_p="0.95")
+    charts = page.locator(".js-plotly-plot")
+    expect(charts).to_have_count(N_FIGURES, timeout=120_000)
+    app.wait_idle()
+    assert app.exceptions().count() == 0
+    bars = charts.first
+    labels, probs = expected_top(smollm2, FRANCE)
+    for rank, (label, p) in enumerate(zip(labels, probs), start=1):
+        expect(bars).to_contain_text(f"{rank}. {label}")
+        expect(bars).to_contain_text(f"{p:.1%}")
+    expect(page.locator('[data-testid="stMain"]')).to_contain_text("of 49,152 tokens shown")
+    expect(bars).to_contain_text("Adjusted: T = 1.5, top-p = 0.95")  # the link's settings
+    app.screenshot("next-token-smollm2-france", canonical="next-token")
+
+    # Temperature -> 0 with the keyboard: greedy, every other bar is cut; no forward pass, the URL follows
+    cut_marks = bars.locator("text").filter(has_text=re.compile(r"^cut$"))
+    thumb = slider_thumb(page, "Temperature")
+    thumb.focus()
+    thumb.press("Home")
+    expect(bars).to_contain_text("greedy (T = 0)", timeout=30_000)
+    expect(bars).to_contain_text("100.0%")
+    expect(cut_marks).to_have_count(19)  # the other 19 of the 20 drawn are cut
+    expect(page.locator('[data-testid="stMain"]')).to_contain_text("Temperature 0 = greedy decoding")
+    app.wait_idle()
+    assert app.query()["temperature"] == ["0"]
+
+    thumb = slider_thumb(page, "Top-p")
+    thumb.focus()
+    thumb.press("Home")  # top-p 0 (T is still 0: greedy ignores it, the bars stay one-hot)
+    expect(page).to_have_url(re.compile(r"top_p=0(&|$)"), timeout=30_000)
+
+
+def test_minilm_offers_the_decoder(app):
+    page = app.open("/next-token", model="minilm-l6")
+    main = page.locator('[data-testid="stMain"]')
+    expect(main).to_contain_text("has no masked-language-model head", timeout=120_000)
+    page.get_by_role("button", name=re.compile("Switch to the decoder")).click()
+    expect(page.locator(".js-plotly-plot")).to_have_count(N_FIGURES, timeout=120_000)
+    app.wait_idle()
+    assert app.query()["model"] == ["smollm2-135m"]
+    assert app.exceptions().count() == 0
