@@ -20,7 +20,7 @@ GEN_CSS = """
   white-space:pre-wrap; word-break:break-word; padding:0.5rem 0.6rem; border:1px solid #e5e7eb; border-radius:8px;}
 .tx-gen .tx-prompt {color:#4b5563;}
 .tx-gen .tx-bos {color:#6b7280; font-style:italic; border:1px dashed #9ca3af; border-radius:4px; padding:0 3px;}
-.tx-gen .tx-tok {border-radius:4px; padding:1px 0; color:#111827;}
+.tx-gen .tx-tok {border-radius:4px; padding:1px 0; color:#111827; box-shadow:inset -1px 0 0 rgba(0,0,0,0.18);}
 .tx-gen .tx-tok:empty {display:inline-block; width:0.3em; height:1em; vertical-align:text-bottom;}
 .tx-gen .tx-tok.tx-sel {outline:2px solid #1d4ed8; outline-offset:1px;}
 .tx-gen .tx-tok.tx-forced {border-bottom:3px double #7c3aed;}

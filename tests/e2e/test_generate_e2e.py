@@ -1,0 +1,111 @@
+"""The Generate page in a real browser against the real server: the text streams in token by token and equals the
+model's greedy continuation (computed here with transformers' generate), Stop stops, a seed repeats, a hostile
+prompt is shown literally. The ``page`` fixture also asserts that no request leaves this computer."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+PROMPT = "Once upon a time, in a small village by the sea, there lived"
+INJECTED = """() => ({
+  img: document.querySelectorAll('img[src="x"], img[onerror]').length,
+  script: [...document.scripts].filter(s => s.textContent.includes('alert(1)')).length,
+})"""
+
+
+def greedy_continuation(lm, text: str, n: int) -> str:
+    ids = lm.tokenizer(text, return_tensors="pt").input_ids
+    with torch.inference_mode():
+        out = lm.model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=n)
+    return lm.tokenizer.decode(out[0, ids.shape[1]:])
+
+
+def tokens(page):
+    return page.locator('[data-testid="tx-generated"]').last.locator(".tx-tok")
+
+
+def generated_text(page) -> str:
+    return "".join(tokens(page).all_text_contents())
+
+
+def click(page, label: str) -> None:
+    """Our buttons by their widget key (the header has a "Stop" button of its own while a script runs)."""
+    key = {"Generate": "gen_go", "Stop": "gen_stop"}[label]
+    page.locator(f".st-key-{key} button").click()
+
+
+def wait_done(app, page, timeout: float = 120_000) -> None:
+    expect(page.locator(".tx-cursor")).to_have_count(0, timeout=timeout)
+    app.wait_idle(timeout)
+
+
+def test_generate_streams_the_greedy_continuation(app, smollm2):
+    n = 48
+    page = app.open("/generate", text=PROMPT, mode="greedy", max_new_tokens=str(n))
+    app.wait_idle()
+    expected = greedy_continuation(smollm2, PROMPT, n)
+    click(page, "Generate")
+    # streaming: the page shows a partial continuation (with the cursor) before the whole one
+    seen = set()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        count = tokens(page).count()
+        seen.add(count)
+        if count and page.locator(".tx-cursor").count() == 0:
+            break
+        page.wait_for_timeout(40)
+    partial = sorted(c for c in seen if 0 < c < n)
+    assert partial, f"no partial output seen while streaming (counts seen: {sorted(seen)})"
+    wait_done(app, page)
+    assert generated_text(page) == expected
+    expect(page.get_by_text(f"{n} tokens in", exact=False)).to_be_visible()
+    # the alternatives chart of the selected token, and the link to the attention page
+    expect(page.locator(".js-plotly-plot")).to_have_count(1)
+    link = page.get_by_role("link", name="Open this text on the Attention page")
+    assert "attention?model=smollm2-135m&text=" in link.get_attribute("href")
+    assert app.exceptions().count() == 0
+    app.screenshot("generate-greedy", canonical="generate")
+
+
+def test_stop_stops_the_stream(app):
+    page = app.open("/generate", text=PROMPT, mode="greedy", max_new_tokens="256")
+    app.wait_idle()
+    click(page, "Generate")
+    expect(tokens(page).nth(3)).to_be_attached(timeout=60_000)
+    click(page, "Stop")
+    app.wait_idle()
+    expect(page.get_by_text("stopped by you", exact=False)).to_be_visible()
+    n = tokens(page).count()
+    assert 3 < n < 256
+    page.wait_for_timeout(1500)
+    assert tokens(page).count() == n  # nothing arrives after Stop
+    assert app.exceptions().count() == 0
+
+
+def test_same_seed_gives_the_same_text(app):
+    page = app.open("/generate", text=PROMPT, mode="sample", seed="42", temperature="1.1", max_new_tokens="12")
+    app.wait_idle()
+    click(page, "Generate")
+    wait_done(app, page)
+    first = generated_text(page)
+    click(page, "Generate")
+    wait_done(app, page)
+    assert generated_text(page) == first and first
+
+
+def test_hostile_prompt_is_shown_literally(app, browser_log):
+    payload = "<img src=x onerror=alert(1)><script>alert(1)</script>"
+    page = app.open("/generate", text=payload, max_new_tokens="4")
+    app.wait_idle()
+    click(page, "Generate")
+    wait_done(app, page)
+    prompt = page.locator('[data-testid="tx-generated"]').last.locator(".tx-prompt")
+    expect(prompt).to_have_text(payload)
+    assert page.evaluate(INJECTED) == {"img": 0, "script": 0}
+    assert browser_log.dialogs == []
+    assert app.exceptions().count() == 0
