@@ -414,6 +414,7 @@ def bench_neighbours(results: list[dict]) -> None:
 SECTIONS: dict[str, Callable[[list[dict]], None]] = {
     "load": bench_load, "convert": bench_convert, "trace": bench_trace, "rss": bench_rss,
     "neighbours": bench_neighbours, "render": bench_render,
+    "bertviz": lambda results: __import__("bench.bertviz", fromlist=["bench_bertviz"]).bench_bertviz(results),
 }
 
 
