@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.run import CHROMIUM_ARGS, MODELS, entry, median, text_with_tokens  # noqa: E402
+from bench.run import MODELS, chromium, entry, median, text_with_tokens  # noqa: E402
 
 SIZES = (16, 128, 512)
 REAL_BERTVIZ_MAX_TOKENS = 128  # beyond this bertviz's own HTML is estimated (it would be hundreds of MB)
@@ -49,8 +48,7 @@ INTERACT = """() => new Promise(resolve => {
 
 
 def launch(playwright):
-    exe = shutil.which("chromium") or "/usr/bin/chromium"
-    return playwright.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+    return playwright.chromium.launch(**chromium())
 
 
 def draw(browser, html: str, timeout_ms: float = SWEEP_TIMEOUT_MS) -> dict[str, Any]:
@@ -85,12 +83,10 @@ def _views():
 def bench_bertviz(results: list[dict]) -> None:
     from playwright.sync_api import sync_playwright
 
-    from bench.run import NOTES
     from components import bertviz_offline as bo
     from models.loading import load
     from models.trace import compute_trace
 
-    notes: dict[str, Any] = {}
     with sync_playwright() as p:
         browser = launch(p)
         try:
@@ -105,16 +101,15 @@ def bench_bertviz(results: list[dict]) -> None:
                         if n <= REAL_BERTVIZ_MAX_TOKENS:
                             base = bo.bertviz_reference_bytes(trace, view, out.layers, heads, out.n_tokens)
                             how = "real"
-                            if n == REAL_BERTVIZ_MAX_TOKENS:
-                                notes[f"estimate_error/{model_id}/{view}/{n}"] = round(
-                                    out.bertviz_bytes_estimate / base - 1, 4)
                         else:
                             base, how = out.bertviz_bytes_estimate, "estimated"
                         key = f"bertviz/{model_id}/{view}/{n}_tokens"
-                        notes[f"{key}/shown"] = {"tokens": out.n_tokens, "layers": len(out.layers),
-                                                 "heads": len(out.heads), "bertviz_bytes": how,
-                                                 "library_bytes": out.library_bytes,
-                                                 "attention_payload_bytes": out.payload_bytes}
+                        print(f"[bench] {key}: shows {out.n_tokens} tokens, {len(out.layers)} layers, "
+                              f"{len(out.heads)} heads; bertviz's bytes {how}; ours {out.n_bytes} = "
+                              f"{out.library_bytes} libraries + {out.payload_bytes} attention + rest", flush=True)
+                        if how == "real" and n == REAL_BERTVIZ_MAX_TOKENS:  # how good is the estimate used at 512
+                            results.append(entry(f"{key}/bertviz_size_estimate_vs_real", out.bertviz_bytes_estimate,
+                                                 "bytes", baseline=base))
                         results.append(entry(f"{key}/bytes_vs_bertviz", out.n_bytes, "bytes",
                                              target=0.25 if n >= 100 else None, baseline=base))
                         results.append(entry(f"{key}/attention_payload_vs_bertviz", out.payload_bytes, "bytes",
@@ -125,9 +120,10 @@ def bench_bertviz(results: list[dict]) -> None:
                             raise RuntimeError(f"{key}: not drawn offline: {bad[0]}")
                         results.append(entry(f"{key}/draw_time", median([r["wall_ms"] for r in runs]), "ms",
                                              target=3000.0))
+                        results.append(entry(f"{key}/hover_or_click", median([r["interact_ms"] for r in runs]),
+                                             "ms", target=1000.0))
         finally:
             browser.close()
-    NOTES["bertviz"] = notes
 
 
 def sweep(models: list[str], sizes: list[int], views: list[str]) -> list[dict]:

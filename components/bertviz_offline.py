@@ -47,11 +47,21 @@ from models.tokens import piece_bytes
 from models.trace import Trace
 
 # ----------------------------------------------------------------------------------------- limits
-# Measured in headless Chromium on this 2-core machine (bench/bertviz.py, numbers in the module docstring of
-# that file and in bench/results.json): time from loading the HTML to bertviz's drawing being finished.
-HEAD_VIEW_MAX_TOKENS = 128  # heads × T² lines for the shown layer: 9 × 128² = 147k (SmolLM2) in ~1-2 s
-MODEL_VIEW_MAX_TOKENS = 64  # per head thumbnail T² lines
-MODEL_VIEW_MAX_LINES = 300_000  # layers × heads × T² lines drawn at once; more layers -> an evenly spaced subset
+# Both views draw one SVG line per (head, query, key) and every hover/click repaints them all, so the cost
+# follows the number of lines. Measured with `python -m bench.bertviz --sweep` in headless Chromium on this
+# 2-core VM while it was heavily shared (load average 11-14): page load -> drawn (wall), and one hover
+# (head view) or click (model view) -> next frame painted:
+#   head view   SmolLM2  64 tok  37k lines: 2.3 s, hover 1.2 s | 96 tok  83k: 4.5 s, hover 1.1 s
+#                        128 tok 147k lines: 8.0 s, hover 3.4 s
+#               MiniLM   64 tok  49k lines: 6.7 s, hover 1.1 s | 96 tok 111k: 4.6 s, hover 1.3 s
+#                        128 tok 197k lines: 11-15 s, hover 3.4 s | 256 tok 786k: 59 s
+#   model view  MiniLM   64 tok 295k lines: 20 s | 128 tok 1.2M: 73 s | 256 tok: > 120 s (gave up)
+#               SmolLM2  64 tok, 30 layers, 1.1M lines: 37 s, click 3.5 s
+# So both views keep to about 120k lines: ~1 s per interaction even on that loaded machine.
+HEAD_VIEW_MAX_TOKENS = 96  # heads × T² lines per layer: 83k (SmolLM2, 9 heads), 111k (MiniLM, 12 heads)
+MODEL_VIEW_MAX_TOKENS = 64  # tokens per thumbnail (the detail panel is T × 18 px tall)
+MODEL_VIEW_MAX_LINES = 120_000  # layers × heads × T² at once; above it an evenly spaced subset of layers
+# (all 30 SmolLM2 layers up to 20 tokens, all 6 MiniLM layers up to 40 tokens)
 
 ROUNDING_NOTE = ("The BertViz views draw the model's attention weights rounded to float16 (about three "
                  "significant digits, at most 0.00025 from the exact weight) to keep the page small.")
@@ -254,7 +264,8 @@ _SHIM = r"""
 
 _PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>BertViz {view} view</title>
-<style>body {{margin: 4px; background: #fff; color: #111;}} select {{font-size: 14px;}}</style></head>
+<style>body {{margin: 4px; background: #fff; color: #111;}} select {{font-size: 14px;}}
+#vis svg {{overflow: visible;}} #vis {{padding-left: {pad}px;}}</style></head>
 <body data-bertviz="loading">
 <div id="{root}" style="font-family:'Helvetica Neue', Helvetica, Arial, sans-serif;">
   <span style="user-select:none">{controls}</span>
@@ -313,10 +324,12 @@ def evenly_spaced(n_total: int, k: int) -> list[int]:
 def _build(view: str, trace: Trace, att: np.ndarray, n: int, params: dict, controls: str) -> tuple[str, int]:
     b64 = encode_attention(att)
     tokens = display_tokens(trace.tokens[:n], trace.special[:n].tolist())
+    # the head view right-aligns tokens in a 110 px box from x = 0: room on the left for longer ones
+    pad = min(400, max(0, math.ceil(max(map(len, tokens), default=0) * 8.5) - 100)) if view == "head" else 0
     data = {"b64": b64, "shape": list(att.shape), "tokens": tokens,
             "params": {"attention": [{"name": None, "attn": None, "left_text": None, "right_text": None}],
                        "default_filter": "0", **params}}
-    html = _PAGE.format(view=view, root=params["root_div_id"], controls=controls, libraries=_libraries(),
+    html = _PAGE.format(view=view, pad=pad, root=params["root_div_id"], controls=controls, libraries=_libraries(),
                         data=script_json(data), shim=_SHIM, bertviz=bertviz_js(view))
     return html, len(b64)
 
