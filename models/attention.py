@@ -322,7 +322,7 @@ def head_stats(attentions: np.ndarray, special: np.ndarray, causal: bool) -> dic
     (``causal``) uses query rows 1..T-1 for every statistic (row 0 can only see itself); an encoder uses all
     rows, except for "prev", which uses rows 1..T-1 for both. With no usable row (a 1-token decoder text) the
     value is NaN. "special" is only returned when ``special.any()``. See ``HEAD_STATS_ROWS`` for page text."""
-    a = np.asarray(attentions, dtype=np.float64)
+    a = np.asarray(attentions)
     if a.ndim != 4 or a.shape[-1] != a.shape[-2]:
         raise ValueError(f"attentions must be [layers, heads, T, T], got shape {a.shape}.")
     T = a.shape[-1]
@@ -331,27 +331,27 @@ def head_stats(attentions: np.ndarray, special: np.ndarray, causal: bool) -> dic
         raise ValueError(f"special must have one flag per token ({T}), got shape {special.shape}.")
     rows = np.arange(1 if causal else 0, T)  # query rows every statistic averages over
     later = np.arange(1, T)  # rows that have a previous token
-
-    def mean_rows(per_row: np.ndarray, which: np.ndarray) -> np.ndarray:  # [L, H, T] -> [L, H]
-        if which.size == 0:
-            return np.full(per_row.shape[:2], np.nan)
-        return per_row[..., which].mean(axis=-1)
-
-    prev = np.zeros(a.shape[:3])  # [L, H, T] weight on the previous token (row 0 has none)
-    prev[..., later] = a[..., later, later - 1]
-    plogp = np.where(a > 0, a * np.log2(np.where(a > 0, a, 1.0)), 0.0)  # 0 log 0 = 0
     i = np.arange(T)
     distance = np.abs(i[:, None] - i[None, :]).astype(np.float64)  # [T, T] |i - j|
-    out = {
-        "entropy": mean_rows(-plogp.sum(-1), rows),
-        "prev": mean_rows(prev, later),
-        "first": mean_rows(a[..., :, 0], rows),
-        "self": mean_rows(a[..., i, i], rows),
-        "distance": mean_rows((a * distance).sum(-1), rows),
-    }
-    if special.any():
-        out["special"] = mean_rows(a[..., special].sum(-1), rows)
-    return out
+
+    def per_row(layer: np.ndarray) -> dict[str, np.ndarray]:  # [H, T, T] -> key -> [H, T], one row per query
+        p = layer.astype(np.float64)  # one layer at a time: [30, 9, 512, 512] in float64 would be 566 MB
+        prev = np.zeros(p.shape[:2])  # row 0 has no previous token
+        prev[:, later] = p[:, later, later - 1]
+        plogp = np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0)  # 0 log 0 = 0
+        out = {"entropy": -plogp.sum(-1), "prev": prev, "first": p[:, :, 0], "self": p[:, i, i],
+               "distance": (p * distance).sum(-1)}
+        if special.any():
+            out["special"] = p[:, :, special].sum(-1)
+        return out
+
+    layers = [per_row(layer) for layer in a]
+    result = {}
+    for key in layers[0] if layers else ():
+        values = np.stack([layer[key] for layer in layers])  # [L, H, T]
+        which = later if key == "prev" else rows
+        result[key] = values[..., which].mean(-1) if which.size else np.full(values.shape[:2], np.nan)
+    return result
 
 
 # ------------------------------------------------------------------------------ word-level attention
@@ -383,13 +383,19 @@ def _has_space(s: str) -> bool:
 
 def word_attention(attn: np.ndarray, words: np.ndarray) -> np.ndarray:
     """[..., T, T] -> [..., W, W]: SUM over the key pieces of a word, MEAN over its query pieces, so every
-    row still sums to 1 (the share of a word's attention that goes to each word)."""
+    row still sums to 1 (the share of a word's attention that goes to each word). ``words`` as ``word_ids``
+    gives them: 0, 0, 1, 2, 2, ... (each word one run of consecutive pieces)."""
+    attn = np.asarray(attn)
     words = np.asarray(words)
-    n_words = int(words.max()) + 1
-    onehot = np.zeros((len(words), n_words))  # [T, W]
-    onehot[np.arange(len(words)), words] = 1.0
-    mean_q = onehot / onehot.sum(0, keepdims=True)  # [T, W] each column averages that word's pieces
-    return mean_q.T @ (np.asarray(attn, dtype=np.float64) @ onehot)  # [..., W, T] @ ... -> [..., W, W]
+    if attn.ndim < 2 or attn.shape[-2:] != (len(words),) * 2:
+        raise ValueError(f"attention is {attn.shape[-2:]} but there are {len(words)} word ids.")
+    if len(words) == 0 or words[0] != 0 or not np.isin(np.diff(words), (0, 1)).all():
+        raise ValueError("word ids must count 0, 1, 2, ... along the tokens, as word_ids returns them.")
+    starts = np.flatnonzero(np.r_[True, np.diff(words) != 0])  # [W] first piece of each word
+    counts = np.diff(np.r_[starts, len(words)])  # [W] pieces per word
+    dtype = np.result_type(attn.dtype, np.float32)  # float32 in, float32 out
+    keys = np.add.reduceat(attn.astype(dtype, copy=False), starts, axis=-1)  # [..., T, W] sum over key pieces
+    return np.add.reduceat(keys, starts, axis=-2) / counts[:, None].astype(dtype)  # [..., W, W] mean over queries
 
 
 def word_labels(text: str, offsets: np.ndarray, words: np.ndarray, tokens: list[str] | None = None) -> list[str]:

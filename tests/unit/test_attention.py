@@ -316,6 +316,15 @@ def test_bad_ids_heads_and_queries_are_clear_errors(smol):
             c.step(head, query)
 
 
+def test_a_decoder_without_a_mask_tensor_is_still_causal():
+    from models.attention import _bool_mask
+
+    np.testing.assert_array_equal(_bool_mask(None, 3, causal=True), np.tril(np.ones((3, 3), bool)))
+    assert _bool_mask(None, 3, causal=False).all()
+    padded = torch.tensor([[[[0.0, 0.0, torch.finfo(torch.float32).min]]]])  # [1, 1, 1, T] padding mask
+    assert _bool_mask(padded, 3, causal=False).tolist() == [[True, True, False]] * 3
+
+
 # --------------------------------------------------------------------------------- head statistics
 def as_layers(pattern: np.ndarray) -> np.ndarray:
     return pattern[None, None]  # [T, T] -> [1, 1, T, T]
@@ -412,7 +421,7 @@ def test_stats_equal_a_brute_force_loop_on_a_real_trace(case_name, causal, reque
 
 
 # ------------------------------------------------------------------------------------ words
-WORD_TEXT = "Unbelievable results, said Émile 🙂 twice."
+WORD_TEXT = "Unbelievable results, said Émile 🦒 twice."  # SmolLM2 cuts 🦒 into 3 byte pieces
 
 
 @pytest.mark.parametrize("tok_name,wrapped", [("smollm2_tok", False), ("minilm_tok", True)])
@@ -424,10 +433,19 @@ def test_words_are_whitespace_separated_runs_of_pieces(tok_name, wrapped, reques
     assert len(tokens) > len(WORD_TEXT.split()) + 2 * wrapped  # some words really are split into pieces
     assert (np.diff(words) >= 0).all() and words[0] == 0
     labels = word_labels(WORD_TEXT, enc.offsets, words, tokens)
-    if wrapped:  # [CLS] and [SEP] are words of their own; MiniLM has no 🙂 in its vocabulary: [UNK] keeps it
+    if wrapped:  # [CLS] and [SEP] are words of their own; MiniLM has no 🦒 in its vocabulary: [UNK] keeps it
         assert labels == ["[CLS]", *WORD_TEXT.split(), "[SEP]"]
     else:
         assert labels == WORD_TEXT.split()
+        starts, ends = enc.offsets[1:, 0], np.maximum.accumulate(enc.offsets[:-1, 1])
+        assert (starts < ends).any()  # byte pieces of one character share their characters: same word
+
+
+def test_a_lone_space_piece_is_a_word_of_its_own(smollm2_tok):
+    text = "中文 你好世界"  # "中文" "Ġ" then byte pieces of 你好世界
+    enc = encode(smollm2_tok.tokenizer, text)
+    words = word_ids(enc.offsets, enc.special, text)
+    assert word_labels(text, enc.offsets, words) == ["中文", "␣", "你好世界"]
 
 
 def test_whitespace_only_pieces_and_special_tokens_in_the_middle():
@@ -457,3 +475,7 @@ def test_word_attention_sums_key_pieces_and_averages_query_pieces(mini):
     # a known small case: words [0, 0, 1]
     small = np.array([[1.0, 0, 0], [0.5, 0.5, 0], [0.2, 0.3, 0.5]])
     np.testing.assert_allclose(word_attention(small, np.array([0, 0, 1])), [[1.0, 0.0], [0.5, 0.5]])
+    with pytest.raises(ValueError, match="word ids must count"):
+        word_attention(small, np.array([0, 1, 0]))
+    with pytest.raises(ValueError, match="there are 2 word ids"):
+        word_attention(small, np.array([0, 1]))
