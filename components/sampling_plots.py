@@ -8,7 +8,6 @@ import html
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from components.plots import FONT
 
@@ -22,39 +21,48 @@ def _rows(labels: list[str], ids: np.ndarray) -> list[str]:
     return [f"{i + 1}. {html.escape(s)}  (id {int(t)})" for i, (s, t) in enumerate(zip(labels, ids))]
 
 
+# These two figures are redrawn on every slider move (150 ms budget, browser included), so they are built
+# without make_subplots, add_hline/add_vline or a named template: each of those validates hundreds of
+# properties and costs 20-90 ms here. Streamlit's own chart theme styles them in the browser.
+PLAIN = dict(font=FONT, paper_bgcolor="white", plot_bgcolor="white", showlegend=False)
+GRID = dict(gridcolor="#e5e7eb", zeroline=False)
+
+
 def probability_bars(labels: list[str], ids: np.ndarray, original: np.ndarray, adjusted: np.ndarray,
                      kept: np.ndarray, title: str, adjusted_title: str) -> go.Figure:
     """Two bar charts side by side, the same tokens on both: the model's probabilities (left) and the
-    re-weighted ones (right; tokens cut by top-k/top-p drawn as red markers at 0)."""
+    re-weighted ones (right; tokens cut by top-k/top-p marked with a red "cut" at 0)."""
     original = np.asarray(original, dtype=np.float64)
     adjusted = np.asarray(adjusted, dtype=np.float64)
     kept = np.asarray(kept, dtype=bool)
     rows = _rows(labels, ids)
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.03,
-                        subplot_titles=("Model (T = 1, nothing cut)", html.escape(adjusted_title)))
-    fig.add_trace(go.Bar(
-        x=original, y=rows, orientation="h", marker_color=ORIGINAL, name="model",
-        text=[f"{v:.1%}" for v in original], textposition="auto",
-        hovertemplate="%{y}<br>probability %{x:.6f}<extra>model</extra>",
-    ), row=1, col=1)
-    fig.add_trace(go.Bar(
-        x=adjusted, y=rows, orientation="h", marker_color=ADJUSTED, name="adjusted",
-        text=[f"{v:.1%}" if k else "" for v, k in zip(adjusted, kept)], textposition="auto",
-        hovertemplate="%{y}<br>probability %{x:.6f}<extra>adjusted</extra>",
-    ), row=1, col=2)
     cut = [r for r, k in zip(rows, kept) if not k]
-    fig.add_trace(go.Scatter(  # a cut token has no bar: mark it, or it looks like a tiny probability
-        x=[0] * len(cut), y=cut, mode="markers+text", marker=dict(symbol="x", color=CUT, size=9), text=["cut"] * len(cut),
-        textposition="middle right", textfont=dict(color=CUT), name="cut", cliponaxis=False,
-        hovertemplate="%{y}<br>cut by top-k / top-p (probability 0)<extra></extra>",
-    ), row=1, col=2)
-    top = float(max(original.max(initial=0), adjusted.max(initial=0), 1e-9))
-    for col in (1, 2):
-        fig.update_xaxes(range=[0, top * 1.08], tickformat=".0%", title_text="probability", row=1, col=col)
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", showlegend=False,
-                      height=110 + 24 * len(rows), margin=dict(l=10, r=10, t=80, b=40), bargap=0.25)
-    return fig
+    top = float(max(original.max(initial=0), adjusted.max(initial=0), 1e-9)) * 1.08
+    axis = dict(range=[0, top], tickformat=".0%", title=dict(text="probability"), **GRID)
+    subtitle = dict(xref="paper", yref="paper", y=1.0, yanchor="bottom", showarrow=False, font=dict(size=15))
+    return go.Figure(
+        data=[
+            go.Bar(x=original, y=rows, orientation="h", marker_color=ORIGINAL, name="model", xaxis="x", yaxis="y",
+                   text=[f"{v:.1%}" for v in original], textposition="auto",
+                   hovertemplate="%{y}<br>probability %{x:.6f}<extra>model</extra>"),
+            go.Bar(x=adjusted, y=rows, orientation="h", marker_color=ADJUSTED, name="adjusted", xaxis="x2",
+                   yaxis="y", text=[f"{v:.1%}" if k else "" for v, k in zip(adjusted, kept)], textposition="auto",
+                   hovertemplate="%{y}<br>probability %{x:.6f}<extra>adjusted</extra>"),
+            # a cut token has no bar: mark it, or it would look like a tiny probability
+            go.Scatter(x=[0] * len(cut), y=cut, mode="markers+text", marker=dict(symbol="x", color=CUT, size=9),
+                       text=["cut"] * len(cut), textposition="middle right", textfont=dict(color=CUT), name="cut",
+                       xaxis="x2", yaxis="y", cliponaxis=False,
+                       hovertemplate="%{y}<br>cut by top-k / top-p (probability 0)<extra></extra>"),
+        ],
+        layout=dict(
+            title=dict(text=html.escape(title)), height=110 + 24 * len(rows), bargap=0.25,
+            margin=dict(l=10, r=10, t=80, b=40), **PLAIN,
+            xaxis=dict(domain=[0, 0.485], **axis), xaxis2=dict(domain=[0.515, 1], **axis),
+            yaxis=dict(autorange="reversed", type="category", automargin=True),
+            annotations=[dict(text="Model (T = 1, nothing cut)", x=0.2425, **subtitle),
+                         dict(text=html.escape(adjusted_title), x=0.7575, **subtitle)],
+        ),
+    )
 
 
 def nucleus_curve(cumulative: np.ndarray, top_p: float, n_kept: int, title: str, points: int = 400) -> go.Figure:
@@ -63,21 +71,26 @@ def nucleus_curve(cumulative: np.ndarray, top_p: float, n_kept: int, title: str,
     cumulative = np.asarray(cumulative, dtype=np.float64)
     V = len(cumulative)
     ranks = np.unique(np.r_[np.geomspace(1, V, points).round().astype(np.int64), max(n_kept, 1), V])  # 1-based
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=ranks, y=cumulative[ranks - 1], mode="lines", line=dict(color=ADJUSTED, width=2), name="cumulative",
-        hovertemplate="the %{x:,} most likely tokens hold %{y:.4f}<extra></extra>",
-    ))
+    kept_at = max(n_kept, 1)
+    shapes = [dict(type="line", xref="x", yref="paper", x0=kept_at, x1=kept_at, y0=0, y1=1,
+                   line=dict(color="#059669", dash="dot"))]
+    notes = [dict(xref="x", yref="paper", x=np.log10(kept_at), y=1, text=f"{n_kept:,} kept", showarrow=False,
+                  xanchor="right", yanchor="bottom")]
     if top_p < 1:
-        fig.add_hline(y=top_p, line=dict(color=CUT, dash="dash"), annotation_text=f"top-p = {top_p:g}",
-                      annotation_position="bottom right")
-    fig.add_vline(x=max(n_kept, 1), line=dict(color="#059669", dash="dot"),
-                  annotation_text=f"{n_kept:,} kept", annotation_position="top left")
-    fig.update_xaxes(type="log", title_text="tokens, most likely first (log scale)")
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="cumulative probability")
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=320, showlegend=False,
-                      margin=dict(l=10, r=10, t=50, b=40))
-    return fig
+        shapes.append(dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=top_p, y1=top_p,
+                           line=dict(color=CUT, dash="dash")))
+        notes.append(dict(xref="paper", yref="y", x=1, y=top_p, text=f"top-p = {top_p:g}", showarrow=False,
+                          xanchor="right", yanchor="top", font=dict(color=CUT)))
+    return go.Figure(
+        data=[go.Scatter(x=ranks, y=cumulative[ranks - 1], mode="lines", line=dict(color=ADJUSTED, width=2),
+                         name="cumulative", hovertemplate="the %{x:,} most likely tokens hold %{y:.4f}<extra></extra>")],
+        layout=dict(
+            title=dict(text=html.escape(title)), height=320, margin=dict(l=10, r=10, t=50, b=40), **PLAIN,
+            xaxis=dict(type="log", title=dict(text="tokens, most likely first (log scale)"), **GRID),
+            yaxis=dict(range=[0, 1.02], tickformat=".0%", title=dict(text="cumulative probability"), **GRID),
+            shapes=shapes, annotations=notes,
+        ),
+    )
 
 
 def lens_heatmap(top_texts: list[list[str]], top_probs: np.ndarray, layer_names: list[str], title: str) -> go.Figure:

@@ -10,8 +10,8 @@ warpers in ``GenerationMixin._get_logits_processor`` in this order, each one onl
    cumulative probability is <= 1 - p (always keeping the ``min_tokens_to_keep`` most likely)
 
 Removed tokens get a score of -inf, so the final softmax renormalises over the tokens still eligible. :func:`warp`
-does exactly these torch operations (same sort, same softmax, same cumsum), so even ties at a cut-off are
-broken the same way. Temperature 0 is not something transformers accepts (it raises); here it means greedy
+gives the same scores bit for bit (same float32 division, same softmax and cumsum kernels); when exact ties
+straddle the top-p cut it uses torch.sort like transformers, so even those are broken the same way. Temperature 0 is not something transformers accepts (it raises); here it means greedy
 decoding, ``generate(do_sample=False)``: all probability on the arg-max (the first one if several tie), and
 top-k/top-p have nothing left to do.
 
@@ -42,36 +42,54 @@ def check_settings(temperature: float, top_k: int, top_p: float) -> None:
 
 
 def warp(scores, temperature: float, top_k: int = 0, top_p: float = 1.0, min_tokens_to_keep: int = 1):
-    """transformers' Temperature -> TopK -> TopP warpers on a torch tensor of scores [..., V].
+    """transformers' Temperature -> TopK -> TopP warpers on scores [V] or [B, V] (torch tensor or numpy).
 
-    Returns the processed scores [..., V] (removed tokens at -inf), exactly what ``generate(do_sample=True)``
-    hands to ``softmax`` + ``multinomial``. Needs temperature > 0 (0 is greedy: see :func:`adjust`).
-    Works on a batch [B, V] too, so a generation loop can call it once per step."""
+    Returns a float32 torch tensor of the processed scores, same shape (removed tokens at -inf): bit for bit
+    what ``generate(do_sample=True)`` hands to ``softmax`` + ``multinomial``. Needs temperature > 0 (0 is
+    greedy: see :func:`adjust`). A generation loop can call it once per step on a batch."""
     import torch
 
     check_settings(temperature, top_k, top_p)
     if temperature == 0:
         raise ValueError("temperature 0 is greedy decoding: take the arg-max instead of sampling.")
-    if isinstance(scores, np.ndarray):
-        scores = torch.from_numpy(np.array(scores, dtype=np.float32))
-    scores = torch.as_tensor(scores, dtype=torch.float32)
-    squeeze = scores.dim() == 1
-    if squeeze:
-        scores = scores[None]  # [1, V]: the warpers index the last dimension of a batch
+    if isinstance(scores, torch.Tensor):
+        scores = scores.detach().to(torch.float32).cpu().numpy()
+    x = np.array(scores, dtype=np.float32)  # [..., V] own copy
+    rows = x.reshape(-1, x.shape[-1])  # [B, V] view
+    for b in range(rows.shape[0]):
+        rows[b] = _warp_row(rows[b], float(temperature), int(top_k), float(top_p), min_tokens_to_keep)
+    return torch.from_numpy(x)
+
+
+def _warp_row(x: np.ndarray, temperature: float, top_k: int, top_p: float, min_keep: int) -> np.ndarray:
+    """One row [V], float32. The same arithmetic as the transformers warpers (see the module docstring), but
+    elementwise steps run in numpy: torch splits a 49,152-element op over its threads, and on a busy 2-core
+    machine waiting for the second thread made each slider move 50-500 ms slower. Float32 division and
+    comparisons are exact in both; softmax and cumsum (the rounding-sensitive part) stay torch's own kernels."""
+    import torch
+
     if temperature != 1.0:
-        scores = scores / float(temperature)  # [B, V]
-    if top_k != 0:
-        k = min(max(int(top_k), min_tokens_to_keep), scores.size(-1))
-        kth = torch.topk(scores, k)[0][..., -1, None]  # [B, 1] the k-th largest score
-        scores = scores.masked_fill(scores < kth, -float("inf"))
-    if top_p < 1.0:
-        sorted_scores, sorted_idx = torch.sort(scores, descending=False)  # [B, V] ascending
-        cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)  # [B, V]
+        with np.errstate(over="ignore"):  # a tiny T overflows to inf, as in torch (adjust refuses it)
+            x = x / np.float32(temperature)  # [V] TemperatureLogitsWarper
+    if top_k != 0:  # TopKLogitsWarper: remove scores < the k-th largest (ties with it stay)
+        k = min(max(top_k, min_keep), x.shape[-1])
+        kth = np.partition(x, x.shape[-1] - k)[x.shape[-1] - k]
+        x = np.where(x < kth, np.float32(-np.inf), x)
+    if top_p < 1.0:  # TopPLogitsWarper: ascending sort, softmax, cumsum, remove cumulative <= 1 - p
+        ascending = np.sort(x)  # [V] the same values torch.sort gives (only tied ids may be ordered differently)
+        cumulative = torch.from_numpy(ascending)[None].softmax(dim=-1).cumsum(dim=-1)[0].numpy()  # [V]
         remove_sorted = cumulative <= (1 - top_p)
-        remove_sorted[..., -min_tokens_to_keep:] = 0  # the most likely tokens always stay
-        remove = remove_sorted.scatter(1, sorted_idx, remove_sorted)  # back to vocabulary order
-        scores = scores.masked_fill(remove, -float("inf"))
-    return scores[0] if squeeze else scores
+        remove_sorted[-min_keep:] = False  # the most likely tokens always stay
+        r = int(remove_sorted.argmin()) if not remove_sorted.all() else x.shape[-1]  # first kept, sorted order
+        if 0 < r < x.shape[-1] and ascending[r - 1] == ascending[r]:
+            # exact ties across the cut: which of the tied ids go is decided by torch.sort's order
+            t = torch.from_numpy(x)[None]
+            _, idx = torch.sort(t, descending=False)
+            remove = torch.from_numpy(remove_sorted)[None].scatter(1, idx, torch.from_numpy(remove_sorted)[None])
+            return t.masked_fill(remove, -float("inf"))[0].numpy()
+        if r > 0:
+            x = np.where(x < ascending[r], np.float32(-np.inf), x)  # every score below the first kept one
+    return x
 
 
 def softmax(logits) -> np.ndarray:
@@ -152,8 +170,6 @@ def adjust(logits, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0)
     """Apply temperature, top-k and top-p (in ``generate``'s order) to one logit vector [V].
 
     temperature 0 = greedy (all mass on the arg-max); top_k 0 = off; top_p 1 = off."""
-    import torch
-
     check_settings(temperature, top_k, top_p)
     logits = np.array(logits, dtype=np.float32)  # [V] own copy (trace arrays are read-only)
     if logits.ndim != 1 or logits.size == 0:
@@ -168,17 +184,16 @@ def adjust(logits, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0)
         kept = one_hot.astype(bool)
         return Adjusted(0.0, int(top_k), float(top_p), True, logits, logits, probs_original, one_hot,
                         kept_top_k=kept, probs_top_p_sees=one_hot, kept=kept, probs=one_hot)
-    t = torch.from_numpy(logits)
-    scaled = warp(t, temperature)  # [V] logits / T
-    if torch.isposinf(scaled).any():
+    scaled = warp(logits, temperature).numpy()  # [V] logits / T
+    if np.isposinf(scaled).any():
         raise ValueError(f"temperature {temperature:g} is too small to compute in float32: use 0 for greedy.")
-    after_k = warp(scaled, 1.0, top_k=top_k)  # [V] -inf outside the top k
-    final = warp(after_k, 1.0, top_p=top_p)  # [V] -inf outside the nucleus too
+    after_k = warp(scaled, 1.0, top_k=top_k).numpy()  # [V] -inf outside the top k
+    final = warp(after_k, 1.0, top_p=top_p).numpy()  # [V] -inf outside the nucleus too
     return Adjusted(
         temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), greedy=False,
-        logits=logits, scaled=scaled.numpy(), probs_original=probs_original, probs_scaled=softmax(scaled),
-        kept_top_k=torch.isfinite(after_k).numpy(), probs_top_p_sees=softmax(after_k),
-        kept=torch.isfinite(final).numpy(), probs=softmax(final),
+        logits=logits, scaled=scaled, probs_original=probs_original, probs_scaled=softmax(scaled),
+        kept_top_k=np.isfinite(after_k), probs_top_p_sees=softmax(after_k), kept=np.isfinite(final),
+        probs=softmax(final),
     )
 
 
