@@ -415,6 +415,7 @@ SECTIONS: dict[str, Callable[[list[dict]], None]] = {
     "load": bench_load, "convert": bench_convert, "trace": bench_trace, "rss": bench_rss,
     "neighbours": bench_neighbours, "render": bench_render,
     "bertviz": lambda results: __import__("bench.bertviz", fromlist=["bench_bertviz"]).bench_bertviz(results),
+    "next_token": lambda results: __import__("bench.next_token", fromlist=["x"]).bench_next_token(results),
 }
 
 
