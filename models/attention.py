@@ -272,9 +272,9 @@ def capture_qkv(lm: LoadedModel, ids: np.ndarray, layer: int, stop_early: bool =
             q, k, v = captured["q"], captured["k"], captured["v"]  # [1, T, H*dh], [1, T, Hkv*dh] x 2
         T = x.shape[1]
         d_head = q.shape[-1] // n_heads
-        q = q.view(1, T, n_heads, d_head).transpose(1, 2)  # [1, H, T, dh]
-        k = k.view(1, T, n_kv, d_head).transpose(1, 2)  # [1, Hkv, T, dh]
-        v = v.view(1, T, n_kv, d_head).transpose(1, 2)  # [1, Hkv, T, dh]
+        q = q.reshape(1, T, n_heads, d_head).transpose(1, 2)  # [1, H, T, dh]
+        k = k.reshape(1, T, n_kv, d_head).transpose(1, 2)  # [1, Hkv, T, dh]
+        v = v.reshape(1, T, n_kv, d_head).transpose(1, 2)  # [1, Hkv, T, dh]
         rope = captured.get("position_embeddings") is not None
         q_raw = k_raw = cos = sin = None
         if rope:
