@@ -95,3 +95,30 @@ def get_index(model_id: str):
     """The model's input-embedding matrix, normalised once, for nearest-neighbour queries."""
     get_model(model_id)
     return _index(model_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8, ttl=3600)
+def _qkv(model_id: str, text: str, layer: int):
+    from models.attention import capture_qkv
+
+    return capture_qkv(_model(model_id), _trace(model_id, text).ids, layer)
+
+
+def get_qkv(model_id: str, text: str, layer: int):
+    """Queries, keys and values of one layer (all heads) for the text, captured with hooks (models.attention)."""
+    get_model(model_id)
+    return _qkv(model_id, text, layer)
+
+
+@st.cache_resource(show_spinner=False, max_entries=24, ttl=3600)
+def _head_stats(model_id: str, text: str) -> dict:
+    from models.attention import head_stats
+
+    trace = _trace(model_id, text)
+    return head_stats(trace.attentions, trace.special, causal=get_spec(model_id).family == "decoder")
+
+
+def get_head_stats(model_id: str, text: str) -> dict:
+    """Per (layer, head) summaries of the text's attention: entropy, previous/first/self share, distance."""
+    get_model(model_id)
+    return _head_stats(model_id, text)

@@ -1,0 +1,197 @@
+"""Pure plotly builders for the attention page: numpy in, go.Figure out (no streamlit, unit-tested).
+
+Colour scales are viridis (readable by colour-blind viewers and on a projector). Masked cells of a causal
+model are drawn in a separate grey layer with their own hover text, so "not allowed to look" never looks like
+"looked with weight 0".
+"""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+
+from components.plots import FONT
+
+MASKED_GREY = "#c7ccd4"
+SCALES = ("sqrt", "linear")
+
+
+def colorscale(kind: str = "sqrt") -> list[list]:
+    """Viridis; ``sqrt`` spends more colours on small weights (the colour bar still reads real weights)."""
+    ts = np.linspace(0.0, 1.0, 21)
+    shades = ts if kind == "linear" else np.sqrt(ts)
+    return [[float(t), c] for t, c in zip(ts, sample_colorscale("Viridis", list(map(float, shades))))]
+
+
+def attention_heatmap(weights: np.ndarray, q_labels: list[str], k_labels: list[str], title: str, *,
+                      masked: np.ndarray | None = None, scale: str = "sqrt", hover_name: str = "weight",
+                      zmax: float = 1.0, height: int | None = None) -> go.Figure:
+    """Query tokens on rows, key tokens on columns. ``weights`` [Tq, Tk]; ``masked`` [Tq, Tk] bool (True = the
+    query may not look at that key: drawn grey with its own hover). Labels are escaped (user text) and should be
+    unique (prefix the position)."""
+    w = np.asarray(weights, dtype=np.float32)
+    ys = [html.escape(s) for s in q_labels]
+    xs = [html.escape(s) for s in k_labels]
+    z = w if masked is None else np.where(masked, np.float32(np.nan), w)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=xs, y=ys, zmin=0.0, zmax=zmax, colorscale=colorscale(scale), hoverongaps=False,
+        hovertemplate=f"query %{{y}}<br>key %{{x}}<br>{hover_name} %{{z:.6f}}<extra></extra>",
+        colorbar=dict(thickness=14, title=dict(text=hover_name, side="right")), name="attention",
+    ))
+    if masked is not None and masked.any():
+        fig.add_trace(go.Heatmap(
+            z=np.where(masked, 1, np.nan).astype(np.float32), x=xs, y=ys, showscale=False, hoverongaps=False,
+            colorscale=[[0, MASKED_GREY], [1, MASKED_GREY]], name="masked",
+            hovertemplate="query %{y}<br>key %{x}<br>masked: a later token, this query cannot see it<extra></extra>",
+        ))
+    n = max(len(ys), len(xs))
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", plot_bgcolor="white",
+                      height=height or int(min(900, max(380, 120 + 26 * n))), margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_yaxes(autorange="reversed", type="category", title_text="query (the token that is reading)",
+                     nticks=min(len(ys), 48))
+    fig.update_xaxes(type="category", title_text="key (the token being read)", nticks=min(len(xs), 48),
+                     tickangle=-60 if n > 8 else 0)
+    return fig
+
+
+def pool_square(attn: np.ndarray, size: int) -> np.ndarray:
+    """Shrink [..., T, T] attention to at most [..., size, size] for thumbnails: blocks of query rows are
+    averaged and blocks of key columns are summed, so each row still sums to 1."""
+    a = np.asarray(attn, dtype=np.float32)
+    T = a.shape[-1]
+    if T <= size:
+        return a
+    edges = np.linspace(0, T, size + 1).round().astype(int)
+    cols = np.add.reduceat(a, edges[:-1], axis=-1)  # sum over key blocks
+    rows = np.add.reduceat(cols, edges[:-1], axis=-2) / np.diff(edges)[:, None]  # mean over query blocks
+    return rows
+
+
+def pooled_future(T: int, size: int) -> np.ndarray:
+    """[s, s] bool: blocks of :func:`pool_square` that lie wholly in a causal model's future (drawn blank)."""
+    s = min(T, size)
+    edges = np.linspace(0, T, s + 1).round().astype(int)
+    last_query, first_key = edges[1:] - 1, edges[:-1]
+    return last_query[:, None] < first_key[None, :]
+
+
+def head_grid(thumbs: np.ndarray, cells: np.ndarray, title: str, *, row_labels: list[str], col_labels: list[str],
+              row_title: str = "layer", col_title: str = "head", selected: tuple[int, int] | None = None,
+              scale: str = "sqrt", height: int | None = None) -> go.Figure:
+    """Thumbnails [R, C, s, s] of attention patterns laid out as ONE image (one heatmap: cheap to send and to
+    draw), with a clickable marker on each thumbnail (plotly heatmaps are not selectable in Streamlit; scatter
+    markers are). ``cells`` [R, C, 2] holds the (layer, head) of each thumbnail (-1 = empty slot); it becomes
+    the marker's customdata."""
+    R, C, s, _ = thumbs.shape
+    gap = max(1, s // 6)
+    cell = s + gap
+    image = np.full((R * cell - gap, C * cell - gap), np.nan, dtype=np.float32)
+    xs, ys, custom = [], [], []
+    centre = (s - 1) / 2
+    for r in range(R):
+        for c in range(C):
+            if cells[r, c, 0] < 0:
+                continue
+            image[r * cell:r * cell + s, c * cell:c * cell + s] = thumbs[r, c]
+            xs.append(c * cell + centre)
+            ys.append(r * cell + centre)
+            custom.append([int(cells[r, c, 0]), int(cells[r, c, 1])])
+    fig = go.Figure(go.Heatmap(z=image, zmin=0, zmax=1, colorscale=colorscale(scale), hoverinfo="skip",
+                               showscale=False, name="patterns"))
+    fig.add_trace(go.Scatter(
+        x=xs, y=ys, mode="markers", customdata=custom, name="open",
+        marker=dict(symbol="square", size=max(8, min(60, 600 // max(R, C))), color="rgba(0,0,0,0.01)"),
+        hovertemplate="layer %{customdata[0]} · head %{customdata[1]}<br>click to open<extra></extra>",
+    ))
+    if selected is not None:
+        hit = np.argwhere((cells[..., 0] == selected[0]) & (cells[..., 1] == selected[1]))
+        if len(hit):
+            r, c = hit[0]
+            fig.add_shape(type="rect", x0=c * cell - 0.5 - gap / 2, x1=c * cell + s - 0.5 + gap / 2,
+                          y0=r * cell - 0.5 - gap / 2, y1=r * cell + s - 0.5 + gap / 2,
+                          line=dict(color="#dc2626", width=3))
+    fig.update_xaxes(tickvals=[c * cell + centre for c in range(C)], ticktext=[html.escape(t) for t in col_labels],
+                     title_text=col_title, showgrid=False, zeroline=False, side="top")
+    fig.update_yaxes(tickvals=[r * cell + centre for r in range(R)], ticktext=[html.escape(t) for t in row_labels],
+                     title_text=row_title, autorange="reversed", showgrid=False, zeroline=False,
+                     scaleanchor="x")
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", plot_bgcolor="white",
+                      height=height or int(min(2400, max(260, 130 + R * 900 / max(C, 1)))),
+                      margin=dict(l=10, r=10, t=100, b=10), showlegend=False,
+                      )
+    return fig
+
+
+def stat_grid(values: np.ndarray, title: str, label: str, *, fmt: str = ".3f", zmin: float | None = None,
+              zmax: float | None = None, selected: tuple[int, int] | None = None) -> go.Figure:
+    """One statistic per (layer, head) [L, H]: coloured squares, the value on hover, click one to open it
+    (scatter markers, selectable in Streamlit; customdata = (layer, head))."""
+    v = np.asarray(values, dtype=np.float64)
+    L, H = v.shape
+    layers, heads = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")
+    fig = go.Figure(go.Scatter(
+        x=heads.ravel(), y=layers.ravel(), mode="markers", customdata=np.stack([layers.ravel(), heads.ravel()], 1).tolist(),
+        marker=dict(symbol="square", size=max(10, min(40, 560 // max(H, 1))), color=v.ravel(),
+                    colorscale="Viridis", cmin=zmin, cmax=zmax, showscale=True,
+                    colorbar=dict(thickness=14, title=dict(text=html.escape(label), side="right")),
+                    line=dict(width=0)),
+        hovertemplate=f"layer %{{y}} · head %{{x}}<br>{html.escape(label)} %{{marker.color:{fmt}}}"
+                      "<br>click to open<extra></extra>", name="heads",
+    ))
+    if selected is not None:
+        fig.add_trace(go.Scatter(x=[selected[1]], y=[selected[0]], mode="markers", hoverinfo="skip",
+                                 marker=dict(symbol="square-open", size=max(12, min(44, 600 // max(H, 1))),
+                                             color="#dc2626", line=dict(width=3)), name="selected"))
+    fig.update_xaxes(title_text="head", dtick=1, range=[-0.6, H - 0.4], side="top", showgrid=False, zeroline=False)
+    fig.update_yaxes(title_text="layer", dtick=1 if L <= 32 else None, range=[L - 0.4, -0.6], showgrid=False,
+                     zeroline=False)
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", showlegend=False,
+                      height=int(min(1300, 140 + 24 * L)), margin=dict(l=10, r=10, t=90, b=10),
+                      )
+    return fig
+
+
+def vectors(z: np.ndarray, row_labels: list[str], title: str, *, col_title: str = "dimension",
+            hover_name: str = "value", height: int | None = None, diverging: bool = True) -> go.Figure:
+    """Rows of vectors [N, d] (queries, keys, values, q⊙k) as a heatmap centred on 0 (diverging RdBu)."""
+    z = np.asarray(z, dtype=np.float32)
+    m = float(np.abs(z).max()) or 1.0
+    ys = [html.escape(s) for s in row_labels]
+    fig = go.Figure(go.Heatmap(
+        z=z, y=ys, x=list(range(z.shape[1])), colorscale="RdBu" if diverging else "Viridis",
+        reversescale=diverging, zmin=-m if diverging else None, zmax=m if diverging else None,
+        hovertemplate=f"%{{y}}<br>{col_title} %{{x}}<br>{hover_name} %{{z:.5f}}<extra></extra>",
+        colorbar=dict(thickness=12),
+    ))
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white",
+                      height=height or int(min(700, max(170, 90 + 22 * len(ys)))), margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_yaxes(type="category", autorange="reversed", nticks=min(len(ys), 40))
+    fig.update_xaxes(title_text=col_title)
+    return fig
+
+
+def step_bars(labels: list[str], scores: np.ndarray, weights: np.ndarray, masked: np.ndarray,
+              title: str) -> go.Figure:
+    """For one query: the scaled scores (left axis) and the softmax weights (bars) per key token; masked keys
+    are shown as grey 'masked' bars with no score."""
+    ys = [html.escape(s) for s in labels]
+    scores = np.asarray(scores, dtype=np.float64)
+    finite = np.where(masked, np.nan, scores)
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=ys, y=np.where(masked, np.nan, weights), name="softmax weight",
+                         marker_color="#1d4ed8", hovertemplate="key %{x}<br>weight %{y:.6f}<extra></extra>"))
+    if masked.any():
+        fig.add_trace(go.Bar(x=ys, y=np.where(masked, 1.0, np.nan), name="masked (future)",
+                             marker_color=MASKED_GREY, opacity=0.5,
+                             hovertemplate="key %{x}<br>masked: not visible to this query<extra></extra>"))
+    fig.add_trace(go.Scatter(x=ys, y=finite, name="score q·k × scale", mode="markers+lines", yaxis="y2",
+                             marker=dict(color="#d97706", size=8), line=dict(color="#d97706", width=1),
+                             hovertemplate="key %{x}<br>scaled score %{y:.5f}<extra></extra>"))
+    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", barmode="overlay",
+                      height=420, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=1.08),
+                      yaxis=dict(title="softmax weight", range=[0, 1.02]),
+                      yaxis2=dict(title="scaled score", overlaying="y", side="right", showgrid=False))
+    fig.update_xaxes(type="category", tickangle=-60 if len(ys) > 8 else 0, nticks=min(len(ys), 48))
+    return fig

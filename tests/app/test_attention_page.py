@@ -1,0 +1,158 @@
+"""AppTest of /attention through the real app.py: every view, both models, bad params; the numbers the page
+sends are the model's attention (compared with a Trace computed here, and with transformers via that Trace)."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from models.trace import compute_trace
+from tests.app import helpers
+from tests.app.helpers import array, charts
+
+PAGE = "app_pages/attention.py"
+TEXT = "students celebrate the graduation with a big party"
+VIEWS = ("heatmap", "heads", "summary", "qk", "bertviz-head", "bertviz-model")
+
+
+def run_page(**params: str) -> AppTest:
+    return helpers.run_page(PAGE, **params)
+
+
+def chart(at: AppTest, prefix: str) -> dict:
+    return next(f for t, f in charts(at).items() if t.startswith(prefix))
+
+
+@pytest.fixture(scope="module")
+def traces(smollm2, minilm):
+    return {"smollm2-135m": compute_trace(smollm2, TEXT), "minilm-l6": compute_trace(minilm, TEXT)}
+
+
+@pytest.mark.parametrize("model_id", ["smollm2-135m", "minilm-l6"])
+@pytest.mark.parametrize("view", VIEWS)
+def test_every_view_renders(model_id, view):
+    at = run_page(model=model_id, view=view)
+    assert not at.warning, [w.value for w in at.warning]
+    assert at.query_params.get("view", "heatmap") == view
+    if view.startswith("bertviz"):
+        frames = at.get("iframe")
+        assert frames and "require" in frames[0].proto.srcdoc
+    else:
+        assert charts(at)
+
+
+@pytest.mark.parametrize("model_id,layer,head", [("smollm2-135m", 3, 5), ("minilm-l6", 5, 11)])
+def test_heatmap_is_the_traced_head(model_id, layer, head, traces):
+    at = run_page(model=model_id, layer=str(layer), head=str(head))
+    fig = chart(at, "Attention weights")
+    z = array(fig["data"][0]["z"])
+    expected = traces[model_id].attentions[layer, head]
+    if model_id == "smollm2-135m":  # decoder: the future is masked, drawn in its own grey layer
+        future = np.triu(np.ones_like(expected, dtype=bool), 1)
+        assert np.isnan(z[future]).all() and (expected[future] == 0).all()
+        np.testing.assert_allclose(z[~future], expected[~future], atol=1e-7)
+        assert (array(fig["data"][1]["z"])[future] == 1).all()
+    else:
+        assert len(fig["data"]) == 1
+        np.testing.assert_allclose(z, expected, atol=1e-7)
+    np.testing.assert_allclose(np.nansum(z, -1), 1.0, atol=1e-5)
+    assert at.query_params["layer"] == str(layer) and at.query_params["head"] == str(head)
+    assert any("sends on average" in m.value for m in at.markdown)
+
+
+def test_aggregations_and_word_level(traces, minilm):
+    t = traces["minilm-l6"]
+    at = run_page(model="minilm-l6", agg="layer", layer="2")
+    np.testing.assert_allclose(array(chart(at, "Attention weights")["data"][0]["z"]), t.attentions[2].mean(0), atol=1e-6)
+    at = run_page(model="minilm-l6", agg="all")
+    np.testing.assert_allclose(array(chart(at, "Attention weights")["data"][0]["z"]), t.attentions.mean((0, 1)),
+                               atol=1e-6)
+    text = "Tokenizers split unbelievably rare words"
+    at = run_page(model="minilm-l6", text=text, level="words", layer="1", head="4")
+    fig = chart(at, "Attention weights")
+    z = array(fig["data"][0]["z"])
+    assert z.shape[0] < len(minilm.tokenizer(text)["input_ids"]) and np.allclose(z.sum(-1), 1, atol=1e-5)
+    assert any("unbelievably" in y for y in fig["data"][0]["y"])
+
+
+def test_heads_view_sends_every_head_pooled(traces):
+    at = run_page(model="smollm2-135m", view="heads", layer="4")
+    t = traces["smollm2-135m"]
+    fig = chart(at, "The 9 heads of layer 4")
+    image = array(fig["data"][0]["z"])
+    T = t.n_tokens
+    gap = max(1, T // 6)
+    # rows are the 3 key/value heads; head h sits at row h // 3, column h % 3
+    h = 7
+    r, c = divmod(h, 3)
+    block = image[r * (T + gap):r * (T + gap) + T, c * (T + gap):c * (T + gap) + T]
+    future = np.triu(np.ones((T, T), bool), 1)
+    assert np.isnan(block[future]).all()  # the masked future is left blank
+    np.testing.assert_allclose(block[~future], t.attentions[4, h][~future], atol=1e-7)
+    custom = fig["data"][1]["customdata"]
+    assert [4, 7] in custom and len(custom) == 9
+    overview = chart(at, "All 270 heads")
+    assert len(overview["data"][1]["customdata"]) == 270
+
+
+def test_summary_view_table_and_finder(traces):
+    from models.attention import head_stats
+
+    t = traces["smollm2-135m"]
+    stats = head_stats(t.attentions, t.special, causal=True)
+    at = run_page(model="smollm2-135m", view="summary", stat="prev")
+    fig = chart(at, "")
+    colours = array(fig["data"][0]["marker"]["color"])
+    np.testing.assert_allclose(colours, stats["prev"].ravel(), atol=1e-6)
+    table = at.dataframe[0].value
+    assert len(table) == 30 * 9 and "kv head" in table.columns
+    best = np.unravel_index(np.argmax(stats["prev"]), stats["prev"].shape)
+    assert any(b.label == f"Open L{best[0]} H{best[1]}" for b in at.button)
+    # one click opens the best previous-token head as a heatmap
+    next(b for b in at.button if b.label == f"Open L{best[0]} H{best[1]}").click().run()
+    assert not at.exception
+    assert at.query_params.get("view", "heatmap") == "heatmap"
+    assert at.query_params["layer"] == str(best[0]) and at.query_params["head"] == str(best[1])
+
+
+@pytest.mark.parametrize("model_id", ["smollm2-135m", "minilm-l6"])
+def test_qk_view_recomputes_the_model_attention(model_id, traces):
+    t = traces[model_id]
+    at = run_page(model=model_id, view="qk", layer="2", head="1", query="4")
+    ok = " ".join(s.value for s in at.success)
+    err = float(re.search(r"over all \d+ heads of layer 2: ([0-9.]+e[+-][0-9]+)", ok).group(1))
+    assert err <= 1e-4
+    table = at.dataframe[0].value
+    np.testing.assert_allclose(table["softmax weight"].to_numpy(), t.attentions[2, 1, 4], atol=1e-4)
+    if model_id == "smollm2-135m":
+        assert (table["masked"].to_numpy() == (np.arange(t.n_tokens) > 4)).all()
+        assert any("Grouped-query attention" in m.value for m in at.markdown)
+        assert "q after RoPE" in json.dumps(chart(at, "Query vector"))
+    else:
+        assert not table["masked"].any()
+
+
+def test_bad_params_warn_and_fall_back():
+    for params, name in [({"view": "<script>"}, "view"), ({"layer": "99"}, "layer"), ({"head": "-1"}, "head"),
+                         ({"query": "abc"}, "query"), ({"agg": "max"}, "agg"), ({"stat": "nan"}, "stat")]:
+        at = run_page(model="minilm-l6", **params)
+        assert any(f"{name}=" in w.value for w in at.warning), params
+        assert charts(at)
+
+
+def test_empty_text_is_a_message_not_an_error():
+    at = run_page(text="   ")
+    assert any("Type or paste some text" in i.value for i in at.info)
+
+
+def test_hostile_text_stays_literal():
+    payload = "<img src=x onerror=alert(1)> **bold** <script>alert(1)</script>"
+    at = run_page(model="minilm-l6", text=payload)
+    fig = chart(at, "Attention weights")
+    assert not any("<img" in x or "<script" in x for x in fig["data"][0]["x"])
+    at = run_page(model="minilm-l6", text=payload, view="bertviz-head")
+    src = at.get("iframe")[0].proto.srcdoc
+    assert "<img src=x" not in src and "<script>alert(1)" not in src

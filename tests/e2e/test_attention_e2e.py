@@ -1,0 +1,109 @@
+"""/attention in real Chromium: every view draws (BertViz included, with its JS served from this computer),
+clicks open heads, the link follows, and nothing leaves localhost (checked by the ``page`` fixture)."""
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+PLOT = ".js-plotly-plot"
+
+
+def wait_for_query(pg, **want: str | None) -> None:
+    """Wait until the address bar has these params (None = absent). Read from location.search: Playwright's
+    page.url misses the history.replaceState that Streamlit uses after a fragment run."""
+    pg.wait_for_function(
+        "(want) => { const q = new URLSearchParams(location.search);"
+        " return Object.entries(want).every(([k, v]) => v === null ? !q.has(k) : q.get(k) === v); }",
+        arg=want, timeout=15_000)
+
+
+def heatmap_title(pg):
+    return pg.locator(PLOT).first.locator(".gtitle")
+
+
+def test_heatmap_decoder_mask_and_head_switch(app):
+    pg = app.open("/attention", layer="3", head="2")
+    expect(heatmap_title(pg)).to_have_text("Attention weights · layer 3, head 2", timeout=90_000)
+    app.wait_idle()
+    fig = pg.locator(PLOT).first
+    assert fig.locator(".hm, image").count() >= 1  # cells are drawn
+    expect(pg.get_by_text("Grey cells are masked", exact=False)).to_be_visible()
+    app.screenshot("attention-heatmap-smollm2", canonical="attention")
+    # the slider moves the layer; only the fragment reruns and the link follows
+    pg.get_by_role("slider").first.focus()
+    pg.keyboard.press("ArrowRight")
+    expect(heatmap_title(pg)).to_have_text("Attention weights · layer 4, head 2", timeout=30_000)
+    wait_for_query(pg, layer="4", head="2")
+    assert app.exceptions().count() == 0
+
+
+def test_heads_view_click_opens_a_head(app):
+    pg = app.open("/attention", view="heads", layer="1")
+    expect(pg.locator(PLOT)).to_have_count(2, timeout=90_000)
+    app.wait_idle()
+    grid = pg.locator(PLOT).first
+    expect(grid.locator(".gtitle")).to_contain_text("The 9 heads of layer 1")
+    app.screenshot("attention-heads-smollm2", canonical="attention-heads")
+    point = grid.locator(".scatterlayer .point").nth(5)  # head 5
+    point.scroll_into_view_if_needed()
+    box = point.bounding_box()
+    pg.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(heatmap_title(pg)).to_have_text("Attention weights · layer 1, head 5", timeout=30_000)
+    wait_for_query(pg, layer="1", head="5", view=None)
+    assert app.exceptions().count() == 0
+
+
+def test_summary_view_finds_heads(app):
+    pg = app.open("/attention", model="minilm-l6", view="summary")
+    expect(pg.locator(PLOT)).to_have_count(1, timeout=90_000)
+    app.wait_idle()
+    expect(pg.locator('[data-testid="stDataFrame"]')).to_have_count(1)
+    pg.get_by_text("First-token (sink) heads", exact=True).click()
+    wait_for_query(pg, stat="first", view="summary")
+    expect(pg.locator(PLOT).first.locator(".gtitle")).to_contain_text("First token (sink) of every head")
+    app.screenshot("attention-summary-minilm", canonical="attention-summary")
+    assert app.exceptions().count() == 0
+
+
+def test_qk_step_through_matches(app):
+    pg = app.open("/attention", query="view=qk&layer=2&head=4&query=5")  # `query` is also open()'s raw-query arg
+    expect(pg.get_by_text(re.compile(r"max difference from the attention .* [0-9.]+e-\d\d"))).to_be_visible(
+        timeout=90_000)
+    app.wait_idle()
+    expect(pg.get_by_text("Grouped-query attention.", exact=False)).to_be_visible()
+    expect(pg.locator(PLOT)).to_have_count(5, timeout=60_000)  # q, keys, q⊙k, scores+weights, output
+    app.screenshot("attention-qk-smollm2", canonical="attention-qk")
+    assert app.exceptions().count() == 0
+
+
+@pytest.mark.parametrize("model_id,view,canonical", [
+    ("minilm-l6", "bertviz-head", "attention-bertviz-head"),
+    ("smollm2-135m", "bertviz-model", "attention-bertviz-model"),
+    ("smollm2-135m", "bertviz-head", None),
+])
+def test_bertviz_views_draw_offline(app, model_id, view, canonical):
+    pg = app.open("/attention", model=model_id, view=view)
+    frame = pg.frame_locator("iframe").first
+    expect(frame.locator("svg line").first).to_be_attached(timeout=90_000)  # bertviz drew attention lines
+    if view == "bertviz-head":  # the model view shows tokens only in a thumbnail's detail panel
+        expect(frame.locator("svg text").filter(has_text="party").first).to_be_attached()
+    else:
+        assert frame.locator("svg line").count() > 9 * 30  # at least one line per thumbnail (30 layers x 9 heads)
+    app.wait_idle()
+    app.screenshot(f"attention-{view}-{model_id}", canonical)
+    assert app.exceptions().count() == 0
+
+
+def test_hostile_text_stays_text_everywhere(app, browser_log):
+    payload = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+    pg = app.open("/attention", model="minilm-l6", text=payload, view="bertviz-head")
+    frame = pg.frame_locator("iframe").first
+    expect(frame.locator("svg line").first).to_be_attached(timeout=90_000)
+    expect(frame.locator("svg text").filter(has_text="<").first).to_be_attached()
+    pg.get_by_role("radio", name="Heatmap").click()
+    expect(pg.locator(PLOT).first).to_contain_text("<", timeout=30_000)
+    assert pg.locator("img[src=x]").count() == 0
+    assert browser_log.dialogs == []
+    assert app.exceptions().count() == 0
