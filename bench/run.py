@@ -416,6 +416,7 @@ SECTIONS: dict[str, Callable[[list[dict]], None]] = {
     "neighbours": bench_neighbours, "render": bench_render,
     "bertviz": lambda results: __import__("bench.bertviz", fromlist=["bench_bertviz"]).bench_bertviz(results),
     "next_token": lambda results: __import__("bench.next_token", fromlist=["x"]).bench_next_token(results),
+    "attention": lambda results: __import__("bench.attention", fromlist=["x"]).bench_attention(results),
 }
 
 
