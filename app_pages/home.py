@@ -14,6 +14,8 @@ st.page_link("app_pages/embeddings.py", label="Embeddings: ids become vectors, a
              icon=":material/scatter_plot:")
 st.page_link("app_pages/similarity.py", label="Similarity: compare words, sentences and one word in two contexts",
              icon=":material/compare_arrows:")
+st.page_link("app_pages/attention.py", label="Attention: which tokens each token reads, head by head, q·k step by step",
+             icon=":material/hub:")
 st.subheader("The models")
 rows = [f"- **{s.label}** (`{s.id}`): {s.blurb}" for s in REGISTRY.values()]
 st.markdown("\n".join(rows))
