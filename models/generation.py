@@ -505,6 +505,16 @@ class Engine:
         logp = torch.log_softmax(logits, dim=-1)  # [B, V]
         top_lp, top_ids = logp.topk(TOP_N, dim=-1)  # [B, TOP_N]
         greedy_ids = logits.argmax(dim=-1)  # [B]
+        # sampling distributions, one warp call per group of rows with the same settings (rows are independent)
+        groups: dict[tuple, list[int]] = {}
+        for b, row in enumerate(rows):
+            s = row.req.settings
+            if not s.is_greedy:
+                groups.setdefault((s.temperature, s.top_k, s.top_p), []).append(b)
+        dist: dict[int, torch.Tensor] = {}
+        for (t, k, p), idx in groups.items():
+            probs = torch.softmax(warp(logits[idx], t, k, p), dim=-1)  # [g, V]
+            dist.update({b: probs[j: j + 1] for j, b in enumerate(idx)})
         keep = []
         for b, row in enumerate(rows):
             req = row.req
@@ -518,8 +528,7 @@ class Engine:
                 if tok != int(ids_b[0]):  # argmax tie resolved differently: keep the first index, like argmax
                     top_chosen = [float(i == tok) for i in ids_b.tolist()]
             else:
-                s = req.settings
-                probs = torch.softmax(warp(logits[b: b + 1], s.temperature, s.top_k, s.top_p), dim=-1)  # [1, V]
+                probs = dist[b]  # [1, V]
                 tok = int(torch.multinomial(probs, 1, generator=req.generator)[0, 0])
                 chosen = float(probs[0, tok])
                 top_chosen = probs[0, ids_b].tolist()

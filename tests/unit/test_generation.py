@@ -188,9 +188,10 @@ def _assert_same(batched, alone):
 
 def _jobs(lm):
     return [
-        (ids_of(lm, PROMPTS[0]), Settings(max_new_tokens=10)),
-        (ids_of(lm, PROMPTS[1]), Settings(greedy=False, seed=11, max_new_tokens=8, **SAMPLE)),
-        (ids_of(lm, PROMPTS[2]), Settings(greedy=False, seed=12, max_new_tokens=12, temperature=1.3)),
+        # long enough that the earlier ones are still running when the later ones join, even on a busy machine
+        (ids_of(lm, PROMPTS[1]), Settings(max_new_tokens=24)),
+        (ids_of(lm, PROMPTS[2]), Settings(greedy=False, seed=11, max_new_tokens=20, **SAMPLE)),
+        (ids_of(lm, PROMPTS[0]), Settings(greedy=False, seed=12, max_new_tokens=16, temperature=1.3)),
         (ids_of(lm, "Hello"), Settings(max_new_tokens=5)),
     ]
 
