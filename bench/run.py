@@ -417,6 +417,7 @@ SECTIONS: dict[str, Callable[[list[dict]], None]] = {
     "bertviz": lambda results: __import__("bench.bertviz", fromlist=["bench_bertviz"]).bench_bertviz(results),
     "next_token": lambda results: __import__("bench.next_token", fromlist=["x"]).bench_next_token(results),
     "attention": lambda results: __import__("bench.attention", fromlist=["x"]).bench_attention(results),
+    "generation": lambda results: __import__("bench.generation", fromlist=["x"]).bench_generation(results),
 }
 
 

@@ -1,0 +1,155 @@
+"""`python -m bench.run --only generation`: generation speed of SmolLM2-135M (fp32, this CPU), our engine against
+transformers' ``generate`` measured in the same run, interleaved, so a busy machine slows both alike.
+
+1. One stream: greedy, the same prompt and the same 64 new tokens (checked equal) with ``model.generate`` and with
+   the engine; seconds per token, median of ROUNDS. Target: ours <= 1/1.3 of generate's (>= 1.3x tokens/s).
+   Time to first token: engine request -> first token pushed; generate with ``max_new_tokens=1`` as its baseline.
+2. Memory-bandwidth bound: one decode step reads every weight once (the tied embedding/unembedding matrix once,
+   by the output layer), so tokens/s <= copy bandwidth / weight bytes. Bandwidth is measured here: a 256 MB
+   ``copy_`` (read + write) on all torch threads, best of 5. We report our tokens/s as a fraction of that bound.
+3. Many streams: 8 concurrent generations of 64 tokens (the classroom case) -> aggregate tokens/s against one
+   stream's (target >= 5x: ratio of times <= 8 / 5 of one stream's time... written as wall time of the 8 over 8 x
+   one stream's time, target <= 0.2); 30 concurrent ones: the last to finish against one alone (target <= 3x).
+   Requests are sampled with different seeds (top-k 50), so their texts differ, and all 64 tokens are produced.
+4. Where the time goes: a torch.profiler summary of 16 decode steps at batch 1 and batch 8 (bench/results.json
+   metadata, ``generation_profile``).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+from bench.run import NOTES, entry
+
+MODEL = "smollm2-135m"
+PROMPT = "Once upon a time, in a small village by the sea, there lived"
+NEW = 64
+ROUNDS = 5
+
+
+def _bandwidth_gbs() -> float:
+    import torch
+
+    src = torch.ones(64 * 2**20)  # 256 MB of float32
+    dst = torch.empty_like(src)
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        dst.copy_(src)
+        best = min(best, time.perf_counter() - t)
+    return 2 * src.numel() * 4 / best / 1e9  # bytes read + written per second
+
+
+def _weight_bytes(model) -> int:
+    seen, total = set(), 0
+    for p in model.parameters():  # tied parameters appear once
+        if p.data_ptr() not in seen:
+            seen.add(p.data_ptr())
+            total += p.numel() * p.element_size()
+    return total
+
+
+def _profile(engine, ids) -> str:
+    """Top operators of 16 decode steps at batch 1 and 8 (self CPU time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from models.generation import Settings
+
+    out = []
+    for batch in (1, 8):
+        reqs = [engine.submit(ids, Settings(greedy=False, seed=i, top_k=50, max_new_tokens=20)) for i in range(batch)]
+        while min(len(r.steps) for r in reqs) < 3:
+            time.sleep(0.01)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            while min(len(r.steps) for r in reqs) < 19 and not all(r.done for r in reqs):
+                time.sleep(0.005)
+        for r in reqs:
+            r.result(timeout=300)
+        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)
+        out.append(f"batch {batch}:\n{table}")
+    return "\n".join(out)
+
+
+def bench_generation(results: list[dict]) -> None:
+    import torch
+
+    from models.generation import Engine, Settings, prompt_ids
+    from models.loading import load
+
+    lm = load(MODEL)
+    model = lm.model
+    ids, _ = prompt_ids(lm.tokenizer, PROMPT)
+    x = torch.tensor([ids])
+    engine = Engine(lm)
+    engine.warm()
+
+    def hf(n: int) -> tuple[float, list[int]]:
+        with torch.inference_mode():
+            t = time.perf_counter()
+            out = model.generate(x, attention_mask=torch.ones_like(x), do_sample=False, max_new_tokens=n,
+                                 pad_token_id=model.generation_config.pad_token_id)
+            return time.perf_counter() - t, out[0, len(ids):].tolist()
+
+    def ours(n: int):
+        t = time.perf_counter()
+        req = engine.generate(ids, Settings(max_new_tokens=n), timeout=600)
+        return time.perf_counter() - t, req
+
+    hf(4)  # warm both
+    ours(4)
+    hf_t, our_t, hf_ttft, our_ttft = [], [], [], []
+    for r in range(ROUNDS):
+        for name in (("hf", "ours") if r % 2 == 0 else ("ours", "hf")):
+            if name == "hf":
+                t, toks = hf(NEW)
+                hf_t.append(t / len(toks))
+                hf_ttft.append(hf(1)[0])
+            else:
+                t, req = ours(NEW)
+                our_t.append(t / len(req.steps))
+                our_ttft.append(req.ttft)
+                our_tokens = req.token_ids
+    _, ref = hf(NEW)
+    assert our_tokens == ref, "the engine's greedy tokens differ from generate's"
+    assert len(ref) == NEW, "pick a prompt that does not end before NEW tokens"
+    s_ours, s_hf = statistics.median(our_t), statistics.median(hf_t)
+    results.append(entry("generation/one_stream/s_per_token_vs_hf_generate", s_ours, "s", target=round(1 / 1.3, 3),
+                         baseline=s_hf))
+    results.append(entry("generation/one_stream/tokens_per_s", 1 / s_ours, "tok/s"))
+    results.append(entry("generation/one_stream/hf_generate_tokens_per_s", 1 / s_hf, "tok/s"))
+    results.append(entry("generation/one_stream/time_to_first_token", statistics.median(our_ttft), "s",
+                         baseline=statistics.median(hf_ttft)))
+
+    gbs = _bandwidth_gbs()
+    wbytes = _weight_bytes(model)
+    bound = gbs * 1e9 / wbytes
+    results.append(entry("generation/bandwidth/copy_bandwidth", gbs, "GB/s"))
+    results.append(entry("generation/bandwidth/bound_tokens_per_s", bound, "tok/s"))
+    results.append(entry("generation/bandwidth/fraction_of_bound", (1 / s_ours) / bound, "x"))
+    NOTES["generation_weight_bytes_per_token"] = wbytes
+
+    def concurrent(n: int) -> tuple[float, float]:
+        t = time.perf_counter()
+        reqs = [engine.submit(ids, Settings(greedy=False, seed=i, top_k=50, max_new_tokens=NEW)) for i in range(n)]
+        for r in reqs:
+            r.result(timeout=1200)
+        wall = time.perf_counter() - t
+        assert all(len(r.steps) == NEW for r in reqs) or any(r.finish_reason == "eos" for r in reqs)
+        tokens = sum(len(r.steps) for r in reqs)
+        slowest = max(r.finished_at - r.submitted for r in reqs)
+        return wall, tokens / wall, slowest
+
+    one_t, _ = ours(NEW)  # one stream right before the concurrent runs (same machine load)
+    wall8, rate8, _ = concurrent(8)
+    one_rate = NEW / one_t
+    results.append(entry("generation/8_streams/aggregate_tokens_per_s", rate8, "tok/s"))
+    results.append(entry("generation/8_streams/time_vs_8x_one_stream", wall8, "s", target=0.2, baseline=8 * one_t))
+    NOTES["generation_8_streams_speedup"] = round(rate8 / one_rate, 2)
+    one_t2, _ = ours(NEW)
+    wall30, rate30, slowest30 = concurrent(30)
+    results.append(entry("generation/30_streams/slowest_vs_one_alone", slowest30, "s", target=3.0,
+                         baseline=(one_t + one_t2) / 2))
+    results.append(entry("generation/30_streams/aggregate_tokens_per_s", rate30, "tok/s"))
+    NOTES["generation_engine_max_batch_seen"] = engine.stats.max_batch_seen
+    NOTES["generation_profile"] = _profile(engine, ids)
+    engine.close()
