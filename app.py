@@ -9,7 +9,7 @@ from components import state  # noqa: E402
 from components.cache import resolve_model  # noqa: E402
 from components.widgets import model_facts_card  # noqa: E402
 from models.loading import ModelUnavailable, is_available  # noqa: E402
-from models.registry import REGISTRY, model_ids  # noqa: E402
+from models.registry import LOCAL_ERRORS, REGISTRY, model_ids  # noqa: E402
 
 st.set_page_config(page_title="Transformer explainer", page_icon="🔤", layout="wide")
 
@@ -30,7 +30,10 @@ state.seed(SHARED)
 
 def _model_label(model_id: str) -> str:
     spec = REGISTRY[model_id]
-    where = "" if spec.bundled else (" · hub" if is_available(spec) else " · not downloaded")
+    if spec.source == "hub":
+        where = " · hub" if is_available(spec) else " · not downloaded"
+    else:  # bundled, or a local folder (its label says so)
+        where = ""
     return f"{spec.label.removesuffix('-Instruct')} · {spec.family}{where}"
 
 
@@ -43,6 +46,8 @@ with st.sidebar:
     st.text_area("Text", key="text", height=110, on_change=state.forget_warning, args=("text",),
                  placeholder="Type or paste any text...",
                  help="Every page analyses this text (the first 512 tokens of it).")
+    for error in LOCAL_ERRORS:  # a --local-model / TX_LOCAL_MODELS folder that is not a usable model
+        st.warning(error, icon=":material/folder_off:")
     if len(st.session_state.text) > state.MAX_URL_TEXT:
         st.caption(f"This text is too long to put in a link ({len(st.session_state.text):,} characters; "
                    f"links keep up to {state.MAX_URL_TEXT:,}).")

@@ -3,6 +3,9 @@
 `make run` uses this. Loading torch, transformers and the models before the server accepts connections
 means the first class of students does not wait for (or race on) those imports, and the first page
 renders in about a second. Any `streamlit run` flag works, e.g. `python serve.py --server.port 8600`.
+
+`--local-model DIR` (repeatable) adds a local checkpoint folder (causal LM or masked LM / BERT-style encoder,
+safetensors weights and tokenizer files) to the model picker; so does TX_LOCAL_MODELS=DIR1:DIR2.
 """
 import logging
 import os
@@ -12,7 +15,30 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def take_local_models(argv: list[str]) -> list[str]:
+    """Remove ``--local-model DIR`` / ``--local-model=DIR`` from argv; return the directories."""
+    dirs, rest, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--local-model" and i + 1 < len(argv):
+            dirs.append(argv[i + 1])
+            i += 2
+            continue
+        if arg.startswith("--local-model="):
+            dirs.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+        i += 1
+    argv[:] = rest
+    return dirs
+
+
 def main() -> None:
+    args = sys.argv[1:]
+    local = take_local_models(args)
+    if local:  # before models.registry is imported: it registers TX_LOCAL_MODELS at import time
+        dirs = [os.path.abspath(d) for d in local]
+        os.environ["TX_LOCAL_MODELS"] = os.pathsep.join(filter(None, [os.environ.get("TX_LOCAL_MODELS"), *dirs]))
     os.chdir(HERE)
     sys.path.insert(0, HERE)
     t0 = time.perf_counter()
@@ -21,7 +47,13 @@ def main() -> None:
     logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
     from components.cache import warm_up
     from components.state import DEFAULT_TEXT
-    from models.registry import DEFAULT_DECODER, DEFAULT_ENCODER
+    from models.registry import DEFAULT_DECODER, DEFAULT_ENCODER, LOCAL_ERRORS, REGISTRY
+
+    for error in LOCAL_ERRORS:
+        print(f"Local model not added: {error}", flush=True)
+    for spec in REGISTRY.values():
+        if spec.source == "local":
+            print(f"Local model added: {spec.id} ({spec.family}) from {spec.path}", flush=True)
 
     warm_up((DEFAULT_DECODER, DEFAULT_ENCODER), DEFAULT_TEXT)
     import components.plots  # noqa: F401  (pandas, plotly: the first page run would import them)
@@ -29,7 +61,7 @@ def main() -> None:
     print(f"Models loaded in {time.perf_counter() - t0:.1f} s; starting the server...", flush=True)
     from streamlit.web import cli
 
-    sys.argv = ["streamlit", "run", os.path.join(HERE, "app.py"), *sys.argv[1:]]
+    sys.argv = ["streamlit", "run", os.path.join(HERE, "app.py"), *args]
     cli.main()
 
 

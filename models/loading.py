@@ -354,6 +354,8 @@ def load(spec_or_id: ModelSpec | str, progress: Progress = _no_progress) -> Load
 
     spec = get_spec(spec_or_id) if isinstance(spec_or_id, str) else spec_or_id
     kwargs = dict(dtype=torch.float32, attn_implementation="eager")
+    if spec.source == "local":
+        kwargs["use_safetensors"] = True  # a user's folder: never unpickle .bin files (they can run code)
     cls = _model_class(spec)
     if spec.source == "hub":
         tokenizer = _from_hub(AutoTokenizer, spec)

@@ -5,7 +5,11 @@ filesystem or the network. Nothing else accepts a path or a hub id from the user
 """
 from __future__ import annotations
 
+import json
+import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 Family = Literal["decoder", "encoder"]
@@ -136,3 +140,90 @@ def default_for(family: Family) -> str:
 def other_family_default(model_id: str) -> str:
     """The bundled model of the other family (for side-by-side views)."""
     return DEFAULT_ENCODER if get_spec(model_id).family == "decoder" else DEFAULT_DECODER
+
+
+# ------------------------------------------------------------------------------- bring your own model
+# Workshops add their own checkpoints by path, from the command line or the environment (never from a URL):
+#   TX_LOCAL_MODELS=/data/my-gpt:/data/my-bert make run        or        python serve.py --local-model DIR
+LOCAL_MODELS_ENV = "TX_LOCAL_MODELS"
+LOCAL_ERRORS: list[str] = []  # one sentence per rejected directory, shown in the sidebar
+ENCODER_TYPES = {"bert", "distilbert", "roberta", "xlm-roberta", "albert", "electra", "mpnet", "deberta",
+                 "deberta-v2", "modernbert"}
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json")
+
+
+class NotAModel(ValueError):
+    """A local directory that cannot be offered as a model (the message is one sentence)."""
+
+
+def _known_model_types() -> set[str]:
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    return set(CONFIG_MAPPING_NAMES)
+
+
+def inspect_local(path: str | os.PathLike) -> ModelSpec:
+    """Validate a local checkpoint directory (safetensors weights, a tokenizer, an architecture transformers
+    knows without running the checkpoint's own code) and describe it; NotAModel otherwise."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise NotAModel(f"{folder} is not a directory.")
+    folder = folder.resolve()
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotAModel(f"{folder} is not a model folder: it has no config.json.") from None
+    except (OSError, ValueError):
+        raise NotAModel(f"{folder}/config.json cannot be read as JSON.") from None
+    if not isinstance(config, dict):
+        raise NotAModel(f"{folder}/config.json is not a model configuration.")
+    if "auto_map" in config:
+        raise NotAModel(f"{folder} needs its own Python code (auto_map in config.json), which this app never runs.")
+    model_type = config.get("model_type")
+    if model_type not in _known_model_types():
+        raise NotAModel(f"{folder} has a model_type ({model_type!r}) that this version of transformers does not know.")
+    if not any(folder.glob("*.safetensors")):
+        raise NotAModel(f"{folder} has no .safetensors weights (pickled .bin weights are not loaded: they can run code).")
+    if not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        raise NotAModel(f"{folder} has no tokenizer files ({', '.join(TOKENIZER_FILES)}).")
+    archs = [a for a in config.get("architectures") or [] if isinstance(a, str)]
+    if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+        family, head = "decoder", "causal-lm"
+    elif any(a.endswith("ForMaskedLM") for a in archs):
+        family, head = "encoder", "masked-lm"
+    elif model_type in ENCODER_TYPES:
+        family, head = "encoder", "none"
+    else:
+        raise NotAModel(f"{folder} is neither a causal LM nor a masked LM nor a BERT-style encoder "
+                        f"(architectures: {', '.join(archs) or 'none'}).")
+    slug = re.sub(r"[^a-z0-9]+", "-", folder.name.lower()).strip("-")[:40] or "model"
+    model_id, n = f"local-{slug}", 2
+    while model_id in REGISTRY and REGISTRY[model_id].path != str(folder):
+        model_id, n = f"local-{slug}-{n}", n + 1
+    return ModelSpec(id=model_id, label=f"{folder.name} (local)", family=family, source="local",
+                     path=str(folder), head=head, blurb=f"A local checkpoint ({model_type}) from {folder}.")
+
+
+def register_local(path: str | os.PathLike) -> ModelSpec:
+    spec = inspect_local(path)
+    if spec.id not in REGISTRY:
+        _SPECS.append(spec)
+        REGISTRY[spec.id] = spec
+    return REGISTRY[spec.id]
+
+
+def register_from_env(environ: dict | None = None) -> list[ModelSpec]:
+    """Register every directory listed in TX_LOCAL_MODELS (os.pathsep-separated); rejected ones go to
+    LOCAL_ERRORS (and are returned nowhere else)."""
+    raw = (os.environ if environ is None else environ).get(LOCAL_MODELS_ENV, "")
+    specs = []
+    for part in filter(None, (p.strip() for p in raw.split(os.pathsep))):
+        try:
+            specs.append(register_local(part))
+        except NotAModel as e:
+            if str(e) not in LOCAL_ERRORS:
+                LOCAL_ERRORS.append(str(e))
+    return specs
+
+
+register_from_env()

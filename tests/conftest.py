@@ -6,6 +6,9 @@ own, and the tests check that it does.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 # Before anything imports `tokenizers`: no fork warning, no worker threads fighting pytest's.
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
@@ -28,3 +31,51 @@ def minilm():
     from models.loading import load
 
     return load("minilm-l6")
+
+
+# ------------------------------------------------------------------------------ tiny random models
+@dataclass
+class Tiny:
+    """A tiny random model saved with a real tokenizer, and the in-memory original to compare with."""
+
+    dir: Path
+    model: Any
+    tokenizer: Any
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory) -> Tiny:
+    """GPT-2 architecture (learned positions ``wpe``, Conv1D attention) with SmolLM2's byte-level BPE."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from models.loading import load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m")
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=49152, n_positions=128,
+                        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)  # not GPT-2's 50256
+    model = GPT2LMHeadModel(config).eval()
+    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return Tiny(folder, model, tok)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Tiny:
+    """BERT architecture with an MLM head and MiniLM's WordPiece tokenizer ([CLS] ... [SEP])."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    from models.loading import load_tokenizer
+
+    tok = load_tokenizer("minilm-l6")
+    torch.manual_seed(0)
+    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                        vocab_size=30522)
+    model = BertForMaskedLM(config).eval()
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return Tiny(folder, model, tok)

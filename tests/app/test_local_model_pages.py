@@ -1,0 +1,42 @@
+"""Bring your own model: a local tiny random checkpoint appears in the model picker and every page works
+with it (through the real app.py), for a decoder (GPT-2 architecture) and a masked-LM encoder (BERT)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from models import registry
+from tests.app import helpers
+
+APP_PY = Path(helpers.APP).read_text()
+PAGES = re.findall(r'st\.Page\("(app_pages/[a-z_]+\.py)"', APP_PY)
+
+
+@pytest.fixture(scope="module")
+def local_ids(tiny_gpt2, tiny_bert):
+    before = dict(registry.REGISTRY)
+    specs = list(registry._SPECS)
+    ids = {"decoder": registry.register_local(tiny_gpt2.dir).id, "encoder": registry.register_local(tiny_bert.dir).id}
+    yield ids
+    registry.REGISTRY.clear()
+    registry.REGISTRY.update(before)
+    registry._SPECS[:] = specs
+
+
+def test_every_page_is_covered():
+    assert len(PAGES) >= 5 and "app_pages/attention.py" in PAGES
+
+
+@pytest.mark.parametrize("family", ["decoder", "encoder"])
+@pytest.mark.parametrize("page", PAGES)
+def test_local_model_on_every_page(local_ids, family, page):
+    model_id = local_ids[family]
+    at = helpers.run_page(page, model=model_id)
+    assert at.query_params["model"] == model_id
+    assert not any("was not used" in w.value for w in at.warning), [w.value for w in at.warning]
+    picker = at.sidebar.selectbox[0]
+    label = registry.REGISTRY[model_id].label
+    assert f"{label} · {family}" in picker.options and picker.value == model_id
+    assert not at.error, [e.value for e in at.error]

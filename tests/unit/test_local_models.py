@@ -1,0 +1,142 @@
+"""Bring your own model: local checkpoint folders are validated, described from their config, and load."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models import registry
+from models.registry import NotAModel, inspect_local, register_from_env
+from tests.unit.conftest import assert_trace_matches_model, one_sentence
+
+
+@pytest.fixture
+def clean_registry():
+    """Undo registrations made by a test (the registry is process-wide)."""
+    before = dict(registry.REGISTRY)
+    specs, errors = list(registry._SPECS), list(registry.LOCAL_ERRORS)
+    yield
+    registry.REGISTRY.clear()
+    registry.REGISTRY.update(before)
+    registry._SPECS[:] = specs
+    registry.LOCAL_ERRORS[:] = errors
+
+
+def copy_of(src: Path, tmp_path: Path, name: str) -> Path:
+    dst = tmp_path / name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_tiny_gpt2_folder_is_a_decoder(tiny_gpt2):
+    spec = inspect_local(tiny_gpt2.dir)
+    assert (spec.family, spec.head, spec.source) == ("decoder", "causal-lm", "local")
+    assert spec.id.startswith("local-") and spec.path == str(tiny_gpt2.dir.resolve())
+    assert "(local)" in spec.label
+
+
+def test_tiny_bert_folder_is_a_masked_lm_encoder(tiny_bert):
+    spec = inspect_local(tiny_bert.dir)
+    assert (spec.family, spec.head) == ("encoder", "masked-lm")
+
+
+def test_bert_encoder_without_head(tiny_bert, tmp_path):
+    folder = copy_of(tiny_bert.dir, tmp_path, "My Encoder!")
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["architectures"] = ["BertModel"]
+    (folder / "config.json").write_text(json.dumps(cfg))
+    spec = inspect_local(folder)
+    assert (spec.family, spec.head, spec.id) == ("encoder", "none", "local-my-encoder")
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("missing", "is not a directory"),
+    ("no-config", "has no config.json"),
+    ("bad-json", "cannot be read as JSON"),
+    ("auto_map", "never runs"),
+    ("unknown-type", "does not know"),
+    ("bin-only", "no .safetensors"),
+    ("no-tokenizer", "no tokenizer files"),
+    ("vision", "neither a causal LM"),
+])
+def test_bad_folders_are_refused_in_one_sentence(tiny_gpt2, tmp_path, damage, words):
+    folder = copy_of(tiny_gpt2.dir, tmp_path, "m")
+    cfg = json.loads((folder / "config.json").read_text())
+    if damage == "missing":
+        folder = tmp_path / "nowhere"
+    elif damage == "no-config":
+        (folder / "config.json").unlink()
+    elif damage == "bad-json":
+        (folder / "config.json").write_text("{not json")
+    elif damage == "auto_map":
+        cfg["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.EvilModel"}
+        (folder / "config.json").write_text(json.dumps(cfg))
+    elif damage == "unknown-type":
+        cfg["model_type"] = "evil-net"
+        (folder / "config.json").write_text(json.dumps(cfg))
+    elif damage == "bin-only":
+        for f in folder.glob("*.safetensors"):
+            f.rename(f.with_suffix(".bin"))
+    elif damage == "no-tokenizer":
+        for name in registry.TOKENIZER_FILES:
+            (folder / name).unlink(missing_ok=True)
+    elif damage == "vision":
+        cfg["architectures"] = ["GPT2ForSequenceClassification"]
+        (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(NotAModel) as e:
+        inspect_local(folder)
+    assert words in str(e.value) and one_sentence(str(e.value)), str(e.value)
+
+
+def test_env_var_registers_good_folders_and_reports_bad_ones(tiny_gpt2, tiny_bert, tmp_path, clean_registry):
+    import os
+
+    specs = register_from_env({registry.LOCAL_MODELS_ENV: os.pathsep.join(
+        [str(tiny_gpt2.dir), str(tmp_path / "nope"), str(tiny_bert.dir), ""])})
+    assert [s.family for s in specs] == ["decoder", "encoder"]
+    assert all(s.id in registry.REGISTRY for s in specs)
+    assert set(registry.model_ids()) >= {s.id for s in specs}
+    assert registry.model_ids().index(specs[0].id) < registry.model_ids().index("minilm-l6")  # decoders first
+    assert len(registry.LOCAL_ERRORS) == 1 and "nope" in registry.LOCAL_ERRORS[0]
+    register_from_env({registry.LOCAL_MODELS_ENV: str(tiny_gpt2.dir)})  # idempotent
+    assert sum(s.path == str(tiny_gpt2.dir.resolve()) for s in registry.REGISTRY.values()) == 1
+
+
+def test_two_folders_with_the_same_name_get_two_ids(tiny_gpt2, tmp_path, clean_registry):
+    a = registry.register_local(copy_of(tiny_gpt2.dir, tmp_path / "a", "net"))
+    b = registry.register_local(copy_of(tiny_gpt2.dir, tmp_path / "b", "net"))
+    assert a.id == "local-net" and b.id == "local-net-2"
+
+
+@pytest.mark.parametrize("which", ["tiny_gpt2", "tiny_bert"])
+def test_a_registered_folder_loads_and_traces_exactly(which, request, clean_registry):
+    from models.loading import load
+    from models.trace import compute_trace
+
+    tiny = request.getfixturevalue(which)
+    spec = registry.register_local(tiny.dir)
+    lm = load(spec.id)
+    assert lm.spec.head == spec.head and lm.facts.family == spec.family
+    assert_trace_matches_model(lm, compute_trace(lm, "students celebrate the graduation"))
+
+
+def test_bin_weights_next_to_safetensors_are_never_unpickled(tiny_gpt2, tmp_path, clean_registry):
+    """A folder with both: from_pretrained must read the safetensors (a poisoned .bin would run code)."""
+    from models.loading import load
+
+    folder = copy_of(tiny_gpt2.dir, tmp_path, "both")
+    (folder / "pytorch_model.bin").write_bytes(b"this is not a pickle; reading it would fail loudly")
+    lm = load(registry.register_local(folder).id)
+    assert lm.model.config.n_layer == 2
+
+
+def test_serve_takes_local_model_flags():
+    code = ("import serve, sys; a = ['--local-model', 'x', '--server.port', '1', '--local-model=y']; "
+            "print(serve.take_local_models(a), a)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.strip()
+    assert out == "['x', 'y'] ['--server.port', '1']"
