@@ -12,8 +12,9 @@ They are inlined into one self-contained HTML document, which the page shows wit
 ``streamlit.components.v1.html`` (an ``<iframe srcdoc>``: there is no URL to load files from).
 
 bertviz writes the attention as JSON of Python floats (about 20 bytes per weight). We send it as float16,
-deflate-compressed and base64-encoded (about 1.5-2.7 bytes per weight), and a small script decodes it in the
-browser into the nested arrays bertviz's code expects, before that code runs. So the weights these views
+deflate-compressed and base64-encoded (about 1.3 bytes per weight for a decoder, whose upper triangle is
+zeros, 2.4 for an encoder), and a small script decodes it in the browser into the nested arrays bertviz's
+code expects, before that code runs. So the weights these views
 draw are the model's attention weights ROUNDED TO FLOAT16 (:data:`ROUNDING_NOTE`), about three significant
 digits: at most 0.00025 away from the exact weight, invisible as line opacity.
 
@@ -57,11 +58,14 @@ from models.trace import Trace
 #                        128 tok 197k lines: 11-15 s, hover 3.4 s | 256 tok 786k: 59 s
 #   model view  MiniLM   64 tok 295k lines: 20 s | 128 tok 1.2M: 73 s | 256 tok: > 120 s (gave up)
 #               SmolLM2  64 tok, 30 layers, 1.1M lines: 37 s, click 3.5 s
-# So both views keep to about 120k lines: ~1 s per interaction even on that loaded machine.
-HEAD_VIEW_MAX_TOKENS = 96  # heads × T² lines per layer: 83k (SmolLM2, 9 heads), 111k (MiniLM, 12 heads)
+# `python -m bench.run --only bertviz` at the limits below (load average ~6-12), and an interleaved re-run:
+#   head view 64 tok: hover 0.3-0.6 s (SmolLM2 and MiniLM) | 96 tok: hover 0.9-3.2 s, draw 2.2-9 s
+#   model view SmolLM2 16 tok, all 30 layers (69k lines): drawn in 0.6-3 s, click 0.4 s
+# So both views keep to roughly 50-80k lines, which stays interactive even on that loaded machine.
+HEAD_VIEW_MAX_TOKENS = 64  # heads × T² lines per layer: 37k (SmolLM2, 9 heads), 49k (MiniLM, 12 heads)
 MODEL_VIEW_MAX_TOKENS = 64  # tokens per thumbnail (the detail panel is T × 18 px tall)
-MODEL_VIEW_MAX_LINES = 120_000  # layers × heads × T² at once; above it an evenly spaced subset of layers
-# (all 30 SmolLM2 layers up to 20 tokens, all 6 MiniLM layers up to 40 tokens)
+MODEL_VIEW_MAX_LINES = 80_000  # layers × heads × T² at once; above it an evenly spaced subset of layers
+# (all 30 SmolLM2 layers up to 17 tokens, all 6 MiniLM layers up to 33 tokens)
 
 ROUNDING_NOTE = ("The BertViz views draw the model's attention weights rounded to float16 (about three "
                  "significant digits, at most 0.00025 from the exact weight) to keep the page small.")

@@ -121,7 +121,7 @@ def test_limits_cut_tokens_and_layers_with_a_note(smollm2, minilm):
         assert len(model.layers) * H * n * n <= max(bo.MODEL_VIEW_MAX_LINES, H * n * n)
         if len(model.layers) < L:
             assert f"{len(model.layers)} of the {L} layers" in model.note
-            assert model.layers[0] == 0 and model.layers[-1] == L - 1
+            assert model.layers[0] == 0 and (len(model.layers) == 1 or model.layers[-1] == L - 1)
         if lm is minilm:  # encoder: rows of a cut matrix no longer sum to 1, and the note says so
             assert "sum to less than 1" in model.note
         else:
@@ -131,8 +131,8 @@ def test_limits_cut_tokens_and_layers_with_a_note(smollm2, minilm):
         assert tx_data(chosen.html)["shape"] == [2, 1, n, n]
 
 
-def test_short_text_has_no_note(traces):
-    trace = traces["minilm-l6"]
+def test_short_text_has_no_note(minilm):
+    trace = compute_trace(minilm, "The students celebrate the graduation with a big party.")
     out = bo.head_view(trace, layer=3, heads=[1, 2])
     assert out.note is None and out.n_tokens == trace.n_tokens
     params = tx_data(out.html)["params"]
