@@ -348,15 +348,16 @@ def view_bertviz(kind: str) -> None:
     if out.note:
         st.info(out.note, icon="✂️")
     components.html(out.html, height=out.height, scrolling=True)
-    ref = bv.bertviz_reference_bytes(trace, kind) if T <= 64 else None
-    size = f"This view sends {out.n_bytes / 1e6:.2f} MB" + (
-        f", {out.n_bytes / ref:.0%} of the {ref / 1e6:.1f} MB bertviz itself would send" if ref else "")
+    size = (f"This view sends {out.n_bytes / 1e6:.2f} MB: {out.payload_bytes / 1e6:.2f} MB of attention weights "
+            f"(float16) and {out.library_bytes / 1e6:.2f} MB of JavaScript libraries.")
+    if out.bertviz_bytes_estimate:
+        size += (f" bertviz itself would send about {out.bertviz_bytes_estimate / 1e6:.1f} MB for the same view "
+                 "(its weights as JSON text) and fetch the libraries from the internet.")
     st.caption(
         ("BertViz's **head view**: pick a layer in its menu, hover a token to see whom it reads; each colour is "
          "a head (double-click a colour to show one head)." if kind == "head" else
          "BertViz's **model view**: every layer (rows) and head (columns) at once; click a thumbnail to enlarge.")
-        + f" Drawn by bertviz's own JavaScript with require.js, d3 and jQuery served from this computer. {size}; "
-        "weights rounded to float16.")
+        + " Drawn by bertviz's own JavaScript with require.js, d3 and jQuery served from this computer. " + size)
 
 
 @st.fragment
