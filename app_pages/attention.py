@@ -7,8 +7,7 @@ import streamlit.components.v1 as components
 from components import attention_plots as ap
 from components import state
 from components.cache import get_head_stats, get_model, get_qkv, get_trace
-from components.plots import chart_config
-from components.widgets import csv_download, md_literal, visible
+from components.widgets import csv_download, md_literal, show_chart, visible
 from models import attention as att
 from models.tokens import Encoding, describe
 
@@ -39,11 +38,6 @@ for p, hi in ((LAYER, L - 1), (HEAD, H - 1)):  # a kept value from a bigger mode
         st.session_state[p.name] = 0
 
 text = state.current_text()
-
-
-def plot(fig, name: str, **kwargs):
-    return st.plotly_chart(fig, config=chart_config(f"{name}-{lm.spec.id}", svg=bool(st.session_state.get("svg"))),
-                           key=name, **kwargs)
 
 
 def explain_model() -> str:
@@ -161,7 +155,7 @@ def view_heatmap() -> None:
         masked = np.triu(np.ones((W, W), dtype=bool), k=1) if CAUSAL else None
     fig = ap.attention_heatmap(weights, q_labels, k_labels, f"Attention weights · {what}", masked=masked,
                                scale=st.session_state[SCALE.name])
-    plot(fig, "attention-heatmap")
+    show_chart(fig, "attention-heatmap")
     rows = weights.sum(-1)
     notes = [f"Row *i* is query token *i*; each row sums to 1 (here within {np.abs(rows - 1).max():.1e})."]
     if CAUSAL:
@@ -210,7 +204,7 @@ def view_heads() -> None:
                        row_labels=row_labels, col_labels=col_labels,
                        row_title="key/value head (query heads sharing it)" if facts.gqa else "heads",
                        col_title="head = first of the row + column", selected=(layer, head), scale=scale)
-    plot(fig, "attention-heads", on_select=lambda: on_grid_click("attention-heads"), selection_mode="points")
+    show_chart(fig, "attention-heads", on_select=lambda: on_grid_click("attention-heads"), selection_mode="points")
     pool_note = (f" Texts longer than {THUMB_LAYER} tokens are pooled into {THUMB_LAYER}×{THUMB_LAYER} blocks "
                  "(mean over query rows, sum over key columns)." if T > THUMB_LAYER else "")
     st.caption("Each square is one head's full attention pattern (rows: queries, columns: keys"
@@ -231,7 +225,7 @@ def view_heads() -> None:
     fig = ap.head_grid(thumbs_all.reshape(*cells_all.shape[:2], s, s), cells_all,
                        f"All {L * H} heads (click one to open it)", row_labels=rl, col_labels=cl, row_title=rt,
                        col_title=ct, selected=(layer, head), scale=scale)
-    plot(fig, "attention-overview", on_select=lambda: on_grid_click("attention-overview"), selection_mode="points")
+    show_chart(fig, "attention-overview", on_select=lambda: on_grid_click("attention-overview"), selection_mode="points")
     st.caption("Look for patterns: a bright diagonal just below the main one is a previous-token head; a bright "
                "first column is a head parking its attention on the first token"
                + (f" or on {facts.tokenizer.cls_token}/{facts.tokenizer.sep_token}" if not CAUSAL else "") + ".")
@@ -258,7 +252,7 @@ def view_summary() -> None:
     fig = ap.stat_grid(values, f"{label} of every head (click one to open it)", label,
                        fmt=".1%" if share else ".3f", zmin=0.0 if share else None, zmax=1.0 if share else None,
                        selected=(layer, head))
-    plot(fig, "attention-summary", on_select=lambda: on_grid_click("attention-summary"), selection_mode="points")
+    show_chart(fig, "attention-summary", on_select=lambda: on_grid_click("attention-summary"), selection_mode="points")
     st.caption(f"**{label}**: {meaning}")
     order = np.argsort(-values, axis=None)[:5]
     top = [np.unravel_index(i, values.shape) for i in order]
@@ -308,15 +302,15 @@ def view_qk() -> None:
                 + (", then rotated by RoPE for its position)" if qkv.rope else ")") + ".")
     rows = [step.q] if step.q_raw is None else [step.q_raw, step.q]
     names = ["q"] if step.q_raw is None else ["q before RoPE", "q after RoPE"]
-    plot(ap.vectors(np.stack(rows), names, f"Query vector · layer {layer}, head {head}"), "qk-query")
+    show_chart(ap.vectors(np.stack(rows), names, f"Query vector · layer {layer}, head {head}"), "qk-query")
     st.markdown(f"**2. The keys** of the {len(visible_keys)} tokens it may read"
                 + (" (after RoPE)" if qkv.rope else "") + ", and **q⊙k**: multiply q and each key "
                 "element by element; the sum of a row is the dot product q·k.")
     a, b = st.columns(2)
     with a:
-        plot(ap.vectors(step.k[visible_keys], klabels, "Key vectors"), "qk-keys")
+        show_chart(ap.vectors(step.k[visible_keys], klabels, "Key vectors"), "qk-keys")
     with b:
-        plot(ap.vectors(step.k[visible_keys] * step.q, klabels, "q⊙k (row sums = q·k)"), "qk-product")
+        show_chart(ap.vectors(step.k[visible_keys] * step.q, klabels, "q⊙k (row sums = q·k)"), "qk-product")
     st.markdown(f"**3. Scores → weights.** q·k is multiplied by {step.scale:.5f} (= 1/√{DH})"
                 + (", later tokens are masked (−∞)" if CAUSAL else "") + ", and softmax turns the scores into "
                 "weights that sum to 1.")
@@ -325,7 +319,7 @@ def view_qk() -> None:
         "masked": ~step.mask, "softmax weight": step.weights, "model's weight": captured[head, query],
     })
     table["difference"] = (table["softmax weight"] - table["model's weight"]).abs()
-    plot(ap.step_bars(labels, np.where(step.mask, step.scaled, 0.0), step.weights, ~step.mask,
+    show_chart(ap.step_bars(labels, np.where(step.mask, step.scaled, 0.0), step.weights, ~step.mask,
                       f"Query {labels[query]}: scaled scores and softmax weights"), "qk-bars")
     st.dataframe(table, hide_index=True, width="stretch", height=min(420, 38 + 35 * T),
                  column_config={"q·k": st.column_config.NumberColumn(format="%.5f"),
@@ -336,7 +330,7 @@ def view_qk() -> None:
     st.markdown("**4. The output**: the weights times the value vectors, summed. This is what head "
                 f"{head} writes for {md_literal(labels[query])} (before the output projection mixes the heads).")
     out_rows = np.vstack([step.v[visible_keys] * step.weights[visible_keys, None], step.output[None]])
-    plot(ap.vectors(out_rows, [f"{x} × {w:.3f}" for x, w in zip(klabels, step.weights[visible_keys])] + ["= output"],
+    show_chart(ap.vectors(out_rows, [f"{x} × {w:.3f}" for x, w in zip(klabels, step.weights[visible_keys])] + ["= output"],
                     "Weighted values and their sum"), "qk-output")
 
 

@@ -5,8 +5,8 @@ import streamlit as st
 
 from components import state
 from components.cache import get_index, get_model, get_trace
-from components.plots import chart_config, heatmap, lines, pca_scatter, ranked_bars
-from components.widgets import csv_download, md_literal, visible
+from components.plots import heatmap, lines, pca_scatter, ranked_bars
+from components.widgets import csv_download, md_literal, show_chart, visible
 from models import positions as pos
 from models import similarity as sim
 
@@ -28,11 +28,6 @@ if st.session_state[LAYER.name] > L:  # the model changed under a link's layer
 
 text = state.current_text()
 index = get_index(lm.spec.id)
-
-
-def plot(fig, name: str) -> None:
-    st.plotly_chart(fig, config=chart_config(f"{name}-{lm.spec.id}", svg=st.session_state.get("svg", False)),
-                    key=name)
 
 
 st.title("Embeddings: ids become vectors")
@@ -62,7 +57,7 @@ else:
         shown = vectors[:HEATMAP_ROWS]
         lim = float(np.percentile(np.abs(shown), 99)) or 1.0
         what = "token embeddings (static)" if layer == 0 else f"hidden states after layer {layer} of {L}"
-        plot(heatmap(shown, [str(j) for j in range(facts.d_model)], labels[:HEATMAP_ROWS],
+        show_chart(heatmap(shown, [str(j) for j in range(facts.d_model)], labels[:HEATMAP_ROWS],
                      f"{what}: {len(shown)} tokens × {facts.d_model} dimensions",
                      zmin=-lim, zmax=lim, hover_name="value", height=120 + 18 * len(shown)), "vectors")
         st.caption(
@@ -89,7 +84,7 @@ if word:
     if wp.ids == [lm.tokenizer.unk_token_id]:
         st.warning(f"{md_literal(word)} is not in the vocabulary (it becomes {lm.tokenizer.unk_token}); its neighbours "
                    "say nothing about the word.", icon="❓")
-    plot(ranked_bars([visible(index.tokens[i]) for i, _ in results], np.array([s for _, s in results]),
+    show_chart(ranked_bars([visible(index.tokens[i]) for i, _ in results], np.array([s for _, s in results]),
                      f"Closest of all {facts.vocab_size:,} vocabulary rows to '{word}' (cosine)"), "neighbours")
     st.caption(f"{md_literal(word)} is {how}. Cosine similarity compares directions: 1 = same direction, 0 = unrelated. "
                + ("The word's own row is left out. " if wp.single else "")
@@ -115,7 +110,7 @@ if all(words3):
     wa, wb, wc = (sim.word_pieces(lm, w) for w in words3)
     res = sim.analogy(index, wa, wb, wc, k=10)
     labels3 = [visible(index.tokens[i]) for i, _ in res.results]
-    plot(ranked_bars(labels3, np.array([s for _, s in res.results]),
+    show_chart(ranked_bars(labels3, np.array([s for _, s in res.results]),
                      f"{words3[0]} − {words3[1]} + {words3[2]} ≈ ?"), "analogy")
     expected = next((e for a, b, c, e in presets.values() if [a, b, c] == words3), None)
     notes = [f"The input words ({', '.join(md_literal(w) for w in words3)}) are left out of the results, as is usual for this demo."]
@@ -151,7 +146,7 @@ else:
     wps = [sim.word_pieces(lm, w) for _, w in pairs]
     X = np.stack([sim.static_word_vector(index, w) for w in wps])  # [n, d]
     res = sim.pca(X, k=dims)
-    plot(pca_scatter(res.coords, [w for _, w in pairs], [g for g, _ in pairs], res.explained,
+    show_chart(pca_scatter(res.coords, [w for _, w in pairs], [g for g, _ in pairs], res.explained,
                      f"Static word vectors projected from {facts.d_model} to {dims} dimensions"), "pca")
     st.caption(
         f"Projected: the input-embedding vectors of the words (mean of pieces for split words). The {dims} "
@@ -172,13 +167,13 @@ if facts.positions == "rope":
         f"into {len(inv)} pairs, and pair *i* is rotated by the angle *position × θᵢ*, with θᵢ = "
         f"{base:,.0f}^(−2i/{facts.d_head}). Fast pairs track nearby order, slow pairs long distances."
     )
-    plot(lines(np.arange(len(inv)), {"θᵢ (radians per position)": inv}, "Rotation speed of each pair",
+    show_chart(lines(np.arange(len(inv)), {"θᵢ (radians per position)": inv}, "Rotation speed of each pair",
                "pair i", "θᵢ"), "rope_freq")
     demo_text = "Tim chased clouds all his life"
     demo = get_trace(lm.spec.id, demo_text)
     q, k = pos.first_layer_qk(lm, demo, query_pos=min(3, demo.n_tokens - 1), key_pos=1)
     rd = pos.rope_relative_demo(lm, q, k)
-    plot(lines(rd.distances, {f"query at position {m}": rd.scores[i] for i, m in enumerate(rd.starts)},
+    show_chart(lines(rd.distances, {f"query at position {m}": rd.scores[i] for i, m in enumerate(rd.starts)},
                "q·k after rotation depends only on the distance between the tokens",
                "distance n − m", "q·k", markers=False), "rope_demo")
     st.caption(
@@ -197,11 +192,11 @@ else:
     )
     if table is not None:
         lim = float(np.percentile(np.abs(table[:n_show]), 99)) or 1.0
-        plot(heatmap(table[:n_show], [str(j) for j in range(facts.d_model)], [str(p) for p in range(n_show)],
+        show_chart(heatmap(table[:n_show], [str(j) for j in range(facts.d_model)], [str(p) for p in range(n_show)],
                      f"Learned position table: first {n_show} positions × {facts.d_model}", zmin=-lim, zmax=lim,
                      height=520), "pos_table")
 sin = pos.sinusoidal(64, facts.d_model)
-plot(heatmap(sin, [str(j) for j in range(facts.d_model)], [str(p) for p in range(64)],
+show_chart(heatmap(sin, [str(j) for j in range(facts.d_model)], [str(p) for p in range(64)],
              "For comparison: the original Transformer's fixed sine/cosine positions (formula, not this model)",
              zmin=-1, zmax=1, height=520), "pos_sin")
 st.caption("PE(p, 2i) = sin(p / 10000^(2i/d)), PE(p, 2i+1) = cos(p / 10000^(2i/d)): each column is a wave; "
@@ -212,7 +207,7 @@ first = "Tim chased clouds all his life"
 second = sim.reverse_words(first)
 t1, t2 = get_trace(lm.spec.id, first), get_trace(lm.spec.id, second)
 od = sim.order_demo(t1, t2)
-plot(lines(np.arange(L + 1), {"mean cosine of the shared tokens": od.per_layer},
+show_chart(lines(np.arange(L + 1), {"mean cosine of the shared tokens": od.per_layer},
            f"'{first}' vs '{second}'", "layer (0 = embedding output)", "cosine", y_range=(min(0.0, float(od.per_layer.min())), 1.02)),
      "order")
 same = "exactly the same tokens" if od.same_multiset else \

@@ -9,8 +9,8 @@ import streamlit as st
 
 from components import state
 from components.cache import get_index, get_model, get_trace
-from components.plots import chart_config, heatmap, layer_drift
-from components.widgets import csv_download, md_literal, visible
+from components.plots import heatmap, layer_drift
+from components.widgets import csv_download, md_literal, show_chart, visible
 from models import similarity as sim
 from models.loading import ModelUnavailable, bundled_path
 
@@ -119,11 +119,6 @@ def notice(text: str) -> str:
     return md_literal(text)
 
 
-def plot(fig, name: str) -> None:
-    st.plotly_chart(fig, key=f"sim_fig_{name}",
-                    config=chart_config(f"{name}-{lm.spec.id}", svg=bool(st.session_state.get("svg"))))
-
-
 def layer0_text() -> str:
     if facts.positions == "rope":
         return ("layer 0 is the token's embedding row itself (this model adds no position vector: RoPE acts "
@@ -208,7 +203,7 @@ else:
         vectors = np.stack([sim.static_word_vector(index, wp) for wp in wps])  # [n, d]
         what = "static input embeddings"
     M = sim.cosine_matrix(vectors)
-    plot(heatmap(M, words, words, f"Cosine similarity ({what})", zmin=-1, zmax=1, show_values=True,
+    show_chart(heatmap(M, words, words, f"Cosine similarity ({what})", zmin=-1, zmax=1, show_values=True,
                  hover_name="cosine"), "words")
     if contextual:
         how = (f"Contextual: each word is run **alone** through the model ({wrap_text()}); its vector is the hidden "
@@ -287,12 +282,12 @@ else:
     SM = sim.cosine_matrix(S)
     cols = st.columns(2) if facts.family == "encoder" else [st.container()]
     with cols[0]:
-        plot(heatmap(SM, short, labels, f"Sentence cosine ({name})", zmin=-1, zmax=1, show_values=True,
+        show_chart(heatmap(SM, short, labels, f"Sentence cosine ({name})", zmin=-1, zmax=1, show_values=True,
                      hover_name="cosine"), "sentences")
     if facts.family == "encoder":
         CLS = np.stack([sim.sentence_vector(t, -1, "cls") for t in s_traces])
         with cols[1]:
-            plot(heatmap(sim.cosine_matrix(CLS), short, labels,
+            show_chart(heatmap(sim.cosine_matrix(CLS), short, labels,
                          f"Sentence cosine ({facts.tokenizer.cls_token or 'first-token'} vector of the last layer)",
                          zmin=-1, zmax=1, show_values=True, hover_name="cosine"), "sentences_cls")
     st.markdown("\n".join(f"{i + 1}. {md_literal(s)}" for i, s in enumerate(sentences)))
@@ -387,7 +382,7 @@ else:
             name = f"sentence {n0} vs sentence {n}"
             series[name] = sim.layer_cosines(h0, tr.hidden_states[:, pos].mean(axis=1))
             static[name] = sim.cosine(e0, tr.token_embeddings[pos].mean(axis=0))
-        plot(layer_drift(series, static, f"The word's vectors in different sentences, layer by layer ({lm.spec.label})",
+        show_chart(layer_drift(series, static, f"The word's vectors in different sentences, layer by layer ({lm.spec.label})",
                          static_name="input embedding rows alone"), "contexts")
         spelled = "; ".join(
             f"in sentence {n}, {md_literal(' '.join(visible(tr.tokens[p]) for p in pos))} "

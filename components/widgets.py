@@ -152,6 +152,16 @@ def tokenizer_caption(t: TokenizerFacts, label: str) -> str:
     return f"{how} {wrap} Each piece has one integer id in a vocabulary of {t.vocab_size:,}."
 
 
+def show_chart(fig, name: str, **kwargs):
+    """st.plotly_chart with the app's download settings: the camera button saves ``name-<model>`` as a PNG at
+    projector size, or as SVG when the sidebar toggle is on. Extra kwargs (on_select, ...) pass through."""
+    from components.plots import chart_config
+
+    model_id = st.session_state.get("active_model", "model")
+    return st.plotly_chart(fig, config=chart_config(f"{name}-{model_id}", svg=bool(st.session_state.get("svg"))),
+                           key=kwargs.pop("key", name), **kwargs)
+
+
 def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
     """Text cells that a spreadsheet would run as a formula (=, +, -, @ first) get a leading apostrophe."""
     out = df.copy()
