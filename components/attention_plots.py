@@ -131,9 +131,11 @@ def stat_grid(values: np.ndarray, title: str, label: str, *, fmt: str = ".3f", z
     v = np.asarray(values, dtype=np.float64)
     L, H = v.shape
     layers, heads = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")
+    height = int(min(1300, 140 + 24 * L))
+    size = max(6, min((height - 110) / L, 900 / max(H, 1)) - 3)  # squares that nearly touch, rows and columns
     fig = go.Figure(go.Scatter(
         x=heads.ravel(), y=layers.ravel(), mode="markers", customdata=np.stack([layers.ravel(), heads.ravel()], 1).tolist(),
-        marker=dict(symbol="square", size=max(10, min(40, 560 // max(H, 1))), color=v.ravel(),
+        marker=dict(symbol="square", size=size, color=v.ravel(),
                     colorscale="Viridis", cmin=zmin, cmax=zmax, showscale=True,
                     colorbar=dict(thickness=14, title=dict(text=html.escape(label), side="right")),
                     line=dict(width=0)),
@@ -142,13 +144,13 @@ def stat_grid(values: np.ndarray, title: str, label: str, *, fmt: str = ".3f", z
     ))
     if selected is not None:
         fig.add_trace(go.Scatter(x=[selected[1]], y=[selected[0]], mode="markers", hoverinfo="skip",
-                                 marker=dict(symbol="square-open", size=max(12, min(44, 600 // max(H, 1))),
+                                 marker=dict(symbol="square-open", size=size + 4,
                                              color="#dc2626", line=dict(width=3)), name="selected"))
     fig.update_xaxes(title_text="head", dtick=1, range=[-0.6, H - 0.4], side="top", showgrid=False, zeroline=False)
     fig.update_yaxes(title_text="layer", dtick=1 if L <= 32 else None, range=[L - 0.4, -0.6], showgrid=False,
                      zeroline=False)
     fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", showlegend=False,
-                      height=int(min(1300, 140 + 24 * L)), margin=dict(l=10, r=10, t=90, b=10),
+                      height=height, margin=dict(l=10, r=10, t=90, b=10),
                       )
     return fig
 
