@@ -35,7 +35,9 @@ if trace.truncated:
     st.info(f"This text is {trace.n_total:,} tokens long; the model analyses the first {MAX_TOKENS}, "
             f"shown here. The rest is left out on every page.", icon="✂️")
 
-if st.session_state.get(TOKEN.name, 0) >= len(pieces):
+selected = st.session_state.get(TOKEN.name, 0)
+# Streamlit 1.67's selectbox hands back the browser's old option LABEL (a str) when the options changed under it
+if not isinstance(selected, int) or not 0 <= selected < len(pieces):
     st.session_state[TOKEN.name] = 0
 selected = st.session_state.get(TOKEN.name, 0)
 
