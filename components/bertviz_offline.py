@@ -58,10 +58,10 @@ from models.trace import Trace
 #                        128 tok 197k lines: 11-15 s, hover 3.4 s | 256 tok 786k: 59 s
 #   model view  MiniLM   64 tok 295k lines: 20 s | 128 tok 1.2M: 73 s | 256 tok: > 120 s (gave up)
 #               SmolLM2  64 tok, 30 layers, 1.1M lines: 37 s, click 3.5 s
-# `python -m bench.run --only bertviz` at the limits below (load average ~6-12), and an interleaved re-run:
-#   head view 64 tok: hover 0.3-0.6 s (SmolLM2 and MiniLM) | 96 tok: hover 0.9-3.2 s, draw 2.2-9 s
-#   model view SmolLM2 16 tok, all 30 layers (69k lines): drawn in 0.6-3 s, click 0.4 s
-# So both views keep to roughly 50-80k lines, which stays interactive even on that loaded machine.
+# An interleaved re-run of the head view (load average 6-9): 64 tok: hover 0.3-0.6 s (both models);
+# 96 tok: hover 0.9-3.2 s, drawn in 2.2-9 s. So both views keep to roughly 50-80k lines. At these limits
+# `python -m bench.run --only bertviz` (load average 5-7; median of 3; texts of 16/128/512 tokens) gives:
+#   head view   drawn in 0.36-2.4 s, hover 0.02-0.6 s   model view   drawn in 0.6-1.6 s, click 0.07-0.85 s
 HEAD_VIEW_MAX_TOKENS = 64  # heads × T² lines per layer: 37k (SmolLM2, 9 heads), 49k (MiniLM, 12 heads)
 MODEL_VIEW_MAX_TOKENS = 64  # tokens per thumbnail (the detail panel is T × 18 px tall)
 MODEL_VIEW_MAX_LINES = 80_000  # layers × heads × T² at once; above it an evenly spaced subset of layers
@@ -98,6 +98,9 @@ def _package_dir(module: str) -> Path:
     return Path(spec.submodule_search_locations[0])
 
 
+LIBRARY_PACKAGES = {"jquery": "XStatic-jQuery", "d3": "mpld3", "requirejs": "XStatic-RequireJS"}
+
+
 def library_files() -> dict[str, Path]:
     """The JavaScript files inlined into the views, located inside installed Python packages."""
     import xstatic.pkg.jquery as xjquery
@@ -129,7 +132,8 @@ def _libraries() -> str:
     named modules for bertviz's ``requirejs(['jquery', 'd3'], ...)``: nothing is ever fetched."""
     parts = []
     for name, path in library_files().items():
-        parts.append(f"<script>/* {name}: {path.parent.name}/{path.name} */\n{_script_safe(path.read_text('utf-8'), name)}\n</script>")
+        source = f"{LIBRARY_PACKAGES[name]}: {path.name}"
+        parts.append(f"<script>/* {source} */\n{_script_safe(path.read_text('utf-8'), name)}\n</script>")
     parts.append("<script>define('jquery', [], function () { return window.jQuery; });\n"
                  "define('d3', [], function () { return window.d3; });</script>")
     return "\n".join(parts)
