@@ -49,60 +49,17 @@ CONTEXTS = state.Param("contexts", DEFAULT_CONTEXTS, _capped(3000))
 PARAMS = [WORDS, VECTORS, LAYER, A, B, SENTENCES, TARGET, CONTEXTS]
 
 # ------------------------------------------------------------------------------------- URL state
-# The contract of components.state (Param: parse, default, a visible warning for a bad value, write-back), but
-# this page keeps its values under PRIVATE session keys (sim_*). /embeddings also has `words` and `layer`, with
-# other meanings, and Streamlit deletes a widget's session value whenever a page without that widget runs:
-# with shared keys, one page's value leaks into the other, or is gone (KeyError) when the user comes back.
-_SEEDED, _SAVED, _WARNED = "_sim_seeded", "_sim_saved", "_sim_warnings"
+# /embeddings also has `words` and `layer` (other meanings): this page's widgets use private session keys
+# (sim_words, ...) so the two pages never share a widget key; the URL keeps the plain names.
+PREFIX = "sim_"
 
 
 def key(p: state.Param) -> str:
-    return f"sim_{p.name}"
+    return PREFIX + p.name
 
 
-def seed(params: list[state.Param]) -> None:
-    seeded: set = st.session_state.setdefault(_SEEDED, set())
-    saved: dict = st.session_state.setdefault(_SAVED, {})
-    warned: dict = st.session_state.setdefault(_WARNED, {})
-    for p in params:
-        if p.name in seeded:
-            if key(p) not in st.session_state:  # dropped while another page ran: restore the last value
-                st.session_state[key(p)] = saved.get(p.name, p.default)
-            continue
-        seeded.add(p.name)
-        value, raw = p.default, st.query_params.get_all(p.name)
-        if raw:
-            try:
-                value = p.parse(raw[-1])
-            except ValueError as e:
-                shown = raw[-1] if len(raw[-1]) <= 60 else raw[-1][:60] + "..."
-                warned[p.name] = (f"The link's {p.name}={md_literal(shown)} was not used ({e}); "
-                                  "showing the default instead.")
-        st.session_state[key(p)] = value
-    for p in params:
-        if p.name in warned:
-            st.warning(warned[p.name], icon="⚠️")
-
-
-def forget(name: str) -> None:
-    st.session_state.get(_WARNED, {}).pop(name, None)
-
-
-def write_back(params: list[state.Param], implicit: dict[str, str]) -> None:
-    """Values into the URL; defaults (and values equal to their ``implicit`` stand-in) are left out."""
-    saved: dict = st.session_state.setdefault(_SAVED, {})
-    for p in params:
-        value = st.session_state.get(key(p), p.default)
-        saved[p.name] = value
-        url = p.to_url(value)
-        if value == p.default or implicit.get(p.name) == value or len(url) > state.MAX_URL_TEXT:
-            if p.name in st.query_params:
-                del st.query_params[p.name]
-        elif st.query_params.get(p.name) != url:
-            st.query_params[p.name] = url
-
-
-seed(PARAMS)
+forget = state.forget_warning
+state.seed(PARAMS, scope="similarity", prefix=PREFIX)
 if st.session_state[key(LAYER)] > L:  # the model changed under the layer (fewer layers)
     st.session_state[key(LAYER)] = L
 implicit: dict[str, str] = {}
@@ -459,4 +416,4 @@ else:
         + (": here they agree." if agree else ": **they disagree**, because the vectors have different lengths.")
     )
 
-write_back(PARAMS, implicit)
+state.write_back(PARAMS, scope="similarity", prefix=PREFIX, implicit=implicit)

@@ -105,13 +105,14 @@ def _shown(value: str, limit: int = 60) -> str:
     return md_literal(cut)
 
 
-def seed(params: list[Param], scope: str = "shared") -> None:
+def seed(params: list[Param], scope: str = "shared", prefix: str = "") -> None:
     """Set these widgets' values before they are drawn, and warn about rejected link values.
 
     The first time a page (``scope``) runs in a session its values come from the URL (or the defaults).
     Streamlit deletes a widget's value whenever a run does not draw it, and two pages may use the same
     parameter name with different meanings (``words``), so when the user comes back to a page its values are
-    restored from what :func:`write_back` kept for that page."""
+    restored from what :func:`write_back` kept for that page. With a ``prefix`` the widgets use the session
+    keys ``prefix + name`` (a page whose widgets must never share a key with another page's)."""
     seeded: set = st.session_state.setdefault(_SEEDED, set())
     warnings: dict = st.session_state.setdefault(_WARNINGS, {})
     kept: dict = st.session_state.setdefault(_KEPT, {})
@@ -119,10 +120,10 @@ def seed(params: list[Param], scope: str = "shared") -> None:
     if scope != "shared":
         st.session_state[_PAGE] = scope
     for p in params:
-        slot = (scope, p.name)
+        slot, key = (scope, p.name), prefix + p.name
         if slot in seeded:
-            if (entering or p.name not in st.session_state) and slot in kept:
-                st.session_state[p.name] = kept[slot]
+            if (entering or key not in st.session_state) and slot in kept:
+                st.session_state[key] = kept[slot]
             continue
         seeded.add(slot)
         raw = st.query_params.get_all(p.name)
@@ -137,7 +138,7 @@ def seed(params: list[Param], scope: str = "shared") -> None:
             else:
                 if p.name == TEXT.name and len(raw[-1]) > MAX_TEXT_CHARS:
                     warnings[p.name] = f"The link's text was longer than {MAX_TEXT_CHARS:,} characters and was cut."
-        st.session_state[p.name] = value
+        st.session_state[key] = value
         kept[slot] = value
     for p in params:  # shown on every run until the user changes that widget
         if p.name in warnings:
@@ -148,19 +149,22 @@ def forget_warning(name: str) -> None:
     st.session_state.get(_WARNINGS, {}).pop(name, None)
 
 
-def write_back(params: list[Param], scope: str = "shared") -> None:
-    """Mirror widget values into the URL (default values of optional params are left out) and keep them
-    for the next visit of this page (see :func:`seed`)."""
+def write_back(params: list[Param], scope: str = "shared", prefix: str = "",
+               implicit: dict[str, Any] | None = None) -> None:
+    """Mirror widget values into the URL and keep them for the next visit of this page (see :func:`seed`).
+    Left out of the URL: default values of optional params, values equal to their ``implicit`` stand-in (e.g.
+    "the first word of the list" when the default is ""), and texts longer than MAX_URL_TEXT."""
     kept: dict = st.session_state.setdefault(_KEPT, {})
+    implicit = implicit or {}
     for p in params:
-        if p.name not in st.session_state:
+        if prefix + p.name not in st.session_state:
             continue
-        value = st.session_state[p.name]
+        value = st.session_state[prefix + p.name]
         kept[(scope, p.name)] = value
         url_value = p.to_url(value)
-        if p.name == TEXT.name and len(url_value) > MAX_URL_TEXT:
+        if len(url_value) > MAX_URL_TEXT:
             url_value = None
-        if url_value is None or (value == p.default and not p.always):
+        if url_value is None or (value == p.default and not p.always) or implicit.get(p.name) == value:
             if p.name in st.query_params:
                 del st.query_params[p.name]
         elif st.query_params.get(p.name) != url_value:
