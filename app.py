@@ -5,13 +5,14 @@ warm_imports()  # torch + transformers resolved once, before any session races o
 
 import streamlit as st  # noqa: E402
 
-from components import state  # noqa: E402
+from components import export, present, presets, state  # noqa: E402
 from components.cache import resolve_model  # noqa: E402
 from components.widgets import model_facts_card  # noqa: E402
 from models.loading import ModelUnavailable, is_available  # noqa: E402
 from models.registry import LOCAL_ERRORS, REGISTRY, model_ids  # noqa: E402
 
-st.set_page_config(page_title="Transformer explainer", page_icon="🔤", layout="wide")
+st.set_page_config(page_title="Transformer explainer", page_icon="🔤", layout="wide",
+                   initial_sidebar_state=present.sidebar_state())  # collapsed on a projector (present=1)
 
 PAGES = [
     st.Page("app_pages/home.py", title="Overview", icon=":material/home:", url_path="home", default=True),
@@ -21,8 +22,11 @@ PAGES = [
     st.Page("app_pages/attention.py", title="Attention", icon=":material/hub:", url_path="attention"),
     st.Page("app_pages/next_token.py", title="Next token", icon=":material/bar_chart:", url_path="next-token"),
     st.Page("app_pages/generate.py", title="Generate", icon=":material/auto_awesome:", url_path="generate"),
+    st.Page("app_pages/glossary.py", title="Glossary", icon=":material/menu_book:", url_path="glossary"),
 ]
 page = st.navigation(PAGES)
+presets.follow(page.url_path)  # a preset link followed in this session: read its values again
+present.apply()  # present=1: large fonts, kept across pages
 
 SHARED = [state.MODEL, state.TEXT]
 state.seed(SHARED)
@@ -66,5 +70,6 @@ with st.sidebar.expander(f"Model facts: {lm.spec.label}", expanded=True):
 st.sidebar.toggle("Download charts as SVG", key="svg",
                   help="The camera button of every chart saves a PNG at projector size (1600 × 900, 2×); "
                        "switch this on to save SVG instead.")
+export.sidebar(lm, page.url_path, state.current_text())
 
 page.run()

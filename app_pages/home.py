@@ -1,14 +1,95 @@
-"""Overview: what the app shows and where to start."""
+"""Overview: a guided tour of the path text → tokens → ids → embeddings → attention → next token → generation on
+the model and text in the sidebar (the step is in the URL: ``/?step=4``), the preset gallery and the page links."""
+import html
+
+import numpy as np
 import streamlit as st
 
+from components import present, state
+from components import tour
+from components.presets import PAGE_FILES, PRESETS
 from models.registry import REGISTRY
 
+STEP = state.Param("step", 1, state.int_in(1, len(tour.STEPS)))
+state.seed([STEP], scope="home")
+if not isinstance(st.session_state.get(STEP.name), int):
+    st.session_state[STEP.name] = 1
+on_projector = present.active()
+
+
+def _current() -> int:
+    value = st.session_state.get(STEP.name)  # gone when the step radio was not drawn (presentation mode)
+    if not isinstance(value, int):
+        value = st.session_state.get("_kept_values", {}).get(("home", STEP.name), 1)
+    return value
+
+
+def _go(delta: int) -> None:
+    st.session_state[STEP.name] = int(np.clip(_current() + delta, 1, len(tour.STEPS)))
+    state.forget_warning(STEP.name)
+
+
 st.title("How a language model reads text")
-st.markdown(
-    "This app follows a sentence through a **real** language model running on this computer, with no internet: "
-    "the text is cut into tokens, each token becomes an id, and every number you see is computed by the model "
-    "in the sidebar. Pick a model and type a text in the sidebar; the same text is used on every page."
-)
+if not on_projector:
+    st.markdown(
+        "This app follows a sentence through a **real** language model running on this computer, with no internet: "
+        "the text is cut into tokens, each token becomes an id, and every number you see is computed by the model "
+        "in the sidebar. Pick a model and type a text in the sidebar; the same text is used on every page."
+    )
+
+# ---------------------------------------------------------------------------------------------- the tour
+lm, text = tour.current()
+n = st.session_state[STEP.name]
+step = tour.STEPS[n - 1]
+if on_projector:
+    st.subheader(f"{n}/{len(tour.STEPS)} · {step.title}")
+else:
+    st.header("Guided tour", anchor="tour")
+    st.radio("Step", range(1, len(tour.STEPS) + 1), key=STEP.name, horizontal=True,
+             format_func=lambda i: f"{i}. {tour.STEPS[i - 1].short}", on_change=state.forget_warning,
+             args=(STEP.name,), help="Each step is in the address bar (step=1…8): hand out a link to one step.")
+    st.subheader(f"Step {n} of {len(tour.STEPS)}: {step.title}")
+
+view = tour.render(step, lm, text, projector=on_projector)
+
+prev_col, next_col, out_col = st.columns([1, 1, 3])
+prev_col.button("Previous", key="tour_previous", icon=":material/arrow_back:", on_click=_go, args=(-1,),
+                disabled=n == 1, shortcut="Left" if on_projector else None, width="stretch")
+next_col.button("Next", key="tour_next", icon=":material/arrow_forward:", on_click=_go, args=(1,), type="primary",
+                disabled=n == len(tour.STEPS), shortcut="Right" if on_projector else None, width="stretch")
+with out_col:
+    here = {"step": str(n)}
+    if on_projector:
+        present.exit_link("app_pages/home.py", here)
+        present.keyboard()
+    else:
+        present.enter_link("app_pages/home.py", here)
+if on_projector:
+    st.caption("Keys: → or PageDown for the next step, ← or PageUp for the previous one.")
+state.write_back([STEP], scope="home")
+if on_projector:
+    st.stop()  # one figure per screen
+
+if view.page:
+    st.page_link(PAGE_FILES[view.page[0]], label=f"Open the full page: {view.page_label}", icon=":material/open_in_new:",
+                 query_params=view.page[1])
+
+# ------------------------------------------------------------------------------------------- presets
+st.header("Examples to click", anchor="presets")
+st.caption("Each example opens a page with the model, the text and the controls already set. "
+           "The link is an ordinary address: copy it into slides or a worksheet.")
+cols = st.columns(3)
+for i, p in enumerate(PRESETS):
+    with cols[i % 3].container(border=True):
+        st.markdown(f"**{html.escape(p.title)}**")
+        st.caption(p.what)
+        for label, url in p.links():
+            page_file, query = tour.link_target(url)
+            st.page_link(page_file, label=label if p.variants else "Open", query_params=query,
+                         icon=":material/play_arrow:")
+
+# ------------------------------------------------------------------------------------------- pages
+st.header("All pages", anchor="pages")
 st.page_link("app_pages/tokens.py", label="Tokens: how text becomes pieces and ids", icon=":material/token:")
 st.page_link("app_pages/embeddings.py", label="Embeddings: ids become vectors, and geometry carries meaning",
              icon=":material/scatter_plot:")
@@ -16,9 +97,13 @@ st.page_link("app_pages/similarity.py", label="Similarity: compare words, senten
              icon=":material/compare_arrows:")
 st.page_link("app_pages/attention.py", label="Attention: which tokens each token reads, head by head, q·k step by step",
              icon=":material/hub:")
+st.page_link("app_pages/next_token.py", label="Next token: logits, softmax, temperature, top-k and top-p",
+             icon=":material/bar_chart:")
+st.page_link("app_pages/generate.py", label="Generate: greedy, sampling and beam search, token by token",
+             icon=":material/auto_awesome:")
+st.page_link("app_pages/glossary.py", label="Glossary: the words used in this app", icon=":material/menu_book:")
 st.subheader("The models")
-rows = [f"- **{s.label}** (`{s.id}`): {s.blurb}" for s in REGISTRY.values()]
-st.markdown("\n".join(rows))
+st.markdown("\n".join(f"- **{s.label}** (`{s.id}`): {s.blurb}" for s in REGISTRY.values()))
 st.caption(
     "A decoder (GPT-style) reads left to right and predicts the next token; an encoder (BERT-style) reads the "
     "whole text at once. Hub models load when the Hugging Face cache or hub has them."

@@ -1,0 +1,155 @@
+"""Export the current trace (what the pages draw from) and a link to the current view.
+
+Formats (the README documents them):
+* JSON, one file: ``{"model", "text", "tokens": [{position, token, id, start, end, special}], "attention":
+  {"layer", "heads": [H][T][T]}, "next_token": [{rank, id, token, logit, probability}] | null}``.
+* CSV, a zip of one CSV per table: ``tokens.csv``, ``attention.csv`` (long format: head, query, key, weight) and,
+  for decoders, ``next_token.csv``. Text cells that a spreadsheet would run as a formula get a leading
+  apostrophe (``csv_safe``).
+
+The builders are pure (no streamlit) so tests can parse the files back and compare them with compute_trace;
+:func:`sidebar` draws the download buttons (the files are built only when clicked) and the copy-link box.
+"""
+from __future__ import annotations
+
+import io
+import json
+import urllib.parse
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+TOP_N = 20  # next-token candidates exported
+
+
+@dataclass(frozen=True)
+class Export:
+    model_id: str
+    text: str
+    layer: int
+    tokens: pd.DataFrame  # position, token, id, start, end, special
+    attention: np.ndarray  # [H, T, T] of ``layer``
+    next_token: pd.DataFrame | None  # rank, id, token, logit, probability (decoders)
+
+
+def build(trace, layer: int, top_texts=None, top_n: int = TOP_N) -> Export:
+    """The tables of one trace. ``top_texts(ids) -> list[str]`` decodes next-token candidates (the page's
+    ``sampling.token_texts``); without it the vocabulary strings are used."""
+    from models.sampling import ranking, softmax
+
+    L = trace.attentions.shape[0]
+    if not 0 <= layer < L:
+        raise ValueError(f"layer must be between 0 and {L - 1}")
+    tokens = pd.DataFrame({
+        "position": np.arange(trace.n_tokens),
+        "token": list(trace.tokens),
+        "id": trace.ids.astype(np.int64),
+        "start": trace.offsets[:, 0].astype(np.int64),
+        "end": trace.offsets[:, 1].astype(np.int64),
+        "special": trace.special.astype(bool),
+    })
+    nxt = None
+    if trace.last_logits is not None:
+        logits = np.asarray(trace.last_logits, dtype=np.float32)  # [V]
+        probs = softmax(logits)  # [V]
+        top = ranking(logits)[:top_n]
+        texts = top_texts(top) if top_texts else [str(i) for i in top]
+        nxt = pd.DataFrame({"rank": np.arange(1, len(top) + 1), "id": top.astype(np.int64), "token": texts,
+                            "logit": logits[top].astype(np.float64), "probability": probs[top].astype(np.float64)})
+    return Export(trace.model_id, trace.text, layer, tokens, np.asarray(trace.attentions[layer]), nxt)
+
+
+def attention_frame(att: np.ndarray) -> pd.DataFrame:
+    """[H, T, T] -> long table (head, query, key, weight), one row per cell."""
+    H, T, _ = att.shape
+    h, q, k = np.meshgrid(np.arange(H), np.arange(T), np.arange(T), indexing="ij")
+    return pd.DataFrame({"head": h.ravel(), "query": q.ravel(), "key": k.ravel(),
+                         "weight": att.astype(np.float64).ravel()})
+
+
+def to_json(ex: Export) -> bytes:
+    doc = {
+        "model": ex.model_id,
+        "text": ex.text,
+        "tokens": ex.tokens.to_dict(orient="records"),
+        "attention": {"layer": ex.layer, "shape": list(ex.attention.shape),
+                      "heads": ex.attention.astype(np.float64).tolist()},
+        "next_token": None if ex.next_token is None else ex.next_token.to_dict(orient="records"),
+    }
+    return json.dumps(doc, ensure_ascii=False, default=_plain).encode("utf-8")
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def to_zip(ex: Export) -> bytes:
+    from components.widgets import csv_safe
+
+    tables = {"tokens.csv": ex.tokens, "attention.csv": attention_frame(ex.attention)}
+    if ex.next_token is not None:
+        tables["next_token.csv"] = ex.next_token
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, df in tables.items():
+            z.writestr(name, csv_safe(df).to_csv(index=False))
+    return buf.getvalue()
+
+
+def view_url(base: str, url_path: str, params: dict[str, str]) -> str:
+    """The link to a view, rebuilt on the server: scheme and host of ``base`` (the browser's address as Streamlit
+    reports it, http(s) only), the page's path and the query params this run holds."""
+    parts = urllib.parse.urlsplit(base or "")
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+    query = urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+    return f"{origin}/{url_path}" + (f"?{query}" if query else "")
+
+
+# ------------------------------------------------------------------------------------------ streamlit
+def shown_layer(url_path: str, n_layers: int) -> int:
+    """The attention layer the Attention page shows (its slider now, or what it kept), else 0."""
+    import streamlit as st
+
+    if url_path == "attention":
+        value = st.session_state.get("layer")
+    else:
+        value = st.session_state.get("_kept_values", {}).get(("attention", "layer"))
+    return value if isinstance(value, int) and 0 <= value < n_layers else 0
+
+
+def sidebar(lm, url_path: str, text: str) -> None:
+    """The sidebar's "Export" expander: the trace as JSON or a zip of CSVs, and a link to this view."""
+    import streamlit as st
+
+    from components.cache import get_trace
+    from models.sampling import token_texts
+
+    with st.sidebar.expander("Export and share", icon=":material/ios_share:"):
+        if st.button("Copy link to this view", key="copy_link", icon=":material/link:",
+                     help="Shows the address of what you see now, with a copy button."):
+            url = view_url(st.context.url or "", url_path, st.query_params.to_dict())
+            st.code(url, language=None, wrap_lines=True)
+            st.caption("Use the copy icon at the right of the box.")
+        if not text.strip():
+            st.caption("Type some text to export its trace.")
+            return
+        try:
+            trace = get_trace(lm.spec.id, text)
+        except ValueError as e:
+            st.caption(str(e))
+            return
+        layer = shown_layer(url_path, trace.attentions.shape[0])
+        with lm.lock:  # decoding 20 ids; the files themselves are built only on click
+            ex = build(trace, layer, lambda ids: token_texts(lm.tokenizer, ids, lm.facts.tokenizer.kind))
+        stem = f"trace-{lm.spec.id}"
+        st.caption(f"{trace.n_tokens} tokens, their ids and character spans, the attention of layer {layer} "
+                   f"({trace.attentions.shape[1]} heads)"
+                   + (f", and the top {len(ex.next_token)} next tokens." if ex.next_token is not None else "."))
+        st.download_button("Trace as JSON", lambda: to_json(ex), file_name=f"{stem}.json", mime="application/json",
+                           key="export_json", on_click="ignore", icon=":material/data_object:")
+        st.download_button("Trace as CSV (zip)", lambda: to_zip(ex), file_name=f"{stem}-csv.zip",
+                           mime="application/zip", key="export_zip", on_click="ignore", icon=":material/table:")

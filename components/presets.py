@@ -1,0 +1,136 @@
+"""One-click examples (presets): the worked examples of TEACHING.md as links that set the model, the text, the
+page and its controls through the URL parameters the pages already read (see each page's ``state.Param``).
+
+A preset link carries ``preset=<id>``. Opened in a new tab it starts a fresh session and the pages read the URL
+as usual; followed inside a running session (``st.page_link`` navigates without reloading), :func:`follow`
+makes the shared picker and the target page read the link's values again instead of the values they kept.
+"""
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass, field
+
+PAGE_FILES = {  # url path -> page file (the same pairs as app.py's PAGES)
+    "": "app_pages/home.py",
+    "tokens": "app_pages/tokens.py",
+    "embeddings": "app_pages/embeddings.py",
+    "similarity": "app_pages/similarity.py",
+    "attention": "app_pages/attention.py",
+    "next-token": "app_pages/next_token.py",
+    "generate": "app_pages/generate.py",
+    "glossary": "app_pages/glossary.py",
+}
+PRESET_PARAM = "preset"
+
+BERT_SENTENCE = "students celebrate the graduation with a big party"
+CAPITAL = "The capital of France is"
+TIM = "Tim chased clouds all his life"
+PARTY_CONTEXTS = "students celebrate the graduation with a big party|the deputy leader is highly respected in the party"
+CHINESE = "我们在毕业典礼后举办了一个盛大的派对"  # "we held a big party after the graduation ceremony"
+
+
+@dataclass(frozen=True)
+class Preset:
+    id: str
+    title: str
+    what: str  # one line: what the example shows
+    path: str  # url path of the page ("tokens", "next-token", ...)
+    params: dict[str, str]  # model, text and the page's own parameters
+    variants: tuple[tuple[str, dict[str, str]], ...] = field(default=())  # (label, params that differ)
+
+    def links(self) -> list[tuple[str, str]]:
+        """(label, url) of every link of this preset: one per variant, or one."""
+        if not self.variants:
+            return [(self.title, preset_url(self.path, self.params, self.id))]
+        return [(label, preset_url(self.path, {**self.params, **extra}, self.id)) for label, extra in self.variants]
+
+
+def preset_url(path: str, params: dict[str, str], preset_id: str | None = None) -> str:
+    """A relative link ``/path?model=...&text=...`` with every value URL-encoded (%20, not +)."""
+    query = dict(params)
+    if preset_id:
+        query[PRESET_PARAM] = preset_id
+    return f"/{path}?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
+
+
+def parse_url(url: str) -> tuple[str, dict[str, str]]:
+    """(page file, query params) of an app link: what the tests open with AppTest."""
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path.strip("/")
+    if path not in PAGE_FILES:
+        raise ValueError(f"not a page of this app: /{path}")
+    return PAGE_FILES[path], dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+
+
+DECODER, ENCODER = "smollm2-135m", "minilm-l6"
+
+PRESETS: tuple[Preset, ...] = (
+    Preset("bert-tokens", "BERT cuts a sentence into tokens",
+           "WordPiece wraps the text in [CLS] … [SEP]: ten ids, starting with 101 and ending with 102.",
+           "tokens", {"model": ENCODER, "text": BERT_SENTENCE, "token": "1"}),
+    Preset("cat-dog-car-banana", "cat, dog, car, banana",
+           "Cosine similarity of the embedding rows: which pairs point the same way?",
+           "similarity", {"model": DECODER, "text": BERT_SENTENCE, "words": "cat, dog, car, banana",
+                          "a": "cat", "b": "dog"}),
+    Preset("king-queen", "king − man + woman",
+           "Vector arithmetic on embedding rows, with the honest nearest neighbours of a small model.",
+           "embeddings", {"model": DECODER, "text": BERT_SENTENCE, "a": "king", "b": "man", "c": "woman",
+                          "word": "queen"}),
+    Preset("party-contexts", "“party” in two contexts",
+           "The same word at a graduation and in politics: identical embedding rows, drifting apart layer by layer.",
+           "similarity", {"model": ENCODER, "text": BERT_SENTENCE, "target": "party", "contexts": PARTY_CONTEXTS}),
+    Preset("word-order", "Tim chased clouds all his life",
+           "The same words reversed: the same bag of tokens, different hidden states (positions matter).",
+           "embeddings", {"model": DECODER, "text": TIM, "layer": "1"}),
+    Preset("capital-france", "The capital of France is",
+           "The model's probabilities for the next token, over its whole vocabulary.",
+           "next-token", {"model": DECODER, "text": CAPITAL}),
+    Preset("temperature", "Temperature 0 vs 1 vs 2",
+           "0 always picks the top token, 1 is the model's own distribution, 2 flattens it.",
+           "next-token", {"model": DECODER, "text": CAPITAL},
+           variants=(("T = 0", {"temperature": "0"}), ("T = 1", {"temperature": "1"}),
+                     ("T = 2", {"temperature": "2"}))),
+    Preset("top-p", "Top-p 0.5 vs 0.95",
+           "Keep the smallest set of tokens whose probabilities add up to p, then renormalise.",
+           "next-token", {"model": DECODER, "text": "Once upon a time, there was a"},
+           variants=(("top-p 0.5", {"top_p": "0.5"}), ("top-p 0.95", {"top_p": "0.95"}))),
+    Preset("decoding", "Greedy vs beam vs sampling",
+           "Three ways to pick tokens from the same model, side by side; a fixed seed makes sampling repeatable.",
+           "generate", {"model": DECODER, "text": "Once upon a time, there was a", "mode": "compare",
+                        "temperature": "1", "top_p": "0.95", "seed": "0", "max_new_tokens": "20", "beams": "3"}),
+    Preset("previous-token-head", "A previous-token head",
+           "Heads specialise: find the heads that mostly read the token just before.",
+           "attention", {"model": DECODER, "text": TIM + ", and he never caught one", "view": "summary",
+                         "stat": "prev"}),
+    Preset("chinese-tokens", "A Chinese sentence in two tokenizers",
+           "SmolLM2's byte-level BPE may cut a character into byte pieces; BERT's WordPiece keeps one per character.",
+           "tokens", {"text": CHINESE},
+           variants=(("SmolLM2 (byte-level BPE)", {"model": DECODER}),
+                     ("MiniLM (WordPiece)", {"model": ENCODER}))),
+)
+
+
+def get(preset_id: str) -> Preset:
+    return next(p for p in PRESETS if p.id == preset_id)
+
+
+def all_links() -> list[tuple[Preset, str, str]]:
+    """(preset, label, url) for every link in the gallery."""
+    return [(p, label, url) for p in PRESETS for label, url in p.links()]
+
+
+def follow(url_path: str) -> None:
+    """Called by app.py before the widgets are seeded: when this run was opened from a preset link (``preset``
+    in the URL), forget the values this session kept for the shared controls and for the target page, so that
+    they are read from the link again; then drop ``preset`` from the address bar."""
+    import streamlit as st
+
+    if PRESET_PARAM not in st.query_params:
+        return
+    del st.query_params[PRESET_PARAM]
+    scopes = {"shared", url_path or "home"}
+    seeded = st.session_state.get("_url_seeded")
+    if seeded:
+        seeded.difference_update({slot for slot in seeded if slot[0] in scopes})
+    if url_path == "similarity":  # the similarity page keeps its own seeding record
+        st.session_state.pop("_sim_seeded", None)
