@@ -145,6 +145,14 @@ def _probe_logits(model: Any, tokenizer: Any):
 
 def prepare(spec: ModelSpec, progress: Progress = _no_progress, force: bool = False) -> Path:
     """Convert a bundled GGUF model to verified fp32 safetensors in the cache (once). Returns the folder."""
+    try:
+        return _convert(spec, progress, force)
+    except OSError as e:  # a read-only, full or misplaced cache folder: one sentence, the other models still work
+        raise ModelUnavailable(f"{spec.label} cannot be converted into the cache at {cache_root()} "
+                               f"({e.strerror or e}); set TRANSFORMER_EXPLAINER_CACHE to a writable folder.") from e
+
+
+def _convert(spec: ModelSpec, progress: Progress, force: bool) -> Path:
     gguf = bundled_path(spec)
     final = converted_dir(spec)
     if not force and _manifest_ok(final, gguf):
