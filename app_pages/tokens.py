@@ -6,6 +6,7 @@ from components import state
 from components.cache import get_model, get_tokenizer, get_trace
 from components.plots import one_hot_vs_dense
 from components.widgets import csv_download, kv_table, marker_notes, token_chips, tokenizer_caption, visible
+from models.loading import ModelUnavailable
 from models.registry import get_spec, other_family_default
 from models.tokens import MAX_TOKENS, Encoding, describe, encode, pieces_table
 
@@ -88,21 +89,26 @@ st.markdown(
 # ------------------------------------------------------------------------ other family side by side
 st.subheader("The same text in the other family's tokenizer")
 other_id = other_family_default(lm.spec.id)
-other = get_tokenizer(other_id)
-other_enc = encode(other.tokenizer, text, lock=other.lock)
-other_pieces = describe(other.tokenizer, other_enc, text, other.facts.kind)
-a, b = st.columns(2)
-for col, label, family, tfacts, ps, n_total in (
-    (a, lm.spec.label, lm.spec.family, facts.tokenizer, pieces, trace.n_total),
-    (b, get_spec(other_id).label, get_spec(other_id).family, other.facts, other_pieces, other_enc.n_total),
-):
-    with col:
-        st.markdown(f"**{label}** ({family}) · {tfacts.kind} · **{n_total:,} tokens**")
-        token_chips(ps)
-st.caption(
-    "Different vocabularies cut the same text differently. BERT's uncased WordPiece lower-cases and wraps the text "
-    "in [CLS] … [SEP]; byte-level BPE keeps case and spaces and never meets an unknown character."
-)
+try:
+    other = get_tokenizer(other_id)
+except ModelUnavailable as e:  # e.g. its cache cannot be written: say so, keep the page
+    other = None
+    st.info(str(e), icon=":material/cloud_off:")
+if other is not None:
+    other_enc = encode(other.tokenizer, text, lock=other.lock)
+    other_pieces = describe(other.tokenizer, other_enc, text, other.facts.kind)
+    a, b = st.columns(2)
+    for col, label, family, tfacts, ps, n_total in (
+        (a, lm.spec.label, lm.spec.family, facts.tokenizer, pieces, trace.n_total),
+        (b, get_spec(other_id).label, get_spec(other_id).family, other.facts, other_pieces, other_enc.n_total),
+    ):
+        with col:
+            st.markdown(f"**{label}** ({family}) · {tfacts.kind} · **{n_total:,} tokens**")
+            token_chips(ps)
+    st.caption(
+        "Different vocabularies cut the same text differently. BERT's uncased WordPiece lower-cases and wraps the text "
+        "in [CLS] … [SEP]; byte-level BPE keeps case and spaces and never meets an unknown character."
+    )
 
 # -------------------------------------------------------------------------------------- table
 st.subheader("Tokens and ids")
