@@ -351,7 +351,8 @@ def view_bertviz(kind: str) -> None:
         ("BertViz's **head view**: pick a layer in its menu, hover a token to see whom it reads; each colour is "
          "a head (double-click a colour to show one head)." if kind == "head" else
          "BertViz's **model view**: every layer (rows) and head (columns) at once; click a thumbnail to enlarge.")
-        + " Drawn by bertviz's own JavaScript with require.js, d3 and jQuery served from this computer. " + size)
+        + " Drawn by bertviz's own JavaScript with require.js, d3 and jQuery served from this computer. " + size
+        + " " + bv.ROUNDING_NOTE)
 
 
 @st.fragment
