@@ -12,7 +12,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 
-.PHONY: run test test-fast setup models browser bench clean-cache
+.PHONY: run test test-fast setup models browser bench load fuzz clean-cache
 
 run: setup models
 	$(PY) serve.py --server.port $(PORT)
@@ -26,6 +26,14 @@ test-fast: setup models
 
 bench: setup models browser
 	$(PY) -m bench.run
+
+# A class on one server: 30 browser sessions x 20 interactions, then 300 texts (bench/load.py, ~10-20 min).
+load: setup models browser
+	$(PY) -m bench.load
+
+# The fuzz suite at full size (>= 500 app runs); its case counts go to bench/results.json.
+fuzz: setup models
+	FUZZ_PROFILE=full FUZZ_RECORD=1 $(PY) -m pytest tests/fuzz $(PYTEST_ARGS)
 
 setup: $(STAMP)
 

@@ -1,0 +1,483 @@
+"""`make load`: a class on one server. One fresh ``serve.py`` process, N concurrent Chromium sessions (browser
+contexts) on loopback, each a student doing realistic interactions on its OWN text; then 300 distinct
+~128-token texts to check that memory stays bounded. Results go to bench/results.json (section "load").
+
+Measured:
+* cold start: all N sessions open the link within the same second on the freshly started server; time until
+  the first page shows the session's own tokens (p50/max), and errors;
+* interactions (set text, switch pages, move the layer slider, change the word, switch static/contextual):
+  latency from the action until the page shows the expected result and the script run has finished;
+  p50/p95/max, errors;
+* cross-talk: every session writes a unique marker word into its text; after every interaction the page must
+  show that session's current text (token chips, heatmap rows, the URL) and no other session's marker;
+* model loads: the server runs with ``models.loading.load`` wrapped to print one line per call, so loads can
+  be counted (exactly one per model per process is the target);
+* peak RSS of the server (VmHWM from /proc) and RSS after the memory phase.
+
+    python -m bench.load                              # 30 sessions x 20 interactions, 300 texts (~10 min)
+    python -m bench.load --sessions 8 --interactions 6 --texts 30 --no-record   # the reduced form
+
+Adding a page: one entry in ``ACTIONS`` (its interactions) and its row in tests/fuzz/pages.py.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as _dt
+import json
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.run import CHROMIUM_ARGS, RESULTS, entry  # noqa: E402
+
+LOAD_MARK = "[load-count]"  # printed by the counting server for every model/tokenizer load
+TARGET_P95_S = 1.0
+TARGET_RSS_MB = 3 * 1024
+ACTION_TIMEOUT_MS = 90_000
+
+
+# ------------------------------------------------------------------------------------ results file
+def merge_results(entries: list[dict], section: str, notes: dict | None = None, out: Path = RESULTS) -> None:
+    """Put ``entries`` into bench/results.json, replacing the rows of the same names and keeping the others
+    (like `python -m bench.run --only`); ``notes`` go under metadata[section]."""
+    data = json.loads(out.read_text()) if out.exists() else {"metadata": {}, "results": []}
+    fresh = {e["name"] for e in entries}
+    data["results"] = [r for r in data.get("results", []) if r["name"] not in fresh] + entries
+    meta = data.setdefault("metadata", {})
+    meta[section] = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **(notes or {})}
+    out.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def record_fuzz(report: dict) -> None:
+    """The fuzz suite's counts (tests/fuzz/conftest.py, FUZZ_RECORD=1) as bench entries."""
+    entries = [entry(f"fuzz/{name}", n, "cases") for name, n in report["cases"].items()]
+    apptest = sum(n for name, n in report["cases"].items() if name.startswith("apptest/"))
+    entries += [entry("fuzz/total_cases", report["total"], "cases"),
+                entry("fuzz/apptest_cases", apptest, "cases"),
+                entry("fuzz/failed_tests", report["failed_tests"], "tests", target=0)]
+    merge_results(entries, "fuzz", {"profile": report["profile"]})
+
+
+# ------------------------------------------------------------------------------ the counting server
+def serve_counted(argv: list[str]) -> None:
+    """serve.py, with every model and tokenizer load printed (LOAD_MARK kind model_id) so they can be counted."""
+    from models import loading
+
+    def counted(fn, kind):
+        def wrapper(spec_or_id, *args, **kwargs):
+            model_id = getattr(spec_or_id, "id", spec_or_id)
+            print(f"{LOAD_MARK} {kind} {model_id}", flush=True)
+            return fn(spec_or_id, *args, **kwargs)
+        return wrapper
+
+    loading.load = counted(loading.load, "model")
+    loading.load_tokenizer_only = counted(loading.load_tokenizer_only, "tokenizer")
+    import serve
+
+    sys.argv = ["serve.py", *argv]
+    serve.main()
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    url: str
+    log: Path
+    started_s: float  # process start -> healthy
+
+    def rss_mb(self) -> tuple[float, float]:
+        """(current, peak) resident memory of the server process, from /proc."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        kb = {k: int(v.split()[0]) for k, v in re.findall(r"^(VmRSS|VmHWM):\s+(.*)$", status, re.M)}
+        return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
+
+    def loads(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for line in self.log.read_text(errors="replace").splitlines():
+            if line.startswith(LOAD_MARK):
+                _, kind, model_id = line.split()
+                counts[f"{kind}:{model_id}"] = counts.get(f"{kind}:{model_id}", 0) + 1
+        return counts
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+
+def start_server(timeout: float = 240) -> Server:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    log = Path(tempfile.mkstemp(prefix="tx-load-server-", suffix=".log")[1])
+    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TOKENIZERS_PARALLELISM="false",
+               HF_HUB_DISABLE_TELEMETRY="1", PYTHONUNBUFFERED="1")
+    t0 = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "bench.load", "--serve", "--server.port", str(port),
+                                 "--server.address", "127.0.0.1", "--server.headless", "true"],
+                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(proc, url, log, 0.0)
+    while True:
+        if proc.poll() is not None or time.perf_counter() - t0 > timeout:
+            server.stop()
+            raise RuntimeError(f"the server did not start; log: {log}\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    break
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    server.started_s = time.perf_counter() - t0
+    return server
+
+
+# ------------------------------------------------------------------------------------ one session
+NORMALISE = r"s => s.replace(/[\sĠ␣▁]/g, '')"  # byte-level BPE/visible() space marks, SentencePiece's too
+CHIPS_JS = f"""() => {{
+  const n = {NORMALISE};
+  const block = document.querySelector('.tx-chips');
+  return block ? n([...block.querySelectorAll('.tx-piece')].map(e => e.textContent).join('')) : null;
+}}"""
+ROWS_JS = f"""() => {{  // the first figure's row labels ("i:piece"), i.e. the tokens of the hidden-state heatmap
+  const n = {NORMALISE};
+  const fig = document.querySelector('.js-plotly-plot');
+  if (!fig || !fig.data || !fig.data.length || !fig.data[0].y) return null;
+  return n([...fig.data[0].y].map(s => String(s).replace(/^[0-9]+:/, '')).join(''));
+}}"""
+IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+
+
+@dataclass
+class Session:
+    index: int
+    marker: str  # unique word of this session
+    page: object = None
+    text: str = ""
+    round: int = 0
+    latencies: list[tuple[str, float]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    crosstalk: list[str] = field(default_factory=list)
+    cold_start_s: float | None = None
+
+    def next_text(self) -> str:
+        self.round += 1
+        self.text = f"{self.marker} students celebrate round {self.round} with a big party"
+        return self.text
+
+
+async def wait_for(pg, js: str, arg=None, timeout: float = ACTION_TIMEOUT_MS) -> None:
+    await pg.wait_for_function(js, arg=arg, timeout=timeout, polling=100)
+
+
+async def settle(pg) -> None:
+    """The script run finished (Streamlit's running indicator is gone)."""
+    await wait_for(pg, IDLE_JS)
+
+
+async def shows_own_text(s: Session, js: str) -> None:
+    want = re.sub(r"\s", "", s.text)
+    await wait_for(s.page, f"want => ({js})() === want", want)
+
+
+async def check_isolation(s: Session, others: list[str]) -> None:
+    """No other session's marker anywhere in this page (text, figures, inputs, URL)."""
+    seen = await s.page.evaluate("""() => document.body.textContent + ' ' + location.href + ' ' +
+        [...document.querySelectorAll('textarea, input')].map(e => e.value).join(' ')""")
+    leaked = [m for m in others if m in seen]
+    if leaked:
+        s.crosstalk.append(f"session {s.index} saw {leaked}")
+
+
+async def goto_page(s: Session, title: str, path: str) -> None:
+    await settle(s.page)  # a click on the navigation while a run is going may be dropped
+    await s.page.locator('[data-testid="stSidebarNav"] a', has_text=title).click()
+    await wait_for(s.page, f"() => location.pathname.endsWith('{path}')")
+
+
+async def set_text(s: Session) -> None:
+    box = s.page.locator('[data-testid="stSidebar"] [data-testid="stTextArea"] textarea')
+    await box.fill(s.next_text())
+    await box.press("Control+Enter")
+
+
+# --- per page: how to get there, and what a student does on it (each action: act, then wait for the result)
+async def tokens_open(s: Session) -> None:
+    await goto_page(s, "Tokens", "/tokens")
+    await shows_own_text(s, CHIPS_JS)
+
+
+async def tokens_set_text(s: Session) -> None:
+    await set_text(s)
+    await shows_own_text(s, CHIPS_JS)
+
+
+async def embeddings_open(s: Session) -> None:
+    await goto_page(s, "Embeddings", "/embeddings")
+    await shows_own_text(s, ROWS_JS)
+
+
+async def embeddings_layer(s: Session) -> None:
+    slider = s.page.locator('[data-testid="stSlider"] input[type="range"]').first
+    now = int(await slider.input_value())
+    key, want = ("ArrowRight", now + 1) if now < 3 else ("Home", 0)
+    await slider.focus()
+    await slider.press(key)
+    title = f"after layer {want} of" if want else "token embeddings (static)"
+    await wait_for(s.page, "t => { const f = document.querySelector('.js-plotly-plot');"
+                           " return f && f.layout && JSON.stringify(f.layout.title).includes(t); }", title)
+    await shows_own_text(s, ROWS_JS)
+
+
+async def embeddings_word(s: Session) -> None:
+    word = random.choice(["queen", "river", "music", "doctor", "apple", "winter"])
+    box = s.page.locator('[data-testid="stTextInput"] input').first
+    await box.fill(word)
+    await box.press("Enter")
+    await wait_for(s.page, "w => [...document.querySelectorAll('.js-plotly-plot')].some(f => f.layout && "
+                           "JSON.stringify(f.layout.title).includes('Closest') && JSON.stringify(f.layout.title)"
+                           ".includes(w))", word)
+
+
+async def similarity_open(s: Session) -> None:
+    await goto_page(s, "Similarity", "/similarity")
+    await wait_for(s.page, "() => document.querySelectorAll('.js-plotly-plot').length >= 2")
+
+
+async def similarity_vectors(s: Session) -> None:
+    labels = s.page.locator('[data-testid="stRadio"] label')
+    contextual = await s.page.evaluate("() => /[?&]vectors=contextual/.test(location.search)")
+    await labels.filter(has_text="static" if contextual else "contextual").first.click()
+    want = "static input embeddings" if contextual else "after layer"
+    await wait_for(s.page, "t => { const f = document.querySelector('.js-plotly-plot');"
+                           " return f && f.layout && JSON.stringify(f.layout.title).includes(t); }", want)
+
+
+Action = Callable[[Session], Awaitable[None]]
+# page id (tests/fuzz/pages.py) -> (action that navigates there, actions a student does there)
+ACTIONS: dict[str, tuple[Action, list[Action]]] = {
+    "tokens": (tokens_open, [tokens_set_text]),
+    "embeddings": (embeddings_open, [embeddings_layer, embeddings_word, embeddings_layer]),
+    "similarity": (similarity_open, [similarity_vectors]),
+}
+
+
+def plan(n: int) -> list[Action]:
+    """A student's n interactions: round robin over the pages, each visit = navigate + the page's actions."""
+    steps: list[Action] = []
+    while len(steps) < n:
+        for page_id, (open_page, actions) in ACTIONS.items():
+            steps += [open_page, *actions]
+    return steps[:n]
+
+
+async def run_session(s: Session, browser, url: str, n: int, markers: list[str], start_at: float) -> None:
+    others = [m for m in markers if m != s.marker]
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+    pg = s.page = await context.new_page()
+    pg.on("dialog", lambda d: (s.errors.append(f"dialog: {d.message}"), asyncio.ensure_future(d.dismiss())))
+    pg.on("pageerror", lambda e: s.errors.append(f"pageerror: {e}"))
+    pg.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))
+          else s.errors.append(f"left loopback: {r.url}"))
+    try:
+        await asyncio.sleep(max(0.0, start_at - time.monotonic()))  # everyone opens the link in the same second
+        t0 = time.perf_counter()
+        from urllib.parse import quote
+
+        await pg.goto(f"{url}/tokens?text={quote(s.next_text())}", wait_until="domcontentloaded")
+        await shows_own_text(s, CHIPS_JS)
+        await settle(pg)
+        s.cold_start_s = time.perf_counter() - t0
+        for step in plan(n):
+            t = time.perf_counter()
+            try:
+                await step(s)
+                await settle(pg)
+            except Exception as e:  # a timeout: record it and carry on (the next step re-checks the page)
+                s.errors.append(f"{step.__name__}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+                await check_isolation(s, others)
+                continue
+            s.latencies.append((step.__name__, time.perf_counter() - t))
+            if await pg.locator('[data-testid="stException"]').count():
+                s.errors.append(f"{step.__name__}: exception shown on the page")
+            await check_isolation(s, others)
+    except Exception as e:
+        s.errors.append(f"session: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+    finally:
+        await context.close()
+
+
+async def memory_phase(browser, url: str, texts: list[str], workers: int, server: Server) -> dict:
+    """Each text once, spread over a few sessions on /tokens; RSS sampled after every text."""
+    samples: list[float] = []
+    errors: list[str] = []
+    queue = list(texts)
+
+    async def worker(i: int) -> None:
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = await context.new_page()
+        s = Session(10_000 + i, f"mem{i}", pg)
+        try:
+            await pg.goto(f"{url}/tokens", wait_until="domcontentloaded")
+            await pg.locator(".tx-chip").first.wait_for(timeout=ACTION_TIMEOUT_MS)  # the first run has drawn
+            await settle(pg)
+            box = pg.locator('[data-testid="stSidebar"] [data-testid="stTextArea"] textarea')
+            while queue:
+                s.text = queue.pop()
+                try:
+                    await box.fill(s.text)
+                    await box.press("Control+Enter")
+                    await shows_own_text(s, CHIPS_JS)
+                    await settle(pg)
+                except Exception as e:
+                    errors.append(f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
+                samples.append(server.rss_mb()[0])
+        finally:
+            await context.close()
+
+    await asyncio.gather(*(worker(i) for i in range(workers)))
+    rss_now, peak = server.rss_mb()
+    return {"texts": len(texts), "errors": errors, "rss_max_sampled_mb": max(samples, default=rss_now),
+            "rss_end_mb": rss_now, "peak_mb": peak}
+
+
+def texts_of_about(n_tokens: int, count: int) -> tuple[list[str], float]:
+    """``count`` distinct texts of about ``n_tokens`` SmolLM2 tokens; also their mean token count."""
+    from bench.run import text_with_tokens
+    from models.loading import load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m")
+    base = text_with_tokens(tok, n_tokens - 4)
+    texts = [f"Text {i:03d}: {base}" for i in range(count)]
+    mean = statistics.mean(len(tok(t)["input_ids"]) for t in texts)
+    return texts, mean
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    k = (len(values) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+async def _run(args) -> dict:
+    from playwright.async_api import async_playwright
+
+    from tests.e2e.conftest import chromium_path
+
+    texts, mean_tokens = texts_of_about(128, args.texts) if args.texts else ([], 0.0)
+    server = start_server()
+    report: dict = {"sessions": args.sessions, "interactions_per_session": args.interactions,
+                    "server_start_to_healthy_s": round(server.started_s, 1)}
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+            markers = [f"qz{i:02d}{random.choice('bdfgkmpvw')}{random.choice('aeiou')}x" for i in range(args.sessions)]
+            sessions = [Session(i, m) for i, m in enumerate(markers)]
+            start_at = time.monotonic() + 2.0
+            t0 = time.perf_counter()
+            await asyncio.gather(*(run_session(s, browser, server.url, args.interactions, markers, start_at)
+                                   for s in sessions))
+            report["sessions_wall_s"] = round(time.perf_counter() - t0, 1)
+            report["rss_after_sessions_mb"], report["peak_rss_after_sessions_mb"] = server.rss_mb()
+            if texts:
+                report["memory"] = await memory_phase(browser, server.url, texts, args.memory_workers, server)
+                report["memory"]["mean_tokens"] = round(mean_tokens, 1)
+            await browser.close()
+        report["rss_now_mb"], report["peak_rss_mb"] = server.rss_mb()
+        report["loads"] = server.loads()
+    finally:
+        server.stop()
+    lat = [t for s in sessions for _, t in s.latencies]
+    report.update({
+        "interactions_done": len(lat),
+        "latency_p50_s": pct(lat, 0.5), "latency_p95_s": pct(lat, 0.95), "latency_max_s": max(lat, default=None),
+        "latency_by_action_p95_s": {name: pct([t for s in sessions for n, t in s.latencies if n == name], 0.95)
+                                    for name in sorted({n for s in sessions for n, _ in s.latencies})},
+        "cold_start_p50_s": pct([s.cold_start_s for s in sessions if s.cold_start_s is not None], 0.5),
+        "cold_start_max_s": max((s.cold_start_s for s in sessions if s.cold_start_s is not None), default=None),
+        "errors": [e for s in sessions for e in s.errors],
+        "crosstalk": [c for s in sessions for c in s.crosstalk],
+    })
+    server.log.unlink(missing_ok=True) if not report["errors"] else None
+    report["server_log"] = str(server.log) if report["errors"] else None
+    return report
+
+
+def entries_of(r: dict) -> list[dict]:
+    n = r["sessions"]
+    loads = r["loads"]
+    model_loads = [v for k, v in loads.items() if k.startswith("model:")]
+    out = [
+        entry(f"load/{n}_sessions/interaction_p50", r["latency_p50_s"], "s"),
+        entry(f"load/{n}_sessions/interaction_p95", r["latency_p95_s"], "s", target=TARGET_P95_S),
+        entry(f"load/{n}_sessions/interaction_max", r["latency_max_s"], "s"),
+        entry(f"load/{n}_sessions/interactions_done", r["interactions_done"], "count"),
+        entry(f"load/{n}_sessions/errors", len(r["errors"]), "count", target=0),
+        entry(f"load/{n}_sessions/crosstalk", len(r["crosstalk"]), "count", target=0),
+        entry(f"load/{n}_sessions/max_loads_per_model", max(model_loads, default=0), "count", target=1),
+        entry(f"load/{n}_sessions/cold_start_p50", r["cold_start_p50_s"], "s"),
+        entry(f"load/{n}_sessions/cold_start_max", r["cold_start_max_s"], "s"),
+        entry(f"load/{n}_sessions/peak_rss", r["peak_rss_mb"], "MB", target=TARGET_RSS_MB),
+    ]
+    if "memory" in r:
+        m = r["memory"]
+        out += [entry(f"load/memory/{m['texts']}_texts_rss_max", m["rss_max_sampled_mb"], "MB", target=TARGET_RSS_MB),
+                entry(f"load/memory/{m['texts']}_texts_errors", len(m["errors"]), "count", target=0)]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve"]:
+        serve_counted(argv[1:])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--interactions", type=int, default=20)
+    parser.add_argument("--texts", type=int, default=300, help="distinct ~128-token texts for the memory phase")
+    parser.add_argument("--memory-workers", type=int, default=6)
+    parser.add_argument("--no-record", action="store_true", help="do not write bench/results.json")
+    args = parser.parse_args(argv)
+    report = asyncio.run(_run(args))
+    entries = entries_of(report)
+    if not args.no_record:
+        merge_results(entries, "load", {k: v for k, v in report.items() if k not in ("errors", "crosstalk")}
+                      | {"errors": report["errors"][:20], "crosstalk": report["crosstalk"][:20],
+                         "load_average_at_end": [round(x, 2) for x in os.getloadavg()]})
+    print(json.dumps({k: v for k, v in report.items() if k not in ("errors",)}, indent=2, default=str))
+    for e in report["errors"][:20]:
+        print("error:", e)
+    missed = [e["name"] for e in entries if e["ok"] is False]
+    print("targets missed: " + ", ".join(missed) if missed else "all targets met")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
