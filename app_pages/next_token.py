@@ -8,7 +8,7 @@ import streamlit as st
 from components import state
 from components.cache import get_model, get_trace
 from components.plots import chart_config, ranked_bars
-from components.sampling_plots import lens_heatmap, lens_line, nucleus_curve, probability_bars
+from components.sampling_plots import lens_heatmap, lens_line, nucleus_curve, probability_bars, steps_table_html
 from components.widgets import csv_download, md_literal, visible
 from models import mlm
 from models.lens import final_norm, logit_lens
@@ -210,29 +210,26 @@ def sampling() -> None:
 
     st.subheader("The math, with the live numbers")
     st.markdown(
-        f"1. **logits** $z$: the unembedding's score for each of the {V:,} tokens.  \n"
+        f"1. **logits** z: the unembedding's score for each of the {V:,} tokens.  \n"
         + ("2. **temperature**: T = 0 means take the arg-max, so no division happens.  \n" if adj.greedy else
-           f"2. **divide by T = {T:g}**: $z / T$ — below 1 sharpens, above 1 flattens.  \n"
-           f"3. **softmax** over all {V:,}: $p_i = e^{{z_i/T}} / \\sum_j e^{{z_j/T}}$.  \n"
+           f"2. **divide by T = {T:g}**: z / T — below 1 sharpens, above 1 flattens.  \n"
+           f"3. **softmax** over all {V:,}: p = exp(z / T) / (sum of exp(z / T) over every token).  \n"
            f"4. **keep** top-k ({'off' if not k else k}) then top-p ({'off' if p >= 1 else f'{p:g}'}): "
            f"{adj.n_kept:,} tokens left.  \n"
            f"5. **renormalise**: divide the kept probabilities by their sum, {adj.kept_mass:.4f}.")
     )
     ids = order[:N_MATH]
-    table = pd.DataFrame({
-        "token": bar_labels[:N_MATH], "id": ids, "logit z": adj.logits[ids],
-        "z / T": adj.logits[ids] if adj.greedy else adj.scaled[ids],
-        "softmax(z / T)": adj.probs_scaled[ids],
-        "after top-k": np.where(adj.kept_top_k[ids], "kept", "cut"),
-        "top-p sees": adj.probs_top_p_sees[ids],
-        "cumulative": np.cumsum(adj.probs_top_p_sees[ids].astype(np.float64)),
-        "after top-p": np.where(adj.kept[ids], "kept", "cut"),
-        "final p": adj.probs[ids],
-    })
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "logit z": st.column_config.NumberColumn(format="%.4f"), "z / T": st.column_config.NumberColumn(format="%.4f"),
-        **{c: st.column_config.NumberColumn(format="%.6f") for c in ("softmax(z / T)", "top-p sees", "cumulative",
-                                                                      "final p")}})
+    st.html(steps_table_html({
+        "token": bar_labels[:N_MATH], "id": ids.tolist(), "logit z": adj.logits[ids].tolist(),
+        "z / T": (adj.logits[ids] if adj.greedy else adj.scaled[ids]).tolist(),
+        "softmax(z / T)": adj.probs_scaled[ids].tolist(),
+        "after top-k": np.where(adj.kept_top_k[ids], "kept", "cut").tolist(),
+        "top-p sees": adj.probs_top_p_sees[ids].tolist(),
+        "cumulative": np.cumsum(adj.probs_top_p_sees[ids].astype(np.float64)).tolist(),
+        "after top-p": np.where(adj.kept[ids], "kept", "cut").tolist(),
+        "final p": adj.probs[ids].tolist(),
+    }, formats={"id": "d", "logit z": ".4f", "z / T": ".4f", "softmax(z / T)": ".6f", "after top-k": "",
+                "top-p sees": ".6f", "cumulative": ".6f", "after top-p": "", "final p": ".6f"}))
     state.write_back(PARAMS, scope="next-token")
 
 

@@ -126,3 +126,30 @@ def lens_line(probs: np.ndarray, ranks: np.ndarray, token: str, title: str) -> g
     fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=300,
                       margin=dict(l=10, r=10, t=50, b=40), showlegend=False)
     return fig
+
+
+TABLE_CSS = ("<style>.tx-steps{border-collapse:collapse;font-size:0.9rem;width:100%}"
+             ".tx-steps th,.tx-steps td{padding:3px 8px;border-bottom:1px solid #e5e7eb;text-align:right;"
+             "font-variant-numeric:tabular-nums}.tx-steps th{font-weight:600;background:#f8fafc}"
+             ".tx-steps td.tx-text{text-align:left;font-family:ui-monospace,monospace;white-space:pre}"
+             ".tx-steps td.tx-cut{color:#dc2626;font-weight:600}</style>")
+
+
+def steps_table_html(columns: dict[str, list], formats: dict[str, str]) -> str:
+    """A small HTML table (plain DOM: cheaper to redraw on every slider move than a data grid). Numbers use
+    ``formats[column]``; text is escaped; a "cut" cell is red."""
+    names = list(columns)
+    n = len(next(iter(columns.values()), []))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in names)
+    body = []
+    for i in range(n):
+        cells = []
+        for c in names:
+            v = columns[c][i]
+            if isinstance(v, str):
+                cls = "tx-cut" if v == "cut" else ("tx-text" if c not in formats else "")
+                cells.append(f'<td class="{cls}">{html.escape(v)}</td>')
+            else:
+                cells.append(f"<td>{format(v, formats.get(c, ''))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f'{TABLE_CSS}<table class="tx-steps"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'

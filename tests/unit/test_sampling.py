@@ -204,3 +204,51 @@ def test_token_texts_show_what_the_token_adds(smollm2):
     byte_f0 = tok.convert_tokens_to_ids("ð")  # byte 0xF0 alone: the first of 4 bytes of an emoji
     eos = tok.eos_token_id
     assert token_texts(tok, [paris, newline, byte_f0, eos], "byte-level BPE") == [" Paris", "\n", "<F0>", "<|im_end|>"]
+
+
+# ------------------------------------------------------------------------------ the page's figure builders
+def test_probability_bars_show_both_distributions_and_mark_cut_tokens():
+    from components.sampling_plots import probability_bars
+
+    labels = ["␣Paris", "<b>x</b>", "&amp;"]
+    fig = probability_bars(labels, np.array([7042, 5, 6]), np.array([0.7, 0.2, 0.1]), np.array([0.8, 0.2, 0.0]),
+                           np.array([True, True, False]), "title <i>", "Adjusted: T = 0.5")
+    model, adjusted, cut = fig.data
+    assert list(model.x) == [0.7, 0.2, 0.1] and list(adjusted.x) == [0.8, 0.2, 0.0]
+    assert model.y == adjusted.y and model.y[0] == "1. ␣Paris  (id 7042)"
+    assert model.y[1] == "2. &lt;b&gt;x&lt;/b&gt;  (id 5)" and model.y[2] == "3. &amp;amp;  (id 6)"  # escaped
+    assert list(cut.y) == [model.y[2]] and list(cut.text) == ["cut"] and adjusted.text[2] == ""
+    assert fig.layout.title.text == "title &lt;i&gt;"
+    assert [a.text for a in fig.layout.annotations] == ["Model (T = 1, nothing cut)", "Adjusted: T = 0.5"]
+
+
+def test_nucleus_curve_spans_the_vocabulary_and_marks_the_cut(real_logits):
+    from components.sampling_plots import nucleus_curve
+
+    adj = adjust(real_logits[PROMPTS[1]].numpy(), 1.0, 0, 0.9)
+    cum = adj.nucleus_curve()
+    fig = nucleus_curve(cum, 0.9, adj.n_kept, "t")
+    x, y = np.asarray(fig.data[0].x), np.asarray(fig.data[0].y)
+    assert x[0] == 1 and x[-1] == len(cum) and adj.n_kept in x
+    np.testing.assert_allclose(y, cum[x - 1])
+    lines = {(s.x0, s.y0) for s in fig.layout.shapes}
+    assert (adj.n_kept, 0) in lines and (0, 0.9) in lines
+    assert len(nucleus_curve(cum, 1.0, len(cum), "t").layout.shapes) == 1  # top-p off: no p line
+
+
+def test_steps_table_escapes_text_and_formats_numbers():
+    from components.sampling_plots import steps_table_html
+
+    out = steps_table_html({"token": ["<script>", "␣a"], "p": [0.5, 0.25], "after": ["kept", "cut"]},
+                           formats={"p": ".3f", "after": ""})
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "<td>0.500</td>" in out and '<td class="tx-cut">cut</td>' in out
+
+
+def test_lens_heatmap_is_layers_by_ranks():
+    from components.sampling_plots import lens_heatmap
+
+    z = np.array([[0.5, 0.1], [0.9, 0.05]])
+    fig = lens_heatmap([["a", "<b>"], ["c", "d"]], z, ["embeddings", "after layer 1"], "t")
+    assert np.asarray(fig.data[0].z).shape == (2, 2) and list(fig.data[0].x) == ["#1", "#2"]
+    assert fig.data[0].text[0][1] == "&lt;b&gt;"
