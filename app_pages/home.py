@@ -29,8 +29,8 @@ def _go(delta: int) -> None:
     state.forget_warning(STEP.name)
 
 
-st.title("How a language model reads text")
-if not on_projector:
+if not on_projector:  # on a projector the step's title and figure get the whole screen
+    st.title("How a language model reads text")
     st.markdown(
         "This app follows a sentence through a **real** language model running on this computer, with no internet: "
         "the text is cut into tokens, each token becomes an id, and every number you see is computed by the model "
@@ -42,7 +42,7 @@ lm, text = tour.current()
 n = st.session_state[STEP.name]
 step = tour.STEPS[n - 1]
 if on_projector:
-    st.subheader(f"{n}/{len(tour.STEPS)} · {step.title}")
+    st.header(f"{n}/{len(tour.STEPS)} · {step.title}", anchor="tour")
 else:
     st.header("Guided tour", anchor="tour")
     st.radio("Step", range(1, len(tour.STEPS) + 1), key=STEP.name, horizontal=True,

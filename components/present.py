@@ -83,6 +83,8 @@ def style(fig, height: int | None = None):
         return fig
     fig.update_layout(font=dict(size=FIGURE_FONT), title_font=dict(size=FIGURE_FONT + 6),
                       hoverlabel=dict(font_size=FIGURE_FONT))
+    fig.update_xaxes(tickfont_size=FIGURE_FONT - 4, title_font_size=FIGURE_FONT)
+    fig.update_yaxes(tickfont_size=FIGURE_FONT - 4, title_font_size=FIGURE_FONT)
     if height:
         fig.update_layout(height=height)
     return fig

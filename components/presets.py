@@ -132,5 +132,3 @@ def follow(url_path: str) -> None:
     seeded = st.session_state.get("_url_seeded")
     if seeded:
         seeded.difference_update({slot for slot in seeded if slot[0] in scopes})
-    if url_path == "similarity":  # the similarity page keeps its own seeding record
-        st.session_state.pop("_sim_seeded", None)

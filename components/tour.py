@@ -67,7 +67,7 @@ def _preset_link(preset_id: str, label: str | None = None) -> str:
 
 
 def _chart(fig, name: str, alt: str, projector: bool, height: int | None = None) -> None:
-    present.style(fig, height=(640 if projector else height))
+    present.style(fig, height=(560 if projector else height))
     show_chart(fig, f"tour-{name}", alt=alt)
 
 
