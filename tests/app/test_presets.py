@@ -1,0 +1,76 @@
+"""Every preset link opens its page through the real app.py without an exception, with the link's model, text
+and controls applied (no value rejected); a preset followed inside a running session replaces kept values."""
+from __future__ import annotations
+
+import pytest
+
+from streamlit.testing.v1 import AppTest
+
+from components import presets
+from tests.app.helpers import APP
+
+
+LINKS = presets.all_links()
+SKIP = {"model", "text", presets.PRESET_PARAM}
+
+
+def open_link(url: str) -> AppTest:
+    """Open an app link as a browser would: its path's page with its query. The app runs once first (AppTest maps
+    a page file to its st.Page only after st.navigation ran; next-token's url_path differs from its file name)."""
+    page_file, query = presets.parse_url(url)
+    at = AppTest.from_file(APP, default_timeout=300)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(page_file).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["_current_page"] == page_file.split("/")[1].removesuffix(".py").replace("_", "-")
+    return at
+
+
+def widget_value(at, name: str):
+    """A page parameter's value in the session (the Similarity page prefixes its keys)."""
+    for key in (name, f"sim_{name}"):
+        if key in at.session_state:
+            return at.session_state[key]
+    raise AssertionError(f"{name} is not in the session")
+
+
+def same(value, raw: str) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value).replace("\n", "|") == raw.replace("\n", "|") or str(value) == raw
+    return float(value) == float(raw)
+
+
+@pytest.mark.parametrize("preset, label, url", LINKS, ids=[f"{p.id}:{lbl}" for p, lbl, _ in LINKS])
+def test_preset_opens_with_its_values(preset, label, url):
+    _, query = presets.parse_url(url)
+    at = open_link(url)
+    assert not [w.value for w in at.warning if "was not used" in w.value]
+    assert at.session_state["model"] == query["model"]
+    assert at.session_state["active_model"] == query["model"]
+    assert at.session_state["text"] == query["text"]
+    for name, raw in query.items():
+        if name not in SKIP:
+            assert same(widget_value(at, name), raw), (name, widget_value(at, name), raw)
+    assert presets.PRESET_PARAM not in at.query_params  # dropped from the address bar once followed
+
+
+def test_preset_followed_in_a_running_session_replaces_kept_values():
+    at = open_link("/next-token?model=smollm2-135m&text=hello%20there&temperature=0.5")
+    assert at.session_state["temperature"] == 0.5
+    _, query = presets.parse_url(presets.get("temperature").links()[2][1])  # T = 2
+    for k in list(at.query_params):
+        del at.query_params[k]
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.switch_page("app_pages/next_token.py")
+    at.run()
+    assert not at.exception
+    assert at.session_state["temperature"] == 2.0
+    assert at.session_state["text"] == presets.CAPITAL
+    # without the preset marker, a session keeps its own values (the link is just the address bar)
+    at.query_params["temperature"] = "1.5"
+    at.switch_page("app_pages/next_token.py")
+    at.run()
+    assert at.session_state["temperature"] == 2.0
