@@ -175,7 +175,8 @@ class KVCache:
         R, T = max(rows, self.rows, 4), max(length, self.length, 128)
         R, T = 1 << (R - 1).bit_length(), 1 << (T - 1).bit_length()
         L, H, D = self.shape
-        k, v = torch.empty(L, R, H, T, D, dtype=self.dtype), torch.empty(L, R, H, T, D, dtype=self.dtype)
+        # zeros, not empty: masked positions get weight 0, and 0 * NaN garbage from uninitialised memory is NaN
+        k, v = torch.zeros(L, R, H, T, D, dtype=self.dtype), torch.zeros(L, R, H, T, D, dtype=self.dtype)
         if self.rows:
             k[:, : self.rows, :, : self.length] = self.k
             v[:, : self.rows, :, : self.length] = self.v
@@ -353,9 +354,12 @@ class EngineStats:
 class Engine:
     """The process-wide generation server of one model: ``submit`` from any thread, read the Request."""
 
-    def __init__(self, lm: Any, max_batch: int = 32, backend: str = "auto"):
+    def __init__(self, lm: Any, max_batch: int = 32, backend: str = "auto", prefill_budget_s: float = 0.25):
         self.lm = lm
         self.max_batch = max_batch
+        # between two decode steps, admit (prefill) waiting requests for at most this long (at least one), so
+        # running streams keep flowing while a crowd arrives
+        self.prefill_budget_s = prefill_budget_s
         use_lean = backend == "lean" or (backend == "auto" and LlamaBackend.supports(lm.model))
         self.backend = LlamaBackend(lm) if use_lean else HFBackend(lm)
         cfg = getattr(lm.model, "generation_config", None)
@@ -446,8 +450,8 @@ class Engine:
             if not self._rows and self.backend.kv is not None and not self._queue:
                 self.backend.kv.release()
 
-    def _admit(self, budget_s: float = 0.25) -> None:
-        """Prefill waiting requests into free rows (at least one, then until ``budget_s`` is spent)."""
+    def _admit(self) -> None:
+        """Prefill waiting requests into free rows (at least one, then until the prefill budget is spent)."""
         t0 = time.perf_counter()
         while len(self._rows) < self.max_batch:
             with self._cv:
@@ -468,7 +472,7 @@ class Engine:
             row = _Row(req, len(req.prompt_ids), -1)
             if self._emit([row], logits[None]):
                 self._rows.append(row)
-            if time.perf_counter() - t0 > budget_s:
+            if time.perf_counter() - t0 > self.prefill_budget_s:
                 return
 
     def _step(self) -> None:
@@ -515,11 +519,15 @@ class Engine:
         for (t, k, p), idx in groups.items():
             probs = torch.softmax(warp(logits[idx], t, k, p), dim=-1)  # [g, V]
             dist.update({b: probs[j: j + 1] for j, b in enumerate(idx)})
+        finite = torch.isfinite(logits).all(dim=-1).tolist()  # [B]
         keep = []
         for b, row in enumerate(rows):
             req = row.req
-            if req._cancel.is_set():
-                req._finish("stopped", "stopped")
+            if req._cancel.is_set() or not finite[b]:
+                if finite[b]:
+                    req._finish("stopped", "stopped")
+                else:
+                    req._finish("error", "the model's logits are not finite numbers")
                 keep.append(False)
                 continue
             ids_b = top_ids[b]

@@ -292,3 +292,22 @@ def test_token_pieces_rebuild_the_text_and_hold_split_characters(smollm2):
     assert len(pieces) == len(ids)
     emoji_tokens = [i for i, p in enumerate(pieces) if "🎓" in p]
     assert len(emoji_tokens) == 1 and pieces[emoji_tokens[0] - 1] == ""  # 🎓 is several byte tokens
+
+
+def test_thirty_concurrent_rows_of_different_lengths_equal_alone(smollm2):
+    """A full classroom at once: 30 rows (the cache grows to 32 rows) of 30 different prompt lengths, all admitted
+    before the first decode step (unlimited prefill budget), so they really share every step."""
+    words = PROMPTS[1].split()
+    jobs = [(ids_of(smollm2, " ".join((words * 3)[: 1 + i])), Settings(greedy=i % 2 == 0, seed=i, max_new_tokens=3,
+                                                                          top_k=20)) for i in range(30)]
+    engine = Engine(smollm2, prefill_budget_s=1e9)
+    try:
+        with engine._cv:  # hold the worker until all 30 are queued
+            reqs = [engine.submit(ids, s) for ids, s in jobs]
+        batched = [r.result(timeout=600) for r in reqs]
+        assert all(r.state == "done" for r in batched), {r.finish_reason for r in batched}
+        assert engine.stats.max_batch_seen == 30
+        alone = [engine.generate(ids, s, timeout=120) for ids, s in jobs[::5]]
+        _assert_same(batched[::5], alone)
+    finally:
+        engine.close()
