@@ -100,10 +100,12 @@ if lm.spec.family == "encoder":
             st.info(f"There is no word to hide in this text: type a sentence, or put {md_literal(mask)} where a "
                     "word should be.", icon="✍️")
             st.stop()
-        i = st.selectbox("Word to hide", range(len(choices)), index=len(choices) - 1, key="mask_word",
+        if not 0 <= st.session_state.get("mask_word", -1) < len(choices):  # new text: hide its last word
+            st.session_state["mask_word"] = len(choices) - 1
+        i = st.selectbox("Word to hide", range(len(choices)), key="mask_word",
                          format_func=lambda j: f"{choices[j][2]}  (characters {choices[j][0]}–{choices[j][1]})",
                          help=f"This word is replaced by {mask}; you can also type {mask} into the text yourself.")
-        start, end, word = choices[min(i, len(choices) - 1)]
+        start, end, word = choices[i]
         masked = mlm.mask_span(text, start, end, mask)
         st.markdown(f"Hidden word: {md_literal(word)}. The model reads:")
     st.markdown(md_literal(masked))
@@ -246,7 +248,8 @@ first_top = int(np.argmax(lens.final_ranks == 0))
 st.markdown(
     f"The same recipe — final {norm_name} + unembedding + softmax — applied to the last position's hidden state "
     f"after **every** layer, as if the model stopped there (the *logit lens*). The last row is the real prediction. "
-    f"The model's final choice {md_literal(final_label)} is first at the top after layer {first_top} "
+    f"The model's final choice {md_literal(final_label)} is first at the top "
+    f"{'already in the embeddings' if first_top == 0 else f'after layer {first_top}'} "
     f"and ends with {lens.final_probs[-1]:.1%}."
 )
 plot(lens_heatmap(texts, lens.top_probs, names, title=f"Top {N_LENS} tokens after each of the {L} layers"), "lens")

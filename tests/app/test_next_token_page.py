@@ -164,3 +164,14 @@ def test_encoder_with_mlm_head_fills_the_hidden_word(tiny_bert_registered):
         probs = model(input_ids=ids).logits[0, pos].softmax(-1)
     top = probs.topk(20)
     np.testing.assert_allclose(array(fig["data"][0]["x"]), top.values.numpy(), atol=1e-6)
+
+
+def test_changing_the_text_keeps_the_hidden_word_valid(tiny_bert_registered):
+    spec, _ = tiny_bert_registered
+    at = open_page(model=spec.id, text="students celebrate the graduation with a big party")
+    at.selectbox(key="mask_word").set_value(6).run()  # "big"
+    assert "students celebrate the graduation with a [MASK] party" in " ".join(m.value for m in at.markdown)
+    at.text_area(key="text").set_value("a short one").run()  # three words: the old index 6 is out of range
+    assert not at.exception
+    assert at.selectbox(key="mask_word").value == 2
+    assert "a short [MASK]" in " ".join(m.value for m in at.markdown)
