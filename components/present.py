@@ -81,8 +81,9 @@ def style(fig, height: int | None = None):
     """A plotly figure made readable on a projector when presentation mode is on (returns the same figure)."""
     if not active():
         return fig
-    fig.update_layout(font=dict(size=FIGURE_FONT), title_font=dict(size=FIGURE_FONT + 6),
-                      hoverlabel=dict(font_size=FIGURE_FONT))
+    fig.update_layout(font=dict(size=FIGURE_FONT), hoverlabel=dict(font_size=FIGURE_FONT))
+    if fig.layout.title.text:
+        fig.update_layout(title_font=dict(size=FIGURE_FONT + 6))
     fig.update_xaxes(tickfont_size=FIGURE_FONT - 4, title_font_size=FIGURE_FONT)
     fig.update_yaxes(tickfont_size=FIGURE_FONT - 4, title_font_size=FIGURE_FONT)
     if height:

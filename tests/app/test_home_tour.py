@@ -1,0 +1,142 @@
+"""The guided tour on the Overview through the real app.py: every step in both bundled models and in
+presentation mode, the step in the URL, Next/Previous, and figures equal to what the model computes."""
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from components import tour
+from tests.app.helpers import array, charts, run_page
+
+HOME = "app_pages/home.py"
+TEXT = "students celebrate the graduation with a big party"
+MODELS = ("smollm2-135m", "minilm-l6")
+N = len(tour.STEPS)
+
+
+def step_title(at) -> str:
+    return next(h.value for h in [*at.subheader, *at.header] if "·" in h.value or h.value.startswith("Step"))
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("step", range(1, N + 1))
+def test_every_step_renders(model, step):
+    at = run_page(HOME, model=model, step=str(step))
+    assert not at.warning
+    assert step_title(at) == f"Step {step} of {N}: {tour.STEPS[step - 1].title}"
+    assert at.session_state["step"] == step
+    assert any("Try this" in m.value for m in at.markdown)
+    assert [p.proto.page for p in at.get("page_link")]  # the full page, presets and the page list
+    figures = len(at.get("plotly_chart"))
+    assert figures == (0 if step == 1 or (step == 8 and model == "smollm2-135m") else 1)
+    if step == 1 or (step == 8 and model == "smollm2-135m"):
+        assert at.get("html")  # token chips / the generated text
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("step", range(1, N + 1))
+def test_every_step_in_presentation_mode(model, step):
+    at = run_page(HOME, model=model, step=str(step), present="1")
+    assert not at.radio  # no step picker, no gallery: one figure per screen
+    assert at.header[0].value == f"{step}/{N} · {tour.STEPS[step - 1].title}"
+    assert len(at.get("plotly_chart")) <= 1
+    assert not any("Examples to click" in h.value for h in at.header)
+    assert at.query_params["present"] == "1"
+    labels = [p.proto.label for p in at.get("page_link")]
+    assert labels == ["Leave presentation mode"]
+    assert at.button(key="tour_next").proto.shortcut and at.button(key="tour_previous").proto.shortcut
+    for el in at.get("plotly_chart"):
+        assert json.loads(el.proto.spec)["layout"]["font"]["size"] >= 20
+
+
+def test_bad_step_warns_and_shows_step_one():
+    for bad in ("0", "9", "two", "4.5"):
+        at = run_page(HOME, step=bad)
+        assert len(at.warning) == 1 and "step=" in at.warning[0].value
+        assert at.session_state["step"] == 1
+
+
+def test_next_and_previous_move_the_step_and_the_url():
+    at = run_page(HOME, step="3")
+    at.button(key="tour_next").click().run()
+    assert at.session_state["step"] == 4 and at.query_params["step"] == "4"
+    at.button(key="tour_previous").click().run()
+    at.button(key="tour_previous").click().run()
+    assert at.session_state["step"] == 2 and at.query_params["step"] == "2"
+    at.radio[0].set_value(8).run()
+    assert at.button(key="tour_next").disabled and at.query_params["step"] == "8"
+    at.radio[0].set_value(1).run()
+    assert at.button(key="tour_previous").disabled and "step" not in at.query_params  # the default
+
+
+def test_next_in_presentation_mode_keeps_the_mode():
+    at = run_page(HOME, step="2", present="1")
+    at.button(key="tour_next").click().run()
+    assert at.session_state["step"] == 3 and at.query_params["present"] == "1"
+    assert at.header[0].value.startswith("3/")
+
+
+def test_attention_step_is_the_models_attention(smollm2):
+    at = run_page(HOME, model="smollm2-135m", step="5", text=TEXT)
+    (title, spec), = charts(at).items()
+    layer, head = (int(x) for x in title.removeprefix("Attention weights, layer ").split(" head "))
+    ids = smollm2.tokenizer(TEXT, return_tensors="pt").input_ids
+    with torch.inference_mode():
+        att = smollm2.model(input_ids=ids, output_attentions=True).attentions[layer][0, head].numpy()
+    z = array(spec["data"][0]["z"])
+    T = z.shape[0]
+    future = np.triu(np.ones((T, T), dtype=bool), 1)
+    np.testing.assert_allclose(z[~future], att[:T, :T][~future], atol=1e-5)
+    assert np.isnan(z[future]).all()  # the causal mask is drawn, not zeros
+    # the head shown is the strongest previous-token head of the model
+    prev = np.array([[np.mean([a[h, t, t - 1] for t in range(1, a.shape[-1])]) for h in range(a.shape[0])]
+                     for a in (x[0].numpy() for x in smollm2.model(input_ids=ids, output_attentions=True).attentions)])
+    assert (layer, head) == np.unravel_index(np.argmax(prev), prev.shape)
+
+
+def test_next_token_step_is_the_models_softmax(smollm2):
+    text = "The capital of France is"
+    at = run_page(HOME, model="smollm2-135m", step="7", text=text)
+    (_, spec), = charts(at).items()
+    ids = smollm2.tokenizer(text, return_tensors="pt").input_ids
+    with torch.inference_mode():
+        probs = smollm2.model(input_ids=ids).logits[0, -1].softmax(-1)
+    top_p, top_i = probs.topk(10)
+    np.testing.assert_allclose(array(spec["data"][0]["x"]), top_p.numpy(), rtol=1e-4)
+    assert spec["data"][0]["y"][0].endswith(smollm2.tokenizer.decode([int(top_i[0])]).replace(" ", "␣"))
+
+
+def test_generation_step_is_greedy(smollm2):
+    text = "The capital of France is"
+    at = run_page(HOME, model="smollm2-135m", step="8", text=text)
+    shown = next(h.proto.body for h in at.get("html") if "tx-generated" in h.proto.body)
+    ids = smollm2.tokenizer(text, return_tensors="pt").input_ids
+    with torch.inference_mode():
+        out = smollm2.model.generate(ids, do_sample=False, max_new_tokens=tour.GEN_TOKENS, top_k=None, top_p=None,
+                                     temperature=None)
+    expected = smollm2.tokenizer.decode(out[0, ids.shape[1]:])
+    pieces = re.findall(r'<span class="tx-tok[^"]*"[^>]*>([^<]*)</span>', shown)
+    assert len(pieces) == out.shape[1] - ids.shape[1]
+    assert html.unescape("".join(pieces)) == expected
+
+
+def test_encoder_steps_say_what_an_encoder_is():
+    at = run_page(HOME, model="minilm-l6", step="7")
+    text = " ".join(m.value for m in at.markdown)
+    assert "encoder" in text and "masked LM" in text and "no LM head" in text
+    at = run_page(HOME, model="minilm-l6", step="1")
+    assert "[CLS]" in " ".join(m.value for m in at.markdown)
+    at = run_page(HOME, model="smollm2-135m", step="4")
+    assert "RoPE" in " ".join(m.value for m in at.markdown)
+    at = run_page(HOME, model="minilm-l6", step="4")
+    assert "learned position vector" in " ".join(m.value for m in at.markdown)
+
+
+def test_empty_text_does_not_break_the_tour():
+    at = run_page(HOME, text="", step="5")
+    assert any("Type or paste" in i.value for i in at.info)
