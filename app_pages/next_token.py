@@ -7,9 +7,9 @@ import streamlit as st
 
 from components import state
 from components.cache import get_model, get_trace
-from components.plots import chart_config, ranked_bars
+from components.plots import ranked_bars
 from components.sampling_plots import lens_heatmap, lens_line, nucleus_curve, probability_bars, steps_table_html
-from components.widgets import csv_download, md_literal, visible
+from components.widgets import csv_download, md_literal, show_chart, visible
 from models import mlm
 from models.lens import final_norm, logit_lens
 from models.registry import DEFAULT_DECODER, get_spec
@@ -37,10 +37,6 @@ facts = lm.facts
 KIND = facts.tokenizer.kind
 text = state.current_text()
 
-
-def plot(fig, name: str) -> None:
-    st.plotly_chart(fig, config=chart_config(f"{name}-{lm.spec.id}", svg=st.session_state.get("svg", False)),
-                    key=name)
 
 
 def _set_text(value: str) -> None:
@@ -117,7 +113,7 @@ if lm.spec.family == "encoder":
     for n, fill in enumerate(fills):
         labels = _labels(fill.top_ids)
         title = f"[MASK] at token {fill.position}: the {len(labels)} most likely fillers of {facts.vocab_size:,}"
-        plot(ranked_bars(labels, fill.top_probs, title, value_name="probability"), f"fill-{n}")
+        show_chart(ranked_bars(labels, fill.top_probs, title, value_name="probability"), f"fill-{n}")
         st.caption(f"{len(labels)} of {facts.vocab_size:,} tokens shown; they hold {fill.top_probs.sum():.1%} of "
                    "the probability. Softmax over the full vocabulary of the MLM head's output at the "
                    "[MASK] position (the final hidden state there → the head → one logit per vocabulary entry).")
@@ -188,7 +184,7 @@ def sampling() -> None:
 
     setting = "greedy (T = 0)" if adj.greedy else ", ".join(
         [f"T = {T:g}"] + ([f"top-k = {k}"] if k else []) + ([f"top-p = {p:g}"] if p < 1 else []))
-    plot(probability_bars(bar_labels, bar_ids, adj.probs_original[bar_ids], adj.probs[bar_ids], adj.kept[bar_ids],
+    show_chart(probability_bars(bar_labels, bar_ids, adj.probs_original[bar_ids], adj.probs[bar_ids], adj.kept[bar_ids],
                           title=f"Next-token probabilities: the {N_BARS} most likely of all {V:,} tokens",
                           adjusted_title=f"Adjusted: {setting}"), "bars")
     st.caption(f"{N_BARS} of {V:,} tokens shown; they hold {adj.probs_original[bar_ids].sum():.1%} of the model's "
@@ -197,7 +193,7 @@ def sampling() -> None:
 
     left, right = st.columns([3, 2])
     with left:
-        plot(nucleus_curve(adj.nucleus_curve(), p, adj.n_kept,
+        show_chart(nucleus_curve(adj.nucleus_curve(), p, adj.n_kept,
                            title="Top-p: cumulative probability, most likely token first"), "nucleus")
     with right:
         st.markdown(
@@ -252,8 +248,8 @@ st.markdown(
     f"{'already in the embeddings' if first_top == 0 else f'after layer {first_top}'} "
     f"and ends with {lens.final_probs[-1]:.1%}."
 )
-plot(lens_heatmap(texts, lens.top_probs, names, title=f"Top {N_LENS} tokens after each of the {L} layers"), "lens")
-plot(lens_line(lens.final_probs, lens.final_ranks, final_label,
+show_chart(lens_heatmap(texts, lens.top_probs, names, title=f"Top {N_LENS} tokens after each of the {L} layers"), "lens")
+show_chart(lens_line(lens.final_probs, lens.final_ranks, final_label,
                title=f"Probability of {final_label} after each layer"), "lens-line")
 st.caption("transformers returns the last hidden state already normalised by the final norm, so it is not "
            "normalised twice: the last row equals the model's own next-token probabilities.")
