@@ -114,10 +114,15 @@ def shown_layer(url_path: str, n_layers: int) -> int:
     """The attention layer the Attention page shows (its slider now, or what it kept), else 0."""
     import streamlit as st
 
-    if url_path == "attention":
-        value = st.session_state.get("layer")
-    else:
-        value = st.session_state.get("_kept_values", {}).get(("attention", "layer"))
+    slot = ("attention", "layer")
+    kept = st.session_state.get("_kept_values", {}).get(slot)
+    value = kept
+    if url_path == "attention":  # the sidebar is drawn before the page: which value will the page show?
+        if st.session_state.get("_current_page") == "attention":
+            value = st.session_state.get("layer")  # the slider, as moved for this run
+        elif slot not in st.session_state.get("_url_seeded", set()):
+            raw = st.query_params.get("layer", "")  # first visit: the page will read the link's value
+            value = int(raw) if raw.isdigit() else 0
     return value if isinstance(value, int) and 0 <= value < n_layers else 0
 
 

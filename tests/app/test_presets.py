@@ -2,6 +2,8 @@
 and controls applied (no value rejected); a preset followed inside a running session replaces kept values."""
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
 from streamlit.testing.v1 import AppTest
@@ -74,3 +76,29 @@ def test_preset_followed_in_a_running_session_replaces_kept_values():
     at.switch_page("app_pages/next_token.py")
     at.run()
     assert at.session_state["temperature"] == 2.0
+
+
+def test_copy_link_shows_the_address_of_this_view():
+    url = presets.get("king-queen").links()[0][1]
+    _, query = presets.parse_url(url)
+    at = open_link(url)
+    at.button(key="copy_link").click().run()
+    shown = at.code[0].value
+    parts = urllib.parse.urlsplit(shown)
+    assert parts.path == "/embeddings"
+    got = dict(urllib.parse.parse_qsl(parts.query))
+    assert {k: v for k, v in query.items() if k != presets.PRESET_PARAM and k in got} == \
+        {k: got[k] for k in query if k in got}
+    assert got["model"] == query["model"] and got["text"] == query["text"] and got["word"] == "queen"
+    assert presets.PRESET_PARAM not in got
+
+
+def test_export_offers_the_attention_pages_layer():
+    at = open_link("/attention?model=minilm-l6&text=hello%20world&layer=3")
+    caption = " ".join(c.value for c in at.sidebar.caption)
+    assert "attention of layer 3 (12 heads)" in caption and "next tokens" not in caption
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Trace as JSON" in labels and "Trace as CSV (zip)" in labels
+    at = open_link("/tokens?model=smollm2-135m&text=hello%20world")
+    assert "attention of layer 0 (9 heads), and the top 20 next tokens" in " ".join(
+        c.value for c in at.sidebar.caption)
