@@ -1,6 +1,7 @@
 """Generate: the model writes one token at a time (greedy, sampling, beam search), streamed, shared by all sessions."""
 from __future__ import annotations
 
+import time
 import urllib.parse
 
 import streamlit as st
@@ -151,6 +152,12 @@ def show(r: Run, steps, placeholder, selected: int | None = None, running: bool 
                                  forced=[s.forced for s in steps], running=running, labels=labels))
 
 
+def follow(req) -> None:
+    """Wait for the next token(s); redraw at most ~12 times a second (decoding the pieces is not free)."""
+    time.sleep(0.08)
+    req.wait(len(req.steps), 0.5)
+
+
 def status_line(req) -> str:
     if req.state == "queued":
         rows, waiting = engine.load()
@@ -189,7 +196,7 @@ if run.mode == "compare":
         while not req.done:
             show(run, list(req.steps), holders[name][0], running=True)
             holders[name][1].caption(status_line(req))
-            req.wait(len(req.steps), 0.5)
+            follow(req)
     series, names = [], []
     for name in ("greedy", "sample", "beam"):
         steps = run.beam_steps if name == "beam" else list(run.compare[name].steps)
@@ -220,7 +227,7 @@ else:
         while not req.done:
             show(run, run.steps, out, running=True)
             status.caption(status_line(req))
-            req.wait(len(req.steps), 0.5)
+            follow(req)
         if req.state == "error":
             st.error(done_line(req), icon=":material/error:")
         else:

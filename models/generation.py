@@ -28,6 +28,7 @@ Beam search (:func:`beam_search`) runs transformers' ``generate(num_beams=k)`` i
 """
 from __future__ import annotations
 
+import atexit
 import itertools
 import math
 import threading
@@ -373,6 +374,7 @@ class Engine:
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        atexit.register(self.close)  # let the worker leave its step before the interpreter goes away
 
     @property
     def kind(self) -> str:
