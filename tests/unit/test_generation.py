@@ -311,3 +311,28 @@ def test_thirty_concurrent_rows_of_different_lengths_equal_alone(smollm2):
         _assert_same(batched[::5], alone)
     finally:
         engine.close()
+
+
+# ------------------------------------------------------------------------------------------ view builders
+def test_tokens_html_escapes_everything_and_colours_by_probability():
+    from components.generation_plots import PROB_BINS, prob_colour, tokens_html
+
+    out = tokens_html("<b>x</b>", ["<script>", " a&b", ""], [0.95, 0.05, 0.5], selected=1,
+                      forced=[False, True, False], labels=["<i>", "t", "u"])
+    assert "<script>" not in out and "<b>" not in out and "<i>" not in out
+    assert "&lt;script&gt;" in out and "&lt;b&gt;x&lt;/b&gt;" in out and " a&amp;b" in out
+    spans = out.split('class="tx-tok')[1:]
+    assert len(spans) == 3
+    assert prob_colour(0.95) in spans[0] and prob_colour(0.05) in spans[1] and prob_colour(0.5) in spans[2]
+    assert "tx-sel" in spans[1] and "tx-forced" in spans[1] and "tx-forced" not in spans[0]
+    assert [prob_colour(lo) for lo, _, _ in PROB_BINS] == [c for _, c, _ in PROB_BINS]
+
+
+def test_alternatives_and_compare_figures_carry_the_numbers():
+    from components.generation_plots import alternatives_figure, compare_figure
+
+    fig = alternatives_figure(["<a>", " b"], [0.7, 0.2], [0.9, 0.1], chosen=0, title="<t>")
+    assert list(fig.data[0].x) == [0.7, 0.2] and list(fig.data[1].x) == [0.9, 0.1]
+    assert "<a>" not in fig.data[0].y[0] and "<t>" not in fig.layout.title.text
+    fig = compare_figure(["greedy", "beam"], [[-1.0, -0.5], [-0.2, -0.2, -0.1]], "t")
+    assert list(fig.data[0].y) == [-1.0, -1.5] and list(fig.data[1].y) == pytest.approx([-0.2, -0.4, -0.5])
