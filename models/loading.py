@@ -160,6 +160,8 @@ def _convert(spec: ModelSpec, progress: Progress, force: bool) -> Path:
     with _file_lock(final.parent / ".lock"):
         if not force and _manifest_ok(final, gguf):  # another process finished while we waited
             return final
+        for stale in final.parent.glob(".tmp-*"):  # left by a conversion killed half-way (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
