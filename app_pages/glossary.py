@@ -1,16 +1,18 @@
 """Glossary: the words the app uses, in plain language, one anchor per term (``/glossary#softmax``)."""
+import json
+
 import streamlit as st
 
 from components.glossary import TERMS
 
-# Streamlit scrolls inside its main element, so a link to /glossary#softmax would open at the top: scroll to the
-# entry named by the address's #fragment once the headings exist (a lookup by id; nothing from the URL is
-# written into the page). Left out of the tab order.
+# Streamlit scrolls inside its main element and rewrites the address when it starts (dropping the #fragment), so
+# a link to an entry would open at the top: scroll to the entry named by ``term`` (checked against the known
+# anchors here, on the server) or by the #fragment once the headings exist. Left out of the tab order.
 SCROLL_JS = """
 <script>
 (function () {
   const doc = window.parent.document;
-  const id = decodeURIComponent((window.parent.location.hash || "").slice(1));
+  const id = __TERM__ || decodeURIComponent((window.parent.location.hash || "").slice(1));
   if (!id) { return; }
   let tries = 0;
   const timer = setInterval(function () {
@@ -29,4 +31,6 @@ st.markdown(" · ".join(f"[{t.name}](#{t.anchor})" for t in TERMS))
 for t in TERMS:
     st.subheader(t.name, anchor=t.anchor)
     st.markdown(t.text + (f" [Where the app shows it]({t.see})" if t.see else ""))
-st.iframe(SCROLL_JS, height=1, tab_index=-1)
+term = st.query_params.get("term", "")
+known = term if term in {t.anchor for t in TERMS} else ""
+st.iframe(SCROLL_JS.replace("__TERM__", json.dumps(known)), height=1, tab_index=-1)

@@ -84,7 +84,9 @@ def term(name: str) -> Term:
 
 
 def glossary_link(name: str, label: str | None = None) -> str:
-    """A Markdown link to the glossary entry, for st.markdown / st.caption: ``[softmax](/glossary#softmax)``.
-    ``label`` is the text shown (default: ``name``); it is app text, not user text."""
+    """A Markdown link to the glossary entry, for st.markdown / st.caption:
+    ``[softmax](/glossary?term=softmax#softmax)``. Streamlit rewrites the address when the app starts (and drops
+    the ``#fragment``), so the entry is also named in ``term``, which the glossary page scrolls to. ``label`` is the
+    text shown (default: ``name``); it is app text, not user text."""
     t = term(name)
-    return f"[{label or name}](/glossary#{t.anchor})"
+    return f"[{label or name}](/glossary?term={t.anchor}#{t.anchor})"

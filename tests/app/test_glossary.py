@@ -21,7 +21,7 @@ def test_every_entry_has_its_anchor():
 
 def test_tour_links_point_at_existing_entries():
     at = run_page("app_pages/home.py", step="5")
-    links = re.findall(r"\]\(/glossary#([a-z0-9-]+)\)", " ".join(m.value for m in at.markdown))
+    links = re.findall(r"\]\(/glossary\?term=([a-z0-9-]+)#\1\)", " ".join(m.value for m in at.markdown))
     assert {"softmax", "causal-mask", "gqa", "query-key-value"} <= set(links)
     anchors = {t.anchor for t in glossary.TERMS}
     assert set(links) <= anchors

@@ -80,9 +80,9 @@ def test_glossary_has_every_required_term_with_unique_anchors():
 
 
 def test_glossary_link_markdown():
-    assert glossary.glossary_link("softmax") == "[softmax](/glossary#softmax)"
-    assert glossary.glossary_link("beam search", "beams") == "[beams](/glossary#beam-search)"
-    assert glossary.glossary_link("top_p") == "[top_p](/glossary#top-p)"
+    assert glossary.glossary_link("softmax") == "[softmax](/glossary?term=softmax#softmax)"
+    assert glossary.glossary_link("beam search", "beams") == "[beams](/glossary?term=beam-search#beam-search)"
+    assert glossary.glossary_link("top_p") == "[top_p](/glossary?term=top-p#top-p)"
     with pytest.raises(KeyError):
         glossary.glossary_link("flux capacitor")
 
