@@ -40,8 +40,9 @@ def test_presentation_mode_keyboard_and_way_out(app):
     expect(page.locator('[data-testid="stExpandSidebarButton"]')).to_be_visible()  # the sidebar is collapsed
     box = page.locator('[data-testid="stSidebar"]').bounding_box()
     assert box is None or box["x"] + box["width"] <= 1
-    size = page.locator('[data-testid="stMain"] p').first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
-    assert size >= 26  # large fonts for a projector
+    text = page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] p', has_text="Each token makes")
+    size = text.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    assert size >= 26  # large fonts for a projector (16 px normally)
     expect(page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]')).to_have_count(1)
     app.screenshot("tour-present-step5", canonical="tour-present")
     for key, step in (("ArrowRight", 6), ("PageDown", 7), ("PageUp", 6), ("ArrowLeft", 5)):
