@@ -13,7 +13,7 @@ from components import present, state
 from components.cache import get_head_stats, get_model, get_trace
 from components.glossary import glossary_link as g
 from components.presets import PRESET_PARAM, get as preset, parse_url
-from components.widgets import show_chart, token_chips, visible
+from components.widgets import md_literal, show_chart, token_chips, visible
 from models.tokens import Encoding, describe
 
 MAX_SHOWN = 32  # tokens in the tour's figures (the full pages show up to 512)
@@ -98,7 +98,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         t = f.tokenizer
         wrap = ("It wraps the text in [CLS] … [SEP], two special tokens BERT-style models read as “start” and "
                 "“end”." if t.wraps_cls_sep else
-                f"It puts a beginning-of-text token ({t.bos_token}) in front." if t.adds_bos else
+                f"It puts a beginning-of-text token ({md_literal(t.bos_token)}) in front." if t.adds_bos else
                 "It adds no special token: the first piece is your first word.")
         st.markdown(f"A model does not read letters. The {t.kind} tokenizer of {lm.spec.label} cuts the text into "
                     f"**{trace.n_tokens} {g('token', 'tokens')}**, pieces from a fixed "
@@ -115,7 +115,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
 
         k = next((j for j in range(trace.n_tokens) if not trace.special[j]), 0)
         p = pieces[k]
-        st.markdown(f"Each token is replaced by its {g('id')}: “{visible(p.shown)}” is **{p.id:,}**. As a one-hot "
+        st.markdown(f"Each token is replaced by its {g('id')}: {md_literal(p.shown)} is **{p.id:,}**. As a one-hot "
                     f"vector that would be {f.vocab_size:,} numbers with a single 1; instead the model looks up row "
                     f"{p.id:,} of its {g('embedding')} matrix, {f.d_model} numbers that were learned in training.")
         fig = one_hot_vs_dense(p.id, f.vocab_size, trace.token_embeddings[k], visible(p.shown))
@@ -165,7 +165,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
             demo_text, other = TIM, sim.reverse_words(TIM)
             od = sim.order_demo(get_trace(lm.spec.id, demo_text), get_trace(lm.spec.id, other))
         st.markdown(f"Attention by itself ignores order: a bag of the same tokens would look the same. {how} "
-                    f"Below, the same tokens in “{visible(demo_text)[:80]}” and in its reversal: identical "
+                    f"Below, the same tokens in {md_literal(demo_text[:80])} and in its reversal: identical "
                     "embedding rows at layer 0, different vectors after the first layer.")
         fig = lines(np.arange(len(od.per_layer)), {"same tokens, reversed order": od.per_layer},
                     "Cosine of the same tokens' vectors, text vs reversed text", "layer", "mean cosine",
@@ -225,7 +225,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
             texts = token_texts(lm.tokenizer, top, f.tokenizer.kind)
         st.markdown(f"The last token's final vector is multiplied by the unembedding matrix: one {g('logit')} for "
                     f"each of the {f.vocab_size:,} vocabulary entries. {g('softmax').capitalize()} turns them into "
-                    f"probabilities; the top one here is “{visible(texts[0])}” with {a.probs_original[top[0]]:.1%}.")
+                    f"probabilities; the top one here is {md_literal(texts[0])} with {a.probs_original[top[0]]:.1%}.")
         fig = ranked_bars([visible(s) for s in texts], a.probs_original[top],
                           f"The 10 most likely next tokens of {f.vocab_size:,}", value_name="probability")
         _chart(fig, "next-token", "Bar chart of the ten most likely next tokens and their probabilities.", projector)

@@ -140,3 +140,14 @@ def test_encoder_steps_say_what_an_encoder_is():
 def test_empty_text_does_not_break_the_tour():
     at = run_page(HOME, text="", step="5")
     assert any("Type or paste" in i.value for i in at.info)
+
+
+def test_user_text_is_shown_literally():
+    from components.widgets import md_literal
+
+    hostile = "**bold** [click](http://example.org) <img src=x onerror=alert(1)>"
+    at = run_page(HOME, model="smollm2-135m", step="4", text=hostile)
+    shown = [m.value for m in at.markdown if "example.org" in m.value]
+    assert shown and all(md_literal(hostile) in v for v in shown)
+    at = run_page(HOME, model="minilm-l6", step="2", text="**x** and more")
+    assert any(md_literal("*") + " is **" in m.value for m in at.markdown)  # WordPiece: "*" is a token
