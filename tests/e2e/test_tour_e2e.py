@@ -19,6 +19,15 @@ def heading(page, text: str):
     return page.locator('[data-testid="stMain"] [data-testid="stHeading"]', has_text=text)
 
 
+def large_font(page, selector: str, contains: str, px: float = 26) -> None:
+    """Wait until the first element matching ``selector`` (and containing ``contains``) is drawn at >= ``px``
+    (projector CSS; 16 px normally)."""
+    page.wait_for_function(
+        """([sel, text, px]) => { const e = [...document.querySelectorAll(sel)].find(x => x.textContent.includes(text));
+             return !!e && parseFloat(getComputedStyle(e).fontSize) >= px; }""",
+        arg=[selector, contains, px], timeout=30_000)
+
+
 def test_tour_step_from_the_url_and_next(app):
     page = app.open("/", step="5")
     expect(heading(page, "Step 5 of 8: Attention")).to_be_visible(timeout=90_000)
@@ -40,10 +49,10 @@ def test_presentation_mode_keyboard_and_way_out(app):
     expect(page.locator('[data-testid="stExpandSidebarButton"]')).to_be_visible()  # the sidebar is collapsed
     box = page.locator('[data-testid="stSidebar"]').bounding_box()
     assert box is None or box["x"] + box["width"] <= 1
-    text = page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] p', has_text="Each token makes")
-    size = text.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
-    assert size >= 26  # large fonts for a projector (16 px normally)
-    expect(page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]')).to_have_count(1)
+    large_font(page, '[data-testid="stMain"] [data-testid="stMarkdownContainer"] p', "Each token makes")
+    chart = page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]')
+    expect(chart).to_have_count(1)
+    expect(chart.locator(".main-svg").first).to_be_visible(timeout=60_000)
     app.screenshot("tour-present-step5", canonical="tour-present")
     for key, step in (("ArrowRight", 6), ("PageDown", 7), ("PageUp", 6), ("ArrowLeft", 5)):
         page.locator('[data-testid="stMain"] h2').first.click()  # focus on the page, not in a text field
@@ -68,8 +77,7 @@ def test_presentation_mode_is_kept_across_pages(app):
     page.locator('[data-testid="stSidebarNav"] a', has_text="Tokens").click()
     app.wait_for_chips()
     expect(page).to_have_url(re.compile(r"/tokens\?.*present=1"))
-    size = page.locator(".tx-piece").first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
-    assert size >= 26
+    large_font(page, ".tx-piece", "")
 
 
 def test_preset_link_opens_its_page_in_the_same_session(app):
