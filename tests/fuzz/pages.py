@@ -5,7 +5,9 @@ Adding a page to those harnesses is ONE entry in ``PAGES``: its script, its URL 
 generated values, what counts as a rejection, the browser checks) is derived from the entry.
 
 Parameter kinds (what the page's ``state.Param.parse`` accepts):
-* ``Int(lo, hi)``: a whole number in [lo, hi]; ``hi`` may be ``LAYERS`` (the active model's number of layers).
+* ``Int(lo, hi)``: a whole number in [lo, hi]; ``hi`` may be ``LAYERS`` / ``HEADS`` (the active model's number of
+  layers / attention heads), or ``LAYERS - 1`` / ``HEADS - 1`` written as ``LAST_LAYER`` / ``LAST_HEAD``.
+* ``Float(lo, hi)``: a plain decimal number in [lo, hi] (no nan, inf or exponent).
 * ``Choice("a", "b")``: exactly one of these strings.
 * ``Text()``: any text (cleaned and capped, never rejected); ``long_warns=True`` when a text longer than
   ``components.state.MAX_TEXT_CHARS`` must say it was cut (the shared ``text``).
@@ -15,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
-LAYERS = "layers"  # stands for the active model's number of layers in Int(lo, LAYERS)
+# model-dependent upper bounds of Int: the active model's number of layers / heads (or that minus one)
+LAYERS, LAST_LAYER, HEADS, LAST_HEAD = "layers", "last_layer", "heads", "last_head"
 
 
 @dataclass(frozen=True)
@@ -23,8 +26,15 @@ class Int:
     lo: int
     hi: Union[int, str]
 
-    def bounds(self, n_layers: int) -> tuple[int, int]:
-        return self.lo, n_layers if self.hi == LAYERS else int(self.hi)
+    def bounds(self, n_layers: int, n_heads: int = 1) -> tuple[int, int]:
+        named = {LAYERS: n_layers, LAST_LAYER: n_layers - 1, HEADS: n_heads, LAST_HEAD: n_heads - 1}
+        return self.lo, named[self.hi] if isinstance(self.hi, str) else int(self.hi)
+
+
+@dataclass(frozen=True)
+class Float:
+    lo: float
+    hi: float
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,7 @@ class Text:
     long_warns: bool = False
 
 
-Kind = Union[Int, Choice, Text]
+Kind = Union[Int, Float, Choice, Text]
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,9 +7,11 @@ in range, a number out of range, NaN...), not from the parser under test.
 """
 from __future__ import annotations
 
+import math
+
 from hypothesis import strategies as st
 
-from tests.fuzz.pages import Choice, Int, Kind, Text
+from tests.fuzz.pages import Choice, Float, Int, Kind, Text
 
 OK, REJECT, ANY = "ok", "reject", "any"
 
@@ -59,6 +61,21 @@ def int_values(lo: int, hi: int) -> st.SearchStrategy[tuple[str, str]]:
     )
 
 
+def float_values(lo: float, hi: float) -> st.SearchStrategy[tuple[str, str]]:
+    inside = st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+    whole = st.integers(math.ceil(lo), math.floor(hi)) if math.ceil(lo) <= math.floor(hi) else st.nothing()
+    return st.one_of(
+        inside.map(lambda x: (f"{x:.4f}", OK if lo <= float(f"{x:.4f}") <= hi else ANY)),
+        whole.map(lambda n: (str(n), OK)),
+        st.one_of(st.floats(max_value=lo, exclude_max=True, allow_nan=False, allow_infinity=False),
+                  st.floats(min_value=hi, exclude_min=True, allow_nan=False, allow_infinity=False))
+        .map(lambda x: (f"{x:.6f}", REJECT if f"{x:.6f}" not in (f"{lo:.6f}", f"{hi:.6f}") else ANY)),
+        st.sampled_from(["", " ", "abc", "NaN", "nan", "inf", "-inf", "Infinity", "1e-3", "0x1", "١", "1,5", "[1]",
+                         "true", "--1", "1.2.3"]).map(lambda s: (s, REJECT)),
+        st.text(_no_surrogates(), max_size=20).map(lambda s: (s, ANY)),
+    )
+
+
 def choice_values(options: tuple[str, ...]) -> st.SearchStrategy[tuple[str, str]]:
     return st.one_of(
         st.sampled_from(options).map(lambda s: (s, OK)),
@@ -77,9 +94,11 @@ def text_param_values(long_warns: bool) -> st.SearchStrategy[tuple[str, str]]:
     return text_values().map(lambda s: (s, OK))
 
 
-def values_for(kind: Kind, n_layers: int) -> st.SearchStrategy[tuple[str, str]]:
+def values_for(kind: Kind, n_layers: int, n_heads: int = 1) -> st.SearchStrategy[tuple[str, str]]:
     if isinstance(kind, Int):
-        return int_values(*kind.bounds(n_layers))
+        return int_values(*kind.bounds(n_layers, n_heads))
+    if isinstance(kind, Float):
+        return float_values(kind.lo, kind.hi)
     if isinstance(kind, Choice):
         return choice_values(kind.options)
     if isinstance(kind, Text):
@@ -88,13 +107,13 @@ def values_for(kind: Kind, n_layers: int) -> st.SearchStrategy[tuple[str, str]]:
 
 
 @st.composite
-def url_params(draw, params: dict[str, Kind], n_layers: int) -> dict[str, tuple[list[str], str]]:
+def url_params(draw, params: dict[str, Kind], n_layers: int, n_heads: int = 1) -> dict[str, tuple[list[str], str]]:
     """A subset of ``params`` with hostile values: name -> (values in the URL, expectation of the LAST one,
     which is the one Streamlit's pages use). Some parameters are repeated (``?layer=1&layer=x``)."""
     out = {}
     if not params:
         return out
     for name in draw(st.lists(st.sampled_from(sorted(params)), unique=True, max_size=len(params))):
-        values = draw(st.lists(values_for(params[name], n_layers), min_size=1, max_size=3))
+        values = draw(st.lists(values_for(params[name], n_layers, n_heads), min_size=1, max_size=3))
         out[name] = ([v for v, _ in values], values[-1][1])
     return out

@@ -38,10 +38,11 @@ def all_text(at: AppTest) -> list[str]:
     return out
 
 
-def n_layers(model_id: str) -> int:
+def layers_and_heads(model_id: str) -> tuple[int, int]:
     from components.cache import _model  # the same process-wide cache the AppTest runs use
 
-    return _model(model_id).facts.n_layers
+    facts = _model(model_id).facts
+    return facts.n_layers, facts.n_heads
 
 
 def check_run(at: AppTest, expectations: dict[str, str]) -> None:
@@ -78,7 +79,7 @@ def link(draw, page: Page) -> tuple[dict[str, list[str]], dict[str, str]]:
         values = draw(st.lists(values_for(SHARED["text"], 0), min_size=1, max_size=2))
         params["text"] = [v for v, _ in values]
         expect["text"] = values[-1][1]
-    for name, (values, ok) in draw(url_params(page.params, n_layers(model))).items():
+    for name, (values, ok) in draw(url_params(page.params, *layers_and_heads(model))).items():
         params[name] = values
         expect[name] = ok
     return params, expect

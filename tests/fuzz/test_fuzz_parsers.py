@@ -17,9 +17,9 @@ from components import state
 from components.widgets import md_literal, visible
 from models import similarity as sim
 from models.registry import REGISTRY
-from tests.fuzz.pages import PAGES, SHARED, Choice, Int, Text
+from tests.fuzz.pages import PAGES, SHARED, Choice, Float, Int, Text
 from tests.fuzz.record import count, sized
-from tests.fuzz.strategies import ANY, BIG, OK, REJECT, choice_values, int_values, text_values
+from tests.fuzz.strategies import ANY, BIG, OK, REJECT, choice_values, float_values, int_values, text_values
 
 ANY_UNICODE = st.text(st.characters(), max_size=200)  # lone surrogates included
 WITH_SURROGATES = st.lists(st.one_of(ANY_UNICODE, st.sampled_from(["\ud800", "\udfff", "a\udc80b", "\ud83d"])),
@@ -60,6 +60,22 @@ def test_int_params_accept_in_range_and_reject_with_a_reason(lo, width, data):
             assert value == int(raw.strip())
 
 
+@given(st.floats(-10, 10, allow_nan=False), st.floats(0, 10, allow_nan=False), st.data())
+@sized(ci=20, full=300)
+def test_float_params_accept_in_range_and_reject_with_a_reason(lo, width, data):
+    count("parser/float_in")
+    hi = lo + width
+    raw, expect = data.draw(float_values(lo, hi))
+    try:
+        value = state.float_in(lo, hi)(raw)
+    except ValueError as e:
+        assert expect in (REJECT, ANY), f"{raw!r} should be accepted in [{lo}, {hi}]"
+        assert one_line(str(e))
+    else:
+        assert expect in (OK, ANY), f"{raw!r} should be rejected, got {value}"
+        assert lo <= value <= hi and value == value
+
+
 @given(choice_values(tuple(REGISTRY)))
 @sized(ci=25, full=300)
 def test_model_param_accepts_registry_ids_only(case):
@@ -97,7 +113,9 @@ def _parser(name: str, page_params: dict):
     if name == "model":
         return state.parse_model
     if isinstance(kind, Int):
-        return state.int_in(*kind.bounds(30))
+        return state.int_in(*kind.bounds(30, 9))
+    if isinstance(kind, Float):
+        return state.float_in(kind.lo, kind.hi)
     if isinstance(kind, Choice):
         def choice(value: str) -> str:
             if value not in kind.options:
