@@ -20,7 +20,7 @@ PAGES = [
     st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
     st.Page("app_pages/similarity.py", title="Similarity", icon=":material/compare_arrows:", url_path="similarity"),
     st.Page("app_pages/attention.py", title="Attention", icon=":material/hub:", url_path="attention"),
-    st.Page("app_pages/next_token.py", title="Next token", icon=":material/bar_chart:", url_path="next-token"),
+    st.Page("app_pages/next-token.py", title="Next token", icon=":material/bar_chart:", url_path="next-token"),
     st.Page("app_pages/generate.py", title="Generate", icon=":material/auto_awesome:", url_path="generate"),
     st.Page("app_pages/glossary.py", title="Glossary", icon=":material/menu_book:", url_path="glossary"),
 ]

@@ -16,7 +16,7 @@ PAGE_FILES = {  # url path -> page file (the same pairs as app.py's PAGES)
     "embeddings": "app_pages/embeddings.py",
     "similarity": "app_pages/similarity.py",
     "attention": "app_pages/attention.py",
-    "next-token": "app_pages/next_token.py",
+    "next-token": "app_pages/next-token.py",
     "generate": "app_pages/generate.py",
     "glossary": "app_pages/glossary.py",
 }

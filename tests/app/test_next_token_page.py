@@ -8,23 +8,16 @@ import torch
 from streamlit.testing.v1 import AppTest
 from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
-from tests.app.helpers import APP, array, charts
+from tests.app import helpers
+from tests.app.helpers import array, charts
 
-PAGE = "app_pages/next_token.py"
+PAGE = "app_pages/next-token.py"
 FRANCE = "The capital of France is"
 BARS = "Next-token probabilities: the 20 most likely of all 49,152 tokens"
 
 
 def open_page(**params: str) -> AppTest:
-    """Like helpers.run_page, but runs the app once first: AppTest only maps a page file to its st.Page
-    after st.navigation has run, and this page's url_path (next-token) differs from its file name."""
-    at = AppTest.from_file(APP, default_timeout=300)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return helpers.run_page(PAGE, **params)
 
 
 def model_probs(lm, text: str) -> np.ndarray:
