@@ -33,8 +33,8 @@ SCALE = state.Param("scale", "sqrt", state.choice(*ap.SCALES))
 STAT = state.Param("stat", "prev", state.choice(*att.STATS))
 PARAMS = [VIEW, LAYER, HEAD, QUERY, AGG, LEVEL, SCALE, STAT]
 state.seed(PARAMS, scope="attention")
-for p, hi in ((LAYER, L - 1), (HEAD, H - 1)):  # a kept value from a bigger model
-    if st.session_state[p.name] > hi:
+for p, hi in ((LAYER, L - 1), (HEAD, H - 1)):  # a kept value from a bigger model (or a stale widget label)
+    if not isinstance(st.session_state[p.name], int) or not 0 <= st.session_state[p.name] <= hi:
         st.session_state[p.name] = 0
 
 text = state.current_text()
@@ -277,8 +277,9 @@ def view_summary() -> None:
 
 def view_qk() -> None:
     layer, head = layer_head_controls()
-    if st.session_state[QUERY.name] < 0 or st.session_state[QUERY.name] >= T:
-        st.session_state[QUERY.name] = T - 1
+    query = st.session_state[QUERY.name]
+    if not isinstance(query, int) or not 0 <= query < T:  # -1 (the last token), a longer text's index, or a
+        st.session_state[QUERY.name] = T - 1  # stale label the browser sent back after the text changed (a str)
     st.selectbox("Query token (the one that is reading)", range(T), key=QUERY.name,
                  format_func=lambda i: labels[i], on_change=state.forget_warning, args=(QUERY.name,))
     query = st.session_state[QUERY.name]

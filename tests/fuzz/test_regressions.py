@@ -26,3 +26,21 @@ def test_tokens_page_survives_a_stale_selectbox_label(monkeypatch):
         assert not at.exception, [e.value for e in at.exception]
         assert at.session_state["token"] == 0
     assert at.get("metric")[1].value == str(len(at.get("selectbox")[0].options))  # the page ran to the end
+
+
+def test_attention_qk_survives_a_stale_query_label(monkeypatch):
+    """The same browser behaviour on the Attention page's query selectbox, whose labels ("5 ␣party") depend
+    on the text: after a text change the stale label comes back as a str and must fall back to the last token."""
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["view"] = "qk"
+    at.switch_page("app_pages/attention.py")
+    at.run()
+    box = at.selectbox(key="query")
+    stale = box.options[box.index]
+    monkeypatch.setattr(Selectbox, "_widget_state",
+                        property(lambda self: WidgetState(id=self.id, string_value=stale)))
+    for text in ("a completely different sentence", "and yet another one, longer than the first"):
+        at.text_area(key="text").input(text).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.session_state["query"] == len(at.selectbox(key="query").options) - 1
+        assert any("max difference from the attention" in s.value for s in at.success)
