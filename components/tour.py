@@ -68,7 +68,8 @@ def _preset_link(preset_id: str, label: str | None = None) -> str:
 
 def _chart(fig, name: str, alt: str, projector: bool, height: int | None = None) -> None:
     present.style(fig, height=(560 if projector else height))
-    show_chart(fig, f"tour-{name}", alt=alt)
+    # on a projector, the figure's own large fonts (Streamlit's chart theme would shrink them back)
+    show_chart(fig, f"tour-{name}", alt=alt, **({"theme": None} if projector else {}))
 
 
 def _labels(tokens: list[str]) -> list[str]:
