@@ -1,12 +1,17 @@
 """The only caching code: models once per process, traces per (model, text).
 
-Traces use ``st.cache_resource`` rather than ``st.cache_data``: a 512-token SmolLM2 trace holds ~300 MB of
-attention weights, and cache_data would pickle and copy it on every rerun. Trace arrays are read-only, so
-sharing one object between sessions is safe.
+Models use ``st.cache_resource`` (one per process, shared by all sessions). Traces are shared too, never
+copied (cache_data would pickle a 512-token SmolLM2 trace, ~340 MB of attention weights, on every rerun; trace
+arrays are read-only, so sharing one object is safe), in a BudgetCache bounded by bytes: TX_TRACE_CACHE_MB,
+default 1500 MB, one hour at most.
 """
 from __future__ import annotations
 
+import os
 import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable, Hashable
 
 import streamlit as st
 
@@ -39,9 +44,73 @@ def _tokenizer(model_id: str) -> LoadedTokenizer:
     return loading.load_tokenizer_only(model_id)
 
 
-@st.cache_resource(show_spinner=False, max_entries=24, ttl=3600)
+class BudgetCache:
+    """A process-wide LRU bounded by BYTES and age (st.cache_resource only bounds the number of entries, and
+    one 512-token SmolLM2 trace is ~340 MB while a short one is ~1 MB). Each key is computed once even when
+    many sessions ask for it at the same moment; the newest entry is kept even if it alone exceeds the budget."""
+
+    def __init__(self, budget_bytes: int, ttl: float, size_of: Callable[[Any], int],
+                 clock: Callable[[], float] = time.monotonic):
+        self.budget, self.ttl, self.size_of, self.clock = budget_bytes, ttl, size_of, clock
+        self._items: OrderedDict[Hashable, tuple[Any, int, float]] = OrderedDict()  # key -> (value, bytes, born)
+        self._lock = threading.Lock()
+        self._computing: dict[Hashable, threading.Lock] = {}
+        self.used = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _lookup(self, key: Hashable) -> tuple[bool, Any]:  # call with self._lock held
+        hit = self._items.get(key)
+        if hit is None:
+            return False, None
+        if self.clock() - hit[2] > self.ttl:
+            self._drop(key)
+            return False, None
+        self._items.move_to_end(key)
+        return True, hit[0]
+
+    def _drop(self, key: Hashable) -> None:
+        _, size, _ = self._items.pop(key)
+        self.used -= size
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            found, value = self._lookup(key)
+            if found:
+                return value
+            key_lock = self._computing.setdefault(key, threading.Lock())
+        with key_lock:  # one computation per key; the others wait for it and then find it
+            with self._lock:
+                found, value = self._lookup(key)
+            if found:
+                return value
+            value = compute()
+            size = int(self.size_of(value))
+            with self._lock:
+                self._items[key] = (value, size, self.clock())
+                self.used += size
+                while self.used > self.budget and len(self._items) > 1:
+                    self._drop(next(iter(self._items)))
+                self._computing.pop(key, None)
+            return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.used = 0
+
+
+def trace_nbytes(trace: Trace) -> int:
+    return sum(v.nbytes for v in vars(trace).values() if hasattr(v, "nbytes"))
+
+
+TRACE_CACHE_MB = int(os.environ.get("TX_TRACE_CACHE_MB", "1500"))
+TRACES = BudgetCache(TRACE_CACHE_MB * 2**20, ttl=3600, size_of=trace_nbytes)
+
+
 def _trace(model_id: str, text: str) -> Trace:
-    return compute_trace(_model(model_id), text)
+    return TRACES.get((model_id, text), lambda: compute_trace(_model(model_id), text))
 
 
 def get_model(model_id: str) -> LoadedModel:

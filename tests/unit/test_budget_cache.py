@@ -1,0 +1,73 @@
+"""The trace cache: bounded by bytes and age, least recently used first out, one computation per key."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from components.cache import BudgetCache, trace_nbytes
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_evicts_least_recently_used_by_bytes():
+    cache = BudgetCache(100, ttl=60, size_of=len)
+    for key in "abc":
+        cache.get(key, lambda k=key: k * 40)  # 40 bytes each: the third pushes out the oldest
+    assert len(cache) == 2 and cache.used == 80
+    calls = []
+    cache.get("b", lambda: calls.append("b") or "x")  # a hit: not recomputed, and now most recent
+    cache.get("d", lambda: "d" * 40)
+    assert calls == [] and cache.get("b", lambda: "recomputed") == "b" * 40
+    assert cache.get("c", lambda: "recomputed") == "recomputed"  # c was the least recently used
+
+
+def test_an_entry_bigger_than_the_budget_is_kept_alone():
+    cache = BudgetCache(10, ttl=60, size_of=len)
+    cache.get("small", lambda: "12345")
+    assert cache.get("big", lambda: "x" * 50) == "x" * 50
+    assert len(cache) == 1 and cache.used == 50
+
+
+def test_entries_expire():
+    clock = Clock()
+    cache = BudgetCache(1000, ttl=10, size_of=len, clock=clock)
+    cache.get("a", lambda: "old")
+    clock.now = 9
+    assert cache.get("a", lambda: "new") == "old"
+    clock.now = 21  # born at 0: 21 s > ttl
+    assert cache.get("a", lambda: "new") == "new" and cache.used == 3
+
+
+def test_one_computation_per_key_under_concurrency():
+    cache = BudgetCache(1000, ttl=60, size_of=len)
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.2)
+        return "value"
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get("k", slow))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [1] and results == ["value"] * 8
+
+
+def test_trace_size_counts_every_array(minilm):
+    from models.trace import compute_trace
+
+    tr = compute_trace(minilm, "a short text")
+    arrays = [tr.ids, tr.offsets, tr.special, tr.token_embeddings, tr.position_embeddings, tr.hidden_states,
+              tr.attentions]
+    assert trace_nbytes(tr) == sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
