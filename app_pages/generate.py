@@ -149,7 +149,8 @@ def show(r: Run, steps, placeholder, selected: int | None = None, running: bool 
                                                                    if sampled else "")
               for i, (p, s) in enumerate(zip(pieces, steps))]
     placeholder.html(tokens_html(prompt_text(r), pieces, probs, bos=bos if r.from_bos else None, selected=selected,
-                                 forced=[s.forced for s in steps], running=running, labels=labels))
+                                 forced=[s.forced for s in steps], running=running, labels=labels,
+                                 run_id=id(r)))
 
 
 def follow(req) -> None:

@@ -48,11 +48,12 @@ def legend_html(what: str) -> str:
 
 def tokens_html(prompt: str, pieces: list[str], probs: list[float], *, bos: str | None = None,
                 selected: int | None = None, forced: list[bool] | None = None, running: bool = False,
-                labels: list[str] | None = None) -> str:
+                labels: list[str] | None = None, run_id: int | None = None) -> str:
     """The prompt (grey) followed by one span per generated token, its background the probability it had when
     chosen. ``pieces[i] == ""`` is a token holding only part of a character (an empty coloured gap; the next token
     completes the character)."""
-    out = [GEN_CSS, '<div class="tx-gen" data-testid="tx-generated">']
+    run = f' data-run="{int(run_id)}"' if run_id is not None else ""
+    out = [GEN_CSS, f'<div class="tx-gen" data-testid="tx-generated"{run}>']
     if bos is not None:
         out.append(f'<span class="tx-bos" title="beginning-of-sequence token">{html.escape(bos)}</span>')
     out.append(f'<span class="tx-prompt">{html.escape(prompt)}</span>')

@@ -44,6 +44,18 @@ def wait_done(app, page, timeout: float = 120_000) -> None:
     app.wait_idle(timeout)
 
 
+def generate(app, page) -> None:
+    """Click Generate, wait until a NEW run is on screen (each run has its own data-run) and has finished."""
+    output = page.locator('[data-testid="tx-generated"]')
+    before = output.last.get_attribute("data-run") if output.count() else None
+    click(page, "Generate")
+    if before is None:
+        expect(output.last).to_be_attached(timeout=60_000)
+    else:
+        expect(output.last).not_to_have_attribute("data-run", before, timeout=60_000)
+    wait_done(app, page)
+
+
 def test_generate_streams_the_greedy_continuation(app, smollm2):
     n = 48
     page = app.open("/generate", text=PROMPT, mode="greedy", max_new_tokens=str(n))
@@ -90,11 +102,9 @@ def test_stop_stops_the_stream(app):
 def test_same_seed_gives_the_same_text(app):
     page = app.open("/generate", text=PROMPT, mode="sample", seed="42", temperature="1.1", max_new_tokens="12")
     app.wait_idle()
-    click(page, "Generate")
-    wait_done(app, page)
+    generate(app, page)
     first = generated_text(page)
-    click(page, "Generate")
-    wait_done(app, page)
+    generate(app, page)
     assert generated_text(page) == first and first
 
 
@@ -102,8 +112,7 @@ def test_hostile_prompt_is_shown_literally(app, browser_log):
     payload = "<img src=x onerror=alert(1)><script>alert(1)</script>"
     page = app.open("/generate", text=payload, max_new_tokens="4")
     app.wait_idle()
-    click(page, "Generate")
-    wait_done(app, page)
+    generate(app, page)
     prompt = page.locator('[data-testid="tx-generated"]').last.locator(".tx-prompt")
     expect(prompt).to_have_text(payload)
     assert page.evaluate(INJECTED) == {"img": 0, "script": 0}
