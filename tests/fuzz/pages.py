@@ -75,8 +75,11 @@ class Page:
 MODELS = ("smollm2-135m", "minilm-l6")  # the bundled models (hub ids are covered in tests/unit/test_faults.py)
 SHARED: dict[str, Kind] = {"model": Choice(*MODELS), "text": Text(long_warns=True)}
 
+# literal copies of the pages' choices (importing a page script would run Streamlit code)
+ATTENTION_VIEWS = ("heatmap", "heads", "summary", "qk", "bertviz-head", "bertviz-model")
+
 PAGES: tuple[Page, ...] = (
-    Page("app_pages/home.py", "/", "Overview"),
+    Page("app_pages/home.py", "/", "Overview", {"step": Int(1, 8)}, views=({}, {"step": "5"}, {"present": "1"})),
     Page("app_pages/tokens.py", "/tokens", "Tokens", {"token": Int(0, 511)},
          views=({}, {"token": "3"}), shows_text=True),
     Page("app_pages/embeddings.py", "/embeddings", "Embeddings",
@@ -88,6 +91,21 @@ PAGES: tuple[Page, ...] = (
           "b": Text(), "sentences": Text(), "target": Text(), "contexts": Text()},
          views=({}, {"vectors": "contextual", "layer": "2"}),
          echoes={"words": "{p}, cat", "target": "{p}"}),
+    Page("app_pages/attention.py", "/attention", "Attention",
+         {"view": Choice(*ATTENTION_VIEWS), "layer": Int(0, LAST_LAYER), "head": Int(0, LAST_HEAD),
+          "query": Int(0, 511), "agg": Choice("head", "layer", "all"), "level": Choice("tokens", "words"),
+          "scale": Choice("sqrt", "linear"), "stat": Choice("entropy", "prev", "first", "self", "special", "distance")},
+         views=tuple({"view": v} for v in ATTENTION_VIEWS) + ({"agg": "layer", "level": "words"},),
+         shows_text=True),
+    Page("app_pages/next-token.py", "/next-token", "Next token",
+         {"temperature": Float(0.0, 2.0), "top_k": Int(0, 200), "top_p": Float(0.0, 1.0)},
+         views=({}, {"temperature": "0.5", "top_k": "10", "top_p": "0.9"}), shows_text=True),
+    Page("app_pages/generate.py", "/generate", "Generate",
+         {"mode": Choice("greedy", "sample", "beam", "compare"), "temperature": Float(0.0, 2.0),
+          "top_k": Int(0, 200), "top_p": Float(0.0, 1.0), "seed": Int(0, 2**31 - 1),
+          "max_new_tokens": Int(1, 256), "beams": Int(2, 5)},
+         views=({}, {"mode": "compare"})),
+    Page("app_pages/glossary.py", "/glossary", "Glossary"),
 )
 
 

@@ -1,0 +1,34 @@
+"""The harness table stays true to the pages: every registered page is in it, with the parameters its
+script defines (read from the source: importing a page script would run Streamlit)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.fuzz.pages import ATTENTION_VIEWS, PAGES, Choice
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_registered_page_is_in_the_table():
+    registered = re.findall(r'st\.Page\("(app_pages/[a-z_-]+\.py)"', (REPO / "app.py").read_text())
+    assert sorted(registered) == sorted(p.file for p in PAGES)
+
+
+def test_each_page_lists_the_params_its_script_defines():
+    for page in PAGES:
+        source = (REPO / page.file).read_text()
+        defined = set(re.findall(r'state\.Param\(\s*"([a-z_]+)"', source))
+        assert defined == set(page.params), (page.file, defined ^ set(page.params))
+
+
+def test_copied_choices_match_the_sources():
+    from models.attention import STATS
+    from models.generation import MODES
+
+    source = (REPO / "app_pages/attention.py").read_text()
+    views = re.search(r"VIEWS = \{(.*?)\n\}", source, re.S).group(1)
+    assert tuple(re.findall(r'"([a-z-]+)":', views)) == ATTENTION_VIEWS
+    by_name = {p.id: p for p in PAGES}
+    assert by_name["attention"].params["stat"] == Choice(*STATS)
+    assert by_name["generate"].params["mode"] == Choice(*MODES)
