@@ -56,6 +56,10 @@ def main() -> None:
             print(f"Local model added: {spec.id} ({spec.family}) from {spec.path}", flush=True)
 
     warm_up((DEFAULT_DECODER, DEFAULT_ENCODER), DEFAULT_TEXT)
+    from components.cache import get_model_cached
+    from components.engine import _engine
+
+    _engine(DEFAULT_DECODER, get_model_cached(DEFAULT_DECODER))  # the generation worker, warmed (~2 s)
     import components.plots  # noqa: F401  (pandas, plotly: the first page run would import them)
     import components.widgets  # noqa: F401
     print(f"Models loaded in {time.perf_counter() - t0:.1f} s; starting the server...", flush=True)

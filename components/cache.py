@@ -120,6 +120,11 @@ def get_model(model_id: str) -> LoadedModel:
         return _model(model_id)
 
 
+def get_model_cached(model_id: str) -> LoadedModel:
+    """The process-wide model without any UI (serve.py's warm-up, outside a page run)."""
+    return _model(model_id)
+
+
 def get_tokenizer(model_id: str) -> LoadedTokenizer:
     _ensure_prepared(model_id)
     return _tokenizer(model_id)
