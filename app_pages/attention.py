@@ -6,7 +6,7 @@ import streamlit.components.v1 as components
 
 from components import attention_plots as ap
 from components import state
-from components.cache import get_head_stats, get_model, get_qkv, get_trace
+from components.cache import get_head_stats, get_model, get_qkv, trace_or_stop
 from components.widgets import csv_download, md_literal, show_chart, visible
 from models import attention as att
 from models.tokens import Encoding, describe
@@ -66,14 +66,7 @@ st.markdown(
     "this in parallel and specialise. " + explain_model()
 )
 
-if not text.strip():
-    st.info("Type or paste some text in the sidebar to see its attention.", icon="✍️")
-    st.stop()
-try:
-    trace = get_trace(lm.spec.id, text)
-except ValueError as e:
-    st.info(str(e), icon="✍️")
-    st.stop()
+trace = trace_or_stop(lm.spec.id, text, "see its attention")
 if trace.truncated:
     st.info(f"This text is {trace.n_total:,} tokens long; the first {trace.n_tokens} are analysed.", icon="✂️")
 

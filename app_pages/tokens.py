@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from components import state
-from components.cache import get_model, get_tokenizer, get_trace
+from components.cache import get_model, get_tokenizer, trace_or_stop
 from components.plots import one_hot_vs_dense
 from components.widgets import csv_download, kv_table, marker_notes, token_chips, tokenizer_caption, visible
 from models.loading import ModelUnavailable
@@ -20,15 +20,7 @@ text = state.current_text()
 st.title("Tokens: text → pieces → ids")
 st.markdown(tokenizer_caption(facts.tokenizer, lm.spec.label))
 
-if not text.strip():
-    st.info("Type or paste some text in the sidebar to see how the model cuts it into tokens.", icon="✍️")
-    st.stop()
-
-try:
-    trace = get_trace(lm.spec.id, text)
-except ValueError as e:
-    st.info(str(e), icon="✍️")
-    st.stop()
+trace = trace_or_stop(lm.spec.id, text, "see how the model cuts it into tokens")
 
 enc = Encoding(ids=trace.ids, offsets=trace.offsets, special=trace.special, n_total=trace.n_total)
 pieces = describe(lm.tokenizer, enc, text, facts.tokenizer.kind)

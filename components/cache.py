@@ -135,6 +135,19 @@ def get_trace(model_id: str, text: str) -> Trace:
     return _trace(model_id, text)
 
 
+def trace_or_stop(model_id: str, text: str, purpose: str) -> Trace:
+    """The trace a page needs, or a friendly one-line message and the end of the page run (empty text, no
+    token). ``purpose`` ends the sentence "Type or paste some text in the sidebar to ...". """
+    if not text.strip():
+        st.info(f"Type or paste some text in the sidebar to {purpose}.", icon="✍️")
+        st.stop()
+    try:
+        return get_trace(model_id, text)
+    except ValueError as e:
+        st.info(str(e), icon="✍️")
+        st.stop()
+
+
 def resolve_model(model_id: str) -> tuple[LoadedModel, str | None]:
     """The requested model, or the bundled model of the same family plus a one-sentence notice."""
     try:
