@@ -7,7 +7,7 @@ import streamlit.components.v1 as components
 from components import attention_plots as ap
 from components import state
 from components.cache import get_head_stats, get_model, get_qkv, trace_or_stop
-from components.widgets import csv_download, md_literal, show_chart, visible
+from components.widgets import csv_download, md_literal, piece_label, show_chart, visible
 from models import attention as att
 from models.tokens import Encoding, describe
 
@@ -73,7 +73,7 @@ if trace.truncated:
 T = trace.n_tokens
 pieces = describe(lm.tokenizer, Encoding(ids=trace.ids, offsets=trace.offsets, special=trace.special,
                                          n_total=trace.n_total), text, facts.tokenizer.kind)
-labels = [f"{i} {visible(p.shown if p.special or p.partial else p.decoded)}" for i, p in enumerate(pieces)]
+labels = [piece_label(p) for p in pieces]
 future = np.triu(np.ones((T, T), dtype=bool), k=1) if CAUSAL else None  # [T, T] True = masked
 
 

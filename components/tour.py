@@ -13,7 +13,7 @@ from components import present, state
 from components.cache import get_head_stats, get_model, get_trace
 from components.glossary import glossary_link as g
 from components.presets import PRESET_PARAM, get as preset, parse_url
-from components.widgets import md_literal, show_chart, token_chips, visible
+from components.widgets import md_literal, piece_label, show_chart, token_chips, visible
 from models.tokens import Encoding, describe
 
 MAX_SHOWN = 32  # tokens in the tour's figures (the full pages show up to 512)
@@ -72,10 +72,6 @@ def _chart(fig, name: str, alt: str, projector: bool, height: int | None = None)
     show_chart(fig, f"tour-{name}", alt=alt, **({"theme": None} if projector else {}))
 
 
-def _labels(tokens: list[str]) -> list[str]:
-    return [f"{i}·{visible(t)}" for i, t in enumerate(tokens)]
-
-
 def render(step: Step, lm, text: str, projector: bool = False) -> View:
     """Draw one step (explanation, live figure, try-this) and return the link to its full page."""
     f = lm.facts
@@ -90,7 +86,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
     enc = Encoding(ids=trace.ids, offsets=trace.offsets, special=trace.special, n_total=trace.n_total)
     pieces = describe(lm.tokenizer, enc, text, f.tokenizer.kind)
     T = min(trace.n_tokens, MAX_SHOWN)
-    labels = _labels([p.shown for p in pieces[:T]])
+    labels = [piece_label(p) for p in pieces[:T]]
     cut = (f" (the first {T} of {trace.n_tokens} tokens)" if trace.n_tokens > T else "")
     decoder = f.family == "decoder"
     i = STEPS.index(step)

@@ -52,6 +52,12 @@ def visible(text: str) -> str:
     return "".join(out)
 
 
+def piece_label(p: PieceInfo) -> str:
+    """A token as an axis label: its position and the text it stands for, whitespace visible ("3 ␣party");
+    special tokens and byte pieces of an incomplete character as the vocabulary writes them."""
+    return f"{p.index} {visible(p.shown if p.special or p.partial else p.decoded)}"
+
+
 def chip_title(p: PieceInfo) -> str:
     lines = [f"#{p.index} · id {p.id}", f"vocabulary string: {visible(p.raw)}", f"decodes to: {visible(p.decoded)!s}"]
     if p.covers_text:
