@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import threading
 
 import pytest
 
@@ -17,13 +18,32 @@ from tests.e2e.conftest import chromium_path
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+def in_own_thread(fn):
+    """Run ``fn`` in a fresh thread: the e2e suite's sync Playwright keeps an event loop running in this one,
+    and asyncio.run refuses to start inside a running loop."""
+    out: dict = {}
+
+    def target():
+        try:
+            out["value"] = fn()
+        except BaseException as e:  # re-raised in the test's thread
+            out["error"] = e
+
+    t = threading.Thread(target=target, name="load-test")
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
 def test_eight_sessions_at_once(capsys):
     if chromium_path() is None:
         pytest.skip("chromium is not installed (`make browser`)")
     from bench import load
 
     args = argparse.Namespace(sessions=8, interactions=6, texts=30, memory_workers=4)
-    r = asyncio.run(load._run(args))
+    r = in_own_thread(lambda: asyncio.run(load._run(args)))
     with capsys.disabled():
         print("\n[load] " + json.dumps({k: r[k] for k in ("latency_p50_s", "latency_p95_s", "latency_max_s",
                                                           "cold_start_max_s", "peak_rss_mb", "loads")}, default=str))
