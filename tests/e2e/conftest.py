@@ -319,7 +319,17 @@ class App:
         return self.chips(block).locator(".tx-piece").all_text_contents()
 
     def query(self) -> dict[str, list[str]]:
-        return urllib.parse.parse_qs(urllib.parse.urlsplit(self.page.url).query, keep_blank_values=True)
+        """The address bar's query, read from ``location.search``: Playwright's ``page.url`` misses the
+        history.replaceState that Streamlit makes after a fragment run, so it can lag one step behind."""
+        search = self.page.evaluate("location.search")
+        return urllib.parse.parse_qs(search.lstrip("?"), keep_blank_values=True)
+
+    def wait_for_query(self, timeout: float = 30_000, **want: str | None) -> None:
+        """Wait until the address bar has these params (None = absent), read from location.search."""
+        self.page.wait_for_function(
+            "(want) => { const q = new URLSearchParams(location.search);"
+            " return Object.entries(want).every(([k, v]) => v === null ? !q.has(k) : q.get(k) === v); }",
+            arg=want, timeout=timeout)
 
     def sidebar_text(self):
         return self.page.locator('[data-testid="stSidebar"] [data-testid="stTextArea"] textarea')

@@ -10,15 +10,6 @@ pytestmark = pytest.mark.e2e
 PLOT = ".js-plotly-plot"
 
 
-def wait_for_query(pg, **want: str | None) -> None:
-    """Wait until the address bar has these params (None = absent). Read from location.search: Playwright's
-    page.url misses the history.replaceState that Streamlit uses after a fragment run."""
-    pg.wait_for_function(
-        "(want) => { const q = new URLSearchParams(location.search);"
-        " return Object.entries(want).every(([k, v]) => v === null ? !q.has(k) : q.get(k) === v); }",
-        arg=want, timeout=15_000)
-
-
 def heatmap_title(pg):
     return pg.locator(PLOT).first.locator(".gtitle")
 
@@ -35,7 +26,7 @@ def test_heatmap_decoder_mask_and_head_switch(app):
     pg.get_by_role("slider").first.focus()
     pg.keyboard.press("ArrowRight")
     expect(heatmap_title(pg)).to_have_text("Attention weights · layer 4, head 2", timeout=30_000)
-    wait_for_query(pg, layer="4", head="2")
+    app.wait_for_query(layer="4", head="2")
     assert app.exceptions().count() == 0
 
 
@@ -51,7 +42,7 @@ def test_heads_view_click_opens_a_head(app):
     box = point.bounding_box()
     pg.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     expect(heatmap_title(pg)).to_have_text("Attention weights · layer 1, head 5", timeout=30_000)
-    wait_for_query(pg, layer="1", head="5", view=None)
+    app.wait_for_query(layer="1", head="5", view=None)
     assert app.exceptions().count() == 0
 
 
@@ -61,7 +52,7 @@ def test_summary_view_finds_heads(app):
     app.wait_idle()
     expect(pg.locator('[data-testid="stDataFrame"]')).to_have_count(1)
     pg.get_by_text("First-token (sink) heads", exact=True).click()
-    wait_for_query(pg, stat="first", view="summary")
+    app.wait_for_query(stat="first", view="summary")
     expect(pg.locator(PLOT).first.locator(".gtitle")).to_contain_text("First token (sink) of every head")
     app.screenshot("attention-summary-minilm", canonical="attention-summary")
     assert app.exceptions().count() == 0
