@@ -10,8 +10,7 @@ from components import state
 from components.cache import get_model
 from components.engine import Run, branch, get_engine, get_text_tools, start
 from components.generation_plots import alternatives_figure, compare_figure, legend_html, tokens_html
-from components.plots import chart_config
-from components.widgets import md_literal, visible
+from components.widgets import md_literal, show_chart, visible
 from models.generation import DEFAULT_NEW_TOKENS, MAX_NEW_TOKENS, MAX_PROMPT_TOKENS, MODES, Settings
 from models.registry import DEFAULT_DECODER, get_spec
 
@@ -208,9 +207,8 @@ if run.mode == "compare":
                                   f"(mean {mean:.3f} per token)")
         series.append([s.logprob for s in steps])
         names.append(titles[name].split(" (")[0])
-    st.plotly_chart(compare_figure(names, series, "Total log-probability as the continuation grows"),
-                    config=chart_config(f"generate-compare-{lm.spec.id}", svg=bool(st.session_state.get("svg"))),
-                    key="gen_compare")
+    show_chart(compare_figure(names, series, "Total log-probability as the continuation grows"),
+               "generate-compare", key="gen_compare")
     st.caption("The log-probability of a continuation is the sum of the log-probabilities of its tokens under the "
                "model (T = 1): closer to 0 = more likely. Greedy takes the best token at every step but not always "
                "the best sequence; beam search looks further and usually finds a higher total; sampling trades "
@@ -269,10 +267,9 @@ step = final_steps[i]
 alt_text = [visible(t) for t in tools.each(list(step.top_ids))]
 chosen = step.top_ids.index(step.token_id) if step.token_id in step.top_ids else -1
 adjusted = list(step.top_chosen_probs) if run.mode == "sample" else None
-st.plotly_chart(alternatives_figure(alt_text, list(step.top_probs), adjusted, chosen,
-                                    f"The model's top {len(step.top_ids)} for token #{i}"),
-                config=chart_config(f"generate-alternatives-{lm.spec.id}", svg=bool(st.session_state.get("svg"))),
-                key="gen_alts")
+show_chart(alternatives_figure(alt_text, list(step.top_probs), adjusted, chosen,
+                               f"The model's top {len(step.top_ids)} for token #{i}"),
+           "generate-alternatives", key="gen_alts")
 outside = "" if chosen >= 0 else " The chosen token is not among the top 10 (sampling can pick an unlikely token)."
 st.caption(f"Probabilities over the full vocabulary of {lm.facts.vocab_size:,} tokens (softmax of the logits, T = 1)"
            + ("; orange: the distribution the token was actually drawn from, after temperature, top-k and top-p "

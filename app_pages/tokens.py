@@ -5,7 +5,7 @@ import streamlit as st
 from components import state
 from components.cache import get_model, get_tokenizer, trace_or_stop
 from components.plots import one_hot_vs_dense
-from components.widgets import csv_download, kv_table, marker_notes, token_chips, tokenizer_caption, visible
+from components.widgets import csv_download, kv_table, marker_notes, show_chart, token_chips, tokenizer_caption, visible
 from models.loading import ModelUnavailable
 from models.registry import get_spec, other_family_default
 from models.tokens import MAX_TOKENS, Encoding, describe, encode, pieces_table
@@ -67,7 +67,7 @@ with left:
     )
 with right:
     fig = one_hot_vs_dense(p.id, facts.vocab_size, trace.token_embeddings[p.index], visible(p.shown))
-    st.plotly_chart(fig, key="onehot")
+    show_chart(fig, "onehot")
 T, V, d = len(pieces), facts.vocab_size, facts.d_model
 st.markdown(
     f"**One-hot vs dense.** As a one-hot vector this token is {V:,} numbers with a single 1; the whole text "
