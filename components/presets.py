@@ -131,4 +131,5 @@ def follow(url_path: str) -> None:
     scopes = {"shared", url_path or "home"}
     seeded = st.session_state.get("_url_seeded")
     if seeded:
-        seeded.difference_update({slot for slot in seeded if slot[0] in scopes})
+        # the language stays what the user chose (a preset link does not carry it)
+        seeded.difference_update({slot for slot in seeded if slot[0] in scopes and slot[1] != "lang"})
