@@ -12,7 +12,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 
-.PHONY: run test test-fast setup models browser bench load fuzz clean-cache
+.PHONY: run test test-fast setup models browser bench load fuzz messages clean-cache
 
 run: setup models
 	$(PY) serve.py --server.port $(PORT)
@@ -34,6 +34,11 @@ load: setup models browser
 # The fuzz suite at full size (>= 500 app runs); its case counts go to bench/results.json.
 fuzz: setup models
 	FUZZ_PROFILE=full FUZZ_RECORD=1 $(PY) -m pytest tests/fuzz $(PYTEST_ARGS)
+
+# Re-extract the app's message ids into the Chinese catalogue (i18n/locales/zh/LC_MESSAGES/messages.po) and list
+# what is left to translate; extra .po files given as PO=... are merged in (e.g. a translator's file).
+messages: setup
+	$(PY) -m i18n.tools update $(PO)
 
 setup: $(STAMP)
 

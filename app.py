@@ -56,7 +56,7 @@ with st.sidebar:
                  placeholder=_("Type or paste any text..."),
                  help=_("Every page analyses this text (the first 512 tokens of it)."))
     for error in LOCAL_ERRORS:  # a --local-model / TX_LOCAL_MODELS folder that is not a usable model
-        st.warning(error, icon=":material/folder_off:")
+        st.warning(str(error), icon=":material/folder_off:")
     if len(st.session_state.text) > state.MAX_URL_TEXT:
         st.caption(_("This text is too long to put in a link ({n:,} characters; links keep up to {limit:,}).")
                    .format(n=len(st.session_state.text), limit=state.MAX_URL_TEXT))

@@ -15,6 +15,7 @@ from typing import Any, Callable, Hashable
 
 import streamlit as st
 
+from i18n import _
 from models import loading
 from models.loading import LoadedModel, LoadedTokenizer, ModelUnavailable
 from models.registry import default_for, get_spec
@@ -28,7 +29,7 @@ def _ensure_prepared(model_id: str) -> None:
     spec = get_spec(model_id)
     if spec.source != "bundled-gguf" or loading.is_prepared(spec):
         return
-    bar = st.progress(0.0, text=f"Preparing {spec.label} (first run only)...")
+    bar = st.progress(0.0, text=_("Preparing {model} (first run only)...").format(model=spec.label))
     with _PREPARE_LOCK:
         loading.prepare(spec, lambda fraction, message: bar.progress(min(fraction, 1.0), text=message))
     bar.empty()
@@ -116,7 +117,7 @@ def _trace(model_id: str, text: str) -> Trace:
 def get_model(model_id: str) -> LoadedModel:
     """The loaded model; raises ModelUnavailable (one sentence) when it can't be loaded here."""
     _ensure_prepared(model_id)
-    with st.spinner(f"Loading {get_spec(model_id).label}..."):
+    with st.spinner(_("Loading {model}...").format(model=get_spec(model_id).label)):
         return _model(model_id)
 
 
@@ -137,9 +138,10 @@ def get_trace(model_id: str, text: str) -> Trace:
 
 def trace_or_stop(model_id: str, text: str, purpose: str) -> Trace:
     """The trace a page needs, or a friendly one-line message and the end of the page run (empty text, no
-    token). ``purpose`` ends the sentence "Type or paste some text in the sidebar to ...". """
+    token). ``purpose`` (translated by the caller) ends the sentence "Type or paste some text in the sidebar to
+    ...". """
     if not text.strip():
-        st.info(f"Type or paste some text in the sidebar to {purpose}.", icon="✍️")
+        st.info(_("Type or paste some text in the sidebar to {purpose}.").format(purpose=purpose), icon="✍️")
         st.stop()
     try:
         return get_trace(model_id, text)
@@ -156,7 +158,8 @@ def resolve_model(model_id: str) -> tuple[LoadedModel, str | None]:
         fallback = default_for(get_spec(model_id).family)
         if fallback == model_id:
             raise
-        return get_model(fallback), f"{str(e).rstrip('.')}; showing the bundled {get_spec(fallback).label} instead."
+        return get_model(fallback), _("{reason}; showing the bundled {model} instead.").format(
+            reason=str(e).rstrip(".。"), model=get_spec(fallback).label)
 
 
 def warm_up(model_ids: tuple[str, ...], text: str) -> None:

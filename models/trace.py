@@ -11,8 +11,14 @@ from typing import Any
 
 import numpy as np
 
+import i18n
+from i18n import N_
 from models.loading import LoadedModel
 from models.tokens import MAX_TOKENS, Encoding, encode
+
+
+class NoTokens(i18n.Error, ValueError):
+    """The text gives no token to analyse (e.g. only characters the tokenizer drops)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ def compute_trace(lm: LoadedModel, text: str, max_tokens: int = MAX_TOKENS) -> T
         max_tokens = min(max_tokens, lm.facts.context_length)
     enc: Encoding = encode(lm.tokenizer, text, max_tokens, lock=lm.lock)
     if len(enc.ids) == 0:
-        raise ValueError("There is no token to analyse: type some text.")
+        raise NoTokens(N_("There is no token to analyse: type some text."))
     model = lm.model
     ids = torch.from_numpy(enc.ids)[None]  # [1, T]
     captured: dict[str, torch.Tensor] = {}

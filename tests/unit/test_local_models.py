@@ -101,7 +101,7 @@ def test_env_var_registers_good_folders_and_reports_bad_ones(tiny_gpt2, tiny_ber
     assert all(s.id in registry.REGISTRY for s in specs)
     assert set(registry.model_ids()) >= {s.id for s in specs}
     assert registry.model_ids().index(specs[0].id) < registry.model_ids().index("minilm-l6")  # decoders first
-    assert len(registry.LOCAL_ERRORS) == 1 and "nope" in registry.LOCAL_ERRORS[0]
+    assert len(registry.LOCAL_ERRORS) == 1 and "nope" in str(registry.LOCAL_ERRORS[0])
     register_from_env({registry.LOCAL_MODELS_ENV: str(tiny_gpt2.dir)})  # idempotent
     assert sum(s.path == str(tiny_gpt2.dir.resolve()) for s in registry.REGISTRY.values()) == 1
 
