@@ -1,16 +1,17 @@
 """Similarity: compare vectors — words, sentences, one word in two contexts, and three ways to measure."""
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components import state
+import i18n
+from components import present, state
 from components.cache import get_index, get_model, get_trace
+from components.glossary import glossary_link
 from components.plots import heatmap, layer_drift
 from components.widgets import csv_download, md_literal, show_chart, visible
+from i18n import N_, _, ngettext
 from models import similarity as sim
 from models.loading import ModelUnavailable, bundled_path
 
@@ -65,26 +66,25 @@ if st.session_state[key(LAYER)] > L:  # the model changed under the layer (fewer
 implicit: dict[str, str] = {}
 
 
-def notice(text: str) -> str:
-    """A notice of models.similarity ("'<user text>' appears twice; ...") as Markdown: the quoted user text as a
-    literal code span; a notice of any other shape is shown whole as literal text unless it is a known cap notice."""
-    m = re.fullmatch(r"'(.*)'(\s[^']*)", text, flags=re.S)
-    if m:
-        return md_literal(m.group(1)) + m.group(2)
-    if re.fullmatch(r"Only the first \d+ of \d+ (words|sentences) are used\.", text):
-        return text
-    return md_literal(text)
+def notice(n: sim.Notice) -> str:
+    """A notice of models.similarity in the session's language, the user's text in it as a literal code span."""
+    return n.markdown(md_literal)
+
+
+def sentences_text(parts: list[str]) -> str:
+    """Translated sentences joined into one paragraph (Chinese puts no space after 。)."""
+    return ("" if i18n.language() == "zh" else " ").join(parts)
 
 
 def layer0_text() -> str:
     if facts.positions == "rope":
-        return ("layer 0 is the token's embedding row itself (this model adds no position vector: RoPE acts "
-                "inside attention)")
+        return _("layer 0 is the token's embedding row itself (this model adds no position vector: RoPE acts "
+                 "inside attention)")
     if facts.family == "encoder":
-        parts = "token row + position row" + (" + token-type row" if getattr(lm.model.config, "type_vocab_size", 0)
-                                              else "")
-        return f"layer 0 is already LayerNorm({parts}), not the bare token row"
-    return "layer 0 is token row + position row"
+        if getattr(lm.model.config, "type_vocab_size", 0):
+            return _("layer 0 is already LayerNorm(token row + position row + token-type row), not the bare token row")
+        return _("layer 0 is already LayerNorm(token row + position row), not the bare token row")
+    return _("layer 0 is token row + position row")
 
 
 def upper_first(text: str) -> str:
@@ -94,31 +94,33 @@ def upper_first(text: str) -> str:
 def wrap_text() -> str:
     t = facts.tokenizer
     if t.wraps_cls_sep:
-        return f"wrapped in `{t.cls_token}` … `{t.sep_token}` as the tokenizer always does"
+        return _("wrapped in `{cls}` … `{sep}` as the tokenizer always does").format(cls=t.cls_token, sep=t.sep_token)
     if t.adds_bos:
-        return f"after the `{t.bos_token}` the tokenizer puts in front"
+        return _("after the `{bos}` the tokenizer puts in front").format(bos=t.bos_token)
     if KIND == "byte-level BPE":
-        return "as the whole text, with the leading space it has inside a sentence and no BOS token"
-    return "as the whole text"
+        return _("as the whole text, with the leading space it has inside a sentence and no BOS token")
+    return _("as the whole text")
 
 
-st.title("Similarity: comparing vectors")
-st.markdown(
-    f"Every word or sentence becomes a vector of {facts.d_model} numbers in {lm.spec.label}. Two vectors that "
-    "point the same way mean similar things to the model. **Cosine similarity** measures exactly that angle: "
-    "cos = a·b / (|a| |b|) is 1 for the same direction, 0 for unrelated (at right angles) and −1 for opposite."
-)
+VECTOR_KINDS = {"static": N_("static: input embedding rows"), "contextual": N_("contextual: after a layer")}
+
+st.title(_("Similarity: comparing vectors"))
+st.markdown(_(
+    "Every word or sentence becomes a vector of {d} numbers in {model}. Two vectors that point the same way mean "
+    "similar things to the model. **{cosine}** measures exactly that angle: cos = a·b / (|a| |b|) is 1 for the "
+    "same direction, 0 for unrelated (at right angles) and −1 for opposite."
+).format(d=facts.d_model, model=lm.spec.label, cosine=glossary_link("cosine", _("Cosine similarity"))))
 
 # ---------------------------------------------------------------------------- 1. word matrix
-st.header("1. Words: a cosine matrix")
-st.text_input("Words (comma separated)", key=key(WORDS), on_change=forget, args=(WORDS.name,), max_chars=3000)
+st.header(_("1. Words: a cosine matrix"))
+st.text_input(_("Words (comma separated)"), key=key(WORDS), on_change=forget, args=(WORDS.name,), max_chars=3000)
 c1, c2 = st.columns([2, 3])
-c1.radio("Vectors", ["static", "contextual"], key=key(VECTORS), on_change=forget, args=(VECTORS.name,),
-         horizontal=True, format_func={"static": "static: input embedding rows",
-                                       "contextual": "contextual: after a layer"}.get)
+c1.radio(_("Vectors"), list(VECTOR_KINDS), key=key(VECTORS), on_change=forget, args=(VECTORS.name,),
+         horizontal=True, format_func=lambda v: _(VECTOR_KINDS[v]))
 contextual = st.session_state[key(VECTORS)] == "contextual"
-c2.slider("Layer", 0, L, key=key(LAYER), on_change=forget, args=(LAYER.name,), disabled=not contextual,
-          help=f"Contextual vectors only. {upper_first(layer0_text())}; layer l = the output of block l.")
+c2.slider(_("Layer"), 0, L, key=key(LAYER), on_change=forget, args=(LAYER.name,), disabled=not contextual,
+          help=_("Contextual vectors only. {layer0}; layer l = the output of block l.").format(
+              layer0=upper_first(layer0_text())))
 layer = st.session_state[key(LAYER)]
 
 words, notices = sim.parse_words(st.session_state[key(WORDS)])
@@ -129,15 +131,18 @@ UNK = None if KIND == "byte-level BPE" else lm.tokenizer.unk_token_id
 specials = {i for i in getattr(lm.tokenizer, "all_special_ids", []) if i != UNK}
 pieces: dict[str, sim.WordPieces] = {}
 if contextual and len(words) > MAX_CONTEXTUAL_WORDS:
-    notices.append(f"Contextual vectors need one run of the model per word: only the first {MAX_CONTEXTUAL_WORDS} "
-                   f"of {len(words)} words are used (static vectors take up to {sim.MAX_WORDS}).")
+    notices.append(sim.Notice(N_("Contextual vectors need one run of the model per word: only the first {limit} of "
+                                 "{n} words are used (static vectors take up to {most})."),
+                              limit=MAX_CONTEXTUAL_WORDS, n=len(words), most=sim.MAX_WORDS))
     words = words[:MAX_CONTEXTUAL_WORDS]
 for w in words:
     wp = sim.word_pieces(lm, w)
     if not wp.ids:
-        notices.append(f"'{w}' becomes no token at all in this vocabulary (the tokenizer drops it); it is left out.")
+        notices.append(sim.Notice(N_("{word} becomes no token at all in this vocabulary (the tokenizer drops it); it "
+                                     "is left out."), word=w))
     elif set(wp.ids) & specials:
-        notices.append(f"'{w}' is or contains a special token of this tokenizer, not a word; it is left out.")
+        notices.append(sim.Notice(N_("{word} is or contains a special token of this tokenizer, not a word; it is left "
+                                     "out."), word=w))
     else:
         pieces[w] = wp
 words = [w for w in words if w in pieces]
@@ -146,66 +151,71 @@ for n in notices:
 
 vectors: np.ndarray | None = None  # [n, d] the vectors of section 1 (section 4 compares two of them)
 if not words:
-    st.info("Type some words, separated by commas, to compare them (for example: cat, dog, car).", icon="✍️")
+    st.info(_("Type some words, separated by commas, to compare them (for example: cat, dog, car)."), icon="✍️")
 elif len(words) == 1:
-    st.info(f"A similarity matrix needs at least two words: add another word after {md_literal(words[0])}, "
-            "separated by a comma.", icon="✍️")
+    st.info(_("A similarity matrix needs at least two words: add another word after {word}, separated by a "
+              "comma.").format(word=md_literal(words[0])), icon="✍️")
 else:
     wps = [pieces[w] for w in words]
     if contextual:
         traces = [get_trace(lm.spec.id, sim.word_form(w, KIND)) for w in words]
         vectors = np.stack([sim.contextual_word_vector(t, layer) for t in traces])  # [n, d]
-        what = f"contextual, after layer {layer} of {L}" if layer else f"contextual, layer 0 of {L}"
+        what = (_("contextual, after layer {layer} of {n}") if layer else _("contextual, layer 0 of {n}")).format(
+            layer=layer, n=L)
     else:
         vectors = np.stack([sim.static_word_vector(index, wp) for wp in wps])  # [n, d]
-        what = "static input embeddings"
+        what = _("static input embeddings")
     M = sim.cosine_matrix(vectors)
-    show_chart(heatmap(M, words, words, f"Cosine similarity ({what})", zmin=-1, zmax=1, show_values=True,
-                 hover_name="cosine"), "words")
+    show_chart(present.style(heatmap(M, words, words, _("Cosine similarity ({what})").format(what=what), zmin=-1,
+                                     zmax=1, show_values=True, hover_name=_("cosine"))), "words")
     if contextual:
-        how = (f"Contextual: each word is run **alone** through the model ({wrap_text()}); its vector is the hidden "
-               f"state after layer {layer}, averaged over the word's pieces (special tokens left out). "
-               f"{upper_first(layer0_text())}.")
+        how = [_("Contextual: each word is run **alone** through the model ({wrap}); its vector is the hidden state "
+                 "after {layer_term} {layer}, averaged over the word's pieces (special tokens left out). "
+                 "{layer0}.").format(wrap=wrap_text(), layer_term=glossary_link("layer", _("layer")), layer=layer,
+                                     layer0=upper_first(layer0_text()))]
     else:
-        how = (f"Static: each word's vector is its row of the input embedding matrix ({facts.vocab_size:,} rows × "
-               f"{facts.d_model}), before any position or context.")
+        how = [_("Static: each word's vector is its row of the input {embedding} matrix ({rows:,} rows × {d}), "
+                 "before any position or context.").format(embedding=glossary_link("embedding", _("embedding")),
+                                                           rows=facts.vocab_size, d=facts.d_model)]
         if KIND == "byte-level BPE":
-            how += " Words are looked up as they appear inside a sentence, with their leading space (`Ġ`)."
-    st.caption(how + " A word cut into several pieces gets the **mean** of its pieces' vectors. Hover a cell for "
-               "the exact value; the diagonal is each word with itself (1).")
+            how.append(_("Words are looked up as they appear inside a sentence, with their leading space (`Ġ`)."))
+    how.append(_("A word cut into several pieces gets the **mean** of its pieces' vectors. Hover a cell for the exact "
+                 "value; the diagonal is each word with itself (1)."))
+    st.caption(sentences_text(how))
     split = [f"{md_literal(w)} → {md_literal(' '.join(visible(p) for p in wp.pieces))}"
              for w, wp in zip(words, wps) if not wp.single and UNK not in wp.ids]
     if split:
-        st.markdown(f"**Split into pieces** ({len(split)} of {len(words)} words; the mean of the pieces is used): "
-                    + "; ".join(split) + ".")
+        st.markdown(_("**Split into pieces** ({k} of {n} words; the mean of the pieces is used): {pieces}.").format(
+            k=len(split), n=len(words), pieces="; ".join(split)))
     unknown = [w for w, wp in zip(words, wps) if UNK is not None and UNK in wp.ids]
     if unknown:
         unk = lm.tokenizer.unk_token
-        st.warning(
-            f"Not in the vocabulary: {', '.join(md_literal(w) for w in unknown)}. The tokenizer maps characters it "
-            f"has no piece for to `{unk}`, so these words share the one `{unk}` row: the model cannot tell "
-            f"them apart, and two words that are only `{unk}` get cosine 1.", icon="❓")
+        st.warning(_(
+            "Not in the vocabulary: {words}. The tokenizer maps characters it has no piece for to `{unk}`, so these "
+            "words share the one `{unk}` row: the model cannot tell them apart, and two words that are only `{unk}` "
+            "get cosine 1.").format(words=", ".join(md_literal(w) for w in unknown), unk=unk), icon="❓")
     shares = [sim.top_share(v) for v in vectors] if contextual and facts.family == "decoder" else []
-    mean_share = float(np.mean([s for s, _ in shares])) if shares else 0.0
+    mean_share = float(np.mean([s for s, _dims in shares])) if shares else 0.0
     if mean_share > 0.5:  # measured, not assumed: shown only when a few dimensions dominate the vectors
-        dims = {tuple(sorted(d)) for _, d in shares}
-        where = (f"the same 3 of its {facts.d_model} dimensions ({', '.join(map(str, sorted(dims.pop())))})"
-                 if len(dims) == 1 else f"its 3 largest of {facts.d_model} dimensions")
-        st.markdown(
-            f"**Why do the words look alike here?** Run alone, every word is the first token of its text. In this "
-            "decoder the first position is an *attention sink*: the model learned to let spare attention rest on "
+        dims = {tuple(sorted(d)) for _s, d in shares}
+        where = (_("the same 3 of its {d} dimensions ({dims})").format(
+            d=facts.d_model, dims=", ".join(map(str, sorted(dims.pop())))) if len(dims) == 1
+            else _("its 3 largest of {d} dimensions").format(d=facts.d_model))
+        st.markdown(_(
+            "**Why do the words look alike here?** Run alone, every word is the first token of its text. In this "
+            "decoder the first position is an *attention sink*: the model learned to let spare {attention} rest on "
             "whatever token comes first, and that token's hidden state carries a few huge numbers, whatever the "
-            f"word. After layer {layer}, on average **{mean_share:.0%}** of a word vector's squared length sits in "
-            f"{where}, so the words point almost the same way and their cosines are close to 1. Inside a sentence "
+            "word. After layer {layer}, on average **{share:.0%}** of a word vector's squared length sits in "
+            "{where}, so the words point almost the same way and their cosines are close to 1. Inside a sentence "
             "a word is not at position 0: section 3 follows one word in context."
-        )
-    csv_download(pd.DataFrame(M, index=words, columns=words).reset_index(names="word"), "Matrix as CSV",
+        ).format(attention=glossary_link("attention", _("attention")), layer=layer, share=mean_share, where=where))
+    csv_download(pd.DataFrame(M, index=words, columns=words).reset_index(names="word"), _("Matrix as CSV"),
                  f"cosine-words-{lm.spec.id}-{'layer' + str(layer) if contextual else 'static'}.csv",
                  key="sim_words_csv")
 
 # ------------------------------------------------------------------------------- 2. sentences
-st.header("2. Sentences")
-st.text_area("Sentences (one per line, or separated by |)", key=key(SENTENCES), height=110, max_chars=5000,
+st.header(_("2. Sentences"))
+st.text_area(_("Sentences (one per line, or separated by |)"), key=key(SENTENCES), height=110, max_chars=5000,
              on_change=forget, args=(SENTENCES.name,))
 sentences, s_notices = sim.parse_sentences(st.session_state[key(SENTENCES)])
 for n in s_notices:
@@ -221,10 +231,10 @@ for s in sentences:
     try:
         traced[s] = get_trace(lm.spec.id, s)
     except ValueError:  # the tokenizer drops every character of it
-        st.caption(f"{md_literal(s)} becomes no token at all; it is left out.")
+        st.caption(_("{sentence} becomes no token at all; it is left out.").format(sentence=md_literal(s)))
 sentences = [s for s in sentences if s in traced]
 if len(sentences) < 2:
-    st.info("Give at least two sentences (one per line) to compare them.", icon="✍️")
+    st.info(_("Give at least two sentences (one per line) to compare them."), icon="✍️")
 else:
     s_traces = [traced[s] for s in sentences]
     labels = [f"S{i + 1}: " + (s if len(s) <= 30 else s[:29] + "…") for i, s in enumerate(sentences)]
@@ -232,87 +242,103 @@ else:
     use_recipe = recipe is not None and recipe.pooling in (("mean",), ("cls",), ("max",))
     if use_recipe:
         S = np.stack([sim.recipe_vector(t, recipe) for t in s_traces])
-        name = f"{'+'.join(recipe.pooling)} pooling" + (", L2-normalised" if recipe.normalize else "")
+        pooling = "+".join(recipe.pooling)
+        name = (_("{pooling} pooling, L2-normalised") if recipe.normalize else _("{pooling} pooling")).format(
+            pooling=pooling)
     else:
         S = np.stack([sim.sentence_vector(t, -1, "mean") for t in s_traces])
-        name = "mean of the last layer"
+        name = _("mean of the last layer")
     SM = sim.cosine_matrix(S)
     cols = st.columns(2) if facts.family == "encoder" else [st.container()]
     with cols[0]:
-        show_chart(heatmap(SM, short, labels, f"Sentence cosine ({name})", zmin=-1, zmax=1, show_values=True,
-                     hover_name="cosine"), "sentences")
+        show_chart(present.style(heatmap(SM, short, labels, _("Sentence cosine ({what})").format(what=name), zmin=-1,
+                                         zmax=1, show_values=True, hover_name=_("cosine"))), "sentences")
     if facts.family == "encoder":
         CLS = np.stack([sim.sentence_vector(t, -1, "cls") for t in s_traces])
+        cls_title = (_("Sentence cosine ({cls} vector of the last layer)").format(cls=facts.tokenizer.cls_token)
+                     if facts.tokenizer.cls_token else _("Sentence cosine (first-token vector of the last layer)"))
         with cols[1]:
-            show_chart(heatmap(sim.cosine_matrix(CLS), short, labels,
-                         f"Sentence cosine ({facts.tokenizer.cls_token or 'first-token'} vector of the last layer)",
-                         zmin=-1, zmax=1, show_values=True, hover_name="cosine"), "sentences_cls")
+            show_chart(present.style(heatmap(sim.cosine_matrix(CLS), short, labels, cls_title, zmin=-1, zmax=1,
+                                             show_values=True, hover_name=_("cosine"))), "sentences_cls")
     st.markdown("\n".join(f"{i + 1}. {md_literal(s)}" for i, s in enumerate(sentences)))
+    tok = facts.tokenizer
     if use_recipe:
-        pooled = {"mean": "the **mean** of the last layer's token vectors (every token, including "
-                          f"`{facts.tokenizer.cls_token}` and `{facts.tokenizer.sep_token}`: the attention mask "
-                          "is all ones)"
-                          if facts.tokenizer.wraps_cls_sep else "the **mean** of the last layer's token vectors",
-                  "cls": "the **first-token** vector of the last layer", "max": "the **maximum** of each dimension"}
-        text = (f"{lm.spec.label} is a sentence-transformers model. Its own recipe ({recipe.source} in the model "
-                f"folder) makes a sentence vector as {pooled[recipe.pooling[0]]}"
-                + (", then **L2-normalises** it (scales it to length 1)" if recipe.normalize else "")
-                + ". The first matrix uses exactly that."
-                + (" Normalising changes no cosine: cosine already divides by both lengths." if recipe.normalize
-                   else ""))
+        pooled = {"mean": _("the **mean** of the last layer's token vectors (every token, including `{cls}` and "
+                            "`{sep}`: the {attention} mask is all ones)").format(
+                                cls=tok.cls_token, sep=tok.sep_token,
+                                attention=glossary_link("attention", _("attention")))
+                          if tok.wraps_cls_sep else _("the **mean** of the last layer's token vectors"),
+                  "cls": _("the **first-token** vector of the last layer"),
+                  "max": _("the **maximum** of each dimension")}[recipe.pooling[0]]
+        modules, pool_config = recipe.files
+        made = (_("{model} is a sentence-transformers model. Its own recipe ({modules} and {pooling} in the model "
+                  "folder) makes a sentence vector as {pooled}, then **L2-normalises** it (scales it to length 1).")
+                if recipe.normalize else
+                _("{model} is a sentence-transformers model. Its own recipe ({modules} and {pooling} in the model "
+                  "folder) makes a sentence vector as {pooled}."))
+        text = [made.format(model=lm.spec.label, modules=modules, pooling=pool_config, pooled=pooled),
+                _("The first matrix uses exactly that.")]
+        if recipe.normalize:
+            text.append(_("Normalising changes no cosine: cosine already divides by both lengths."))
         long = [i + 1 for i, t in enumerate(s_traces) if recipe.max_seq_length and t.n_total > recipe.max_seq_length]
         if long:
-            many = len(long) > 1
-            text += (f" Sentence{'s' if many else ''} {', '.join(map(str, long))} {'are' if many else 'is'} longer "
-                     f"than the recipe's {recipe.max_seq_length} tokens: sentence-transformers would cut "
-                     f"{'them' if many else 'it'} there; here all the tokens analysed are averaged.")
+            text.append(ngettext(
+                "Sentence {which} is longer than the recipe's {n} tokens: sentence-transformers would cut it "
+                "there; here all the tokens analysed are averaged.",
+                "Sentences {which} are longer than the recipe's {n} tokens: sentence-transformers would cut them "
+                "there; here all the tokens analysed are averaged.", len(long)).format(
+                    which=", ".join(map(str, long)), n=recipe.max_seq_length))
         if facts.family == "encoder":
-            text += (f" The second matrix uses the `{facts.tokenizer.cls_token}` vector instead: "
-                     + ("this model was trained with the pooling above, not with it, so compare how clearly each "
-                        "matrix separates the paraphrases from an unrelated sentence."
-                        if recipe.pooling != ("cls",) else "the same vector the recipe uses, here without "
-                                                           "normalisation (cosine is unchanged)."))
-        st.caption(text)
+            second = (
+                _("The second matrix uses the `{cls}` vector instead: this model was trained with the pooling above, "
+                  "not with it, so compare how clearly each matrix separates the paraphrases from an unrelated "
+                  "sentence.") if recipe.pooling != ("cls",) else
+                _("The second matrix uses the `{cls}` vector instead: the same vector the recipe uses, here without "
+                  "normalisation (cosine is unchanged)."))
+            text.append(second.format(cls=tok.cls_token))
+        st.caption(sentences_text(text))
     elif facts.family == "encoder":
-        st.caption(
-            f"Sentence vectors here: the **mean** of the last layer's token vectors (left), or the "
-            f"`{facts.tokenizer.cls_token}` vector (right). {lm.spec.label} has no sentence-transformers recipe: "
-            "it was not trained to make sentence vectors, so both are rough; compare which pairs are closer "
-            "rather than the values.")
+        st.caption(_(
+            "Sentence vectors here: the **mean** of the last layer's token vectors (left), or the `{cls}` vector "
+            "(right). {model} has no sentence-transformers recipe: it was not trained to make sentence vectors, so "
+            "both are rough; compare which pairs are closer rather than the values."
+        ).format(cls=tok.cls_token, model=lm.spec.label))
     else:
-        st.caption(
+        st.caption(_(
             "Sentence vector here: the **mean** of the last layer's token vectors. That is only a rough sentence "
-            f"vector for a decoder: {lm.spec.label} was trained to predict the next token, not to compare "
-            "sentences, and each token sees only the tokens to its left (causal mask), so the first tokens know "
-            "little about the rest of the sentence. Compare which pairs are closer rather than the values.")
+            "vector for a decoder: {model} was trained to predict the next token, not to compare sentences, and each "
+            "token sees only the tokens to its left ({causal_mask}), so the first tokens know little about the rest "
+            "of the sentence. Compare which pairs are closer rather than the values."
+        ).format(model=lm.spec.label, causal_mask=glossary_link("causal mask", _("causal mask"))))
     cut = [(i + 1, t) for i, t in enumerate(s_traces) if t.truncated]
     if cut:
-        st.caption(" ".join(f"Sentence {i} has {t.n_total:,} tokens; the model analyses its first {t.n_tokens}."
-                            for i, t in cut))
+        st.caption(sentences_text([
+            _("Sentence {i} has {total:,} tokens; the model analyses its first {n}.").format(
+                i=i, total=t.n_total, n=t.n_tokens) for i, t in cut]))
     csv_download(pd.DataFrame(SM, index=sentences, columns=short).reset_index(names="sentence"),
-                 "Sentence matrix as CSV", f"cosine-sentences-{lm.spec.id}.csv", key="sim_sentences_csv")
+                 _("Sentence matrix as CSV"), f"cosine-sentences-{lm.spec.id}.csv", key="sim_sentences_csv")
 
 # ---------------------------------------------------------------------- 3. same word, contexts
-st.header("3. Same word, different contexts")
+st.header(_("3. Same word, different contexts"))
 t1, t2 = st.columns([1, 3])
-t1.text_input("Word", key=key(TARGET), on_change=forget, args=(TARGET.name,), max_chars=sim.MAX_WORD_CHARS)
-t2.text_area("Sentences that contain it (one per line, or separated by |)", key=key(CONTEXTS), height=90,
+t1.text_input(_("Word"), key=key(TARGET), on_change=forget, args=(TARGET.name,), max_chars=sim.MAX_WORD_CHARS)
+t2.text_area(_("Sentences that contain it (one per line, or separated by |)"), key=key(CONTEXTS), height=90,
              max_chars=3000, on_change=forget, args=(CONTEXTS.name,))
 target = " ".join(st.session_state[key(TARGET)].split())
 contexts, c_notices = sim.parse_sentences(st.session_state[key(CONTEXTS)], limit=MAX_CONTEXTS)
 for n in c_notices:
     st.caption(notice(n))
 if not target:
-    st.info("Type the word to follow through the layers.", icon="✍️")
+    st.info(_("Type the word to follow through the layers."), icon="✍️")
 elif len(contexts) < 2:
-    st.info("Give at least two sentences that contain the word, one per line.", icon="✍️")
+    st.info(_("Give at least two sentences that contain the word, one per line."), icon="✍️")
 else:
     found = []  # (sentence number, trace, token positions)
     for i, s in enumerate(contexts):
         span = sim.find_word(s, target)
         if span is None:
-            st.warning(f"{md_literal(target)} is not in sentence {i + 1} as a whole word: {md_literal(s)}. "
-                       "That sentence is left out.", icon="🔎")
+            st.warning(_("{word} is not in sentence {i} as a whole word: {sentence}. That sentence is left "
+                         "out.").format(word=md_literal(target), i=i + 1, sentence=md_literal(s)), icon="🔎")
             continue
         try:
             tr = get_trace(lm.spec.id, s)
@@ -320,100 +346,122 @@ else:
         except ValueError:  # no token at all
             tr, pos = None, []
         if tr is None:
-            st.warning(f"Sentence {i + 1} becomes no token at all; it is left out.", icon="🔎")
+            st.warning(_("Sentence {i} becomes no token at all; it is left out.").format(i=i + 1), icon="🔎")
             continue
         if not pos:
-            st.warning(f"Sentence {i + 1} is longer than the {tr.n_tokens} tokens analysed and {md_literal(target)} "
-                       "comes after them; that sentence is left out.", icon="✂️")
+            st.warning(_("Sentence {i} is longer than the {n} tokens analysed and {word} comes after them; that "
+                         "sentence is left out.").format(i=i + 1, n=tr.n_tokens, word=md_literal(target)),
+                       icon="✂️")
             continue
         found.append((i + 1, tr, pos))
     if len(found) < 2:
-        st.info(f"The word must appear in at least two of the sentences to compare its vectors "
-                f"(found in {len(found)}).", icon="🔎")
+        st.info(_("The word must appear in at least two of the sentences to compare its vectors (found in "
+                  "{n}).").format(n=len(found)), icon="🔎")
     else:
         (n0, tr0, pos0), others = found[0], found[1:]
         h0 = tr0.hidden_states[:, pos0].mean(axis=1)  # [L+1, d]
         e0 = tr0.token_embeddings[pos0].mean(axis=0)  # [d]
         series, static = {}, {}
         for n, tr, pos in others:
-            name = f"sentence {n0} vs sentence {n}"
+            name = _("sentence {a} vs sentence {b}").format(a=n0, b=n)
             series[name] = sim.layer_cosines(h0, tr.hidden_states[:, pos].mean(axis=1))
             static[name] = sim.cosine(e0, tr.token_embeddings[pos].mean(axis=0))
-        show_chart(layer_drift(series, static, f"The word's vectors in different sentences, layer by layer ({lm.spec.label})",
-                         static_name="input embedding rows alone"), "contexts")
+        show_chart(present.style(layer_drift(
+            series, static, _("The word's vectors in different sentences, layer by layer ({model})").format(
+                model=lm.spec.label),
+            x_title=_("layer (0 = input embeddings)"), y_title=_("cosine"),
+            static_name=_("input embedding rows alone"))), "contexts")
         spelled = "; ".join(
-            f"in sentence {n}, {md_literal(' '.join(visible(tr.tokens[p]) for p in pos))} "
-            f"(id {', '.join(str(int(tr.ids[p])) for p in pos)}) at position {', '.join(map(str, pos))}"
+            _("in sentence {i}, {tokens} (id {ids}) at position {positions}").format(
+                i=n, tokens=md_literal(" ".join(visible(tr.tokens[p]) for p in pos)),
+                ids=", ".join(str(int(tr.ids[p])) for p in pos), positions=", ".join(map(str, pos)))
             for n, tr, pos in found)
         first = next(iter(series))
         y, s0 = series[first], static[first]
-        same_ids = all(tr.ids[pos].tolist() == tr0.ids[pos0].tolist() for _, tr, pos in others)
-        text = [f"The model reads {md_literal(target)} as: {spelled}."]
+        same_ids = all(tr.ids[pos].tolist() == tr0.ids[pos0].tolist() for _n, tr, pos in others)
+        text = [_("The model reads {word} as: {spelled}.").format(word=md_literal(target), spelled=spelled)]
         if same_ids:
-            text.append(f"The same token{'s' if len(pos0) > 1 else ''} everywhere, so the input embedding rows are "
-                        f"identical: cosine **{s0:.4f}** (open diamond).")
+            text.append(ngettext(
+                "The same token everywhere, so the input embedding rows are identical: cosine **{cos:.4f}** "
+                "(open diamond).",
+                "The same tokens everywhere, so the input embedding rows are identical: cosine **{cos:.4f}** "
+                "(open diamond).", len(pos0)).format(cos=s0))
         else:
-            text.append("The target is **not the same token** in every sentence (different ids above), so even the "
-                        f"input embedding rows differ: cosine {s0:.4f} (open diamond).")
+            text.append(_("The target is **not the same token** in every sentence (different ids above), so even the "
+                          "input embedding rows differ: cosine {cos:.4f} (open diamond).").format(cos=s0))
         if facts.positions == "rope":
-            text.append(f"{lm.spec.label} adds no position vector (RoPE rotates queries and keys inside attention), "
-                        f"so layer 0 is exactly those rows: cosine {y[0]:.4f}.")
+            text.append(_("{model} adds no position vector ({rope} rotates queries and keys inside attention), so "
+                          "layer 0 is exactly those rows: cosine {cos:.4f}.").format(
+                              model=lm.spec.label, rope=glossary_link("RoPE", "RoPE"), cos=y[0]))
         else:
-            positions = [pos[0] for _, _, pos in found]
-            text.append(f"At layer 0 the cosine is {y[0]:.4f}, not the diamond's {s0:.4f}: {layer0_text()}"
-                        + (f", and the word sits at different positions ({', '.join(map(str, positions))})."
-                           if len(set(positions)) > 1 else "."))
+            positions = [pos[0] for _n, _t, pos in found]
+            if len(set(positions)) > 1:
+                text.append(_("At layer 0 the cosine is {cos:.4f}, not the diamond's {static:.4f}: {layer0}, and the "
+                              "word sits at different positions ({positions}).").format(
+                                  cos=y[0], static=s0, layer0=layer0_text(), positions=", ".join(map(str, positions))))
+            else:
+                text.append(_("At layer 0 the cosine is {cos:.4f}, not the diamond's {static:.4f}: {layer0}.").format(
+                    cos=y[0], static=s0, layer0=layer0_text()))
         lo = int(np.argmin(y))
-        low = (f"falls to {y[-1]:.4f} after the last layer ({L})" if lo == L else
-               f"is lowest after layer {lo} ({y[lo]:.4f}) and {y[-1]:.4f} after the last layer ({L})")
-        text.append(f"Then attention mixes in the other words, layer by layer: the cosine for {first} {low}. Same "
-                    "word, different context: the model's vectors for it drift apart.")
-        st.markdown(" ".join(text))
+        attention = glossary_link("attention", _("attention"))
+        if lo == L:
+            text.append(_("Then {attention} mixes in the other words, layer by layer: the cosine for {pair} falls to "
+                          "{last:.4f} after the last layer ({n}). Same word, different context: the model's vectors "
+                          "for it drift apart.").format(attention=attention, pair=first, last=y[-1], n=L))
+        else:
+            text.append(_("Then {attention} mixes in the other words, layer by layer: the cosine for {pair} is lowest "
+                          "after layer {lo} ({low:.4f}) and {last:.4f} after the last layer ({n}). Same word, "
+                          "different context: the model's vectors for it drift apart.").format(
+                              attention=attention, pair=first, lo=lo, low=y[lo], last=y[-1], n=L))
+        st.markdown(sentences_text(text))
 
 # ---------------------------------------------------------------------- 4. cosine, dot, distance
-st.header("4. Cosine, dot product or distance?")
+st.header(_("4. Cosine, dot product or distance?"))
 if vectors is None:
-    st.info("Give at least two words in section 1 to compare one pair.", icon="✍️")
+    st.info(_("Give at least two words in section 1 to compare one pair."), icon="✍️")
 else:
     for p, fallback in ((A, words[0]), (B, words[1])):
         implicit[p.name] = fallback
         if st.session_state[key(p)] not in words:
             st.session_state[key(p)] = fallback
     p1, p2 = st.columns(2)
-    p1.selectbox("First word", words, key=key(A), on_change=forget, args=(A.name,))
-    p2.selectbox("Second word", words, key=key(B), on_change=forget, args=(B.name,))
+    p1.selectbox(_("First word"), words, key=key(A), on_change=forget, args=(A.name,))
+    p2.selectbox(_("Second word"), words, key=key(B), on_change=forget, args=(B.name,))
     wa, wb = st.session_state[key(A)], st.session_state[key(B)]
     va, vb = vectors[words.index(wa)], vectors[words.index(wb)]
     raw = sim.distances(va, vb)
     unit = sim.distances(sim.l2_normalise(va), sim.l2_normalise(vb))
+    measures = {"cosine": _("cosine"), "dot": _("dot product"), "euclidean": _("Euclidean distance"),
+                "norm_a": _("length of the first"), "norm_b": _("length of the second")}
+    these, scaled = _("these vectors"), _("scaled to length 1")
     table = pd.DataFrame({
-        "measure": ["cosine", "dot product", "Euclidean distance", "length of the first", "length of the second"],
-        "formula": ["a·b / (|a| |b|)", "a·b = Σ aᵢbᵢ", "|a − b|", "|a|", "|b|"],
-        "these vectors": [raw["cosine"], raw["dot"], raw["euclidean"], raw["norm_a"], raw["norm_b"]],
-        "scaled to length 1": [unit["cosine"], unit["dot"], unit["euclidean"], unit["norm_a"], unit["norm_b"]],
+        _("measure"): list(measures.values()),
+        _("formula"): ["a·b / (|a| |b|)", "a·b = Σ aᵢbᵢ", "|a − b|", "|a|", "|b|"],
+        these: [raw[m] for m in measures],
+        scaled: [unit[m] for m in measures],
     })
     st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.4f")
-                                for c in ("these vectors", "scaled to length 1")})
-    st.caption(f"{md_literal(wa)} and {md_literal(wb)}, "
-               + (f"contextual vectors after layer {layer}." if contextual else "static input embedding rows."))
+                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in (these, scaled)})
+    st.caption((_("{a} and {b}, contextual vectors after layer {layer}.") if contextual else
+                _("{a} and {b}, static input embedding rows.")).format(a=md_literal(wa), b=md_literal(wb), layer=layer))
     others = [i for i, w in enumerate(words) if w != wa]
     ia = words.index(wa)
     best = {
         "cosine": words[max(others, key=lambda i: sim.cosine(vectors[ia], vectors[i]))],
-        "dot product": words[max(others, key=lambda i: float(vectors[ia] @ vectors[i]))],
-        "Euclidean distance": words[min(others, key=lambda i: float(np.linalg.norm(vectors[ia] - vectors[i])))],
+        "dot": words[max(others, key=lambda i: float(vectors[ia] @ vectors[i]))],
+        "euclidean": words[min(others, key=lambda i: float(np.linalg.norm(vectors[ia] - vectors[i])))],
     }
-    agree = len(set(best.values())) == 1
-    st.markdown(
+    by = ", ".join(_("{word} by {measure}").format(word=md_literal(w), measure=measures[m]) for m, w in best.items())
+    closest = (_("In this list, the word closest to {word} is {by}: here they agree.")
+               if len(set(best.values())) == 1 else
+               _("In this list, the word closest to {word} is {by}: **they disagree**, because the vectors have "
+                 "different lengths."))
+    st.markdown(_(
         "**When do they differ?** Cosine looks only at the direction. The dot product is cosine × |a| × |b|, so "
         "longer vectors score higher even when they point less the same way; Euclidean distance grows with the "
         "difference in length too. Scale both vectors to length 1 (L2-normalise, as sentence-embedding "
         "models such as all-MiniLM-L6-v2 do) and they agree: the dot product *is* the cosine, and "
-        "distance = √(2 − 2·cosine), so all three put pairs in the same order (right column).\n\n"
-        f"In this list, the word closest to {md_literal(wa)} is "
-        + ", ".join(f"{md_literal(w)} by {m}" for m, w in best.items())
-        + (": here they agree." if agree else ": **they disagree**, because the vectors have different lengths.")
-    )
+        "distance = √(2 − 2·cosine), so all three put pairs in the same order (right column)."
+    ) + "\n\n" + closest.format(word=md_literal(wa), by=by))
 
 state.write_back(PARAMS, scope="similarity", prefix=PREFIX, implicit=implicit)

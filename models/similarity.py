@@ -6,13 +6,37 @@ checked against the textbook formula in tests/unit/test_similarity.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from i18n import N_, _
 from models.loading import LoadedModel
 
 MAX_WORDS = 60  # word lists longer than this are cut (with a notice on the page)
+
+
+class Notice(str):
+    """A one-line notice about the user's input ("'cat' appears twice; ...").
+
+    The string itself is the English sentence (logs, tests, plain display). It keeps the catalogue template and
+    its values, never translated text, so it may be cached and shared by sessions in different languages; a page
+    shows it in the session's language with :meth:`markdown`. String values are the user's text (quoted in the
+    English sentence, made literal by the page); numbers are formatted as they are."""
+
+    template: str
+    values: dict[str, object]
+
+    def __new__(cls, template: str, **values: object) -> Notice:
+        quoted = {k: f"'{v}'" if isinstance(v, str) else v for k, v in values.items()}
+        self = super().__new__(cls, template.format(**quoted))
+        self.template, self.values = template, values
+        return self
+
+    def markdown(self, literal: Callable[[str], str]) -> str:
+        """The notice in the session's language; ``literal`` makes the user's text literal Markdown
+        (components.widgets.md_literal)."""
+        return _(self.template).format(**{k: literal(v) if isinstance(v, str) else v for k, v in self.values.items()})
 
 
 # ------------------------------------------------------------------------------------------- maths
@@ -133,7 +157,7 @@ def static_word_vector(index: EmbeddingIndex, wp: WordPieces) -> np.ndarray:
     return index.matrix[wp.ids].mean(axis=0)
 
 
-def parse_words(raw: str, limit: int = MAX_WORDS) -> tuple[list[str], list[str]]:
+def parse_words(raw: str, limit: int = MAX_WORDS) -> tuple[list[str], list[Notice]]:
     """Comma/newline separated words -> (unique words in order, notices)."""
     notices = []
     words, seen = [], set()
@@ -143,9 +167,9 @@ def parse_words(raw: str, limit: int = MAX_WORDS) -> tuple[list[str], list[str]]
             seen.add(w.lower())
             words.append(w)
         elif w:
-            notices.append(f"'{w}' appears twice; it is shown once.")
+            notices.append(Notice(N_("{word} appears twice; it is shown once."), word=w))
     if len(words) > limit:
-        notices.append(f"Only the first {limit} of {len(words)} words are used.")
+        notices.append(Notice(N_("Only the first {limit} of {n} words are used."), limit=limit, n=len(words)))
         words = words[:limit]
     return words, notices
 
@@ -194,7 +218,7 @@ DEFAULT_GROUPS = ("animals: cat, dog, horse, lion, cow; vehicles: car, bus, trai
                   "fruit: apple, banana, orange, grape, cherry; royalty: king, queen, prince, princess, throne")
 
 
-def parse_groups(raw: str, limit: int = MAX_WORDS) -> tuple[list[tuple[str, str]], list[str]]:
+def parse_groups(raw: str, limit: int = MAX_WORDS) -> tuple[list[tuple[str, str]], list[Notice]]:
     """"group: w1, w2; group2: w3" (or a plain comma list) -> [(group, word)], notices."""
     pairs, notices = [], []
     for chunk in raw.split(";"):
@@ -206,12 +230,12 @@ def parse_groups(raw: str, limit: int = MAX_WORDS) -> tuple[list[tuple[str, str]
     seen, unique = set(), []
     for g, w in pairs:
         if w.lower() in seen:
-            notices.append(f"'{w}' appears in more than one group; it is shown once.")
+            notices.append(Notice(N_("{word} appears in more than one group; it is shown once."), word=w))
             continue
         seen.add(w.lower())
         unique.append((g, w))
     if len(unique) > limit:
-        notices.append(f"Only the first {limit} of {len(unique)} words are used.")
+        notices.append(Notice(N_("Only the first {limit} of {n} words are used."), limit=limit, n=len(unique)))
         unique = unique[:limit]
     return unique, notices
 
@@ -269,18 +293,19 @@ MAX_SENTENCES = 10  # sentence lists longer than this are cut (with a notice on 
 MAX_WORD_CHARS = 40  # a "word" longer than this is cut (with a notice)
 
 
-def clip_words(words: list[str], limit: int = MAX_WORD_CHARS) -> tuple[list[str], list[str]]:
+def clip_words(words: list[str], limit: int = MAX_WORD_CHARS) -> tuple[list[str], list[Notice]]:
     """Cut over-long entries of a word list -> (words, notices)."""
     out, notices = [], []
     for w in words:
         if len(w) > limit:
-            notices.append(f"'{w[:limit]}…' is longer than {limit} characters; only its first {limit} are used.")
+            notices.append(Notice(N_("{word} is longer than {limit} characters; only its first {limit} are used."),
+                                  word=w[:limit] + "…", limit=limit))
             w = w[:limit].rstrip()
         out.append(w)
     return out, notices
 
 
-def parse_sentences(raw: str, limit: int = MAX_SENTENCES) -> tuple[list[str], list[str]]:
+def parse_sentences(raw: str, limit: int = MAX_SENTENCES) -> tuple[list[str], list[Notice]]:
     """Newline or ``|`` separated sentences -> (unique sentences in order, notices)."""
     notices, out, seen = [], [], set()
     for s in raw.replace("|", "\n").split("\n"):
@@ -288,12 +313,12 @@ def parse_sentences(raw: str, limit: int = MAX_SENTENCES) -> tuple[list[str], li
         if not s:
             continue
         if s in seen:
-            notices.append(f"'{s}' appears twice; it is used once.")
+            notices.append(Notice(N_("{sentence} appears twice; it is used once."), sentence=s))
             continue
         seen.add(s)
         out.append(s)
     if len(out) > limit:
-        notices.append(f"Only the first {limit} of {len(out)} sentences are used.")
+        notices.append(Notice(N_("Only the first {limit} of {n} sentences are used."), limit=limit, n=len(out)))
         out = out[:limit]
     return out, notices
 
@@ -329,7 +354,7 @@ class SentenceRecipe:
     pooling: tuple[str, ...]  # e.g. ("mean",) from 1_Pooling/config.json "pooling_mode_mean_tokens": true
     normalize: bool  # a Normalize module (L2, length 1) follows the pooling
     max_seq_length: int | None  # tokens the recipe reads (sentence_bert_config.json)
-    source: str  # the files it was read from, for the caption
+    files: tuple[str, ...]  # the files it was read from, for the caption: ("modules.json", "1_Pooling/config.json")
 
 
 def sentence_recipe(folder: Any) -> SentenceRecipe | None:
@@ -354,7 +379,7 @@ def sentence_recipe(folder: Any) -> SentenceRecipe | None:
         pooling=modes,
         normalize=any(str(m.get("type", "")).endswith(".Normalize") for m in modules),
         max_seq_length=int(max_len) if isinstance(max_len, int) else None,
-        source=f"modules.json and {pool.get('path', '')}/config.json",
+        files=("modules.json", f"{pool.get('path', '')}/config.json".lstrip("/")),
     )
 
 
