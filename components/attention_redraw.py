@@ -1,0 +1,162 @@
+"""The per-head attention heatmap, redrawn in the browser when the layer or head changes.
+
+A Streamlit slider costs a server round trip per move (fragment rerun + a new figure JSON: 0.6-0.7 s p95 here);
+this custom component sends the attention of many heads at once and its own layer/head sliders redraw the
+heatmap with Plotly.js in the browser. What it sends (:func:`payload`):
+
+* every layer and head when their float32 weights fit :data:`BUDGET_BYTES`, else every head of the current
+  layer, else the current head only (a layer or head outside what was sent costs one round trip);
+* the exact float32 weights (not rounded: hover shows the model's number), as raw bytes (a binary component
+  argument, no JSON text), and the mask as one byte per cell;
+* the figure of the current head built by :func:`components.attention_plots.attention_heatmap` with its
+  weights left out, as a template: same colours, mask layer, hover texts and escaped labels.
+
+The frontend (``attention_redraw_frontend/``: ``index.html`` and ``redraw.js``, no build step) speaks
+Streamlit's component protocol itself (postMessage: ``streamlit:componentReady``, ``streamlit:render``,
+``streamlit:setComponentValue``, ``streamlit:setFrameHeight``). Plotly.js comes from the installed ``plotly``
+Python package (``package_data/plotly.min.js``, the version its figure JSON is written for): that folder is
+registered as a second component, so Streamlit's own component route serves the file; nothing is copied into
+this repository and nothing is fetched from the internet.
+
+The component reports ``{"layer": l, "head": h}`` (after the browser has redrawn); the page stores it and
+writes it to the URL. The selection sent in the arguments changes only when it changes from outside the
+component (a link, another view), so a rerun caused by the component itself leaves the arguments identical
+(Streamlit's message cache then sends a reference instead of the bytes) and never moves the sliders back.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+FRONTEND = Path(__file__).parent / "attention_redraw_frontend"
+BUDGET_BYTES = 4 * 2**20  # float32 weights sent at once (4 MiB: all 270 SmolLM2 heads up to 62 tokens)
+COMPONENT = "attention_heatmap"
+PLOTLY_COMPONENT = "plotlyjs"  # the plotly package's package_data folder, served by Streamlit's component route
+SCOPES = ("model", "layer", "head")
+
+
+@dataclass(frozen=True)
+class Payload:
+    """Attention weights for the browser: ``data`` is float32 little-endian [len(layers), len(heads), T, T]."""
+
+    scope: str  # "model" (every layer and head), "layer" (every head of one layer) or "head"
+    layers: list[int]
+    heads: list[int]
+    n_tokens: int
+    data: bytes
+    mask: bytes | None  # uint8 [T, T], 1 = the query may not see that key (decoders), None = nothing masked
+
+    @property
+    def data_id(self) -> str:
+        """Identity of the weights sent (the browser decodes a payload once)."""
+        h = hashlib.blake2b(self.data, digest_size=12)
+        h.update(self.mask or b"")
+        h.update(json.dumps([self.layers, self.heads, self.n_tokens]).encode())
+        return h.hexdigest()
+
+    def weights(self, layer: int, head: int) -> np.ndarray:
+        """[T, T] the weights of (layer, head) as the browser decodes them (KeyError if not sent)."""
+        if layer not in self.layers or head not in self.heads:
+            raise KeyError((layer, head))
+        T = self.n_tokens
+        a = np.frombuffer(self.data, dtype="<f4").reshape(len(self.layers), len(self.heads), T, T)
+        return a[self.layers.index(layer), self.heads.index(head)]
+
+
+def payload(attentions: np.ndarray, layer: int, head: int, masked: np.ndarray | None = None,
+            budget: int = BUDGET_BYTES) -> Payload:
+    """The widest scope whose float32 weights fit ``budget`` bytes: all layers × heads, else every head of
+    ``layer``, else only (``layer``, ``head``). ``attentions`` [L, H, T, T]; ``masked`` [T, T] bool or None."""
+    a = np.asarray(attentions)
+    L, H, T, _ = a.shape
+    if not (0 <= layer < L and 0 <= head < H):
+        raise IndexError(f"layer {layer} / head {head} outside {L} layers × {H} heads")
+    per_head = T * T * 4
+    if L * H * per_head <= budget:
+        scope, layers, heads, block = "model", list(range(L)), list(range(H)), a
+    elif H * per_head <= budget:
+        scope, layers, heads, block = "layer", [layer], list(range(H)), a[layer:layer + 1]
+    else:
+        scope, layers, heads, block = "head", [layer], [head], a[layer:layer + 1, head:head + 1]
+    data = np.ascontiguousarray(block, dtype="<f4").tobytes()  # exact float32 (the trace's dtype)
+    mask = None
+    if masked is not None and np.asarray(masked).any():
+        mask = np.ascontiguousarray(masked, dtype=np.uint8).tobytes()
+    return Payload(scope, layers, heads, T, data, mask)
+
+
+def template(fig) -> dict:
+    """The figure as JSON with the weights of its first trace (and the mask layer's cells) taken out: the
+    browser fills them in for the head it shows."""
+    spec = json.loads(fig.to_json())
+    for trace in spec["data"][:2]:
+        trace.pop("z", None)
+    return spec
+
+
+def title_template(title: str) -> str:
+    """A title with ``{layer}`` and ``{head}`` placeholders, escaped as attention_heatmap escapes titles (the
+    browser substitutes the numbers)."""
+    return html.escape(title)
+
+
+# -------------------------------------------------------------------------------------------- streamlit
+def _components():
+    """Declare (register) the component and the folder that serves plotly.min.js. Registration needs a script
+    run, so this is called on every render (cheap: a dict update)."""
+    import importlib.util
+
+    import streamlit.components.v1 as components
+
+    spec = importlib.util.find_spec("plotly")
+    plotly_dir = Path(spec.submodule_search_locations[0]) / "package_data"
+    components.declare_component(PLOTLY_COMPONENT, path=str(plotly_dir))
+    return components.declare_component(COMPONENT, path=str(FRONTEND))
+
+
+def _keys(key: str) -> tuple[str, str]:
+    return key, f"_{key}_sent_selection"
+
+
+def chosen(key: str) -> tuple[int, int] | None:
+    """The (layer, head) the component last reported, or None."""
+    import streamlit as st
+
+    value = st.session_state.get(key)
+    if isinstance(value, dict) and isinstance(value.get("layer"), int) and isinstance(value.get("head"), int):
+        return value["layer"], value["head"]
+    return None
+
+
+def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, masked: np.ndarray | None,
+            key: str, strings: dict[str, str], head_labels: list[str] | None = None,
+            on_change: Callable[[], None] | None = None, config: dict | None = None,
+            budget: int = BUDGET_BYTES) -> tuple[int, int]:
+    """Show the heatmap component. ``fig`` is attention_heatmap's figure of (layer, head) (the look);
+    ``title`` its title with ``{layer}``/``{head}`` placeholders (unescaped; escaped here); ``strings``
+    the translated words of the controls (``layer``, ``head``, ``loading``); ``on_change`` runs when the
+    user picks another layer or head (read it with :func:`chosen`). Returns the (layer, head) shown."""
+    import streamlit as st
+
+    component = _components()
+    L, H = attentions.shape[:2]
+    p = payload(attentions, layer, head, masked, budget)
+    key, sent_key = _keys(key)
+    # The selection in the arguments changes only when it came from outside the component.
+    if chosen(key) != (layer, head) or sent_key not in st.session_state:
+        st.session_state[sent_key] = [int(layer), int(head)]
+    height = int(fig.layout.height or 500)
+    component(
+        data=p.data, mask=p.mask, data_id=p.data_id, scope=p.scope, layers=p.layers, heads=p.heads, n_tokens=p.n_tokens,
+        n_layers=int(L), n_heads=int(H), selection=st.session_state[sent_key], figure=template(fig),
+        title=title_template(title), strings=strings, head_labels=head_labels or [str(h) for h in range(H)],
+        config=config or {}, plot_height=height,
+        key=key, default=None, on_change=on_change,
+    )
+    return layer, head

@@ -1,0 +1,170 @@
+// The attention heatmap component's frontend (see components/attention_redraw.py).
+//
+// Streamlit's component protocol, spoken directly (no streamlit-component-lib): we post
+// "streamlit:componentReady" to the parent, receive "streamlit:render" messages with the arguments (bytes
+// arguments arrive as Uint8Array), and post "streamlit:setComponentValue" / "streamlit:setFrameHeight".
+//
+// Everything from the page is data: labels and titles go into Plotly (escaped in Python, drawn as SVG text)
+// or into textContent; nothing is ever parsed as HTML or run.
+(function () {
+  "use strict";
+
+  var plot = document.getElementById("plot");
+  var inputs = { layer: document.getElementById("layer"), head: document.getElementById("head") };
+  var outputs = { layer: document.getElementById("layer-value"), head: document.getElementById("head-value") };
+  var labels = { layer: document.getElementById("layer-label"), head: document.getElementById("head-label") };
+  var status = document.getElementById("status");
+
+  var args = null; // the latest arguments
+  var dataId = null; // identity of the decoded weights
+  var weights = null; // Float32Array [layers, heads, T, T], masked cells set to NaN
+  var maskRows = null; // rows of the grey mask layer: 1 where masked, NaN elsewhere
+  var selectionKey = null; // the selection the page last sent ("layer,head")
+  var current = { layer: 0, head: 0 }; // what the sliders say
+  var shownFigureKey = null; // the figure template that is drawn (a new one needs a full Plotly.react)
+  var reported = null; // "layer,head" last sent to the page
+  var reportTimer = null;
+  var frameHeight = 0;
+
+  function send(type, data) {
+    var msg = { isStreamlitMessage: true, type: type };
+    for (var k in data) { msg[k] = data[k]; }
+    window.parent.postMessage(msg, "*");
+  }
+
+  function decode(a) {
+    var bytes = a.data; // Uint8Array, possibly at an unaligned offset: copy into an aligned buffer
+    var f32 = new Float32Array(bytes.byteLength / 4);
+    new Uint8Array(f32.buffer).set(bytes);
+    var T = a.n_tokens, cells = T * T;
+    maskRows = null;
+    if (a.mask) {
+      var mask = a.mask;
+      for (var off = 0; off < f32.length; off += cells) {
+        for (var i = 0; i < cells; i++) { if (mask[i]) { f32[off + i] = NaN; } }
+      }
+      var ones = new Float32Array(cells);
+      for (var j = 0; j < cells; j++) { ones[j] = mask[j] ? 1 : NaN; }
+      maskRows = rows(ones, 0, T);
+    }
+    weights = f32;
+    dataId = a.data_id;
+  }
+
+  function rows(buffer, offset, T) {
+    var out = new Array(T);
+    for (var i = 0; i < T; i++) { out[i] = buffer.subarray(offset + i * T, offset + (i + 1) * T); }
+    return out;
+  }
+
+  function offsetOf(layer, head) {
+    var li = args.layers.indexOf(layer), hi = args.heads.indexOf(head);
+    if (li < 0 || hi < 0) { return -1; }
+    var T = args.n_tokens;
+    return (li * args.heads.length + hi) * T * T;
+  }
+
+  function titleFor(layer, head) {
+    return args.title.split("{layer}").join(String(layer)).split("{head}").join(String(head));
+  }
+
+  function fill(template, values) {
+    var s = template;
+    for (var k in values) { s = s.split("{" + k + "}").join(String(values[k])); }
+    return s;
+  }
+
+  function syncControls() {
+    var s = args.strings || {};
+    labels.layer.textContent = s.layer || "Layer";
+    labels.head.textContent = s.head || "Head";
+    inputs.layer.max = String(args.n_layers - 1);
+    inputs.head.max = String(args.n_heads - 1);
+    inputs.layer.value = String(current.layer);
+    inputs.head.value = String(current.head);
+    outputs.layer.textContent = String(current.layer);
+    outputs.head.textContent = args.head_labels[current.head] || String(current.head);
+    inputs.head.setAttribute("aria-valuetext", outputs.head.textContent);
+  }
+
+  function report(now) {
+    var key = current.layer + "," + current.head;
+    if (reportTimer) { clearTimeout(reportTimer); reportTimer = null; }
+    if (key === reported) { return; }
+    var go = function () {
+      reportTimer = null;
+      reported = key;
+      send("streamlit:setComponentValue", { value: { layer: current.layer, head: current.head }, dataType: "json" });
+    };
+    if (now) { go(); } else { reportTimer = setTimeout(go, 150); }
+  }
+
+  function setHeight() {
+    var h = Math.ceil(document.body.getBoundingClientRect().height) + 4;
+    if (h !== frameHeight) { frameHeight = h; send("streamlit:setFrameHeight", { height: h }); }
+  }
+
+  function draw() {
+    var off = offsetOf(current.layer, current.head);
+    if (off < 0) { // not sent: ask the page for it (one round trip) and show the old map dimmed meanwhile
+      plot.classList.add("waiting");
+      status.textContent = fill((args.strings || {}).loading || "…", current);
+      report(true);
+      return;
+    }
+    plot.classList.remove("waiting");
+    status.textContent = "";
+    var z = rows(weights, off, args.n_tokens);
+    var title = titleFor(current.layer, current.head);
+    var figureKey = JSON.stringify([args.figure, args.title, args.config, args.plot_height]);
+    var done;
+    if (figureKey !== shownFigureKey || !plot.data) {
+      var data = args.figure.data.map(function (t) { return Object.assign({}, t); });
+      data[0].z = z;
+      if (data.length > 1 && maskRows) { data[1].z = maskRows; }
+      var layout = Object.assign({}, args.figure.layout);
+      layout.title = Object.assign({}, layout.title || {}, { text: title });
+      layout.height = args.plot_height;
+      var config = Object.assign({ responsive: true }, args.config);
+      done = Plotly.react(plot, data, layout, config);
+      shownFigureKey = figureKey;
+    } else {
+      done = Plotly.update(plot, { z: [z] }, { "title.text": title }, [0]);
+    }
+    plot.dataset.layer = String(current.layer);
+    plot.dataset.head = String(current.head);
+    return done.then(setHeight);
+  }
+
+  function onInput(which) {
+    return function () {
+      current[which] = parseInt(inputs[which].value, 10);
+      syncControls();
+      draw();
+      report(false);
+    };
+  }
+  inputs.layer.addEventListener("input", onInput("layer"));
+  inputs.head.addEventListener("input", onInput("head"));
+
+  function onRender(a) {
+    args = a;
+    if (a.data_id !== dataId) { decode(a); }
+    var key = a.selection[0] + "," + a.selection[1];
+    if (key !== selectionKey) { // a new selection from the page (a link, another view): follow it
+      selectionKey = key;
+      current = { layer: a.selection[0], head: a.selection[1] };
+      reported = key;
+    }
+    syncControls();
+    draw();
+  }
+
+  window.addEventListener("message", function (event) {
+    if (event.source !== window.parent) { return; }
+    var msg = event.data;
+    if (msg && msg.type === "streamlit:render") { onRender(msg.args); }
+  });
+  window.addEventListener("resize", setHeight);
+  send("streamlit:componentReady", { apiVersion: 1 });
+})();

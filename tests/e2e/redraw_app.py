@@ -1,0 +1,43 @@
+"""A bare Streamlit app around the attention heatmap component (tests/e2e/test_attention_redraw_e2e.py): the
+real SmolLM2 trace of ``?text=``, ``?layer=``/``?head=`` to start with, the chosen head written under it."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from components import attention_plots as ap  # noqa: E402
+from components import attention_redraw as ar  # noqa: E402
+from models.loading import load  # noqa: E402
+from models.trace import compute_trace  # noqa: E402
+
+
+@st.cache_resource
+def trace(text: str):
+    return compute_trace(load("smollm2-135m"), text)
+
+
+t = trace(st.query_params.get("text", "students celebrate the graduation with a big party"))
+T = t.n_tokens
+if "layer" not in st.session_state:
+    st.session_state.layer = int(st.query_params.get("layer", 0))
+    st.session_state.head = int(st.query_params.get("head", 0))
+budget = int(st.query_params.get("budget", ar.BUDGET_BYTES))
+
+
+def picked() -> None:
+    st.session_state.layer, st.session_state.head = ar.chosen("redraw")
+
+
+labels = [f"{i} {tok}" for i, tok in enumerate(t.tokens)]
+future = np.triu(np.ones((T, T), bool), 1)
+layer, head = st.session_state.layer, st.session_state.head
+title = "Attention weights · layer {layer}, head {head}"
+fig = ap.attention_heatmap(t.attentions[layer, head], labels, labels, title.format(layer=layer, head=head),
+                           masked=future)
+ar.heatmap(t.attentions, fig, layer=layer, head=head, title=title, masked=future, key="redraw",
+           strings={"layer": "Layer", "head": "Head", "loading": "Loading layer {layer}, head {head}…"},
+           on_change=picked, budget=budget)
+st.write(f"server: layer {st.session_state.layer}, head {st.session_state.head}")
