@@ -6,18 +6,21 @@ import urllib.parse
 
 import streamlit as st
 
-from components import state
+from components import present, state
 from components.cache import get_model
 from components.engine import Run, branch, get_engine, get_text_tools, start
 from components.generation_plots import alternatives_figure, compare_figure, legend_html, tokens_html
+from components.glossary import glossary_link as g
 from components.widgets import md_literal, show_chart, visible
+from i18n import N_, _, ngettext
 from models.generation import DEFAULT_NEW_TOKENS, MAX_NEW_TOKENS, MAX_PROMPT_TOKENS, MODES, Settings
 from models.registry import DEFAULT_DECODER, get_spec
 
 TOP_K_MAX = 200
-LABELS = {"greedy": "Greedy", "sample": "Sampling", "beam": "Beam search", "compare": "Compare all three"}
-REASONS = {"eos": "the model produced its end-of-sequence token", "length": "reached the maximum number of tokens",
-           "stopped": "stopped by you"}
+LABELS = {"greedy": N_("Greedy"), "sample": N_("Sampling"), "beam": N_("Beam search"),
+          "compare": N_("Compare all three")}
+REASONS = {"eos": N_("the model produced its end-of-sequence token"),
+           "length": N_("reached the maximum number of tokens"), "stopped": N_("stopped by you")}
 
 
 def _num(v: float) -> str:
@@ -35,7 +38,7 @@ PARAMS = [MODE, TEMPERATURE, TOP_K, TOP_P, SEED, MAX_NEW, BEAMS]
 state.seed(PARAMS, scope="generate")
 
 lm = get_model(st.session_state.active_model)
-st.title("Generate: one token at a time")
+st.title(_("Generate: one token at a time"))
 
 
 def _switch_to_decoder() -> None:
@@ -44,11 +47,12 @@ def _switch_to_decoder() -> None:
 
 
 if lm.spec.family != "decoder" or lm.spec.head != "causal-lm":
-    st.info(f"{lm.spec.label} is an encoder (BERT-style): it reads the whole text at once, in both directions, and "
-            "was trained to fill in blanks, so it does not generate text left to right. Generation needs a decoder "
-            "(GPT-style), which predicts each next token from the tokens before it.", icon=":material/info:")
-    st.button(f"Switch to the bundled decoder, {get_spec(DEFAULT_DECODER).label}", on_click=_switch_to_decoder,
-              type="primary", key="gen_switch")
+    st.info(_("{model} is an encoder (BERT-style): it reads the whole text at once, in both directions, and was "
+              "trained to fill in blanks, so it does not generate text left to right. Generation needs a decoder "
+              "(GPT-style), which predicts each next token from the tokens before it.").format(model=lm.spec.label),
+            icon=":material/info:")
+    st.button(_("Switch to the bundled decoder, {model}").format(model=get_spec(DEFAULT_DECODER).label),
+              on_click=_switch_to_decoder, type="primary", key="gen_switch")
     state.write_back(PARAMS, scope="generate")
     st.stop()
 
@@ -58,41 +62,45 @@ text = state.current_text()
 ids, from_bos = tools.encode(text)
 bos = tools.token(ids[0]) if from_bos else None
 
-st.markdown(
-    f"{lm.spec.label} continues the sidebar text one token at a time: it computes a probability for each of its "
-    f"{lm.facts.vocab_size:,} tokens, one is picked, appended, and the model runs again on the longer text. Thanks "
-    "to the **KV cache** each step only computes the new token (the keys and values of earlier tokens are kept). "
-    "**Greedy** always takes the most likely token; **sampling** draws at random from the probabilities (reshaped "
-    "by temperature, top-k and top-p; a fixed seed makes the draw repeatable); **beam search** keeps the best few "
-    "partial continuations and returns the one with the highest total probability.")
+st.markdown(_(
+    "{model} continues the sidebar text one {token} at a time: it computes a probability for each of its {V:,} "
+    "tokens, one is picked, appended, and the model runs again on the longer text. Thanks to the **{kv_cache}** each "
+    "step only computes the new token (the keys and values of earlier tokens are kept). **Greedy** always takes the "
+    "most likely token; **sampling** draws at random from the probabilities (reshaped by {temperature}, {top_k} and "
+    "{top_p}; a fixed seed makes the draw repeatable); **{beam_search}** keeps the best few partial continuations "
+    "and returns the one with the highest total probability."
+).format(model=lm.spec.label, token=g("token", _("token")), V=lm.facts.vocab_size, kv_cache=g("KV cache", "KV cache"),
+         temperature=g("temperature", _("temperature")), top_k=g("top-k", "top-k"), top_p=g("top-p", "top-p"),
+         beam_search=g("beam search", _("beam search"))))
 if from_bos:
-    st.info(f"The text is empty, so the model starts from its beginning-of-sequence token {md_literal(bos or '')} "
-            "and writes whatever it finds likely.", icon="✍️")
+    st.info(_("The text is empty, so the model starts from its beginning-of-sequence token {bos} and writes "
+              "whatever it finds likely.").format(bos=md_literal(bos or "")), icon="✍️")
 elif len(ids) >= MAX_PROMPT_TOKENS:
-    st.info(f"The text is long; the model continues its first {MAX_PROMPT_TOKENS} tokens.", icon="✂️")
+    st.info(_("The text is long; the model continues its first {n} tokens.").format(n=MAX_PROMPT_TOKENS), icon="✂️")
 
 # ------------------------------------------------------------------------------------------- controls
-st.radio("Method", MODES, key=MODE.name, format_func=LABELS.get, horizontal=True,
+st.radio(_("Method"), MODES, key=MODE.name, format_func=lambda m: _(LABELS[m]), horizontal=True,
          on_change=state.forget_warning, args=(MODE.name,))
 mode = st.session_state[MODE.name]
 sampling = mode in ("sample", "compare")
 c1, c2, c3, c4, c5 = st.columns(5)
-c1.slider("Temperature", 0.0, 2.0, step=0.05, key=TEMPERATURE.name, disabled=not sampling,
+c1.slider(_("Temperature"), 0.0, 2.0, step=0.05, key=TEMPERATURE.name, disabled=not sampling,
           on_change=state.forget_warning, args=(TEMPERATURE.name,),
-          help="Divides the logits before the softmax: below 1 sharper, above 1 flatter; 0 = greedy.")
-c2.number_input("Top-k (0 = off)", 0, TOP_K_MAX, step=1, key=TOP_K.name, disabled=not sampling,
-                on_change=state.forget_warning, args=(TOP_K.name,), help="Keep only the k most likely tokens.")
-c3.slider("Top-p (1 = off)", 0.0, 1.0, step=0.01, key=TOP_P.name, disabled=not sampling,
+          help=_("Divides the logits before the softmax: below 1 sharper, above 1 flatter; 0 = greedy."))
+c2.number_input(_("Top-k (0 = off)"), 0, TOP_K_MAX, step=1, key=TOP_K.name, disabled=not sampling,
+                on_change=state.forget_warning, args=(TOP_K.name,), help=_("Keep only the k most likely tokens."))
+c3.slider(_("Top-p (1 = off)"), 0.0, 1.0, step=0.01, key=TOP_P.name, disabled=not sampling,
           on_change=state.forget_warning, args=(TOP_P.name,),
-          help="Keep the smallest set of most likely tokens whose probabilities add up to p.")
-c4.number_input("Seed", 0, 2**31 - 1, step=1, key=SEED.name, disabled=not sampling,
+          help=_("Keep the smallest set of most likely tokens whose probabilities add up to p."))
+c4.number_input(_("Seed"), 0, 2**31 - 1, step=1, key=SEED.name, disabled=not sampling,
                 on_change=state.forget_warning, args=(SEED.name,),
-                help="The random draws of sampling come from this seed: the same seed and settings give the same text.")
-c5.number_input("Max new tokens", 1, MAX_NEW_TOKENS, step=1, key=MAX_NEW.name,
+                help=_("The random draws of sampling come from this seed: the same seed and settings give the same "
+                       "text."))
+c5.number_input(_("Max new tokens"), 1, MAX_NEW_TOKENS, step=1, key=MAX_NEW.name,
                 on_change=state.forget_warning, args=(MAX_NEW.name,))
 if mode in ("beam", "compare"):
-    st.slider("Beam width", 2, 5, key=BEAMS.name, on_change=state.forget_warning, args=(BEAMS.name,),
-              help="How many partial continuations beam search keeps at every step.")
+    st.slider(_("Beam width"), 2, 5, key=BEAMS.name, on_change=state.forget_warning, args=(BEAMS.name,),
+              help=_("How many partial continuations beam search keeps at every step."))
 
 
 def settings() -> Settings:
@@ -108,29 +116,29 @@ def _stop() -> None:
         run.cancel()
 
 
-b1, b2, _ = st.columns([1, 1, 6])
-go = b1.button("Generate", type="primary", key="gen_go", icon=":material/play_arrow:")
-b2.button("Stop", key="gen_stop", on_click=_stop, icon=":material/stop:")
+b1, b2, _spacer = st.columns([1, 1, 6])
+go = b1.button(_("Generate"), type="primary", key="gen_go", icon=":material/play_arrow:")
+b2.button(_("Stop"), key="gen_stop", on_click=_stop, icon=":material/stop:")
 state.write_back(PARAMS, scope="generate")
 
 if go:
     old = st.session_state.get("gen_run")
     if old is not None:
         old.cancel()
-    with st.spinner(f"Beam search ({st.session_state[BEAMS.name]} beams)..." if mode in ("beam", "compare") else
-                    "Starting..."):
+    with st.spinner(_("Beam search ({n} beams)...").format(n=st.session_state[BEAMS.name])
+                    if mode in ("beam", "compare") else _("Starting...")):
         try:
             st.session_state["gen_run"] = start(lm, engine, mode, settings(), int(st.session_state[BEAMS.name]),
                                                 ids, from_bos)
         except (ValueError, RuntimeError) as e:
-            st.error(f"Generation could not start: {e}", icon=":material/error:")
+            st.error(_("Generation could not start: {reason}").format(reason=e), icon=":material/error:")
             st.stop()
     st.session_state.pop("gen_pick", None)
 
 run: Run | None = st.session_state.get("gen_run")
 if run is None or run.model_id != lm.spec.id:
-    st.caption("Press **Generate**. The text streams in token by token; each token's background is the probability "
-               "it had when it was chosen.")
+    st.caption(_("Press **Generate**. The text streams in token by token; each token's background is the "
+                 "probability it had when it was chosen."))
     st.stop()
 
 
@@ -144,8 +152,9 @@ def show(r: Run, steps, placeholder, selected: int | None = None, running: bool 
     pieces = tools.pieces(ids_)
     sampled = r.mode == "sample"
     probs = [s.chosen_prob if sampled and not s.forced else s.prob for s in steps]
-    labels = [f"#{i} · {visible(p)!s} · model p = {s.prob:.4f}" + (f" · sampled from p = {s.chosen_prob:.4f}"
-                                                                   if sampled else "")
+    label = _("#{i} · {token} · model p = {p:.4f}")
+    drawn = _(" · sampled from p = {p:.4f}")
+    labels = [label.format(i=i, token=visible(p), p=s.prob) + (drawn.format(p=s.chosen_prob) if sampled else "")
               for i, (p, s) in enumerate(zip(pieces, steps))]
     placeholder.html(tokens_html(prompt_text(r), pieces, probs, bos=bos if r.from_bos else None, selected=selected,
                                  forced=[s.forced for s in steps], running=running, labels=labels,
@@ -161,32 +170,40 @@ def follow(req) -> None:
 def status_line(req) -> str:
     if req.state == "queued":
         rows, waiting = engine.load()
-        return (f"Waiting for the model: number {engine.queue_position(req)} in the queue ({rows} generations "
-                f"running together, up to {engine.max_batch} at once).")
-    rows, _ = engine.load()
-    others = f" · sharing each step with {rows - 1} other generation(s)" if rows > 1 else ""
-    return f"Generating... {len(req.steps)} / {req.settings.max_new_tokens} tokens{others}"
+        return _("Waiting for the model: number {place} in the queue ({rows} generations running together, up to "
+                 "{most} at once).").format(place=engine.queue_position(req), rows=rows, most=engine.max_batch)
+    rows, _waiting = engine.load()
+    line = _("Generating... {n} / {most} tokens").format(n=len(req.steps), most=req.settings.max_new_tokens)
+    if rows > 1:
+        line += ngettext(" · sharing each step with {n} other generation", " · sharing each step with {n} other "
+                         "generations", rows - 1).format(n=rows - 1)
+    return line
 
 
 def done_line(req) -> str:
     n = len(req.steps)
     took = (req.finished_at or 0) - req.submitted
-    speed = f" ({n / took:.1f} tokens/s)" if took > 0 else ""
-    first = f", first token after {req.ttft:.2f} s" if req.ttft is not None else ""
+    speed = _(" ({rate:.1f} tokens/s)").format(rate=n / took) if took > 0 else ""
+    first = _(", first token after {s:.2f} s").format(s=req.ttft) if req.ttft is not None else ""
     if req.state == "error":
-        return f"Generation failed: {req.finish_reason}"
-    return f"{n} tokens in {took:.2f} s{speed}{first}; {REASONS.get(req.finish_reason or '', req.finish_reason)}."
+        return _("Generation failed: {reason}").format(reason=req.finish_reason)
+    reason = req.finish_reason or ""
+    return _("{n} tokens in {s:.2f} s{speed}{first}; {reason}.").format(
+        n=n, s=took, speed=speed, first=first, reason=_(REASONS[reason]) if reason in REASONS else reason)
 
 
-legend_what = "Probability the token had in the distribution it was drawn from" if run.mode == "sample" else \
-    "The model's probability of each chosen token"
+legend_what = _("Probability the token had in the distribution it was drawn from") if run.mode == "sample" else \
+    _("The model's probability of each chosen token")
 st.html(legend_html(legend_what))
 
 if run.mode == "compare":
     cols = st.columns(3)
-    titles = {"greedy": "Greedy", "sample": f"Sampling (T = {run.settings.temperature:g}, top-k "
-              f"{run.settings.top_k or 'off'}, top-p {run.settings.top_p:g}, seed {run.settings.seed})",
-              "beam": f"Beam search ({run.beams} beams)"}
+    short = {name: _(LABELS[name]) for name in ("greedy", "sample", "beam")}
+    titles = {"greedy": short["greedy"],
+              "sample": _("Sampling (T = {T:g}, top-k {k}, top-p {p:g}, seed {seed})").format(
+                  T=run.settings.temperature, k=run.settings.top_k or _("off"), p=run.settings.top_p,
+                  seed=run.settings.seed),
+              "beam": _("Beam search ({n} beams)").format(n=run.beams)}
     holders = {}
     for col, name in zip(cols, ("greedy", "sample", "beam")):
         col.markdown(f"**{titles[name]}**")
@@ -203,23 +220,26 @@ if run.mode == "compare":
         show(run, steps, holders[name][0])
         total = sum(s.logprob for s in steps)
         mean = total / len(steps) if steps else 0.0
-        holders[name][1].markdown(f"Total log-probability **{total:.3f}** over {len(steps)} tokens "
-                                  f"(mean {mean:.3f} per token)")
+        holders[name][1].markdown(_("Total log-probability **{total:.3f}** over {n} tokens (mean {mean:.3f} per "
+                                    "token)").format(total=total, n=len(steps), mean=mean))
         series.append([s.logprob for s in steps])
-        names.append(titles[name].split(" (")[0])
-    show_chart(compare_figure(names, series, "Total log-probability as the continuation grows"),
+        names.append(short[name])
+    show_chart(present.style(compare_figure(names, series, _("Total log-probability as the continuation grows"))),
                "generate-compare", key="gen_compare")
-    st.caption("The log-probability of a continuation is the sum of the log-probabilities of its tokens under the "
-               "model (T = 1): closer to 0 = more likely. Greedy takes the best token at every step but not always "
-               "the best sequence; beam search looks further and usually finds a higher total; sampling trades "
-               "probability for variety.")
+    st.caption(_("The log-probability of a continuation is the sum of the log-probabilities of its tokens under the "
+                 "model (T = 1): closer to 0 = more likely. Greedy takes the best token at every step but not always "
+                 "the best sequence; beam search looks further and usually finds a higher total; sampling trades "
+                 "probability for variety."))
     if run.beam is not None:
-        st.caption(f"Beam search is transformers' own `generate(num_beams={run.beams})`; its score (sum divided by "
-                   f"length^{run.beam.length_penalty:g}) is {run.beam.score:.4f}.")
+        st.caption(_("Beam search is transformers' own `generate(num_beams={n})`; its score (sum divided by "
+                     "length^{penalty:g}) is {score:.4f}.").format(n=run.beams, penalty=run.beam.length_penalty,
+                                                                   score=run.beam.score))
     final_steps = None
 else:
-    if run.branch_note:
-        st.caption(run.branch_note)
+    if run.branched is not None:
+        at, before, after = run.branched
+        st.caption(_("Branched at token #{i}: {old} → {new}, then continued with the same settings.").format(
+            i=at, old=md_literal(visible(before)), new=md_literal(visible(after))))
     out, status = st.empty(), st.empty()
     req = run.req
     if req is not None:
@@ -232,9 +252,9 @@ else:
         else:
             status.caption(done_line(req))
     elif run.beam is not None:
-        status.caption(f"transformers' beam search with {run.beams} beams: total log-probability "
-                       f"{run.beam.total_logprob:.3f}, score {run.beam.score:.4f} (sum / length^"
-                       f"{run.beam.length_penalty:g}).")
+        status.caption(_("transformers' beam search with {n} beams: total log-probability {total:.3f}, score "
+                         "{score:.4f} (sum / length^{penalty:g}).").format(
+            n=run.beams, total=run.beam.total_logprob, score=run.beam.score, penalty=run.beam.length_penalty))
     final_steps = run.steps
     n = len(final_steps)
     pick = st.session_state.get("gen_pick")
@@ -246,44 +266,54 @@ full_ids = ([] if run.from_bos else run.prompt_ids) + [s.token_id for s in (fina
 full_text = tools.decode(full_ids)
 if len(full_text) <= state.MAX_URL_TEXT:
     query = urllib.parse.urlencode({"model": lm.spec.id, "text": full_text}, quote_via=urllib.parse.quote)
-    st.markdown(f"[Open this text on the Attention page](attention?{query}) to see what the generated tokens "
-                "attended to" + (" (the greedy continuation)." if run.mode == "compare" else "."))
+    if run.mode == "compare":
+        link = _("[Open this text on the Attention page]({url}) to see what the generated tokens attended to (the "
+                 "greedy continuation).")
+    else:
+        link = _("[Open this text on the Attention page]({url}) to see what the generated tokens attended to.")
+    st.markdown(link.format(url=f"attention?{query}"))
 else:
-    st.caption(f"This text is too long to put in a link ({len(full_text):,} characters; links keep up to "
-               f"{state.MAX_URL_TEXT:,}).")
+    st.caption(_("This text is too long to put in a link ({n:,} characters; links keep up to {most:,}).").format(
+        n=len(full_text), most=state.MAX_URL_TEXT))
 
 if final_steps is None or not final_steps:
     st.stop()
 
 # ------------------------------------------------------------------------------ alternatives + branch
-st.subheader("Why this token? The alternatives it beat")
+st.subheader(_("Why this token? The alternatives it beat"))
 pieces = tools.pieces([s.token_id for s in final_steps])
 if not isinstance(st.session_state.get("gen_pick"), int) or st.session_state["gen_pick"] >= len(final_steps):
     st.session_state["gen_pick"] = 0
-i = st.selectbox("Token", range(len(final_steps)), key="gen_pick",
-                 format_func=lambda k: f"#{k}  {visible(pieces[k]) or '(part of a character)'}  "
-                                       f"(p = {final_steps[k].prob:.3f})")
+i = st.selectbox(_("Token"), range(len(final_steps)), key="gen_pick",
+                 format_func=lambda k: "#{k}  {token}  (p = {p:.3f})".format(
+                     k=k, token=visible(pieces[k]) or _("(part of a character)"), p=final_steps[k].prob))
 step = final_steps[i]
 alt_text = [visible(t) for t in tools.each(list(step.top_ids))]
 chosen = step.top_ids.index(step.token_id) if step.token_id in step.top_ids else -1
 adjusted = list(step.top_chosen_probs) if run.mode == "sample" else None
-show_chart(alternatives_figure(alt_text, list(step.top_probs), adjusted, chosen,
-                               f"The model's top {len(step.top_ids)} for token #{i}"),
+show_chart(present.style(alternatives_figure(alt_text, list(step.top_probs), adjusted, chosen,
+                                             _("The model's top {n} for token #{i}").format(n=len(step.top_ids), i=i))),
            "generate-alternatives", key="gen_alts")
-outside = "" if chosen >= 0 else " The chosen token is not among the top 10 (sampling can pick an unlikely token)."
-st.caption(f"Probabilities over the full vocabulary of {lm.facts.vocab_size:,} tokens (softmax of the logits, T = 1)"
-           + ("; orange: the distribution the token was actually drawn from, after temperature, top-k and top-p "
-              "(0 = cut off)." if adjusted else ".") + outside)
+if adjusted:
+    about = _("Probabilities over the full vocabulary of {V:,} tokens ({softmax} of the {logits}, T = 1); orange: the "
+              "distribution the token was actually drawn from, after temperature, top-k and top-p (0 = cut off).")
+else:
+    about = _("Probabilities over the full vocabulary of {V:,} tokens ({softmax} of the {logits}, T = 1).")
+about = about.format(V=lm.facts.vocab_size, softmax=g("softmax", "softmax"), logits=g("logit", _("logits")))
+if chosen < 0:
+    about += " " + _("The chosen token is not among the top {n} (sampling can pick an unlikely token).").format(
+        n=len(step.top_ids))
+st.caption(about)
 
 choices = [t for t in step.top_ids if t != step.token_id]
 b1, b2 = st.columns([3, 2])
-alt = b1.selectbox("Continue with another token instead", choices, key="gen_alt",
+alt = b1.selectbox(_("Continue with another token instead"), choices, key="gen_alt",
                    format_func=lambda t: f"{alt_text[step.top_ids.index(t)]}  (p = "
                                          f"{step.top_probs[step.top_ids.index(t)]:.3f})")
-if b2.button("Branch from here", key="gen_branch", icon=":material/call_split:", disabled=run.running):
-    with st.spinner("Branching..."):
+if b2.button(_("Branch from here"), key="gen_branch", icon=":material/call_split:", disabled=run.running):
+    with st.spinner(_("Branching...")):
         st.session_state["gen_run"] = branch(lm, engine, run, i, int(alt))
     st.session_state.pop("gen_pick", None)
     st.rerun()
-st.caption("Branching keeps the tokens before this one, puts your choice in its place and lets the model continue "
-           "with the same method and settings, so you can see how one different word changes the rest.")
+st.caption(_("Branching keeps the tokens before this one, puts your choice in its place and lets the model "
+             "continue with the same method and settings, so you can see how one different word changes the rest."))

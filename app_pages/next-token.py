@@ -5,15 +5,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components import state
-from components.cache import get_model, get_trace
+from components import present, state
+from components.cache import get_model, trace_or_stop
+from components.glossary import glossary_link as g
 from components.plots import ranked_bars
 from components.sampling_plots import lens_heatmap, lens_line, nucleus_curve, probability_bars, steps_table_html
 from components.widgets import csv_download, md_literal, show_chart, visible
+from i18n import _
 from models import mlm
-from models.lens import final_norm, logit_lens
+from models.lens import NoFinalNorm, final_norm, logit_lens
 from models.registry import DEFAULT_DECODER, get_spec
-from models.sampling import TEMPERATURE_MAX, adjust, ranking, token_texts
+from models.sampling import TEMPERATURE_MAX, BadSetting, adjust, ranking, token_texts
 
 N_BARS = 20  # tokens drawn in the bars
 N_MATH = 10  # tokens in the step-by-step table
@@ -38,7 +40,6 @@ KIND = facts.tokenizer.kind
 text = state.current_text()
 
 
-
 def _set_text(value: str) -> None:
     st.session_state[state.TEXT.name] = value
     state.forget_warning(state.TEXT.name)
@@ -54,207 +55,246 @@ def _labels(ids) -> list[str]:
 
 
 def _trace_or_stop(for_text: str):
-    if not for_text.strip():
-        st.info("Type or paste some text in the sidebar (or press the example button above).", icon="✍️")
-        st.stop()
-    try:
-        return get_trace(lm.spec.id, for_text)
-    except ValueError as e:
-        st.info(str(e), icon="✍️")
-        st.stop()
+    return trace_or_stop(lm.spec.id, for_text, _("see what the model predicts"))
+
+
+def _chart(fig, name: str) -> None:
+    show_chart(present.style(fig), name)
 
 
 # ==================================================================================== encoders
 if lm.spec.family == "encoder":
-    st.title("Fill in the blank: what an encoder predicts")
-    st.markdown(
-        "BERT-style encoders are not trained to continue a text. They learn **masked language modelling**: some "
-        "words are hidden behind `[MASK]` and the model predicts them from the words on **both** sides. So instead "
-        "of a next token, an encoder fills blanks."
-    )
+    st.title(_("Fill in the blank: what an encoder predicts"))
+    st.markdown(_(
+        "BERT-style encoders are not trained to continue a text. They learn {masked_lm}: some words are hidden "
+        "behind `[MASK]` and the model predicts them from the words on **both** sides. So instead of a next "
+        "{token}, an encoder fills blanks."
+    ).format(masked_lm=g("masked LM", _("masked language modelling")), token=g("token", _("token"))))
     if not mlm.has_mlm_head(lm):
-        st.info(
-            f"{lm.spec.label} has no masked-language-model head: it is a sentence-embedding model, trained to "
-            "turn a whole text into one vector, and its checkpoint does not include the layer that turns hidden "
-            "states into token predictions. So it cannot predict tokens at all. A decoder (GPT-style) predicts "
-            "the next token; BERT-base-uncased and DistilBERT fill blanks when they are in the Hugging Face cache.",
-            icon=":material/info:",
-        )
-        st.button(f"Switch to the decoder {get_spec(DEFAULT_DECODER).label}", on_click=_set_model,
-                  args=(DEFAULT_DECODER,), icon=":material/swap_horiz:", type="primary")
+        st.info(_(
+            "{model} has no masked-language-model head: it is a sentence-embedding model, trained to turn a whole "
+            "text into one vector, and its checkpoint does not include the layer that turns hidden states into "
+            "token predictions. So it cannot predict tokens at all. A decoder (GPT-style) predicts the next token; "
+            "BERT-base-uncased and DistilBERT fill blanks when they are in the Hugging Face cache."
+        ).format(model=lm.spec.label), icon=":material/info:")
+        st.button(_("Switch to the decoder {model}").format(model=get_spec(DEFAULT_DECODER).label),
+                  on_click=_set_model, args=(DEFAULT_DECODER,), icon=":material/swap_horiz:", type="primary",
+                  key="nt_switch")
         state.write_back(PARAMS, scope="next-token")
         st.stop()
 
     mask = lm.tokenizer.mask_token
     if mask in text:
         masked = text
-        st.markdown(f"Your text contains {md_literal(mask)}: the model fills every one of them.")
+        st.markdown(_("Your text contains {mask}: the model fills every one of them.").format(mask=md_literal(mask)))
     else:
         choices = mlm.words(text)
         if not choices:
             _trace_or_stop(text)
-            st.info(f"There is no word to hide in this text: type a sentence, or put {md_literal(mask)} where a "
-                    "word should be.", icon="✍️")
+            st.info(_("There is no word to hide in this text: type a sentence, or put {mask} where a word should "
+                      "be.").format(mask=md_literal(mask)), icon="✍️")
             st.stop()
         if not 0 <= st.session_state.get("mask_word", -1) < len(choices):  # new text: hide its last word
             st.session_state["mask_word"] = len(choices) - 1
-        i = st.selectbox("Word to hide", range(len(choices)), key="mask_word",
-                         format_func=lambda j: f"{choices[j][2]}  (characters {choices[j][0]}–{choices[j][1]})",
-                         help=f"This word is replaced by {mask}; you can also type {mask} into the text yourself.")
+        i = st.selectbox(_("Word to hide"), range(len(choices)), key="mask_word",
+                         format_func=lambda j: _("{word}  (characters {start}–{end})").format(
+                             word=choices[j][2], start=choices[j][0], end=choices[j][1]),
+                         help=_("This word is replaced by {mask}; you can also type {mask} into the text "
+                                "yourself.").format(mask=mask))
         start, end, word = choices[i]
         masked = mlm.mask_span(text, start, end, mask)
-        st.markdown(f"Hidden word: {md_literal(word)}. The model reads:")
+        st.markdown(_("Hidden word: {word}. The model reads:").format(word=md_literal(word)))
     st.markdown(md_literal(masked))
     trace = _trace_or_stop(masked)
     fills = mlm.fill_masks(lm, trace, k=N_BARS)
     if not fills:
-        st.info(f"The first {trace.n_tokens} tokens contain no {md_literal(mask)}.", icon="✂️")
+        st.info(_("The first {n} tokens contain no {mask}.").format(n=trace.n_tokens, mask=md_literal(mask)),
+                icon="✂️")
         st.stop()
     for n, fill in enumerate(fills):
         labels = _labels(fill.top_ids)
-        title = f"[MASK] at token {fill.position}: the {len(labels)} most likely fillers of {facts.vocab_size:,}"
-        show_chart(ranked_bars(labels, fill.top_probs, title, value_name="probability"), f"fill-{n}")
-        st.caption(f"{len(labels)} of {facts.vocab_size:,} tokens shown; they hold {fill.top_probs.sum():.1%} of "
-                   "the probability. Softmax over the full vocabulary of the MLM head's output at the "
-                   "[MASK] position (the final hidden state there → the head → one logit per vocabulary entry).")
+        title = _("[MASK] at token {position}: the {n} most likely fillers of {V:,}").format(
+            position=fill.position, n=len(labels), V=facts.vocab_size)
+        _chart(ranked_bars(labels, fill.top_probs, title, value_name=_("probability")), f"fill-{n}")
+        st.caption(_("{n} of {V:,} tokens shown; they hold {mass:.1%} of the probability. {softmax} over the full "
+                     "{vocabulary} of the MLM head's output at the [MASK] position (the final hidden state there → "
+                     "the head → one {logit} per vocabulary entry).").format(
+            n=len(labels), V=facts.vocab_size, mass=fill.top_probs.sum(), softmax=g("softmax", _("Softmax")),
+            vocabulary=g("vocabulary", _("vocabulary")), logit=g("logit", _("logit"))))
     state.write_back(PARAMS, scope="next-token")
     st.stop()
 
 # ==================================================================================== decoders
-st.title("The next token: logits → probabilities → a choice")
+st.title(_("The next token: logits → probabilities → a choice"))
 tied = bool(getattr(lm.model.config, "tie_word_embeddings", False)) and facts.tied_embeddings
-norm_name = type(final_norm(lm.model)).__name__
-unembed = (f"the unembedding matrix ({facts.vocab_size:,} × {facts.d_model}; "
-           + (f"tied to the input embeddings in {lm.spec.label}: `tie_word_embeddings` is true, so it is the same "
-              "matrix that turned ids into vectors)" if tied else
-              f"a separate matrix in {lm.spec.label}, not tied to the input embeddings)"))
-st.markdown(
-    f"After the last of its {facts.n_layers} layers, the model takes **the last position's hidden state** "
-    f"(normalised by its final {norm_name}) and multiplies it by {unembed}. That gives one score (a **logit**) "
-    f"for every one of the {facts.vocab_size:,} tokens in the vocabulary; **softmax** turns the scores into "
-    "probabilities that add up to 1. Generating text means picking one token from them, appending it and "
-    "running the model again."
-)
+try:
+    norm_name, no_lens = type(final_norm(lm.model)).__name__, None
+except NoFinalNorm as e:  # a local checkpoint with an unusual architecture: no logit lens, the rest works
+    norm_name, no_lens = _("normalisation"), e
+if tied:
+    unembed = _("the unembedding matrix ({V:,} × {d}; tied to the input embeddings in {model}: "
+                "`tie_word_embeddings` is true, so it is the same matrix that turned ids into vectors)")
+else:
+    unembed = _("the unembedding matrix ({V:,} × {d}; a separate matrix in {model}, not tied to the input "
+                "embeddings)")
+unembed = unembed.format(V=facts.vocab_size, d=facts.d_model, model=lm.spec.label)
+st.markdown(_(
+    "After the last of its {n_layers} {layers}, the model takes **the last position's hidden state** (normalised by "
+    "its final {norm}) and multiplies it by {unembed}. That gives one score (a **{logit}**) for every one of the "
+    "{V:,} {tokens} in the {vocabulary}; **{softmax}** turns the scores into probabilities that add up to 1. "
+    "Generating text means picking one token from them, appending it and running the model again."
+).format(n_layers=facts.n_layers, layers=g("layer", _("layers")), norm=norm_name, unembed=unembed,
+         logit=g("logit", _("logit")), V=facts.vocab_size, tokens=g("token", _("tokens")),
+         vocabulary=g("vocabulary", _("vocabulary")), softmax=g("softmax", _("softmax"))))
 if text.strip() != EXAMPLE:
-    st.button(f"Try the classic example: “{EXAMPLE}”", on_click=_set_text, args=(EXAMPLE,),
-              icon=":material/lightbulb:")
+    st.button(_("Try the classic example: “{text}”").format(text=EXAMPLE), on_click=_set_text, args=(EXAMPLE,),
+              icon=":material/lightbulb:", key="nt_example")
 trace = _trace_or_stop(text)
 if trace.truncated:
-    st.info(f"This text is {trace.n_total:,} tokens long; the model reads the first {trace.n_tokens}, so this is "
-            "the prediction for the token after those.", icon="✂️")
+    st.info(_("This text is {total:,} tokens long; the model reads the first {n}, so this is the prediction for the "
+              "token after those.").format(total=trace.n_total, n=trace.n_tokens), icon="✂️")
 logits = trace.last_logits  # [V] the cached last-position logits: the sliders never run the model again
 order = ranking(logits)  # [V] token ids, most likely first (temperature and the cuts keep this order)
 bar_ids = order[:N_BARS]
 bar_labels = _labels(bar_ids)
 tail = "".join(visible(t) for t in token_texts(lm.tokenizer, trace.ids[-6:], KIND))
-st.markdown(f"Prediction for the token after {md_literal('…' + tail)} (position {trace.n_tokens}).")
+st.markdown(_("Prediction for the token after {tail} (position {position}).").format(
+    tail=md_literal("…" + tail), position=trace.n_tokens))
+
+
+def _on_off(value: str | None) -> str:
+    return value if value is not None else _("off")
 
 
 @st.fragment
 def sampling() -> None:
     """Sliders + everything they change. Only this part reruns when a slider moves (no forward pass)."""
     c1, c2, c3 = st.columns(3)
-    c1.slider("Temperature", 0.0, TEMPERATURE_MAX, step=0.01, key=TEMPERATURE.name, on_change=state.forget_warning,
-              args=(TEMPERATURE.name,), help="Divides every logit before the softmax. 0 = greedy (always the top "
-              "token), 1 = the model's own distribution, 2 = much flatter and more random.")
-    c2.slider("Top-k", 0, TOP_K_MAX, key=TOP_K.name, on_change=state.forget_warning, args=(TOP_K.name,),
-              help="Keep only the k most likely tokens (0 = off).")
-    c3.slider("Top-p (nucleus)", 0.0, 1.0, step=0.01, key=TOP_P.name, on_change=state.forget_warning,
-              args=(TOP_P.name,), help="Keep the smallest set of most likely tokens whose probabilities add up to "
-              "at least p (1 = off).")
+    c1.slider(_("Temperature"), 0.0, TEMPERATURE_MAX, step=0.01, key=TEMPERATURE.name, on_change=state.forget_warning,
+              args=(TEMPERATURE.name,), help=_("Divides every logit before the softmax. 0 = greedy (always the top "
+                                               "token), 1 = the model's own distribution, 2 = much flatter and more "
+                                               "random."))
+    c2.slider(_("Top-k"), 0, TOP_K_MAX, key=TOP_K.name, on_change=state.forget_warning, args=(TOP_K.name,),
+              help=_("Keep only the k most likely tokens (0 = off)."))
+    c3.slider(_("Top-p (nucleus)"), 0.0, 1.0, step=0.01, key=TOP_P.name, on_change=state.forget_warning,
+              args=(TOP_P.name,), help=_("Keep the smallest set of most likely tokens whose probabilities add up to "
+                                         "at least p (1 = off)."))
     T, k, p = st.session_state[TEMPERATURE.name], st.session_state[TOP_K.name], st.session_state[TOP_P.name]
-    adj = adjust(logits, T, k, p)
+    try:
+        adj = adjust(logits, T, k, p)
+    except BadSetting as e:  # a temperature from a link too small for float32: greedy is its limit
+        st.warning(" ".join([str(e), _("Showing greedy decoding (T = 0) instead.")]), icon="⚠️")
+        adj = adjust(logits, 0.0, k, p)
     V = adj.vocab_size
 
+    bits = _("{bits:.2f} bits")
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric(f"Tokens still eligible (of {V:,})", f"{adj.n_kept:,}")
-    m2.metric("Entropy: model", f"{adj.entropy_original:.2f} bits")
-    m3.metric("Entropy: adjusted", f"{adj.entropy_final:.2f} bits",
-              delta=f"{adj.entropy_final - adj.entropy_original:+.2f} bits", delta_color="off")
+    m1.metric(_("Tokens still eligible (of {V:,})").format(V=V), f"{adj.n_kept:,}")
+    m2.metric(_("Entropy: model"), bits.format(bits=adj.entropy_original))
+    m3.metric(_("Entropy: adjusted"), bits.format(bits=adj.entropy_final),
+              delta=_("{bits:+.2f} bits").format(bits=adj.entropy_final - adj.entropy_original), delta_color="off")
     top = int(order[0])
-    m4.metric("Most likely next token", f"{bar_labels[0]} · {adj.probs[top]:.1%}",
-              help=f"The model itself gives it {adj.probs_original[top]:.2%}.")
+    m4.metric(_("Most likely next token"), f"{bar_labels[0]} · {adj.probs[top]:.1%}",
+              help=_("The model itself gives it {p:.2%}.").format(p=adj.probs_original[top]))
     if adj.greedy:
-        st.info("**Temperature 0 = greedy decoding**: no division by zero — the limit of ever smaller temperatures "
-                "puts all the probability on the single most likely token, so it is always chosen. Top-k and "
-                "top-p have nothing left to cut.", icon=":material/target:")
+        st.info(_("**Temperature 0 = greedy decoding**: no division by zero — the limit of ever smaller temperatures "
+                  "puts all the probability on the single most likely token, so it is always chosen. Top-k and "
+                  "top-p have nothing left to cut."), icon=":material/target:")
     elif adj.n_nonzero < adj.n_kept:
-        st.caption(f"At T = {T:g} only {adj.n_nonzero:,} of the {adj.n_kept:,} eligible tokens keep a probability "
-                   "above 0 in 32-bit floating point.")
+        st.caption(_("At T = {T:g} only {nonzero:,} of the {kept:,} eligible tokens keep a probability above 0 in "
+                     "32-bit floating point.").format(T=T, nonzero=adj.n_nonzero, kept=adj.n_kept))
 
-    setting = "greedy (T = 0)" if adj.greedy else ", ".join(
+    setting = _("greedy (T = 0)") if adj.greedy else ", ".join(
         [f"T = {T:g}"] + ([f"top-k = {k}"] if k else []) + ([f"top-p = {p:g}"] if p < 1 else []))
-    show_chart(probability_bars(bar_labels, bar_ids, adj.probs_original[bar_ids], adj.probs[bar_ids], adj.kept[bar_ids],
-                          title=f"Next-token probabilities: the {N_BARS} most likely of all {V:,} tokens",
-                          adjusted_title=f"Adjusted: {setting}"), "bars")
-    st.caption(f"{N_BARS} of {V:,} tokens shown; they hold {adj.probs_original[bar_ids].sum():.1%} of the model's "
-               f"probability and {adj.probs[bar_ids].sum():.1%} after adjusting. Every probability is a softmax "
-               f"over the **full** vocabulary of {V:,} tokens, not over the {N_BARS} drawn. Red: cut by top-k/top-p.")
+    _chart(probability_bars(bar_labels, bar_ids, adj.probs_original[bar_ids], adj.probs[bar_ids], adj.kept[bar_ids],
+                            title=_("Next-token probabilities: the {n} most likely of all {V:,} tokens").format(
+                                n=N_BARS, V=V),
+                            adjusted_title=_("Adjusted: {setting}").format(setting=setting)), "bars")
+    st.caption(_("{n} of {V:,} tokens shown; they hold {mass:.1%} of the model's probability and {adjusted:.1%} "
+                 "after adjusting. Every probability is a {softmax} over the **full** vocabulary of {V:,} tokens, "
+                 "not over the {n} drawn. Red: cut by {top_k}/{top_p}.").format(
+        n=N_BARS, V=V, mass=adj.probs_original[bar_ids].sum(), adjusted=adj.probs[bar_ids].sum(),
+        softmax=g("softmax", _("softmax")), top_k=g("top-k", "top-k"), top_p=g("top-p", "top-p")))
 
     left, right = st.columns([3, 2])
     with left:
-        show_chart(nucleus_curve(adj.nucleus_curve(), p, adj.n_kept,
-                           title="Top-p: cumulative probability, most likely token first"), "nucleus")
+        _chart(nucleus_curve(adj.nucleus_curve(), p, adj.n_kept,
+                             title=_("Top-p: cumulative probability, most likely token first")), "nucleus")
     with right:
-        st.markdown(
-            f"**Top-p = {p:g}** keeps the most likely tokens until their probabilities (after temperature"
-            f"{' and top-k' if k else ''}) add up to at least p; the curve crosses the dashed line there. "
-            f"**Top-k = {k or 'off'}** keeps {'every token' if not k else f'the {k} most likely tokens'}. "
-            f"Left: {adj.n_kept_top_k:,} after top-k, **{adj.n_kept:,}** after top-p; they held "
-            f"{adj.kept_mass:.1%} of the temperature-scaled probability, and are divided by that to add up to 1 "
-            f"again. Entropy measures the uncertainty: {adj.entropy_original:.2f} bits for the model, "
-            f"{adj.entropy_final:.2f} bits adjusted (0 = certain; {np.log2(V):.1f} bits = all {V:,} tokens "
-            "equally likely).")
+        if k:
+            how_p = _("**Top-p = {p:g}** keeps the most likely tokens until their probabilities (after temperature "
+                      "and top-k) add up to at least p; the curve crosses the dashed line there.")
+            how_k = _("**Top-k = {k}** keeps the {k} most likely tokens.")
+        else:
+            how_p = _("**Top-p = {p:g}** keeps the most likely tokens until their probabilities (after temperature) "
+                      "add up to at least p; the curve crosses the dashed line there.")
+            how_k = _("**Top-k = off** keeps every token.")
+        st.markdown(" ".join([how_p.format(p=p), how_k.format(k=k), _(
+            "Left: {after_k:,} after top-k, **{kept:,}** after top-p; they held {mass:.1%} of the temperature-scaled "
+            "probability, and are divided by that to add up to 1 again. Entropy measures the uncertainty: {h0:.2f} "
+            "bits for the model, {h1:.2f} bits adjusted (0 = certain; {hmax:.1f} bits = all {V:,} tokens equally "
+            "likely).").format(after_k=adj.n_kept_top_k, kept=adj.n_kept, mass=adj.kept_mass,
+                               h0=adj.entropy_original, h1=adj.entropy_final, hmax=np.log2(V), V=V)]))
 
-    st.subheader("The math, with the live numbers")
-    st.markdown(
-        f"1. **logits** z: the unembedding's score for each of the {V:,} tokens.  \n"
-        + ("2. **temperature**: T = 0 means take the arg-max, so no division happens.  \n" if adj.greedy else
-           f"2. **divide by T = {T:g}**: z / T — below 1 sharpens, above 1 flattens.  \n"
-           f"3. **softmax** over all {V:,}: p = exp(z / T) / (sum of exp(z / T) over every token).  \n"
-           f"4. **keep** top-k ({'off' if not k else k}) then top-p ({'off' if p >= 1 else f'{p:g}'}): "
-           f"{adj.n_kept:,} tokens left.  \n"
-           f"5. **renormalise**: divide the kept probabilities by their sum, {adj.kept_mass:.4f}.")
-    )
+    st.subheader(_("The math, with the live numbers"))
+    lines = [_("1. **logits** z: the unembedding's score for each of the {V:,} tokens.").format(V=V)]
+    if adj.greedy:
+        lines.append(_("2. **temperature**: T = 0 means take the arg-max, so no division happens."))
+    else:
+        lines += [
+            _("2. **divide by T = {T:g}**: z / T — below 1 sharpens, above 1 flattens.").format(T=T),
+            _("3. **softmax** over all {V:,}: p = exp(z / T) / (sum of exp(z / T) over every token).").format(V=V),
+            _("4. **keep** top-k ({k}) then top-p ({p}): {kept:,} tokens left.").format(
+                k=_on_off(str(k) if k else None), p=_on_off(f"{p:g}" if p < 1 else None), kept=adj.n_kept),
+            _("5. **renormalise**: divide the kept probabilities by their sum, {mass:.4f}.").format(mass=adj.kept_mass),
+        ]
+    st.markdown("  \n".join(lines))
     ids = order[:N_MATH]
+    kept_cut = {True: _("kept"), False: _("cut")}
+    col = {"token": _("token"), "id": _("id"), "after top-k": _("after top-k"), "top-p sees": _("top-p sees"),
+           "cumulative": _("cumulative"), "after top-p": _("after top-p"), "final p": _("final p")}
     st.html(steps_table_html({
-        "token": bar_labels[:N_MATH], "id": ids.tolist(), "logit z": adj.logits[ids].tolist(),
+        col["token"]: bar_labels[:N_MATH], col["id"]: ids.tolist(), "logit z": adj.logits[ids].tolist(),
         "z / T": (adj.logits[ids] if adj.greedy else adj.scaled[ids]).tolist(),
         "softmax(z / T)": adj.probs_scaled[ids].tolist(),
-        "after top-k": np.where(adj.kept_top_k[ids], "kept", "cut").tolist(),
-        "top-p sees": adj.probs_top_p_sees[ids].tolist(),
-        "cumulative": np.cumsum(adj.probs_top_p_sees[ids].astype(np.float64)).tolist(),
-        "after top-p": np.where(adj.kept[ids], "kept", "cut").tolist(),
-        "final p": adj.probs[ids].tolist(),
-    }, formats={"id": "d", "logit z": ".4f", "z / T": ".4f", "softmax(z / T)": ".6f", "after top-k": "",
-                "top-p sees": ".6f", "cumulative": ".6f", "after top-p": "", "final p": ".6f"}))
+        col["after top-k"]: [kept_cut[bool(b)] for b in adj.kept_top_k[ids]],
+        col["top-p sees"]: adj.probs_top_p_sees[ids].tolist(),
+        col["cumulative"]: np.cumsum(adj.probs_top_p_sees[ids].astype(np.float64)).tolist(),
+        col["after top-p"]: [kept_cut[bool(b)] for b in adj.kept[ids]],
+        col["final p"]: adj.probs[ids].tolist(),
+    }, formats={col["id"]: "d", "logit z": ".4f", "z / T": ".4f", "softmax(z / T)": ".6f", col["after top-k"]: "",
+                col["top-p sees"]: ".6f", col["cumulative"]: ".6f", col["after top-p"]: "", col["final p"]: ".6f"}))
     state.write_back(PARAMS, scope="next-token")
 
 
 sampling()
 
 # ================================================================================== logit lens
-st.header("Logit lens: what the model would say after each layer")
-lens = logit_lens(lm, trace, k=N_LENS)
-L = lens.n_layers
-final_label = _labels([lens.final_id])[0]
-texts = [_labels(row) for row in lens.top_ids]
-names = ["embeddings"] + [f"after layer {i}" for i in range(1, L + 1)]
-first_top = int(np.argmax(lens.final_ranks == 0))
-st.markdown(
-    f"The same recipe — final {norm_name} + unembedding + softmax — applied to the last position's hidden state "
-    f"after **every** layer, as if the model stopped there (the *logit lens*). The last row is the real prediction. "
-    f"The model's final choice {md_literal(final_label)} is first at the top "
-    f"{'already in the embeddings' if first_top == 0 else f'after layer {first_top}'} "
-    f"and ends with {lens.final_probs[-1]:.1%}."
-)
-show_chart(lens_heatmap(texts, lens.top_probs, names, title=f"Top {N_LENS} tokens after each of the {L} layers"), "lens")
-show_chart(lens_line(lens.final_probs, lens.final_ranks, final_label,
-               title=f"Probability of {final_label} after each layer"), "lens-line")
-st.caption("transformers returns the last hidden state already normalised by the final norm, so it is not "
-           "normalised twice: the last row equals the model's own next-token probabilities.")
+st.header(_("Logit lens: what the model would say after each layer"))
+if no_lens is not None:
+    st.info(str(no_lens), icon=":material/info:")
+else:
+    lens = logit_lens(lm, trace, k=N_LENS)
+    L = lens.n_layers
+    final_label = _labels([lens.final_id])[0]
+    texts = [_labels(row) for row in lens.top_ids]
+    after_layer = _("after layer {layer}")
+    names = [_("embeddings")] + [after_layer.format(layer=i) for i in range(1, L + 1)]
+    first_top = int(np.argmax(lens.final_ranks == 0))
+    first = _("already in the embeddings") if first_top == 0 else after_layer.format(layer=first_top)
+    st.markdown(_(
+        "The same recipe — final {norm} + unembedding + softmax — applied to the last position's hidden state "
+        "after **every** layer, as if the model stopped there (the *logit lens*). The last row is the real "
+        "prediction. The model's final choice {token} is first at the top {first} and ends with {p:.1%}."
+    ).format(norm=norm_name, token=md_literal(final_label), first=first, p=lens.final_probs[-1]))
+    _chart(lens_heatmap(texts, lens.top_probs, names,
+                        title=_("Top {k} tokens after each of the {L} layers").format(k=N_LENS, L=L)), "lens")
+    _chart(lens_line(lens.final_probs, lens.final_ranks, final_label,
+                     title=_("Probability of {token} after each layer").format(token=final_label)), "lens-line")
+    st.caption(_("transformers returns the last hidden state already normalised by the final norm, so it is not "
+                 "normalised twice: the last row equals the model's own next-token probabilities."))
 
 full = order[:500]
 csv_download(pd.DataFrame({"rank": np.arange(1, len(full) + 1), "token": token_texts(lm.tokenizer, full, KIND),
                            "id": full, "logit": logits[full], "probability": adjust(logits).probs_original[full]}),
-             "Download the 500 most likely next tokens (CSV)", f"next-token-{lm.spec.id}.csv", key="next_csv")
+             _("Download the 500 most likely next tokens (CSV)"), f"next-token-{lm.spec.id}.csv", key="next_csv")

@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from i18n import _
 from models.generation import (
     BeamResult, Engine, Request, Settings, Step, beam_search, forced_step, path_steps, prompt_ids, token_pieces,
 )
@@ -23,7 +24,7 @@ def _engine(model_id: str, _lm: Any) -> Engine:
 
 def get_engine(lm: Any) -> Engine:
     """The process-wide engine of this model (created and warmed on first use, ~2 s)."""
-    with st.spinner("Starting the generation engine (once per server)..."):
+    with st.spinner(_("Starting the generation engine (once per server)...")):
         return _engine(lm.spec.id, lm)
 
 
@@ -82,7 +83,7 @@ class Run:
     compare: dict[str, Request] = field(default_factory=dict)  # compare mode: greedy and sample requests
     beam: BeamResult | None = None
     beam_steps: list[Step] = field(default_factory=list)
-    branch_note: str | None = None
+    branched: tuple[int, str, str] | None = None  # (position, old text, new text): the page words the note
 
     @property
     def steps(self) -> list[Step]:
@@ -101,11 +102,11 @@ class Run:
 
 
 def start(lm: Any, engine: Engine, mode: str, settings: Settings, beams: int, ids: list[int], from_bos: bool,
-          prefix: list[Step] | None = None, note: str | None = None) -> Run:
+          prefix: list[Step] | None = None, branched: tuple[int, str, str] | None = None) -> Run:
     """Submit the requests of a run; beam search (transformers' generate) runs here, under the model lock."""
     prefix = prefix or []
     context = ids + [s.token_id for s in prefix]
-    run = Run(lm.spec.id, mode, settings, beams, ids, from_bos, prefix=prefix, branch_note=note)
+    run = Run(lm.spec.id, mode, settings, beams, ids, from_bos, prefix=prefix, branched=branched)
     left = settings.max_new_tokens - len(prefix)
     if mode in ("greedy", "sample"):
         if left > 0:
@@ -126,6 +127,5 @@ def branch(lm: Any, engine: Engine, run: Run, position: int, token_id: int) -> R
     steps = run.steps
     kept = steps[:position] + [forced_step(steps[position], token_id)]
     tools = get_text_tools(lm)
-    note = (f"Branched at token #{position}: {tools.decode([steps[position].token_id])!r} → "
-            f"{tools.decode([token_id])!r}, then continued with the same settings.")
-    return start(lm, engine, run.mode, run.settings, run.beams, run.prompt_ids, run.from_bos, kept, note)
+    branched = (position, tools.decode([steps[position].token_id]), tools.decode([token_id]))
+    return start(lm, engine, run.mode, run.settings, run.beams, run.prompt_ids, run.from_bos, kept, branched)

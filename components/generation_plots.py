@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from components.plots import FONT
 from components.widgets import visible
+from i18n import _
 
 # (lower bound, colour, label), highest first: five steps a class can read off a projector.
 PROB_BINS = [(0.9, "#86efac", "≥ 90%"), (0.6, "#d9f99d", "60–90%"), (0.3, "#fde68a", "30–60%"),
@@ -34,7 +35,7 @@ GEN_CSS = """
 
 
 def prob_colour(p: float) -> str:
-    for lo, colour, _ in PROB_BINS:
+    for lo, colour, _label in PROB_BINS:
         if p >= lo:
             return colour
     return PROB_BINS[-1][1]
@@ -55,7 +56,8 @@ def tokens_html(prompt: str, pieces: list[str], probs: list[float], *, bos: str 
     run = f' data-run="{int(run_id)}"' if run_id is not None else ""
     out = [GEN_CSS, f'<div class="tx-gen" data-testid="tx-generated"{run}>']
     if bos is not None:
-        out.append(f'<span class="tx-bos" title="beginning-of-sequence token">{html.escape(bos)}</span>')
+        tip = html.escape(_("beginning-of-sequence token"), quote=True)
+        out.append(f'<span class="tx-bos" title="{tip}">{html.escape(bos)}</span>')
     out.append(f'<span class="tx-prompt">{html.escape(prompt)}</span>')
     for i, (piece, p) in enumerate(zip(pieces, probs)):
         classes = ["tx-tok"]
@@ -79,17 +81,17 @@ def alternatives_figure(pieces: list[str], probs: list[float], adjusted: list[fl
     labels = [f"{i + 1}. {html.escape(visible(p))}" for i, p in enumerate(pieces)]
     colours = ["#1d4ed8" if i == chosen else "#93c5fd" for i in range(len(pieces))]
     fig = go.Figure(go.Bar(
-        x=list(probs), y=labels, orientation="h", name="model (T = 1)", marker_color=colours,
+        x=list(probs), y=labels, orientation="h", name=_("model (T = 1)"), marker_color=colours,
         text=[f"{p:.1%}" for p in probs], textposition="auto",
-        hovertemplate="%{y}<br>model probability %{x:.6f}<extra></extra>"))
+        hovertemplate="%{y}<br>" + _("model probability %{x:.6f}") + "<extra></extra>"))
     if adjusted is not None:
         fig.add_trace(go.Bar(
-            x=list(adjusted), y=labels, orientation="h", name="sampled from (after T, top-k, top-p)",
+            x=list(adjusted), y=labels, orientation="h", name=_("sampled from (after T, top-k, top-p)"),
             marker_color="#f59e0b", text=[f"{p:.1%}" for p in adjusted], textposition="auto",
-            hovertemplate="%{y}<br>sampling probability %{x:.6f}<extra></extra>"))
+            hovertemplate="%{y}<br>" + _("sampling probability %{x:.6f}") + "<extra></extra>"))
     fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", barmode="group",
                       height=120 + (48 if adjusted is not None else 30) * len(pieces),
-                      margin=dict(l=10, r=10, t=50, b=30), xaxis_title="probability", xaxis_tickformat=".0%",
+                      margin=dict(l=10, r=10, t=50, b=30), xaxis_title=_("probability"), xaxis_tickformat=".0%",
                       legend=dict(orientation="h", y=-0.12))
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -104,8 +106,9 @@ def compare_figure(names: list[str], logprobs: list[list[float]], title: str) ->
             total += lp
             ys.append(total)
         fig.add_trace(go.Scatter(x=list(range(1, len(ys) + 1)), y=ys, mode="lines+markers", name=html.escape(name),
-                                 hovertemplate="token %{x}<br>sum of log-probabilities %{y:.4f}<extra></extra>"))
+                                 hovertemplate=_("token %{x}<br>sum of log-probabilities %{y:.4f}")
+                                 + "<extra></extra>"))
     fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=360,
-                      margin=dict(l=10, r=10, t=50, b=40), xaxis_title="generated tokens",
-                      yaxis_title="total log-probability (natural log)")
+                      margin=dict(l=10, r=10, t=50, b=40), xaxis_title=_("generated tokens"),
+                      yaxis_title=_("total log-probability (natural log)"))
     return fig

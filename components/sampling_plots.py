@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from components.plots import FONT
+from i18n import _
 
 ORIGINAL = "#94a3b8"  # the model's own distribution
 ADJUSTED = "#1d4ed8"  # after temperature / top-k / top-p
@@ -18,7 +19,8 @@ CUT = "#dc2626"  # removed by a cut
 
 def _rows(labels: list[str], ids: np.ndarray) -> list[str]:
     """Unique y labels "1. ␣Paris  (id 7042)" (plotly merges equal category labels)."""
-    return [f"{i + 1}. {html.escape(s)}  (id {int(t)})" for i, (s, t) in enumerate(zip(labels, ids))]
+    row = _("{rank}. {token}  (id {id})")
+    return [row.format(rank=i + 1, token=html.escape(s), id=int(t)) for i, (s, t) in enumerate(zip(labels, ids))]
 
 
 # These two figures are redrawn on every slider move (150 ms budget, browser included), so they are built
@@ -38,28 +40,29 @@ def probability_bars(labels: list[str], ids: np.ndarray, original: np.ndarray, a
     rows = _rows(labels, ids)
     cut = [r for r, k in zip(rows, kept) if not k]
     top = float(max(original.max(initial=0), adjusted.max(initial=0), 1e-9)) * 1.08
-    axis = dict(range=[0, top], tickformat=".0%", title=dict(text="probability"), **GRID)
+    axis = dict(range=[0, top], tickformat=".0%", title=dict(text=_("probability")), **GRID)
     subtitle = dict(xref="paper", yref="paper", y=1.0, yanchor="bottom", showarrow=False, font=dict(size=15))
+    model, adjusted_name, cut_word, prob = _("model"), _("adjusted"), _("cut"), _("probability")
     return go.Figure(
         data=[
-            go.Bar(x=original, y=rows, orientation="h", marker_color=ORIGINAL, name="model", xaxis="x", yaxis="y",
+            go.Bar(x=original, y=rows, orientation="h", marker_color=ORIGINAL, name=model, xaxis="x", yaxis="y",
                    text=[f"{v:.1%}" for v in original], textposition="auto",
-                   hovertemplate="%{y}<br>probability %{x:.6f}<extra>model</extra>"),
-            go.Bar(x=adjusted, y=rows, orientation="h", marker_color=ADJUSTED, name="adjusted", xaxis="x2",
+                   hovertemplate=f"%{{y}}<br>{prob} %{{x:.6f}}<extra>{model}</extra>"),
+            go.Bar(x=adjusted, y=rows, orientation="h", marker_color=ADJUSTED, name=adjusted_name, xaxis="x2",
                    yaxis="y", text=[f"{v:.1%}" if k else "" for v, k in zip(adjusted, kept)], textposition="auto",
-                   hovertemplate="%{y}<br>probability %{x:.6f}<extra>adjusted</extra>"),
+                   hovertemplate=f"%{{y}}<br>{prob} %{{x:.6f}}<extra>{adjusted_name}</extra>"),
             # a cut token has no bar: mark it, or it would look like a tiny probability
             go.Scatter(x=[0] * len(cut), y=cut, mode="markers+text", marker=dict(symbol="x", color=CUT, size=9),
-                       text=["cut"] * len(cut), textposition="middle right", textfont=dict(color=CUT), name="cut",
-                       xaxis="x2", yaxis="y", cliponaxis=False,
-                       hovertemplate="%{y}<br>cut by top-k / top-p (probability 0)<extra></extra>"),
+                       text=[cut_word] * len(cut), textposition="middle right", textfont=dict(color=CUT),
+                       name=cut_word, xaxis="x2", yaxis="y", cliponaxis=False,
+                       hovertemplate="%{y}<br>" + _("cut by top-k / top-p (probability 0)") + "<extra></extra>"),
         ],
         layout=dict(
             title=dict(text=html.escape(title)), height=110 + 24 * len(rows), bargap=0.25,
             margin=dict(l=10, r=10, t=80, b=40), **PLAIN,
             xaxis=dict(domain=[0, 0.485], **axis), xaxis2=dict(domain=[0.515, 1], **axis),
             yaxis=dict(autorange="reversed", type="category", automargin=True),
-            annotations=[dict(text="Model (T = 1, nothing cut)", x=0.2425, **subtitle),
+            annotations=[dict(text=_("Model (T = 1, nothing cut)"), x=0.2425, **subtitle),
                          dict(text=html.escape(adjusted_title), x=0.7575, **subtitle)],
         ),
     )
@@ -74,8 +77,8 @@ def nucleus_curve(cumulative: np.ndarray, top_p: float, n_kept: int, title: str,
     kept_at = max(n_kept, 1)
     shapes = [dict(type="line", xref="x", yref="paper", x0=kept_at, x1=kept_at, y0=0, y1=1,
                    line=dict(color="#059669", dash="dot"))]
-    notes = [dict(xref="x", yref="paper", x=np.log10(kept_at), y=1, text=f"{n_kept:,} kept", showarrow=False,
-                  xanchor="right", yanchor="bottom")]
+    notes = [dict(xref="x", yref="paper", x=np.log10(kept_at), y=1, text=_("{n:,} kept").format(n=n_kept),
+                  showarrow=False, xanchor="right", yanchor="bottom")]
     if top_p < 1:
         shapes.append(dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=top_p, y1=top_p,
                            line=dict(color=CUT, dash="dash")))
@@ -83,11 +86,12 @@ def nucleus_curve(cumulative: np.ndarray, top_p: float, n_kept: int, title: str,
                           xanchor="right", yanchor="top", font=dict(color=CUT)))
     return go.Figure(
         data=[go.Scatter(x=ranks, y=cumulative[ranks - 1], mode="lines", line=dict(color=ADJUSTED, width=2),
-                         name="cumulative", hovertemplate="the %{x:,} most likely tokens hold %{y:.4f}<extra></extra>")],
+                         name=_("cumulative"),
+                         hovertemplate=_("the %{x:,} most likely tokens hold %{y:.4f}") + "<extra></extra>")],
         layout=dict(
             title=dict(text=html.escape(title)), height=320, margin=dict(l=10, r=10, t=50, b=40), **PLAIN,
-            xaxis=dict(type="log", title=dict(text="tokens, most likely first (log scale)"), **GRID),
-            yaxis=dict(range=[0, 1.02], tickformat=".0%", title=dict(text="cumulative probability"), **GRID),
+            xaxis=dict(type="log", title=dict(text=_("tokens, most likely first (log scale)")), **GRID),
+            yaxis=dict(range=[0, 1.02], tickformat=".0%", title=dict(text=_("cumulative probability")), **GRID),
             shapes=shapes, annotations=notes,
         ),
     )
@@ -103,7 +107,8 @@ def lens_heatmap(top_texts: list[list[str]], top_probs: np.ndarray, layer_names:
     fig = go.Figure(go.Heatmap(
         z=z, x=[f"#{r + 1}" for r in range(k)], y=[html.escape(s) for s in layer_names], zmin=0, zmax=1,
         colorscale="Blues", text=text, texttemplate="%{text}", textfont=dict(size=11), customdata=hover,
-        hovertemplate="%{y} · rank %{x}<br>%{customdata}<extra></extra>", colorbar=dict(thickness=14, title="p"),
+        hovertemplate=_("%{y} · rank %{x}") + "<br>%{customdata}<extra></extra>",
+        colorbar=dict(thickness=14, title="p"),
     ))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", side="top")
@@ -118,11 +123,11 @@ def lens_line(probs: np.ndarray, ranks: np.ndarray, token: str, title: str) -> g
     layers = np.arange(len(probs))
     fig = go.Figure(go.Scatter(
         x=layers, y=probs, mode="lines+markers", line=dict(color=ADJUSTED, width=2), customdata=np.asarray(ranks) + 1,
-        hovertemplate=f"after layer %{{x}}<br>p({html.escape(token)}) = %{{y:.5f}}<br>rank %{{customdata:,}}"
-                      "<extra></extra>",
+        hovertemplate=_("after layer %{x}") + f"<br>p({html.escape(token)}) = %{{y:.5f}}<br>"
+                      + _("rank %{customdata:,}") + "<extra></extra>",
     ))
-    fig.update_xaxes(title_text="layer (0 = embeddings)", dtick=max(1, len(probs) // 15))
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="probability")
+    fig.update_xaxes(title_text=_("layer (0 = embeddings)"), dtick=max(1, len(probs) // 15))
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text=_("probability"))
     fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=300,
                       margin=dict(l=10, r=10, t=50, b=40), showlegend=False)
     return fig
@@ -137,8 +142,10 @@ TABLE_CSS = ("<style>.tx-steps{border-collapse:collapse;font-size:0.9rem;width:1
 
 def steps_table_html(columns: dict[str, list], formats: dict[str, str]) -> str:
     """A small HTML table (plain DOM: cheaper to redraw on every slider move than a data grid). Numbers use
-    ``formats[column]``; text is escaped; a "cut" cell is red."""
+    ``formats[column]``; text is escaped; a "cut" cell (the word in the session's language) in a column with a
+    format is red."""
     names = list(columns)
+    cut = _("cut")
     n = len(next(iter(columns.values()), []))
     head = "".join(f"<th>{html.escape(c)}</th>" for c in names)
     body = []
@@ -147,7 +154,7 @@ def steps_table_html(columns: dict[str, list], formats: dict[str, str]) -> str:
         for c in names:
             v = columns[c][i]
             if isinstance(v, str):
-                cls = "tx-cut" if v == "cut" else ("tx-text" if c not in formats else "")
+                cls = ("tx-cut" if v == cut else "") if c in formats else "tx-text"
                 cells.append(f'<td class="{cls}">{html.escape(v)}</td>')
             else:
                 cells.append(f"<td>{format(v, formats.get(c, ''))}</td>")

@@ -40,6 +40,8 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 
+import i18n
+from i18n import N_
 from models.sampling import warp
 
 MAX_NEW_TOKENS = 256
@@ -47,6 +49,14 @@ DEFAULT_NEW_TOKENS = 40
 MAX_PROMPT_TOKENS = 512
 TOP_N = 10  # alternatives kept per step
 MODES = ("greedy", "sample", "beam", "compare")
+
+
+class Refused(i18n.Error, ValueError):
+    """A request the engine does not accept (raised by ``submit`` in the caller's thread; worded when shown)."""
+
+
+class EngineClosed(i18n.Error, RuntimeError):
+    """The engine was closed (the server is shutting down)."""
 
 
 # ------------------------------------------------------------------------------------------ settings
@@ -392,14 +402,14 @@ class Engine:
     # ------------------------------------------------------------------ public
     def submit(self, prompt_ids: list[int], settings: Settings) -> Request:
         if not prompt_ids:
-            raise ValueError("the prompt has no tokens")
+            raise Refused(N_("The prompt has no tokens."))
         if not 1 <= settings.max_new_tokens <= MAX_NEW_TOKENS:
-            raise ValueError(f"max_new_tokens must be between 1 and {MAX_NEW_TOKENS}")
+            raise Refused(N_("The number of new tokens must be between 1 and {most}."), most=MAX_NEW_TOKENS)
         req = Request(prompt_ids[-MAX_PROMPT_TOKENS:] if len(prompt_ids) > MAX_PROMPT_TOKENS else prompt_ids,
                       settings, self.stop_ids)
         with self._cv:
             if self._closed:
-                raise RuntimeError("the engine is closed")
+                raise EngineClosed(N_("The generation engine has been shut down."))
             self._queue.append(req)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name=f"generation-{self.lm.spec.id}",

@@ -16,11 +16,17 @@ from typing import Any
 
 import numpy as np
 
+import i18n
+from i18n import N_
 from models.sampling import softmax
 
 # Names of the final normalisation on the base model: Llama/Mistral/Qwen `norm`, GPT-2 `ln_f`, OPT
 # `final_layer_norm`, Phi `final_layernorm`.
 FINAL_NORM_NAMES = ("norm", "ln_f", "final_layer_norm", "final_layernorm")
+
+
+class NoFinalNorm(i18n.Error, ValueError):
+    """The decoder's final normalisation is not under a name the logit lens knows."""
 
 
 def final_norm(model: Any):
@@ -30,7 +36,8 @@ def final_norm(model: Any):
         module = getattr(base, name, None)
         if module is not None:
             return module
-    raise ValueError(f"{type(model).__name__} has no final norm the logit lens knows about.")
+    raise NoFinalNorm(N_("{model} has no final normalisation the logit lens knows about (looked for {names})."),
+                      model=type(model).__name__, names=", ".join(FINAL_NORM_NAMES))
 
 
 @dataclass(frozen=True)

@@ -28,17 +28,24 @@ from typing import Any
 
 import numpy as np
 
+import i18n
+from i18n import N_
+
 TEMPERATURE_MAX = 2.0  # the page's slider range; the functions here accept any T >= 0
 
 
+class BadSetting(i18n.Error, ValueError):
+    """A sampling setting that transformers would reject or that means nothing (one sentence, worded when shown)."""
+
+
 def check_settings(temperature: float, top_k: int, top_p: float) -> None:
-    """ValueError (one sentence) for settings that transformers would reject or that mean nothing."""
+    """BadSetting (a ValueError, one sentence) for settings that transformers would reject or that mean nothing."""
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
-        raise ValueError(f"temperature must be a finite number >= 0, not {temperature!r}.")
+        raise BadSetting(N_("The temperature must be a finite number ≥ 0, not {value!r}."), value=temperature)
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 0:
-        raise ValueError(f"top_k must be a whole number >= 0 (0 = off), not {top_k!r}.")
+        raise BadSetting(N_("Top-k must be a whole number ≥ 0 (0 = off), not {value!r}."), value=top_k)
     if not (isinstance(top_p, (int, float)) and math.isfinite(top_p) and 0 <= top_p <= 1):
-        raise ValueError(f"top_p must be between 0 and 1 (1 = off), not {top_p!r}.")
+        raise BadSetting(N_("Top-p must be between 0 and 1 (1 = off), not {value!r}."), value=top_p)
 
 
 def warp(scores, temperature: float, top_k: int = 0, top_p: float = 1.0, min_tokens_to_keep: int = 1):
@@ -186,7 +193,8 @@ def adjust(logits, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0)
                         kept_top_k=kept, probs_top_p_sees=one_hot, kept=kept, probs=one_hot)
     scaled = warp(logits, temperature).numpy()  # [V] logits / T
     if np.isposinf(scaled).any():
-        raise ValueError(f"temperature {temperature:g} is too small to compute in float32: use 0 for greedy.")
+        raise BadSetting(N_("A temperature of {value:g} is too small to compute in 32-bit floating point: use 0 for "
+                            "greedy decoding."), value=temperature)
     after_k = warp(scaled, 1.0, top_k=top_k).numpy()  # [V] -inf outside the top k
     final = warp(after_k, 1.0, top_p=top_p).numpy()  # [V] -inf outside the nucleus too
     return Adjusted(
