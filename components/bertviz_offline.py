@@ -44,6 +44,7 @@ from typing import Sequence
 import numpy as np
 
 from components.widgets import visible
+from i18n import N_
 from models.tokens import piece_bytes
 from models.trace import Trace
 
@@ -67,7 +68,7 @@ MODEL_VIEW_MAX_TOKENS = 64  # tokens per thumbnail (the detail panel is T × 18 
 MODEL_VIEW_MAX_LINES = 80_000  # layers × heads × T² at once; above it an evenly spaced subset of layers
 # (all 30 SmolLM2 layers up to 17 tokens, all 6 MiniLM layers up to 33 tokens)
 
-ROUNDING_NOTE = ("The BertViz views draw the model's attention weights rounded to float16 (about three "
+ROUNDING_NOTE = N_("The BertViz views draw the model's attention weights rounded to float16 (about three "
                  "significant digits, at most 0.00025 from the exact weight) to keep the page small.")
 
 CDN_HOSTS = ("cdnjs.cloudflare.com", "cdn.jsdelivr.net", "unpkg.com", "ajax.googleapis.com", "code.jquery.com",

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from i18n import N_
 from models.loading import LoadedModel
 
 
@@ -295,19 +296,19 @@ def capture_qkv(lm: LoadedModel, ids: np.ndarray, layer: int, stop_early: bool =
 
 
 # ---------------------------------------------------------------------------------- head statistics
-STATS: dict[str, tuple[str, str]] = {
-    "entropy": ("Entropy", "How spread out a head's attention is, in bits: 0 = all on one token, "
-                           "log2(n) = evenly over n tokens."),
-    "prev": ("Previous token", "Share of attention that goes to the token just before, from 0 to 1."),
-    "first": ("First token (sink)", "Share of attention that goes to the very first token, from 0 to 1; "
-                                     "heads that park unused attention there are called attention sinks."),
-    "self": ("Itself", "Share of attention a token gives to itself, from 0 to 1."),
-    "special": ("Special tokens", "Share of attention that goes to special tokens such as [CLS] and [SEP], "
-                                  "from 0 to 1."),
-    "distance": ("Distance", "Average distance, in tokens, between a token and the tokens it attends to."),
+STATS: dict[str, tuple[str, str]] = {  # key -> (label, meaning), English catalogue ids: show them with i18n._
+    "entropy": (N_("Entropy"), N_("How spread out a head's attention is, in bits: 0 = all on one token, "
+                                  "log2(n) = evenly over n tokens.")),
+    "prev": (N_("Previous token"), N_("Share of attention that goes to the token just before, from 0 to 1.")),
+    "first": (N_("First token (sink)"), N_("Share of attention that goes to the very first token, from 0 to 1; "
+                                           "heads that park unused attention there are called attention sinks.")),
+    "self": (N_("Itself"), N_("Share of attention a token gives to itself, from 0 to 1.")),
+    "special": (N_("Special tokens"), N_("Share of attention that goes to special tokens such as [CLS] and [SEP], "
+                                         "from 0 to 1.")),
+    "distance": (N_("Distance"), N_("Average distance, in tokens, between a token and the tokens it attends to.")),
 }
 
-HEAD_STATS_ROWS = (
+HEAD_STATS_ROWS = N_(
     "Each number is an average over query rows (tokens). For a decoder the first row is left out of every "
     "statistic: the first token can only see itself, so its attention is 100% on itself and on the first "
     "token by construction. The previous-token share always leaves out the first row (it has no previous "

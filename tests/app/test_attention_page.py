@@ -156,3 +156,36 @@ def test_hostile_text_stays_literal():
     at = run_page(model="minilm-l6", text=payload, view="bertviz-head")
     src = at.get("iframe")[0].proto.srcdoc
     assert "<img src=x" not in src and "<script>alert(1)" not in src
+
+
+# ------------------------------------------------------------------------------------------- Chinese
+def test_chinese_page_and_views():
+    at = run_page(model="smollm2-135m", lang="zh", layer="3", head="5")
+    assert at.title[0].value == "注意力：每个词元读取哪些词元"
+    intro = at.markdown[0].value  # glossary links keep their address, with the Chinese word shown
+    assert "[因果掩码](/glossary?term=causal-mask" in intro and "分组查询注意力" in intro
+    fig = chart(at, "注意力权重 · 第 3 层，第 5 个头")
+    assert fig["data"][0]["z"] is not None
+    assert at.get_by_key("agg").options == ["单个注意力头", "本层所有头的平均", "所有层和所有头的平均"]
+    assert any("平均把" in m.value for m in at.markdown)
+    at = run_page(model="minilm-l6", lang="zh", view="summary", stat="prev")
+    names = set(at.dataframe[0].value.columns)
+    assert {"层", "头", "前一个词元", "熵", "特殊词元"} <= names and "Entropy" not in names
+    assert any(b.label.startswith("打开 L") for b in at.button)
+    at = run_page(model="minilm-l6", lang="zh", view="qk", layer="2", head="1", query="4")
+    assert "softmax 权重" in at.dataframe[0].value.columns
+    assert any("最大差值" in s.value for s in at.success)
+
+
+def test_switching_language_keeps_the_page_state():
+    at = run_page(model="smollm2-135m", view="qk", layer="4", head="7", query="3")
+    # what the sidebar's language switch does (only en -> zh here: AppTest formats the last run's selectbox
+    # options with format_func outside the session, i.e. in English, so it cannot send a zh run's labels back)
+    at.session_state["lang"] = "zh"
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "注意力：每个词元读取哪些词元"
+    assert at.get_by_key("layer").value == 4 and at.get_by_key("head").value == 7
+    assert at.get_by_key("query").value == 3
+    assert at.query_params["view"] == "qk" and at.query_params["layer"] == "4" and at.query_params["head"] == "7"
+    assert chart(at, "查询向量 · 第 4 层，第 7 个头")
