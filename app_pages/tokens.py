@@ -2,31 +2,37 @@
 import pandas as pd
 import streamlit as st
 
-from components import state
+from components import present, state
 from components.cache import get_model, get_tokenizer, trace_or_stop
 from components.plots import one_hot_vs_dense
+from components.glossary import glossary_link as g
 from components.widgets import csv_download, kv_table, marker_notes, show_chart, token_chips, tokenizer_caption, visible
+from i18n import N_, _
 from models.loading import ModelUnavailable
 from models.registry import get_spec, other_family_default
-from models.tokens import MAX_TOKENS, Encoding, describe, encode, pieces_table
+from models.tokens import MAX_TOKENS, Encoding, describe, encode, han_summary, pieces_table
 
 TOKEN = state.Param("token", 0, state.int_in(0, MAX_TOKENS - 1))
 state.seed([TOKEN], scope="tokens")
+# Column headers of the table on screen; the CSV keeps the English names (a stable export format).
+COLUMNS = {"position": N_("position"), "piece": N_("piece"), "id": N_("id"), "vocabulary string": N_("vocabulary string"),
+           "decoded": N_("decoded"), "start": N_("start"), "end": N_("end"), "special": N_("special"),
+           "bytes": N_("bytes"), "note": N_("note")}
 
 lm = get_model(st.session_state.active_model)
 facts = lm.facts
 text = state.current_text()
 
-st.title("Tokens: text → pieces → ids")
+st.title(_("Tokens: text → pieces → ids"))
 st.markdown(tokenizer_caption(facts.tokenizer, lm.spec.label))
 
-trace = trace_or_stop(lm.spec.id, text, "see how the model cuts it into tokens")
+trace = trace_or_stop(lm.spec.id, text, _("see how the model cuts it into tokens"))
 
 enc = Encoding(ids=trace.ids, offsets=trace.offsets, special=trace.special, n_total=trace.n_total)
 pieces = describe(lm.tokenizer, enc, text, facts.tokenizer.kind)
 if trace.truncated:
-    st.info(f"This text is {trace.n_total:,} tokens long; the model analyses the first {MAX_TOKENS}, "
-            f"shown here. The rest is left out on every page.", icon="✂️")
+    st.info(_("This text is {n:,} tokens long; the model analyses the first {max}, shown here. The rest is left out "
+              "on every page.").format(n=trace.n_total, max=MAX_TOKENS), icon="✂️")
 
 selected = st.session_state.get(TOKEN.name, 0)
 # Streamlit 1.67's selectbox hands back the browser's old option LABEL (a str) when the options changed under it
@@ -35,51 +41,57 @@ if not isinstance(selected, int) or not 0 <= selected < len(pieces):
 selected = st.session_state.get(TOKEN.name, 0)
 
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Characters", f"{len(text):,}")
-c2.metric("Tokens", f"{trace.n_total:,}")
-c3.metric("Characters per token", f"{len(text) / max(1, trace.n_total):.2f}")
-c4.metric("Special tokens", int(trace.special.sum()))
+c1.metric(_("Characters"), f"{len(text):,}")
+c2.metric(_("Tokens"), f"{trace.n_total:,}")
+c3.metric(_("Characters per token"), f"{len(text) / max(1, trace.n_total):.2f}")
+c4.metric(_("Special tokens"), int(trace.special.sum()))
 
 token_chips(pieces, selected)
-st.caption("Each chip is one token: the piece on top, its id below. Hover a chip for details. "
-           "Dashed: special token · striped: bytes of an incomplete character · red border: unknown.")
+st.caption(_("Each chip is one {token}: the piece on top, its {id} below. Hover a chip for details. "
+             "Dashed: special token · striped: bytes of an incomplete character · red border: unknown.")
+           .format(token=g("token"), id=g("id")))
 
 notes = marker_notes(pieces, facts.tokenizer)
 if notes:
     st.markdown("\n".join(f"- {n}" for n in notes))
+han = han_summary(pieces, text)
+if han is not None:  # Chinese text: how many characters became byte pieces, [UNK] or whole pieces
+    st.markdown("**" + _("Chinese characters") + "** · " + " ".join(han.sentences(lm.tokenizer.unk_token)))
 
 # ------------------------------------------------------------------------------------ one token
-st.subheader("One token up close")
+st.subheader(_("One token up close"))
 st.selectbox(
-    "Token", range(len(pieces)), key=TOKEN.name, on_change=state.forget_warning, args=(TOKEN.name,),
-    format_func=lambda i: f"#{i}  {visible(pieces[i].shown)}  (id {pieces[i].id})",
+    _("Token"), range(len(pieces)), key=TOKEN.name, on_change=state.forget_warning, args=(TOKEN.name,),
+    format_func=lambda i: _("#{index}  {piece}  (id {id})").format(index=i, piece=visible(pieces[i].shown),
+                                                                   id=pieces[i].id),
 )
 p = pieces[st.session_state[TOKEN.name]]
 left, right = st.columns([2, 3])
 with left:
     kv_table(
-        [("Position", str(p.index)), ("Id", str(p.id)), ("Vocabulary string", visible(p.raw)),
-         ("Decodes to", visible(p.decoded)), ("Characters", f"{p.span[0]}–{p.span[1]}" if p.covers_text else "—"),
-         ("Text it covers", visible(p.text) if p.covers_text else "—"),
-         ("Bytes", p.byte_values.hex(" ").upper() if p.byte_values else "—"),
-         ("Note", p.note or "—")],
+        [(_("Position"), str(p.index)), (_("Id"), str(p.id)), (_("Vocabulary string"), visible(p.raw)),
+         (_("Decodes to"), visible(p.decoded)),
+         (_("Characters"), f"{p.span[0]}–{p.span[1]}" if p.covers_text else "—"),
+         (_("Text it covers"), visible(p.text) if p.covers_text else "—"),
+         (_("Bytes"), p.byte_values.hex(" ").upper() if p.byte_values else "—"),
+         (_("Note"), p.note or "—")],
         font_size="0.95rem",
     )
 with right:
     fig = one_hot_vs_dense(p.id, facts.vocab_size, trace.token_embeddings[p.index], visible(p.shown))
-    show_chart(fig, "onehot")
+    show_chart(present.style(fig), "onehot", **({"theme": None} if present.active() else {}))
 T, V, d = len(pieces), facts.vocab_size, facts.d_model
-st.markdown(
-    f"**One-hot vs dense.** As a one-hot vector this token is {V:,} numbers with a single 1; the whole text "
-    f"would be {T:,} × {V:,} = {T * V:,} numbers ({T * V * 4 / 1e6:,.1f} MB in float32). The model instead "
-    f"looks up row {p.id:,} of its embedding matrix: {d} numbers per token, {T * d:,} for the text "
-    f"({T * d * 4 / 1e3:,.1f} kB). Multiplying the one-hot vector by the matrix would give exactly that row, "
-    "so the lookup is the same maths, done cheaply. Related words get nearby rows; a one-hot vector says nothing "
-    "about meaning."
-)
+st.markdown(_(
+    "**One-hot vs dense.** As a one-hot vector this token is {V:,} numbers with a single 1; the whole text would be "
+    "{T:,} × {V:,} = {TV:,} numbers ({mb:,.1f} MB in float32). The model instead looks up row {id:,} of its "
+    "{embedding} matrix: {d} numbers per token, {Td:,} for the text ({kb:,.1f} kB). Multiplying the one-hot vector "
+    "by the matrix would give exactly that row, so the lookup is the same maths, done cheaply. Related words get "
+    "nearby rows; a one-hot vector says nothing about meaning."
+).format(V=V, T=T, TV=T * V, mb=T * V * 4 / 1e6, id=p.id, embedding=g("embedding"), d=d, Td=T * d,
+         kb=T * d * 4 / 1e3))
 
 # ------------------------------------------------------------------------ other family side by side
-st.subheader("The same text in the other family's tokenizer")
+st.subheader(_("The same text in the other family's tokenizer"))
 other_id = other_family_default(lm.spec.id)
 try:
     other = get_tokenizer(other_id)
@@ -95,17 +107,20 @@ if other is not None:
         (b, get_spec(other_id).label, get_spec(other_id).family, other.facts, other_pieces, other_enc.n_total),
     ):
         with col:
-            st.markdown(f"**{label}** ({family}) · {tfacts.kind} · **{n_total:,} tokens**")
+            st.markdown(f"**{label}** ({_('decoder') if family == 'decoder' else _('encoder')}) · {tfacts.kind} · **"
+                        + _("{n:,} tokens").format(n=n_total) + "**")
             token_chips(ps)
-    st.caption(
-        "Different vocabularies cut the same text differently. BERT's uncased WordPiece lower-cases and wraps the text "
-        "in [CLS] … [SEP]; byte-level BPE keeps case and spaces and never meets an unknown character."
-    )
+    st.caption(_(
+        "Different {vocabularies} cut the same text differently. BERT's uncased WordPiece lower-cases and wraps the "
+        "text in [CLS] … [SEP]; byte-level BPE keeps case and spaces and never meets an unknown character: a Chinese "
+        "character or an emoji it has no piece for becomes byte pieces."
+    ).format(vocabularies=g("vocabulary", _("vocabularies"))))
 
 # -------------------------------------------------------------------------------------- table
-st.subheader("Tokens and ids")
+st.subheader(_("Tokens and ids"))
 table = pd.DataFrame(pieces_table(pieces))
-st.dataframe(table, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(table)))
-csv_download(table, "Download as CSV", f"tokens-{lm.spec.id}.csv", key="tokens_csv")
+st.dataframe(table.rename(columns={k: _(v) for k, v in COLUMNS.items()}), hide_index=True, width="stretch",
+             height=min(400, 38 + 35 * len(table)))
+csv_download(table, _("Download as CSV"), f"tokens-{lm.spec.id}.csv", key="tokens_csv")
 
 state.write_back([TOKEN], scope="tokens")

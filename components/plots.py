@@ -7,6 +7,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from i18n import _
+
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=14)
 
 
@@ -17,15 +19,15 @@ def one_hot_vs_dense(token_id: int, vocab_size: int, embedding: np.ndarray, labe
     fig = make_subplots(
         rows=2, cols=1, vertical_spacing=0.22,
         subplot_titles=(
-            f"One-hot: {vocab_size:,} numbers, a single 1 at position {token_id:,}",
-            f"Embedding row {token_id:,}: {d} learned numbers",
+            _("One-hot: {n:,} numbers, a single 1 at position {id:,}").format(n=vocab_size, id=token_id),
+            _("Embedding row {id:,}: {d} learned numbers").format(id=token_id, d=d),
         ),
     )
     # One-hot: drawing 50k zeros tells nothing; draw the axis and the single spike at its true position.
     fig.add_trace(go.Scatter(
         x=[0, token_id, token_id, token_id, vocab_size - 1], y=[0, 0, 1, 0, 0], mode="lines",
         line=dict(color="#1d4ed8", width=2), name="one-hot",
-        hovertemplate="position %{x:,}<br>value %{y}<extra></extra>",
+        hovertemplate=f"{_('position')} %{{x:,}}<br>{_('value')} %{{y}}<extra></extra>",
     ), row=1, col=1)
     fig.add_trace(go.Scatter(
         x=[token_id], y=[1], mode="markers+text", marker=dict(size=9, color="#1d4ed8"),
@@ -33,12 +35,12 @@ def one_hot_vs_dense(token_id: int, vocab_size: int, embedding: np.ndarray, labe
     ), row=1, col=1)
     fig.add_trace(go.Bar(
         x=np.arange(d), y=embedding, marker_color=np.where(embedding >= 0, "#059669", "#dc2626"),
-        name="embedding", hovertemplate="dimension %{x}<br>value %{y:.5f}<extra></extra>",
+        name="embedding", hovertemplate=f"{_('dimension')} %{{x}}<br>{_('value')} %{{y:.5f}}<extra></extra>",
     ), row=2, col=1)
-    fig.update_xaxes(range=[-vocab_size * 0.01, vocab_size * 1.01], title_text="vocabulary position", row=1, col=1)
+    fig.update_xaxes(range=[-vocab_size * 0.01, vocab_size * 1.01], title_text=_("vocabulary position"), row=1, col=1)
     fig.update_yaxes(range=[-0.1, 1.35], tickvals=[0, 1], row=1, col=1)
-    fig.update_xaxes(title_text="dimension", row=2, col=1)
-    fig.update_yaxes(title_text="value", row=2, col=1)
+    fig.update_xaxes(title_text=_("dimension"), row=2, col=1)
+    fig.update_yaxes(title_text=_("value"), row=2, col=1)
     fig.update_layout(height=460, showlegend=False, margin=dict(l=50, r=20, t=50, b=40), font=FONT,
                       bargap=0.05, template="plotly_white")
     return fig
@@ -55,10 +57,12 @@ def chart_config(name: str, svg: bool = False) -> dict:
 
 def heatmap(z: np.ndarray, x: list[str], y: list[str], title: str, *, zmin: float | None = None,
             zmax: float | None = None, colorscale: str = "RdBu", reversescale: bool = True,
-            show_values: bool = False, value_format: str = ".2f", hover_name: str = "value",
+            show_values: bool = False, value_format: str = ".2f", hover_name: str | None = None,
             height: int | None = None) -> go.Figure:
-    """A labelled heatmap; labels are escaped (they come from user text); exact values on hover."""
+    """A labelled heatmap; labels are escaped (they come from user text); exact values on hover (named
+    ``hover_name``, default "value" in the session's language)."""
     z = np.asarray(z, dtype=np.float64)
+    hover_name = _("value") if hover_name is None else hover_name
     xs = [html.escape(s) for s in x]
     ys = [html.escape(s) for s in y]
     # plotly merges duplicate category labels; keep them apart with invisible zero-width suffixes
@@ -97,10 +101,12 @@ def lines(x, series: dict[str, np.ndarray], title: str, x_title: str, y_title: s
     return fig
 
 
-def ranked_bars(labels: list[str], values: np.ndarray, title: str, value_name: str = "cosine",
+def ranked_bars(labels: list[str], values: np.ndarray, title: str, value_name: str | None = None,
                 highlight: set[int] | None = None) -> go.Figure:
-    """Horizontal bars, best first (nearest neighbours, analogy results). Labels are escaped."""
+    """Horizontal bars, best first (nearest neighbours, analogy results). Labels are escaped. ``value_name``
+    (axis and hover) defaults to "cosine" in the session's language."""
     values = np.asarray(values, dtype=np.float64)
+    value_name = _("cosine") if value_name is None else value_name
     colours = ["#dc2626" if highlight and i in highlight else "#1d4ed8" for i in range(len(labels))]
     fig = go.Figure(go.Bar(
         x=values, y=[f"{i + 1}. {html.escape(s)}" for i, s in enumerate(labels)], orientation="h",
@@ -130,7 +136,7 @@ def pca_scatter(coords: np.ndarray, labels: list[str], groups: list[str], explai
                                        marker=dict(size=5), **common))
         else:
             fig.add_trace(go.Scatter(x=coords[idx, 0], y=coords[idx, 1], marker=dict(size=10), **common))
-    axis = [f"PC{i + 1} ({explained[i] * 100:.1f}% of variance)" for i in range(coords.shape[1])]
+    axis = [_("PC{i} ({pct:.1f}% of variance)").format(i=i + 1, pct=explained[i] * 100) for i in range(coords.shape[1])]
     if three:
         fig.update_layout(scene=dict(xaxis_title=axis[0], yaxis_title=axis[1], zaxis_title=axis[2]))
     else:
@@ -144,10 +150,14 @@ PALETTE = ["#1d4ed8", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#b
 
 
 def layer_drift(series: dict[str, np.ndarray], static: dict[str, float], title: str,
-                x_title: str = "layer (0 = input embeddings)", y_title: str = "cosine",
-                static_name: str = "token rows alone") -> go.Figure:
+                x_title: str | None = None, y_title: str | None = None,
+                static_name: str | None = None) -> go.Figure:
     """One line per comparison over layers 0..L (value per layer), plus, at x = 0, an open diamond with the
-    cosine of the bare input-embedding rows of the same comparison. Names are escaped (user text)."""
+    cosine of the bare input-embedding rows of the same comparison. Names are escaped (user text). Axis and
+    marker names default to the session's language."""
+    x_title = _("layer (0 = input embeddings)") if x_title is None else x_title
+    y_title = _("cosine") if y_title is None else y_title
+    static_name = _("token rows alone") if static_name is None else static_name
     fig = go.Figure()
     lows = [1.0]
     for i, (name, y) in enumerate(series.items()):
@@ -158,7 +168,7 @@ def layer_drift(series: dict[str, np.ndarray], static: dict[str, float], title: 
         fig.add_trace(go.Scatter(
             x=list(range(len(y))), y=y, name=label, mode="lines+markers", line=dict(color=colour, width=2.5),
             marker=dict(size=7, color=colour), legendgroup=str(i),
-            hovertemplate=f"{label}<br>layer %{{x}}<br>{y_title} %{{y:.5f}}<extra></extra>",
+            hovertemplate=f"{label}<br>{_('layer')} %{{x}}<br>{y_title} %{{y:.5f}}<extra></extra>",
         ))
         if name in static:
             lows.append(float(static[name]))

@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from i18n import _
 from models.registry import ModelSpec
 
 
@@ -48,20 +49,23 @@ class ModelFacts:
 
     @property
     def positions_text(self) -> str:
+        """How this model knows the order of tokens, in the session's language."""
         return {
-            "rope": "rotary (RoPE): queries and keys are rotated by position; no position vector is added",
-            "learned": "learned absolute: a trained position vector is added to each token embedding",
-            "sinusoidal": "fixed sine/cosine waves added to each token embedding",
+            "rope": _("rotary (RoPE): queries and keys are rotated by position; no position vector is added"),
+            "learned": _("learned absolute: a trained position vector is added to each token embedding"),
+            "sinusoidal": _("fixed sine/cosine waves added to each token embedding"),
         }[self.positions]
 
     @property
     def head_text(self) -> str:
-        tied = " (tied to the input embeddings)" if self.tied_embeddings else ""
-        return {
-            "causal-lm": f"next-token LM head{tied}",
-            "masked-lm": f"masked-LM head{tied}: predicts [MASK] from both sides",
-            "none": "no LM head: a sentence-embedding model",
-        }[self.head]
+        """What the output head does, in the session's language."""
+        if self.head == "none":
+            return _("no LM head: a sentence-embedding model")
+        if self.head == "causal-lm":
+            return _("next-token LM head (tied to the input embeddings)") if self.tied_embeddings else \
+                _("next-token LM head")
+        return _("masked-LM head (tied to the input embeddings): predicts [MASK] from both sides") \
+            if self.tied_embeddings else _("masked-LM head: predicts [MASK] from both sides")
 
 
 def _cfg(config: Any, *names: str, default: Any = None) -> Any:

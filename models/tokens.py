@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from i18n import _, ngettext
+
 MAX_TOKENS = 512  # analysis cap; longer text is truncated with a visible notice
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -71,23 +73,94 @@ class PieceInfo:
 
     @property
     def note(self) -> str:
+        """One plain sentence about what is unusual in this piece ("" if nothing), in the session's language."""
         if self.special and self.span[1] > self.span[0]:
-            return "special token typed in your text: the tokenizer reads it as the real control token"
+            return _("special token typed in your text: the tokenizer reads it as the real control token")
         if self.special:
-            return "special token added by the tokenizer, not part of your text"
+            return _("special token added by the tokenizer, not part of your text")
         if self.partial:
             wide = [c for c in self.text if len(c.encode("utf-8", "surrogatepass")) > 1]
             char = wide[-1] if wide and self.byte_values and self.byte_values[-1] >= 0x80 else (wide[0] if wide else self.text)
             n = len(char.encode("utf-8", "surrogatepass"))
-            return (
-                f"holds {len(self.partial_bytes)} of the {n} UTF-8 bytes of {char!r} (U+{ord(char[0]):04X}); "
-                "not a character on its own, the neighbouring piece(s) hold the rest"
-            )
+            return _("holds {k} of the {n} UTF-8 bytes of {char} (U+{code:04X}); not a character on its own, the "
+                     "neighbouring piece(s) hold the rest").format(
+                k=len(self.partial_bytes), n=n, char=repr(char), code=ord(char[0]))
         if self.unknown:
-            return f"{self.text!r} is not in the vocabulary: the tokenizer maps it to its unknown token"
+            return _("{text} is not in the vocabulary: the tokenizer maps it to its unknown token").format(
+                text=repr(self.text))
         if self.byte_values is not None and self.shown != self.raw:
-            return f"the vocabulary writes these {len(self.byte_values)} UTF-8 bytes as {self.raw!r}"
+            return _("the vocabulary writes these {n} UTF-8 bytes as {raw}").format(
+                n=len(self.byte_values), raw=repr(self.raw))
         return ""
+
+
+# Han ideographs (CJK Unified Ideographs, Extension A, compatibility, Extensions B-H): "Chinese characters"
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+
+
+@dataclass(frozen=True)
+class HanSummary:
+    """How a tokenizer handled the Chinese characters of a text (only the part the pieces cover)."""
+    chars: int  # Han characters
+    n_bytes: int  # their UTF-8 bytes (3 for common characters, 4 for rare ones)
+    split: int  # characters with no piece of their own: cut into byte pieces
+    unknown: int  # characters that became the unknown token
+    tokens: int  # pieces that cover at least one of them
+
+    @property
+    def whole(self) -> int:
+        return self.chars - self.split - self.unknown
+
+    def sentences(self, unk_token: str | None) -> list[str]:
+        """Plain-language explanation, in the session's language (translated at display time)."""
+        out = [ngettext("Your text has {n} Chinese character: {bytes} UTF-8 bytes (a common Chinese character "
+                        "takes 3 bytes, a rare one 4).",
+                        "Your text has {n} Chinese characters: {bytes} UTF-8 bytes (a common Chinese character "
+                        "takes 3 bytes, a rare one 4).", self.chars).format(n=self.chars, bytes=self.n_bytes)]
+        out.append(ngettext("They take {tokens} token, {ratio:.2f} per character.",
+                            "They take {tokens} tokens, {ratio:.2f} per character.", self.tokens).format(
+            tokens=self.tokens, ratio=self.tokens / self.chars))
+        if self.split:
+            out.append(ngettext(
+                "{split} of them has no piece of its own in the vocabulary, so byte-level BPE cuts it into byte "
+                "pieces (the striped chips): each piece holds only some of its bytes and means nothing alone; the "
+                "model has to learn which byte pieces belong together.",
+                "{split} of them have no piece of their own in the vocabulary, so byte-level BPE cuts them into byte "
+                "pieces (the striped chips): each piece holds only some of a character's bytes and means nothing alone; the "
+                "model has to learn which byte pieces belong together.", self.split).format(split=self.split))
+        if self.unknown:
+            out.append(ngettext(
+                "{unknown} of them is not in the vocabulary at all and becomes {unk}: the model cannot tell it "
+                "from any other unknown character.",
+                "{unknown} of them are not in the vocabulary at all and become {unk}: the model cannot tell them "
+                "apart from each other.", self.unknown).format(unknown=self.unknown, unk=f"`{unk_token}`"))
+        if self.whole:
+            out.append(ngettext(
+                "{whole} is covered by whole pieces (a single character, or a word of several characters).",
+                "{whole} are covered by whole pieces (a single character, or a word of several characters).",
+                self.whole).format(whole=self.whole))
+        return out
+
+
+def han_summary(pieces: list[PieceInfo], text: str) -> HanSummary | None:
+    """Count the Chinese characters of ``text`` that the pieces cover and how they were cut; None if there are
+    none. A character counts as split if any piece covering it holds only some of its bytes."""
+    end = max((p.span[1] for p in pieces), default=0)
+    covering: dict[int, list[PieceInfo]] = {}
+    for p in pieces:
+        if p.special and not p.covers_text:
+            continue
+        for i in range(p.span[0], p.span[1]):
+            if _HAN.match(text[i]):
+                covering.setdefault(i, []).append(p)
+    chars = [i for i in range(end) if _HAN.match(text[i]) and i in covering]
+    if not chars:
+        return None
+    split = sum(any(p.partial for p in covering[i]) for i in chars)
+    unknown = sum(all(p.unknown for p in covering[i]) for i in chars)
+    tokens = len({p.index for i in chars for p in covering[i]})
+    return HanSummary(chars=len(chars), n_bytes=sum(len(text[i].encode("utf-8")) for i in chars), split=split,
+                      unknown=unknown, tokens=tokens)
 
 
 def encode(tokenizer: Any, text: str, max_tokens: int = MAX_TOKENS, lock: Any = None) -> Encoding:
