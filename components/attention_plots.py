@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from components.plots import FONT
+from i18n import _
 
 MASKED_GREY = "#c7ccd4"
 SCALES = ("sqrt", "linear")
@@ -26,32 +27,34 @@ def colorscale(kind: str = "sqrt") -> list[list]:
 
 
 def attention_heatmap(weights: np.ndarray, q_labels: list[str], k_labels: list[str], title: str, *,
-                      masked: np.ndarray | None = None, scale: str = "sqrt", hover_name: str = "weight",
+                      masked: np.ndarray | None = None, scale: str = "sqrt", hover_name: str | None = None,
                       zmax: float = 1.0, height: int | None = None) -> go.Figure:
     """Query tokens on rows, key tokens on columns. ``weights`` [Tq, Tk]; ``masked`` [Tq, Tk] bool (True = the
     query may not look at that key: drawn grey with its own hover). Labels are escaped (user text) and should be
-    unique (prefix the position)."""
+    unique (prefix the position). ``hover_name``: the value's name on hover and on the colour bar ("weight")."""
+    hover_name = hover_name or _("weight")
     w = np.asarray(weights, dtype=np.float32)
     ys = [html.escape(s) for s in q_labels]
     xs = [html.escape(s) for s in k_labels]
     z = w if masked is None else np.where(masked, np.float32(np.nan), w)
     fig = go.Figure(go.Heatmap(
         z=z, x=xs, y=ys, zmin=0.0, zmax=zmax, colorscale=colorscale(scale), hoverongaps=False,
-        hovertemplate=f"query %{{y}}<br>key %{{x}}<br>{hover_name} %{{z:.6f}}<extra></extra>",
+        hovertemplate=_("query") + " %{y}<br>" + _("key") + " %{x}<br>" + hover_name + " %{z:.6f}<extra></extra>",
         colorbar=dict(thickness=14, title=dict(text=hover_name, side="right")), name="attention",
     ))
     if masked is not None and masked.any():
         fig.add_trace(go.Heatmap(
             z=np.where(masked, 1, np.nan).astype(np.float32), x=xs, y=ys, showscale=False, hoverongaps=False,
             colorscale=[[0, MASKED_GREY], [1, MASKED_GREY]], name="masked",
-            hovertemplate="query %{y}<br>key %{x}<br>masked: a later token, this query cannot see it<extra></extra>",
+            hovertemplate=_("query") + " %{y}<br>" + _("key") + " %{x}<br>"
+            + _("masked: a later token, this query cannot see it") + "<extra></extra>",
         ))
     n = max(len(ys), len(xs))
     fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", plot_bgcolor="white",
                       height=height or int(min(900, max(380, 120 + 26 * n))), margin=dict(l=10, r=10, t=50, b=10))
-    fig.update_yaxes(autorange="reversed", type="category", title_text="query (the token that is reading)",
+    fig.update_yaxes(autorange="reversed", type="category", title_text=_("query (the token that is reading)"),
                      nticks=min(len(ys), 48))
-    fig.update_xaxes(type="category", title_text="key (the token being read)", nticks=min(len(xs), 48),
+    fig.update_xaxes(type="category", title_text=_("key (the token being read)"), nticks=min(len(xs), 48),
                      tickangle=-60 if n > 8 else 0)
     return fig
 
@@ -78,13 +81,14 @@ def pooled_future(T: int, size: int) -> np.ndarray:
 
 
 def head_grid(thumbs: np.ndarray, cells: np.ndarray, title: str, *, row_labels: list[str], col_labels: list[str],
-              row_title: str = "layer", col_title: str = "head", selected: tuple[int, int] | None = None,
+              row_title: str | None = None, col_title: str | None = None, selected: tuple[int, int] | None = None,
               scale: str = "sqrt", height: int | None = None) -> go.Figure:
     """Thumbnails [R, C, s, s] of attention patterns laid out as ONE image (one heatmap: cheap to send and to
     draw), with a clickable marker on each thumbnail (plotly heatmaps are not selectable in Streamlit; scatter
     markers are). ``cells`` [R, C, 2] holds the (layer, head) of each thumbnail (-1 = empty slot); it becomes
-    the marker's customdata."""
-    R, C, s, _ = thumbs.shape
+    the marker's customdata. Axis titles: ``row_title`` (default "layer"), ``col_title`` (default "head")."""
+    row_title, col_title = row_title or _("layer"), col_title or _("head")
+    R, C, s = thumbs.shape[:3]
     gap = max(1, s // 6)
     cell = s + gap
     image = np.full((R * cell - gap, C * cell - gap), np.nan, dtype=np.float32)
@@ -103,7 +107,8 @@ def head_grid(thumbs: np.ndarray, cells: np.ndarray, title: str, *, row_labels: 
     fig.add_trace(go.Scatter(
         x=xs, y=ys, mode="markers", customdata=custom, name="open",
         marker=dict(symbol="square", size=max(8, min(60, 600 // max(R, C))), color="rgba(0,0,0,0.01)"),
-        hovertemplate="layer %{customdata[0]} · head %{customdata[1]}<br>click to open<extra></extra>",
+        hovertemplate=_("layer") + " %{customdata[0]} · " + _("head") + " %{customdata[1]}<br>" + _("click to open")
+        + "<extra></extra>",
     ))
     if selected is not None:
         hit = np.argwhere((cells[..., 0] == selected[0]) & (cells[..., 1] == selected[1]))
@@ -139,15 +144,15 @@ def stat_grid(values: np.ndarray, title: str, label: str, *, fmt: str = ".3f", z
                     colorscale="Viridis", cmin=zmin, cmax=zmax, showscale=True,
                     colorbar=dict(thickness=14, title=dict(text=html.escape(label), side="right")),
                     line=dict(width=0)),
-        hovertemplate=f"layer %{{y}} · head %{{x}}<br>{html.escape(label)} %{{marker.color:{fmt}}}"
-                      "<br>click to open<extra></extra>", name="heads",
+        hovertemplate=_("layer") + " %{y} · " + _("head") + " %{x}<br>" + html.escape(label)
+        + f" %{{marker.color:{fmt}}}<br>" + _("click to open") + "<extra></extra>", name="heads",
     ))
     if selected is not None:
         fig.add_trace(go.Scatter(x=[selected[1]], y=[selected[0]], mode="markers", hoverinfo="skip",
                                  marker=dict(symbol="square-open", size=size + 4,
                                              color="#dc2626", line=dict(width=3)), name="selected"))
-    fig.update_xaxes(title_text="head", dtick=1, range=[-0.6, H - 0.4], side="top", showgrid=False, zeroline=False)
-    fig.update_yaxes(title_text="layer", dtick=1 if L <= 32 else None, range=[L - 0.4, -0.6], showgrid=False,
+    fig.update_xaxes(title_text=_("head"), dtick=1, range=[-0.6, H - 0.4], side="top", showgrid=False, zeroline=False)
+    fig.update_yaxes(title_text=_("layer"), dtick=1 if L <= 32 else None, range=[L - 0.4, -0.6], showgrid=False,
                      zeroline=False)
     fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", showlegend=False,
                       height=height, margin=dict(l=10, r=10, t=90, b=10),
@@ -155,16 +160,18 @@ def stat_grid(values: np.ndarray, title: str, label: str, *, fmt: str = ".3f", z
     return fig
 
 
-def vectors(z: np.ndarray, row_labels: list[str], title: str, *, col_title: str = "dimension",
-            hover_name: str = "value", height: int | None = None, diverging: bool = True) -> go.Figure:
-    """Rows of vectors [N, d] (queries, keys, values, q⊙k) as a heatmap centred on 0 (diverging RdBu)."""
+def vectors(z: np.ndarray, row_labels: list[str], title: str, *, col_title: str | None = None,
+            hover_name: str | None = None, height: int | None = None, diverging: bool = True) -> go.Figure:
+    """Rows of vectors [N, d] (queries, keys, values, q⊙k) as a heatmap centred on 0 (diverging RdBu).
+    ``col_title`` / ``hover_name`` default to "dimension" / "value"."""
+    col_title, hover_name = col_title or _("dimension"), hover_name or _("value")
     z = np.asarray(z, dtype=np.float32)
     m = float(np.abs(z).max()) or 1.0
     ys = [html.escape(s) for s in row_labels]
     fig = go.Figure(go.Heatmap(
         z=z, y=ys, x=list(range(z.shape[1])), colorscale="RdBu" if diverging else "Viridis",
         reversescale=diverging, zmin=-m if diverging else None, zmax=m if diverging else None,
-        hovertemplate=f"%{{y}}<br>{col_title} %{{x}}<br>{hover_name} %{{z:.5f}}<extra></extra>",
+        hovertemplate="%{y}<br>" + col_title + " %{x}<br>" + hover_name + " %{z:.5f}<extra></extra>",
         colorbar=dict(thickness=12),
     ))
     fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white",
@@ -182,18 +189,18 @@ def step_bars(labels: list[str], scores: np.ndarray, weights: np.ndarray, masked
     scores = np.asarray(scores, dtype=np.float64)
     finite = np.where(masked, np.nan, scores)
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=ys, y=np.where(masked, np.nan, weights), name="softmax weight",
-                         marker_color="#1d4ed8", hovertemplate="key %{x}<br>weight %{y:.6f}<extra></extra>"))
+    fig.add_trace(go.Bar(x=ys, y=np.where(masked, np.nan, weights), name=_("softmax weight"), marker_color="#1d4ed8",
+                         hovertemplate=_("key") + " %{x}<br>" + _("weight") + " %{y:.6f}<extra></extra>"))
     if masked.any():
-        fig.add_trace(go.Bar(x=ys, y=np.where(masked, 1.0, np.nan), name="masked (future)",
+        fig.add_trace(go.Bar(x=ys, y=np.where(masked, 1.0, np.nan), name=_("masked (future)"),
                              marker_color=MASKED_GREY, opacity=0.5,
-                             hovertemplate="key %{x}<br>masked: not visible to this query<extra></extra>"))
-    fig.add_trace(go.Scatter(x=ys, y=finite, name="score q·k × scale", mode="markers+lines", yaxis="y2",
+                             hovertemplate=_("key") + " %{x}<br>" + _("masked: not visible to this query") + "<extra></extra>"))
+    fig.add_trace(go.Scatter(x=ys, y=finite, name=_("score q·k × scale"), mode="markers+lines", yaxis="y2",
                              marker=dict(color="#d97706", size=8), line=dict(color="#d97706", width=1),
-                             hovertemplate="key %{x}<br>scaled score %{y:.5f}<extra></extra>"))
+                             hovertemplate=_("key") + " %{x}<br>" + _("scaled score") + " %{y:.5f}<extra></extra>"))
     fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", barmode="overlay",
                       height=420, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=1.08),
-                      yaxis=dict(title="softmax weight", range=[0, 1.02]),
-                      yaxis2=dict(title="scaled score", overlaying="y", side="right", showgrid=False))
+                      yaxis=dict(title=_("softmax weight"), range=[0, 1.02]),
+                      yaxis2=dict(title=_("scaled score"), overlaying="y", side="right", showgrid=False))
     fig.update_xaxes(type="category", tickangle=-60 if len(ys) > 8 else 0, nticks=min(len(ys), 48))
     return fig

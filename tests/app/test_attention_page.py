@@ -170,7 +170,7 @@ def test_chinese_page_and_views():
     assert any("平均把" in m.value for m in at.markdown)
     at = run_page(model="minilm-l6", lang="zh", view="summary", stat="prev")
     names = set(at.dataframe[0].value.columns)
-    assert {"层", "头", "前一个词元", "熵", "特殊词元"} <= names and "Entropy" not in names
+    assert {"层", "注意力头", "前一个词元", "熵", "特殊词元"} <= names and "Entropy" not in names
     assert any(b.label.startswith("打开 L") for b in at.button)
     at = run_page(model="minilm-l6", lang="zh", view="qk", layer="2", head="1", query="4")
     assert "softmax 权重" in at.dataframe[0].value.columns
