@@ -7,7 +7,8 @@ import streamlit as st
 
 from components import present, state
 from components import tour
-from components.presets import PAGE_FILES, PRESETS
+from components.presets import PAGE_FILES, PRESETS, Preset
+from i18n import _
 from models.registry import REGISTRY
 
 STEP = state.Param("step", 1, state.int_in(1, len(tour.STEPS)))
@@ -30,32 +31,32 @@ def _go(delta: int) -> None:
 
 
 if not on_projector:  # on a projector the step's title and figure get the whole screen
-    st.title("How a language model reads text")
-    st.markdown(
+    st.title(_("How a language model reads text"))
+    st.markdown(_(
         "This app follows a sentence through a **real** language model running on this computer, with no internet: "
         "the text is cut into tokens, each token becomes an id, and every number you see is computed by the model "
         "in the sidebar. Pick a model and type a text in the sidebar; the same text is used on every page."
-    )
+    ))
 
 # ---------------------------------------------------------------------------------------------- the tour
 lm, text = tour.current()
 n = st.session_state[STEP.name]
 step = tour.STEPS[n - 1]
 if on_projector:
-    st.header(f"{n}/{len(tour.STEPS)} · {step.title}", anchor="tour")
+    st.header(f"{n}/{len(tour.STEPS)} · {_(step.title)}", anchor="tour")
 else:
-    st.header("Guided tour", anchor="tour")
-    st.radio("Step", range(1, len(tour.STEPS) + 1), key=STEP.name, horizontal=True,
-             format_func=lambda i: f"{i}. {tour.STEPS[i - 1].short}", on_change=state.forget_warning,
-             args=(STEP.name,), help="Each step is in the address bar (step=1…8): hand out a link to one step.")
-    st.subheader(f"Step {n} of {len(tour.STEPS)}: {step.title}")
+    st.header(_("Guided tour"), anchor="tour")
+    st.radio(_("Step"), range(1, len(tour.STEPS) + 1), key=STEP.name, horizontal=True,
+             format_func=lambda i: f"{i}. {_(tour.STEPS[i - 1].short)}", on_change=state.forget_warning,
+             args=(STEP.name,), help=_("Each step is in the address bar (step=1…8): hand out a link to one step."))
+    st.subheader(_("Step {n} of {total}: {title}").format(n=n, total=len(tour.STEPS), title=_(step.title)))
 
 view = tour.render(step, lm, text, projector=on_projector)
 
 prev_col, next_col, out_col = st.columns([1, 1, 3])
-prev_col.button("Previous", key="tour_previous", icon=":material/arrow_back:", on_click=_go, args=(-1,),
+prev_col.button(_("Previous"), key="tour_previous", icon=":material/arrow_back:", on_click=_go, args=(-1,),
                 disabled=n == 1, shortcut="Left" if on_projector else None, width="stretch")
-next_col.button("Next", key="tour_next", icon=":material/arrow_forward:", on_click=_go, args=(1,), type="primary",
+next_col.button(_("Next"), key="tour_next", icon=":material/arrow_forward:", on_click=_go, args=(1,), type="primary",
                 disabled=n == len(tour.STEPS), shortcut="Right" if on_projector else None, width="stretch")
 with out_col:
     here = {"step": str(n)}
@@ -65,46 +66,55 @@ with out_col:
     else:
         present.enter_link("app_pages/home.py", here)
 if on_projector:
-    st.caption("Keys: → or PageDown for the next step, ← or PageUp for the previous one.")
+    st.caption(_("Keys: → or PageDown for the next step, ← or PageUp for the previous one."))
 state.write_back([STEP], scope="home")
 if on_projector:
     st.stop()  # one figure per screen
 
 if view.page:
-    st.page_link(PAGE_FILES[view.page[0]], label=f"Open the full page: {view.page_label}", icon=":material/open_in_new:",
-                 query_params=view.page[1])
+    st.page_link(PAGE_FILES[view.page[0]], label=_("Open the full page: {page}").format(page=view.page_label),
+                 icon=":material/open_in_new:", query_params=view.page[1])
 
 # ------------------------------------------------------------------------------------------- presets
-st.header("Examples to click", anchor="presets")
-st.caption("Each example opens a page with the model, the text and the controls already set. "
-           "The link is an ordinary address: copy it into slides or a worksheet.")
-cols = st.columns(3)
-for i, p in enumerate(PRESETS):
-    with cols[i % 3].container(border=True):
-        st.markdown(f"**{html.escape(p.title)}**")
-        st.caption(p.what)
-        for label, url in p.links():
-            page_file, query = tour.link_target(url)
-            st.page_link(page_file, label=label if p.variants else "Open", query_params=query,
-                         icon=":material/play_arrow:")
+def gallery(group: list[Preset]) -> None:
+    cols = st.columns(3)
+    for i, p in enumerate(group):
+        with cols[i % 3].container(border=True):
+            st.markdown(f"**{html.escape(_(p.title))}**")
+            st.caption(_(p.what))
+            for label, url in p.links():
+                page_file, query = tour.link_target(url)
+                st.page_link(page_file, label=_(label) if p.variants else _("Open"), query_params=query,
+                             icon=":material/play_arrow:")
+
+
+st.header(_("Examples to click"), anchor="presets")
+st.caption(_("Each example opens a page with the model, the text and the controls already set. "
+             "The link is an ordinary address: copy it into slides or a worksheet."))
+gallery([p for p in PRESETS if not p.chinese])
+st.subheader(_("Chinese examples"), anchor="chinese-examples")
+st.caption(_("How the two models cut Chinese text into tokens, and what a small, mostly English model predicts "
+             "after a Chinese prompt. A striped token is a byte piece: part of a character's UTF-8 bytes."))
+gallery([p for p in PRESETS if p.chinese])
 
 # ------------------------------------------------------------------------------------------- pages
-st.header("All pages", anchor="pages")
-st.page_link("app_pages/tokens.py", label="Tokens: how text becomes pieces and ids", icon=":material/token:")
-st.page_link("app_pages/embeddings.py", label="Embeddings: ids become vectors, and geometry carries meaning",
+st.header(_("All pages"), anchor="pages")
+st.page_link("app_pages/tokens.py", label=_("Tokens: how text becomes pieces and ids"), icon=":material/token:")
+st.page_link("app_pages/embeddings.py", label=_("Embeddings: ids become vectors, and geometry carries meaning"),
              icon=":material/scatter_plot:")
-st.page_link("app_pages/similarity.py", label="Similarity: compare words, sentences and one word in two contexts",
+st.page_link("app_pages/similarity.py",
+             label=_("Similarity: compare words, sentences and one word in two contexts"),
              icon=":material/compare_arrows:")
-st.page_link("app_pages/attention.py", label="Attention: which tokens each token reads, head by head, q·k step by step",
-             icon=":material/hub:")
-st.page_link("app_pages/next-token.py", label="Next token: logits, softmax, temperature, top-k and top-p",
+st.page_link("app_pages/attention.py",
+             label=_("Attention: which tokens each token reads, head by head, q·k step by step"), icon=":material/hub:")
+st.page_link("app_pages/next-token.py", label=_("Next token: logits, softmax, temperature, top-k and top-p"),
              icon=":material/bar_chart:")
-st.page_link("app_pages/generate.py", label="Generate: greedy, sampling and beam search, token by token",
+st.page_link("app_pages/generate.py", label=_("Generate: greedy, sampling and beam search, token by token"),
              icon=":material/auto_awesome:")
-st.page_link("app_pages/glossary.py", label="Glossary: the words used in this app", icon=":material/menu_book:")
-st.subheader("The models")
-st.markdown("\n".join(f"- **{s.label}** (`{s.id}`): {s.blurb}" for s in REGISTRY.values()))
-st.caption(
+st.page_link("app_pages/glossary.py", label=_("Glossary: the words used in this app"), icon=":material/menu_book:")
+st.subheader(_("The models"))
+st.markdown("\n".join(f"- **{s.label}** (`{s.id}`): {_(s.blurb) if s.blurb else ''}" for s in REGISTRY.values()))
+st.caption(_(
     "A decoder (GPT-style) reads left to right and predicts the next token; an encoder (BERT-style) reads the "
     "whole text at once. Hub models load when the Hugging Face cache or hub has them."
-)
+))

@@ -9,11 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+import i18n
+
 from components import present, state
 from components.cache import get_head_stats, get_model, get_trace
-from components.glossary import glossary_link as g
+from components.glossary import glossary_link as g, with_language
 from components.presets import PRESET_PARAM, get as preset, parse_url
 from components.widgets import md_literal, piece_label, show_chart, token_chips, visible
+from i18n import N_, _
 from models.tokens import Encoding, describe
 
 MAX_SHOWN = 32  # tokens in the tour's figures (the full pages show up to 512)
@@ -22,26 +25,26 @@ GEN_TOKENS = 12  # greedy tokens generated in step 8
 
 @dataclass(frozen=True)
 class Step:
-    short: str  # label on the step picker
+    short: str  # label on the step picker (N_-marked: translated where shown)
     title: str
 
 
 STEPS: tuple[Step, ...] = (
-    Step("Tokens", "Text becomes tokens"),
-    Step("Ids", "Tokens become ids"),
-    Step("Embeddings", "Ids become vectors"),
-    Step("Order", "Word order: positions"),
-    Step("Attention", "Attention: tokens read each other"),
-    Step("Heads", "Many heads in many layers"),
-    Step("Next token", "The next token"),
-    Step("Generation", "Generation, one token at a time"),
+    Step(N_("Tokens"), N_("Text becomes tokens")),
+    Step(N_("Ids"), N_("Tokens become ids")),
+    Step(N_("Embeddings"), N_("Ids become vectors")),
+    Step(N_("Order"), N_("Word order: positions")),
+    Step(N_("Attention"), N_("Attention: tokens read each other")),
+    Step(N_("Heads"), N_("Many heads in many layers")),
+    Step(N_("Next token"), N_("The next token")),
+    Step(N_("Generation"), N_("Generation, one token at a time")),
 )
 
 
 @dataclass(frozen=True)
 class View:
     page: tuple[str, dict[str, str]] | None  # (url path, query params) of the full page
-    page_label: str
+    page_label: str  # translated (made in the session's script thread)
 
 
 def current():
@@ -58,12 +61,19 @@ def _page(path: str, lm, text: str, label: str, **extra: str) -> View:
 
 
 def _try(text_md: str) -> None:
-    st.markdown(f":material/lightbulb: **Try this:** {text_md}")
+    st.markdown(":material/lightbulb: **{try_this}** {text}".format(try_this=_("Try this:"), text=text_md))
 
 
 def _preset_link(preset_id: str, label: str | None = None) -> str:
+    """A Markdown link to a preset (its first link), in the session's language: a Markdown link opens a new
+    session, so it carries ``lang``."""
     p = preset(preset_id)
-    return f"[{label or p.title}]({p.links()[0][1]})"
+    return f"[{label or _(p.title)}]({with_language(p.links()[0][1])})"
+
+
+def _sentences(*parts: str) -> str:
+    """Sentences of one paragraph: separated by a space in English, run together in Chinese."""
+    return ("" if i18n.language() == "zh" else " ").join(p for p in parts if p)
 
 
 def _chart(fig, name: str, alt: str, projector: bool, height: int | None = None) -> None:
@@ -76,7 +86,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
     """Draw one step (explanation, live figure, try-this) and return the link to its full page."""
     f = lm.facts
     if not text.strip():
-        st.info("Type or paste some text in the sidebar: every step of the tour is drawn from it.", icon="✍️")
+        st.info(_("Type or paste some text in the sidebar: every step of the tour is drawn from it."), icon="✍️")
         return View(None, "")
     try:
         trace = get_trace(lm.spec.id, text)
@@ -87,69 +97,80 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
     pieces = describe(lm.tokenizer, enc, text, f.tokenizer.kind)
     T = min(trace.n_tokens, MAX_SHOWN)
     labels = [piece_label(p) for p in pieces[:T]]
-    cut = (f" (the first {T} of {trace.n_tokens} tokens)" if trace.n_tokens > T else "")
+    cut = (_(" (the first {shown} of {n} tokens)").format(shown=T, n=trace.n_tokens) if trace.n_tokens > T else "")
     decoder = f.family == "decoder"
+    model = lm.spec.label
     i = STEPS.index(step)
 
     if i == 0:
         t = f.tokenizer
-        wrap = ("It wraps the text in [CLS] … [SEP], two special tokens BERT-style models read as “start” and "
-                "“end”." if t.wraps_cls_sep else
-                f"It puts a beginning-of-text token ({md_literal(t.bos_token)}) in front." if t.adds_bos else
-                "It adds no special token: the first piece is your first word.")
-        st.markdown(f"A model does not read letters. The {t.kind} tokenizer of {lm.spec.label} cuts the text into "
-                    f"**{trace.n_tokens} {g('token', 'tokens')}**, pieces from a fixed "
-                    f"{g('vocabulary')} of {t.vocab_size:,}. {wrap}")
+        wrap = (_("It wraps the text in [CLS] … [SEP], two special tokens BERT-style models read as “start” and "
+                  "“end”.") if t.wraps_cls_sep else
+                _("It puts a beginning-of-text token ({bos}) in front.").format(bos=md_literal(t.bos_token))
+                if t.adds_bos else
+                _("It adds no special token: the first piece is your first word."))
+        st.markdown(_sentences(
+            _("A model does not read letters. The {kind} tokenizer of {model} cuts the text into **{n} {tokens}**, "
+              "pieces from a fixed {vocabulary} of {size:,}.").format(
+                kind=t.kind, model=model, n=trace.n_tokens, tokens=g("token", _("tokens")),
+                vocabulary=g("vocabulary"), size=t.vocab_size),
+            wrap))
         token_chips(pieces[:MAX_SHOWN * 4], None)
-        st.caption("Each chip is one token, its id underneath. Dashed chips are special tokens; striped chips are "
-                   "bytes of a character that has no piece of its own.")
-        _try("type a rare word (“unbelievably”), an emoji or Chinese text in the sidebar and watch it split; or "
-             + _preset_link("chinese-tokens") + ".")
-        return _page("tokens", lm, text, "Tokens")
+        st.caption(_("Each chip is one token, its id underneath. Dashed chips are special tokens; striped chips are "
+                     "bytes of a character that has no piece of its own."))
+        _try(_("type a rare word (“unbelievably”), an emoji or Chinese text in the sidebar and watch it split; or "
+               "{link}.").format(link=_preset_link("chinese-tokens")))
+        return _page("tokens", lm, text, _("Tokens"))
 
     if i == 1:
         from components.plots import one_hot_vs_dense
 
         k = next((j for j in range(trace.n_tokens) if not trace.special[j]), 0)
         p = pieces[k]
-        st.markdown(f"Each token is replaced by its {g('id')}: {md_literal(p.shown)} is **{p.id:,}**. As a one-hot "
-                    f"vector that would be {f.vocab_size:,} numbers with a single 1; instead the model looks up row "
-                    f"{p.id:,} of its {g('embedding')} matrix, {f.d_model} numbers that were learned in training.")
+        st.markdown(_("Each token is replaced by its {id}: {piece} is **{token_id:,}**. As a one-hot vector that "
+                      "would be {vocab:,} numbers with a single 1; instead the model looks up row {token_id:,} of "
+                      "its {embedding} matrix, {d} numbers that were learned in training.").format(
+            id=g("id"), piece=md_literal(p.shown), token_id=p.id, vocab=f.vocab_size, embedding=g("embedding"),
+            d=f.d_model))
         fig = one_hot_vs_dense(p.id, f.vocab_size, trace.token_embeddings[k], visible(p.shown))
-        _chart(fig, "ids", f"One-hot vector of length {f.vocab_size} next to the {f.d_model} numbers of embedding "
-               f"row {p.id}.", projector)
-        _try("pick another token on the Tokens page and compare the memory a one-hot text would take.")
-        return _page("tokens", lm, text, "Tokens (one token up close)", token=str(k))
+        _chart(fig, "ids", _("One-hot vector of length {vocab} next to the {d} numbers of embedding row "
+                             "{token_id}.").format(vocab=f.vocab_size, d=f.d_model, token_id=p.id), projector)
+        _try(_("pick another token on the Tokens page and compare the memory a one-hot text would take."))
+        return _page("tokens", lm, text, _("Tokens (one token up close)"), token=str(k))
 
     if i == 2:
         from components.plots import heatmap
 
         dims = min(48, f.d_model)
-        st.markdown(f"Every token is now a vector of {f.d_model} numbers (here the first {dims}){cut}. Alone a "
-                    f"number means little; together the directions carry meaning: words used alike point alike, "
-                    f"which {g('cosine')} similarity measures.")
+        st.markdown(_("Every token is now a vector of {d} numbers (here the first {dims}){cut}. Alone a number means "
+                      "little; together the directions carry meaning: words used alike point alike, which {cosine} "
+                      "measures.").format(d=f.d_model, dims=dims, cut=cut,
+                                          cosine=g("cosine", _("cosine similarity"))))
         z = trace.token_embeddings[:T, :dims]
         lim = float(np.abs(z).max()) or 1.0
-        fig = heatmap(z, [str(d) for d in range(dims)], labels, "Embedding rows: tokens × first dimensions",
+        fig = heatmap(z, [str(d) for d in range(dims)], labels, _("Embedding rows: tokens × first dimensions"),
                       zmin=-lim, zmax=lim, colorscale=present.PROJECTOR_SCALE if projector else "RdBu",
-                      reversescale=not projector, hover_name="value")
-        fig.update_xaxes(title_text="dimension")
-        _chart(fig, "embeddings", f"Heatmap of the input embedding rows of {T} tokens over {dims} dimensions.",
-               projector)
-        _try(_preset_link("cat-dog-car-banana") + " or " + _preset_link("king-queen") + ".")
-        return _page("embeddings", lm, text, "Embeddings")
+                      reversescale=not projector, hover_name=_("value"))
+        fig.update_xaxes(title_text=_("dimension"))
+        _chart(fig, "embeddings", _("Heatmap of the input embedding rows of {n} tokens over {dims} "
+                                    "dimensions.").format(n=T, dims=dims), projector)
+        _try(_("{first} or {second}.").format(first=_preset_link("cat-dog-car-banana"),
+                                              second=_preset_link("king-queen")))
+        return _page("embeddings", lm, text, _("Embeddings"))
 
     if i == 3:
         from components.plots import lines
         from models import similarity as sim
 
         if f.positions == "rope":
-            how = (f"{lm.spec.label} adds no position vector: it rotates each query and key by an angle that grows "
-                   f"with the position ({g('RoPE')}), so attention depends on how far apart two tokens are.")
+            how = _("{model} adds no position vector: it rotates each query and key by an angle that grows with the "
+                    "position ({rope}), so attention depends on how far apart two tokens are.").format(
+                model=model, rope=g("RoPE"))
         elif f.positions == "learned":
-            how = f"{lm.spec.label} adds a learned position vector to each token's embedding (a trained table)."
+            how = _("{model} adds a learned position vector to each token's embedding (a trained table).").format(
+                model=model)
         else:
-            how = f"{lm.spec.label} adds fixed sine/cosine waves to each token's embedding."
+            how = _("{model} adds fixed sine/cosine waves to each token's embedding.").format(model=model)
         other = sim.reverse_words(text)
         demo_text = text
         if other == text or len(text.split()) < 2:
@@ -161,16 +182,17 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
             from components.presets import TIM
             demo_text, other = TIM, sim.reverse_words(TIM)
             od = sim.order_demo(get_trace(lm.spec.id, demo_text), get_trace(lm.spec.id, other))
-        st.markdown(f"Attention by itself ignores order: a bag of the same tokens would look the same. {how} "
-                    f"Below, the same tokens in {md_literal(demo_text[:80])} and in its reversal: identical "
-                    "embedding rows at layer 0, different vectors after the first layer.")
-        fig = lines(np.arange(len(od.per_layer)), {"same tokens, reversed order": od.per_layer},
-                    "Cosine of the same tokens' vectors, text vs reversed text", "layer", "mean cosine",
+        st.markdown(_sentences(
+            _("Attention by itself ignores order: a bag of the same tokens would look the same."), how,
+            _("Below, the same tokens in {text} and in its reversal: identical embedding rows at layer 0, different "
+              "vectors after the first layer.").format(text=md_literal(demo_text[:80]))))
+        fig = lines(np.arange(len(od.per_layer)), {_("same tokens, reversed order"): od.per_layer},
+                    _("Cosine of the same tokens' vectors, text vs reversed text"), _("layer"), _("mean cosine"),
                     y_range=(min(0.0, float(od.per_layer.min())), 1.05))
-        _chart(fig, "order", "Line: mean cosine similarity per layer between the same tokens in the text and in "
-               "its word-reversed version; 1 at the embedding layer, lower after.", projector)
-        _try(_preset_link("word-order") + " on the Embeddings page.")
-        return _page("embeddings", lm, demo_text, "Embeddings (positions)")
+        _chart(fig, "order", _("Line: mean cosine similarity per layer between the same tokens in the text and in "
+                               "its word-reversed version; 1 at the embedding layer, lower after."), projector)
+        _try(_("{link} on the Embeddings page.").format(link=_preset_link("word-order")))
+        return _page("embeddings", lm, demo_text, _("Embeddings (positions)"))
 
     stats = get_head_stats(lm.spec.id, text)
     prev = np.asarray(stats["prev"], dtype=np.float64)  # [L, H]
@@ -182,35 +204,42 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
     if i == 4:
         from components.attention_plots import attention_heatmap
 
-        gqa = (f" {lm.spec.label} uses {g('GQA', 'grouped-query attention')}: its {f.n_heads} query heads share "
-               f"{f.n_kv_heads} key/value heads." if f.gqa else "")
-        see = (f"A decoder may only look back: the {g('causal mask', 'causal mask')} hides later tokens (grey)."
-               if decoder else "An encoder reads in both directions: every token may look at every other.")
-        st.markdown(f"Each token makes a {g('query / key / value', 'query, a key and a value')}; query · key "
-                    f"scores how much it reads every other token, and {g('softmax')} turns the scores into "
-                    f"weights that add up to 1. {see}{gqa} This is layer {layer}, head {head}{cut}.")
+        gqa = (_("{model} uses {gqa}: its {n_heads} query heads share {n_kv} key/value heads.").format(
+            model=model, gqa=g("GQA", _("grouped-query attention")), n_heads=f.n_heads, n_kv=f.n_kv_heads)
+            if f.gqa else "")
+        see = (_("A decoder may only look back: the {causal_mask} hides later tokens (grey).").format(
+            causal_mask=g("causal mask")) if decoder else
+            _("An encoder reads in both directions: every token may look at every other."))
+        st.markdown(_sentences(
+            _("Each token makes a {qkv}; query · key scores how much it reads every other token, and {softmax} turns "
+              "the scores into weights that add up to 1.").format(
+                qkv=g("query / key / value", _("query, a key and a value")), softmax=g("softmax")),
+            see, gqa, _("This is layer {layer}, head {head}{cut}.").format(layer=layer, head=head, cut=cut)))
         w = trace.attentions[layer, head, :T, :T]
         masked = np.triu(np.ones((T, T), dtype=bool), 1) if decoder else None
-        fig = attention_heatmap(w, labels, labels, f"Attention weights, layer {layer} head {head}", masked=masked)
-        _chart(fig, "attention", f"Heatmap of attention weights of layer {layer}, head {head}: rows are the "
-               "reading tokens, columns the tokens read.", projector)
-        _try("move the layer and head sliders on the Attention page: some heads read the previous token, some "
-             "the first token, some the same word.")
-        return _page("attention", lm, text, "Attention", layer=str(layer), head=str(head))
+        fig = attention_heatmap(w, labels, labels, _("Attention weights, layer {layer} head {head}").format(
+            layer=layer, head=head), masked=masked)
+        _chart(fig, "attention", _("Heatmap of attention weights of layer {layer}, head {head}: rows are the "
+                                   "reading tokens, columns the tokens read.").format(layer=layer, head=head),
+               projector)
+        _try(_("move the layer and head sliders on the Attention page: some heads read the previous token, some the "
+               "first token, some the same word."))
+        return _page("attention", lm, text, _("Attention"), layer=str(layer), head=str(head))
 
     if i == 5:
         from components.attention_plots import stat_grid
 
-        st.markdown(f"{lm.spec.label} has {f.n_layers} {g('layer', 'layers')} of {f.n_heads} "
-                    f"{g('head', 'heads')} each, and the heads specialise. Each square is one head: the share of "
-                    "its attention that goes to the token just before. Bright squares are “previous-token heads”; "
-                    f"the brightest here is layer {layer}, head {head}.")
-        fig = stat_grid(prev, "Share of attention to the previous token, every layer × head", "previous-token share",
-                        zmin=0.0, zmax=1.0)
-        _chart(fig, "heads", f"Grid of {f.n_layers} layers by {f.n_heads} heads coloured by how much each head "
-               "attends to the previous token.", projector)
-        _try(_preset_link("previous-token-head") + ".")
-        return _page("attention", lm, text, "Attention (head summary)", view="summary", stat="prev")
+        st.markdown(_("{model} has {n_layers} {layers} of {n_heads} {heads} each, and the heads specialise. Each "
+                      "square is one head: the share of its attention that goes to the token just before. Bright "
+                      "squares are “previous-token heads”; the brightest here is layer {layer}, head {head}.").format(
+            model=model, n_layers=f.n_layers, layers=g("layer", _("layers")), n_heads=f.n_heads,
+            heads=g("head", _("heads")), layer=layer, head=head))
+        fig = stat_grid(prev, _("Share of attention to the previous token, every layer × head"),
+                        _("previous-token share"), zmin=0.0, zmax=1.0)
+        _chart(fig, "heads", _("Grid of {n_layers} layers by {n_heads} heads coloured by how much each head attends "
+                               "to the previous token.").format(n_layers=f.n_layers, n_heads=f.n_heads), projector)
+        _try(_("{link}.").format(link=_preset_link("previous-token-head")))
+        return _page("attention", lm, text, _("Attention (head summary)"), view="summary", stat="prev")
 
     if i == 6 and trace.last_logits is not None:
         from components.plots import ranked_bars
@@ -220,34 +249,42 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         top = ranking(a.probs_original)[:10]
         with lm.lock:
             texts = token_texts(lm.tokenizer, top, f.tokenizer.kind)
-        st.markdown(f"The last token's final vector is multiplied by the unembedding matrix: one {g('logit')} for "
-                    f"each of the {f.vocab_size:,} vocabulary entries. {g('softmax').capitalize()} turns them into "
-                    f"probabilities; the top one here is {md_literal(texts[0])} with {a.probs_original[top[0]]:.1%}.")
+        st.markdown(_("The last token's final vector is multiplied by the unembedding matrix: one {logit} for each "
+                      "of the {vocab:,} vocabulary entries. {softmax} turns them into probabilities; the top one "
+                      "here is {token} with {p:.1%}.").format(
+            logit=g("logit"), vocab=f.vocab_size, softmax=g("softmax", _("Softmax")), token=md_literal(texts[0]),
+            p=a.probs_original[top[0]]))
         fig = ranked_bars([visible(s) for s in texts], a.probs_original[top],
-                          f"The 10 most likely next tokens of {f.vocab_size:,}", value_name="probability")
-        _chart(fig, "next-token", "Bar chart of the ten most likely next tokens and their probabilities.", projector)
-        _try(f"change the {g('temperature')} on the Next token page: " + ", ".join(
-            f"[{label}]({url})" for label, url in preset("temperature").links()) + ".")
-        return _page("next-token", lm, text, "Next token")
+                          _("The 10 most likely next tokens of {vocab:,}").format(vocab=f.vocab_size),
+                          value_name=_("probability"))
+        _chart(fig, "next-token", _("Bar chart of the ten most likely next tokens and their probabilities."),
+               projector)
+        _try(_("change the {temperature} on the Next token page: {links}.").format(
+            temperature=g("temperature"),
+            links=", ".join(f"[{label}]({with_language(url)})" for label, url in preset("temperature").links())))
+        return _page("next-token", lm, text, _("Next token"))
 
     if i == 6:
         from components.plots import heatmap
         from models.similarity import cosine_matrix
 
-        head = ("It has a masked-LM head: it fills a [MASK] from both sides rather than continuing text."
-                if f.head == "masked-lm" else
-                "It has no LM head at all: it was trained to turn sentences into vectors for search.")
-        st.markdown(f"{lm.spec.label} is an encoder, trained as a {g('masked LM')} rather than to predict the next "
-                    f"token. {head} Its output is one contextual vector per token; below, how alike the last "
-                    f"layer's vectors are ({g('cosine')}){cut}.")
+        head_md = (_("It has a masked-LM head: it fills a [MASK] from both sides rather than continuing text.")
+                   if f.head == "masked-lm" else
+                   _("It has no LM head at all: it was trained to turn sentences into vectors for search."))
+        st.markdown(_sentences(
+            _("{model} is an encoder, trained as a {masked_lm} rather than to predict the next token.").format(
+                model=model, masked_lm=g("masked LM")),
+            head_md,
+            _("Its output is one contextual vector per token; below, how alike the last layer's vectors are "
+              "({cosine}){cut}.").format(cosine=g("cosine"), cut=cut)))
         fig = heatmap(cosine_matrix(trace.hidden_states[-1, :T]), labels, labels,
-                      "Cosine similarity of the last layer's token vectors", zmin=-1, zmax=1,
+                      _("Cosine similarity of the last layer's token vectors"), zmin=-1, zmax=1,
                       colorscale=present.PROJECTOR_SCALE if projector else "RdBu", reversescale=not projector,
-                      hover_name="cosine")
-        _chart(fig, "encoder-output", "Heatmap of cosine similarities between the last layer's token vectors.",
+                      hover_name=_("cosine"))
+        _chart(fig, "encoder-output", _("Heatmap of cosine similarities between the last layer's token vectors."),
                projector)
-        _try("switch the model to SmolLM2 (a decoder) in the sidebar to see next-token probabilities.")
-        return _page("next-token", lm, text, "Next token")
+        _try(_("switch the model to SmolLM2 (a decoder) in the sidebar to see next-token probabilities."))
+        return _page("next-token", lm, text, _("Next token"))
 
     # i == 7: generation
     if decoder and f.head == "causal-lm":
@@ -255,37 +292,39 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         from components.engine import get_engine, get_text_tools
         from models.generation import Settings
 
-        st.markdown("Generation repeats the last step: pick a token, append it, run the model again (keeping the "
-                    f"keys and values already computed, the {g('KV cache')}). Greedy always takes the top token, as "
-                    f"here; sampling draws from the probabilities ({g('temperature')}, {g('top-k')}, "
-                    f"{g('top-p')}); {g('beam search')} keeps several candidates.")
+        st.markdown(_("Generation repeats the last step: pick a token, append it, run the model again (keeping the "
+                      "keys and values already computed, the {kv_cache}). Greedy always takes the top token, as "
+                      "here; sampling draws from the probabilities ({temperature}, {top_k}, {top_p}); {beam_search} "
+                      "keeps several candidates.").format(
+            kv_cache=g("KV cache"), temperature=g("temperature"), top_k=g("top-k"), top_p=g("top-p"),
+            beam_search=g("beam search")))
         key = ("_tour_generated", lm.spec.id, text)
         steps = st.session_state.get("_tour_generation", {}).get(key)
         if steps is None:
-            ids, _ = get_text_tools(lm).encode(text)
+            ids, _offsets = get_text_tools(lm).encode(text)
             req = get_engine(lm).submit(ids, Settings(max_new_tokens=GEN_TOKENS)).result(timeout=120)
             steps = list(req.steps)
             st.session_state["_tour_generation"] = {key: steps}
         tools = get_text_tools(lm)
         pieces_out = tools.pieces([s.token_id for s in steps])
         st.html(tokens_html(text[-300:], pieces_out, [s.prob for s in steps]))
-        st.caption(f"The prompt (grey) and {len(steps)} greedy tokens, each coloured by the probability the model "
-                   "gave it when it was chosen (green: sure, red: unsure).")
-        _try(_preset_link("decoding", "compare greedy, beam search and sampling") + ".")
-        return _page("generate", lm, text, "Generate")
+        st.caption(_("The prompt (grey) and {n} greedy tokens, each coloured by the probability the model gave it "
+                     "when it was chosen (green: sure, red: unsure).").format(n=len(steps)))
+        _try(_("{link}.").format(link=_preset_link("decoding", _("compare greedy, beam search and sampling"))))
+        return _page("generate", lm, text, _("Generate"))
 
     from components.plots import lines
 
-    st.markdown(f"{lm.spec.label} is an encoder: it reads the whole text at once and does not generate text left to "
-                "right; generating needs a decoder (GPT-style) such as SmolLM2. What an encoder gives is the "
-                "contextual vectors below: each token's vector moves away from its embedding row as the layers mix "
-                "in its context.")
+    st.markdown(_("{model} is an encoder: it reads the whole text at once and does not generate text left to right; "
+                  "generating needs a decoder (GPT-style) such as SmolLM2. What an encoder gives is the contextual "
+                  "vectors below: each token's vector moves away from its embedding row as the layers mix in its "
+                  "context.").format(model=model))
     h = trace.hidden_states[:, :min(T, 6)]  # [L+1, t, d]
     norm = h / np.maximum(np.linalg.norm(h, axis=-1, keepdims=True), 1e-12)
     cos = np.einsum("ltd,td->lt", norm, norm[0])  # [L+1, t]
     fig = lines(np.arange(h.shape[0]), {labels[j]: cos[:, j] for j in range(cos.shape[1])},
-                "Cosine of each token's vector with its embedding row, layer by layer", "layer", "cosine")
-    _chart(fig, "encoder-layers", "Lines: for the first tokens, cosine similarity between the vector after each "
-           "layer and the embedding row.", projector)
-    _try("switch the model to SmolLM2 in the sidebar and come back to this step.")
-    return _page("generate", lm, text, "Generate")
+                _("Cosine of each token's vector with its embedding row, layer by layer"), _("layer"), _("cosine"))
+    _chart(fig, "encoder-layers", _("Lines: for the first tokens, cosine similarity between the vector after each "
+                                    "layer and the embedding row."), projector)
+    _try(_("switch the model to SmolLM2 in the sidebar and come back to this step."))
+    return _page("generate", lm, text, _("Generate"))

@@ -61,7 +61,8 @@ def test_page_files_match_app_navigation():
     app = (REPO / "app.py").read_text()
     for path, file in presets.PAGE_FILES.items():
         if path:
-            assert re.search(rf'st\.Page\("{re.escape(file)}".*url_path="{re.escape(path)}"', app), (path, file)
+            assert re.search(rf'st\.Page\("{re.escape(file)}",(?:(?!st\.Page).)*?url_path="{re.escape(path)}"', app,
+                             re.S), (path, file)
 
 
 # -------------------------------------------------------------------------------------------- glossary
@@ -102,3 +103,121 @@ def test_preset_urls_are_relative_to_this_server():
     for _, _, url in presets.all_links():
         parts = urllib.parse.urlsplit(url)
         assert not parts.scheme and not parts.netloc
+
+
+# -------------------------------------------------------------------------------------- in Chinese (issue #7)
+@pytest.fixture
+def chinese():
+    """The language getter of a Chinese session (outside Streamlit), restored afterwards."""
+    import i18n
+
+    before = i18n._language_getter
+    i18n.use_language_getter(lambda: "zh")
+    yield i18n.translations("zh")
+    i18n.use_language_getter(before)
+
+
+def test_glossary_link_keeps_the_language(chinese):
+    assert glossary.glossary_link("softmax") == "[softmax](/glossary?term=softmax&lang=zh#softmax)"
+    assert glossary.glossary_link("beam search") == \
+        f"[{chinese.gettext('beam search')}](/glossary?term=beam-search&lang=zh#beam-search)"
+    assert chinese.gettext("beam search") != "beam search"  # the default label is the translated name
+    assert glossary.glossary_link("top_p", "核采样") == "[核采样](/glossary?term=top-p&lang=zh#top-p)"
+    assert glossary.with_language("/tokens") == "/tokens?lang=zh"
+    assert glossary.with_language("/next-token?model=x#top") == "/next-token?model=x&lang=zh#top"
+
+
+def test_glossary_in_chinese_keeps_english_anchors(chinese):
+    for t in glossary.TERMS:
+        assert t.anchor == glossary.slug(t.name) and re.fullmatch(r"[a-z0-9-]+", t.anchor)
+        zh = chinese.gettext(t.name)
+        assert glossary.display_name(t) == (t.name if zh == t.name else f"{zh} ({t.name})")
+        assert chinese.gettext(t.text) != t.text and re.search(r"[\u4e00-\u9fff]", chinese.gettext(t.text))
+    assert glossary.display_name(glossary.term("token")) == f"{chinese.gettext('token')} (token)"
+
+
+def test_glossary_link_in_english_has_no_language():
+    assert "lang=" not in glossary.glossary_link("softmax") and glossary.with_language("/tokens") == "/tokens"
+
+
+def test_preset_words_are_translated(chinese):
+    for p in presets.PRESETS:
+        words = [p.title, p.what] + [label for label, _ in p.variants if re.search(r"[A-Za-z]{4}", label)]
+        for w in words:
+            zh = chinese.gettext(w)
+            assert chinese._catalog.get(w), (p.id, w)  # in the catalogue, with a translation
+            assert zh != w or not re.search(r"[a-z]{4}", w), (p.id, w)  # English words get a Chinese text
+
+
+def test_chinese_presets_are_grouped_and_cover_each_page_kind():
+    chinese = [p for p in presets.PRESETS if p.chinese]
+    assert {p.path for p in chinese} >= {"tokens", "next-token", "generate"}
+    for p in chinese:
+        texts = [presets.parse_url(u)[1]["text"] for _, u in p.links()]
+        assert any(re.search(r"[\u4e00-\u9fff]", t) for t in texts), p.id
+    tokens = [p for p in chinese if p.path == "tokens"]
+    assert all({presets.parse_url(u)[1]["model"] for _, u in p.links()} == {"smollm2-135m", "minilm-l6"}
+               for p in tokens)  # each Chinese sentence in both tokenizers
+
+
+def _token_facts(lm, text: str):
+    """(ids without special tokens, the text each id decodes to) of ``text`` in this model."""
+    enc = lm.tokenizer(text, add_special_tokens=False)
+    return enc.input_ids, [lm.tokenizer.decode([i]) for i in enc.input_ids]
+
+
+@pytest.mark.parametrize("preset_id, text, n_chars, n_smollm2, whole, known, n_unk", [
+    ("chinese-tokens", presets.CHINESE, 18, 28, ["在", "后", "了", "一个", "大", "的", "对"], "我一大的", 14),
+    ("chinese-nlp", presets.CHINESE_NLP, 8, 17, ["理"], "我", 7),
+    ("chinese-weather", presets.CHINESE_WEATHER, 16, 31, ["，", "。"], "天天，我公。", 10),
+])
+def test_chinese_token_presets_describe_the_real_tokenizers(smollm2, minilm, preset_id, text, n_chars, n_smollm2,
+                                                            whole, known, n_unk):
+    p = presets.get(preset_id)
+    assert {presets.parse_url(u)[1]["text"] for _, u in p.links()} == {text}
+    assert len(text) == n_chars and f"{n_chars} characters" in p.what
+    ids, decoded = _token_facts(smollm2, text)
+    assert len(ids) == n_smollm2 and f"{n_smollm2} " in p.what
+    assert [d for d in decoded if "\ufffd" not in d] == whole  # every other piece is part of a character's bytes
+    assert len(text.encode()) == 3 * n_chars  # CJK characters and full-width punctuation: 3 UTF-8 bytes each
+    ids, decoded = _token_facts(minilm, text)
+    assert len(ids) == n_chars  # WordPiece: one token per CJK character
+    assert "".join(d for i, d in zip(ids, decoded) if i != minilm.tokenizer.unk_token_id) == known
+    assert sum(i == minilm.tokenizer.unk_token_id for i in ids) == n_unk and f"{n_unk} " in p.what
+
+
+def test_chinese_capital_preset_describes_the_model(smollm2):
+    import torch
+
+    p = presets.get("chinese-capital")
+    zh, en = (presets.parse_url(u)[1]["text"] for _, u in p.links())
+    tok = smollm2.tokenizer
+    with torch.inference_mode():
+        probs = [smollm2.model(input_ids=tok(t, return_tensors="pt").input_ids).logits[0, -1].softmax(-1)
+                 for t in (zh, en)]
+    top_p, top_i = probs[0].topk(10)
+    assert tok.decode([int(top_i[0])]) == "一" and 0.055 <= float(top_p[0]) < 0.065  # "一 at about 6%"
+    assert sum("\ufffd" in tok.decode([int(i)]) for i in top_i) > 5  # most of the top 10: byte pieces
+    first_piece = tok("北京", add_special_tokens=False).input_ids[0]
+    assert int((probs[0] > probs[0][first_piece]).sum()) >= 10  # "far down the list"
+    assert tok.decode([int(probs[1].argmax())]) == " Beijing" and float(probs[1].max()) > 0.5
+
+
+def test_chinese_story_preset_describes_the_model(smollm2):
+    import torch
+
+    from models.tokens import piece_bytes
+
+    p = presets.get("chinese-story")
+    query = presets.parse_url(p.links()[0][1])[1]
+    assert query["mode"] == "greedy" and query["max_new_tokens"] == "12" and "12th" in p.what
+    tok = smollm2.tokenizer
+    ids = tok(query["text"], return_tensors="pt").input_ids
+    with torch.inference_mode():
+        out = smollm2.model.generate(ids, do_sample=False, max_new_tokens=12, top_k=None, top_p=None,
+                                     temperature=None)
+    new = out[0, ids.shape[1]:].tolist()
+    assert tok.decode(new).startswith("猫猫猫；") and tok.decode(new).endswith("\ufffd")
+    pieces = tok.convert_ids_to_tokens(new)
+    assert pieces[0:3] == pieces[3:6] == pieces[6:9] and all(len(x) == 1 for x in pieces[:9])  # 猫: 3 steps, 1 byte each
+    assert b"".join(piece_bytes(x, "byte-level BPE") for x in pieces[:3]) == "猫".encode()
