@@ -1,0 +1,119 @@
+"""The attention heatmap component in real Chromium, in a bare app (tests/e2e/redraw_app.py, its own server):
+its layer/head sliders redraw the heatmap in the browser with the weights of the right head (compared with a
+Trace computed here), the page learns the choice, a head that was not sent arrives after one round trip, token
+text stays text, and nothing leaves localhost (the ``page`` fixture records every request)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import numpy as np
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import REPO, Server, _health, _log_tail, free_port, save_screenshot, stop_server
+
+pytestmark = pytest.mark.e2e
+
+TEXT = "students celebrate the graduation with a big party"
+
+
+@pytest.fixture(scope="module")
+def server():
+    """This module's pages come from redraw_app.py (overrides conftest's serve.py server)."""
+    port = free_port()
+    log = REPO / "artifacts" / "e2e-redraw-server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TOKENIZERS_PARALLELISM="false")
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "tests/e2e/redraw_app.py", "--server.port", str(port),
+             "--server.headless", "true"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    srv = Server(f"http://127.0.0.1:{port}", port, log)
+    try:
+        deadline = time.monotonic() + 120
+        while _health(srv.url) != "ok":
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redraw_app.py did not start:\n{_log_tail(log)}", pytrace=False)
+            time.sleep(0.25)
+        yield srv
+    finally:
+        stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def trace():
+    from models.loading import load
+    from models.trace import compute_trace
+
+    return compute_trace(load("smollm2-135m"), TEXT)
+
+
+def open_component(page, server, **params):
+    page.goto(f"{server.url}/?{urllib.parse.urlencode(params)}")
+    frame = page.frame_locator('iframe[title*="attention_heatmap"], iframe[src*="attention_heatmap"]').first
+    expect(frame.locator(".gtitle")).to_be_visible(timeout=120_000)
+    return frame
+
+
+def shown(frame) -> tuple[str, np.ndarray]:
+    """The drawn title and the z of the heatmap trace (NaN where masked), read from Plotly's graph div."""
+    title, z = frame.locator("#plot").evaluate(
+        "gd => [gd.querySelector('.gtitle').textContent, gd.data[0].z.map(r => Array.from(r, v => isNaN(v) ? null : v))]")
+    return title, np.array([[np.nan if v is None else v for v in row] for row in z], dtype=np.float64)
+
+
+def assert_head(frame, trace, layer: int, head: int) -> None:
+    title, z = shown(frame)
+    assert title == f"Attention weights · layer {layer}, head {head}"
+    expected = trace.attentions[layer, head]
+    future = np.triu(np.ones_like(expected, dtype=bool), 1)
+    assert np.isnan(z[future]).all()
+    np.testing.assert_array_equal(z[~future].astype(np.float32), expected[~future])  # exact float32, not rounded
+
+
+def test_sliders_redraw_in_the_browser_with_the_right_head(page, server, trace):
+    frame = open_component(page, server, layer=0, head=2)
+    assert_head(frame, trace, 0, 2)
+    layer = frame.locator("#layer")
+    expect(layer).to_have_accessible_name("Layer")
+    layer.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 3, head 2")
+    assert_head(frame, trace, 3, 2)
+    frame.locator("#head").focus()
+    page.keyboard.press("End")
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 3, head 8")
+    assert_head(frame, trace, 3, 8)
+    expect(page.get_by_text("server: layer 3, head 8")).to_be_visible(timeout=30_000)  # the page knows
+    expect(frame.locator("#head-value")).to_have_text("8")
+    # the grey mask layer has its own hover text
+    assert "masked" in frame.locator("#plot").evaluate("gd => gd.data[1].hovertemplate")
+    save_screenshot(page, "attention-redraw-component")
+
+
+def test_a_head_not_sent_comes_after_one_round_trip(page, server, trace):
+    frame = open_component(page, server, layer=5, head=1, budget=1)  # budget 1 byte: one head at a time
+    assert_head(frame, trace, 5, 1)
+    frame.locator("#layer").focus()
+    page.keyboard.press("ArrowLeft")
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 4, head 1", timeout=30_000)
+    assert_head(frame, trace, 4, 1)
+    expect(page.get_by_text("server: layer 4, head 1")).to_be_visible()
+
+
+def test_token_text_stays_text(page, server, browser_log):
+    payload = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+    frame = open_component(page, server, text=payload)
+    ticks = frame.locator(".ytick text").all_text_contents()
+    assert any("<" in t for t in ticks) and any("script" in t for t in ticks)  # drawn as text
+    assert frame.locator("img[src=x]").count() == 0 and page.locator("img[src=x]").count() == 0
+    frame.locator("#layer").focus()
+    page.keyboard.press("ArrowRight")
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 1, head 0")
+    assert browser_log.dialogs == []
