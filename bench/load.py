@@ -5,9 +5,12 @@ contexts) on loopback, each a student doing realistic interactions on its OWN te
 Measured:
 * cold start: all N sessions open the link within the same second on the freshly started server; time until
   the first page shows the session's own tokens (p50/max), and errors;
-* interactions (set text, switch pages, move the layer slider, change the word, switch static/contextual):
-  latency from the action until the page shows the expected result and the script run has finished;
-  p50/p95/max, errors;
+* interactions (set text, switch pages, move the temperature and top-p sliders, open the attention heads, move
+  the embeddings layer slider, change the word, switch static/contextual): latency from the action until the
+  page shows the expected result and the script run has finished; p50/p95/max, errors;
+* generation under load: every student runs a short greedy generation (GEN_TOKENS tokens) on the shared model
+  (the engine batches concurrent requests); time from the click to the finished text (p50/p95/max, reported
+  apart from the 1 s target) and how many sessions were shown their place in the queue;
 * cross-talk: every session writes a unique marker word into its text; after every interaction the page must
   show that session's current text (token chips, heatmap rows, the URL) and no other session's marker;
 * model loads: the server runs with ``models.loading.load`` wrapped to print one line per call, so loads can
@@ -15,7 +18,7 @@ Measured:
 * peak RSS of the server (VmHWM from /proc) and RSS after the memory phase.
 
     python -m bench.load                              # 30 sessions x 20 interactions, 300 texts (~10 min)
-    python -m bench.load --sessions 8 --interactions 6 --texts 30 --no-record   # the reduced form
+    python -m bench.load --sessions 8 --interactions 8 --texts 30 --no-record   # the reduced form
 
 Adding a page: one entry in ``ACTIONS`` (its interactions) and its row in tests/fuzz/pages.py.
 """
@@ -189,6 +192,7 @@ class Session:
     errors: list[str] = field(default_factory=list)
     crosstalk: list[str] = field(default_factory=list)
     cold_start_s: float | None = None
+    waited: int = 0  # generations during which this session was told it waits in the queue
 
     def next_text(self) -> str:
         self.round += 1
@@ -283,21 +287,108 @@ async def similarity_vectors(s: Session) -> None:
                            " return f && f.layout && JSON.stringify(f.layout.title).includes(t); }", want)
 
 
+async def query_is(pg, **want: str | None) -> None:
+    """The address bar has these params (None = absent); read from location.search (see tests/e2e/conftest.py)."""
+    await wait_for(pg, "(want) => { const q = new URLSearchParams(location.search);"
+                       " return Object.entries(want).every(([k, v]) => v === null ? !q.has(k) : q.get(k) === v); }",
+                   want)
+
+
+def main_text(pg):
+    return pg.locator('[data-testid="stMain"]')
+
+
+async def next_token_open(s: Session) -> None:
+    await goto_page(s, "Next token", "/next-token")
+    await main_text(s.page).filter(has_text="tokens shown").wait_for()
+
+
+async def _slider_to_end(s: Session, label: str, param: str, low: str, high: str | None) -> None:
+    """Move a slider to its lowest or highest value (whichever it is not at) and wait for the URL to follow."""
+    thumb = s.page.locator('[data-testid="stSlider"]').filter(has_text=label).locator('input[type="range"]')
+    at_low = await s.page.evaluate("p => new URLSearchParams(location.search).get(p)", param) == low
+    await thumb.focus()
+    await thumb.press("End" if at_low else "Home")
+    await query_is(s.page, **{param: high if at_low else low})
+
+
+async def next_token_temperature(s: Session) -> None:
+    await _slider_to_end(s, "Temperature", "temperature", "0", "2")
+
+
+async def next_token_top_p(s: Session) -> None:
+    await _slider_to_end(s, "Top-p", "top_p", "0", None)
+
+
+async def attention_open(s: Session) -> None:
+    await goto_page(s, "Attention", "/attention")
+    await s.page.locator('[data-testid="stMain"] button', has_text="All heads").wait_for()
+
+
+async def attention_heads(s: Session) -> None:
+    """Open the small multiples of a layer's heads, then back to the heatmap."""
+    await s.page.locator('[data-testid="stMain"] button', has_text="All heads").click()
+    await query_is(s.page, view="heads")
+    await wait_for(s.page, "() => document.querySelectorAll('.js-plotly-plot').length >= 2")
+    await settle(s.page)
+    await s.page.locator('[data-testid="stMain"] button', has_text="Heatmap").click()
+    await query_is(s.page, view=None)
+
+
+GEN_TOKENS = 16
+
+
+async def generate_open(s: Session) -> None:
+    await goto_page(s, "Generate", "/generate")
+    await s.page.locator(".st-key-gen_go button").wait_for()
+
+
+async def generate_run(s: Session) -> None:
+    """A short greedy generation of the session's own text; the session's queue notice is recorded if it waited
+    (the engine batches concurrent generations; a waiting session is told its place in the queue)."""
+    pg = s.page
+    box = pg.locator('[data-testid="stNumberInput"]').filter(has_text="Max new tokens").locator("input")
+    if await box.input_value() != str(GEN_TOKENS):
+        await box.fill(str(GEN_TOKENS))
+        await box.press("Enter")
+        await query_is(pg, max_new_tokens=str(GEN_TOKENS))
+        await settle(pg)
+    before = await pg.evaluate("() => { const o = [...document.querySelectorAll('[data-testid=\"tx-generated\"]')];"
+                               " return o.length ? o[o.length - 1].dataset.run : null; }")
+    await pg.locator(".st-key-gen_go button").click()
+    await wait_for(pg, """(before) => { const o = [...document.querySelectorAll('[data-testid="tx-generated"]')];
+        const last = o[o.length - 1];
+        if (document.body.textContent.includes('Waiting for the model')) window.__txWaited = true;
+        return !!last && last.dataset.run !== before && !document.querySelector('.tx-cursor')
+               && last.querySelectorAll('.tx-tok').length > 0; }""", before)
+    if await pg.evaluate("() => !!window.__txWaited"):
+        s.waited += 1
+
+
 Action = Callable[[Session], Awaitable[None]]
-# page id (tests/fuzz/pages.py) -> (action that navigates there, actions a student does there)
+# page id (tests/fuzz/pages.py) -> (action that navigates there, actions a student does there). A student's plan
+# walks them in this order (the reduced test's 8 interactions reach the generation).
 ACTIONS: dict[str, tuple[Action, list[Action]]] = {
     "tokens": (tokens_open, [tokens_set_text]),
-    "embeddings": (embeddings_open, [embeddings_layer, embeddings_word, embeddings_layer]),
+    "next-token": (next_token_open, [next_token_temperature]),
+    "attention": (attention_open, [attention_heads]),
+    "generate": (generate_open, [generate_run]),
+    "embeddings": (embeddings_open, [embeddings_layer, embeddings_word]),
     "similarity": (similarity_open, [similarity_vectors]),
 }
+EXTRA: dict[str, list[Action]] = {"next-token": [next_token_top_p], "embeddings": [embeddings_layer]}  # 2nd visit on
+GENERATION = {"generate_run"}  # not held to the 1 s target (a generation of GEN_TOKENS tokens takes seconds)
 
 
 def plan(n: int) -> list[Action]:
-    """A student's n interactions: round robin over the pages, each visit = navigate + the page's actions."""
+    """A student's n interactions: round robin over the pages, each visit = navigate + the page's actions (more
+    of them from the second round on)."""
     steps: list[Action] = []
+    rounds = 0
     while len(steps) < n:
         for page_id, (open_page, actions) in ACTIONS.items():
-            steps += [open_page, *actions]
+            steps += [open_page, *actions, *(EXTRA.get(page_id, []) if rounds else [])]
+        rounds += 1
     return steps[:n]
 
 
@@ -425,15 +516,19 @@ async def _run(args) -> dict:
         report["loads"] = server.loads()
     finally:
         server.stop()
-    lat = [t for s in sessions for _, t in s.latencies]
+    lat = [t for s in sessions for name, t in s.latencies if name not in GENERATION]
+    gen = [t for s in sessions for name, t in s.latencies if name in GENERATION]
     report.update({
+        "generations_done": len(gen), "generation_p50_s": pct(gen, 0.5), "generation_p95_s": pct(gen, 0.95),
+        "generation_max_s": max(gen, default=None), "generations_that_waited": sum(s.waited for s in sessions),
+        "generation_tokens": GEN_TOKENS,
         "interactions_done": len(lat),
         "latency_p50_s": pct(lat, 0.5), "latency_p95_s": pct(lat, 0.95), "latency_max_s": max(lat, default=None),
         "latency_by_action_p95_s": {name: pct([t for s in sessions for n, t in s.latencies if n == name], 0.95)
                                     for name in sorted({n for s in sessions for n, _ in s.latencies})},
         "cold_start_p50_s": pct([s.cold_start_s for s in sessions if s.cold_start_s is not None], 0.5),
         "cold_start_max_s": max((s.cold_start_s for s in sessions if s.cold_start_s is not None), default=None),
-        "server_cpu_s_per_interaction": (report["server_cpu_s_sessions"] / len(lat)) if lat else None,
+        "server_cpu_s_per_interaction": (report["server_cpu_s_sessions"] / (len(lat) + len(gen))) if lat else None,
         "errors": [e for s in sessions for e in s.errors],
         "crosstalk": [c for s in sessions for c in s.crosstalk],
     })
@@ -451,6 +546,9 @@ def entries_of(r: dict) -> list[dict]:
         entry(f"load/{n}_sessions/interaction_p95", r["latency_p95_s"], "s", target=TARGET_P95_S),
         entry(f"load/{n}_sessions/interaction_max", r["latency_max_s"], "s"),
         entry(f"load/{n}_sessions/interactions_done", r["interactions_done"], "count"),
+        entry(f"load/{n}_sessions/generation_p50", r["generation_p50_s"], "s"),
+        entry(f"load/{n}_sessions/generation_p95", r["generation_p95_s"], "s"),
+        entry(f"load/{n}_sessions/generations_done", r["generations_done"], "count"),
         entry(f"load/{n}_sessions/errors", len(r["errors"]), "count", target=0),
         entry(f"load/{n}_sessions/crosstalk", len(r["crosstalk"]), "count", target=0),
         entry(f"load/{n}_sessions/max_loads_per_model", max(model_loads, default=0), "count", target=1),
