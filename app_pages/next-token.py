@@ -147,7 +147,7 @@ st.markdown(_(
          logit=g("logit", _("logit")), V=facts.vocab_size, tokens=g("token", _("tokens")),
          vocabulary=g("vocabulary", _("vocabulary")), softmax=g("softmax", _("softmax"))))
 if text.strip() != EXAMPLE:
-    st.button(_("Try the classic example: “{text}”").format(text=EXAMPLE), on_click=_set_text, args=(EXAMPLE,),
+    st.button(_("Try the classic example: {text}").format(text=f"`{EXAMPLE}`"), on_click=_set_text, args=(EXAMPLE,),
               icon=":material/lightbulb:", key="nt_example")
 trace = _trace_or_stop(text)
 if trace.truncated:
@@ -160,6 +160,14 @@ bar_labels = _labels(bar_ids)
 tail = "".join(visible(t) for t in token_texts(lm.tokenizer, trace.ids[-6:], KIND))
 st.markdown(_("Prediction for the token after {tail} (position {position}).").format(
     tail=md_literal("…" + tail), position=trace.n_tokens))
+
+
+def _sentences(*parts: str) -> str:
+    """Sentences in a row: a space after English punctuation, none after Chinese full-width punctuation."""
+    out = ""
+    for part in parts:
+        out += part if not out or out.endswith(("。", "！", "？", "）", "：")) else " " + part
+    return out
 
 
 def _on_off(value: str | None) -> str:
@@ -183,7 +191,7 @@ def sampling() -> None:
     try:
         adj = adjust(logits, T, k, p)
     except BadSetting as e:  # a temperature from a link too small for float32: greedy is its limit
-        st.warning(" ".join([str(e), _("Showing greedy decoding (T = 0) instead.")]), icon="⚠️")
+        st.warning(_sentences(str(e), _("Showing greedy decoding (T = 0) instead.")), icon="⚠️")
         adj = adjust(logits, 0.0, k, p)
     V = adj.vocab_size
 
@@ -229,12 +237,12 @@ def sampling() -> None:
             how_p = _("**Top-p = {p:g}** keeps the most likely tokens until their probabilities (after temperature) "
                       "add up to at least p; the curve crosses the dashed line there.")
             how_k = _("**Top-k = off** keeps every token.")
-        st.markdown(" ".join([how_p.format(p=p), how_k.format(k=k), _(
+        st.markdown(_sentences(how_p.format(p=p), how_k.format(k=k), _(
             "Left: {after_k:,} after top-k, **{kept:,}** after top-p; they held {mass:.1%} of the temperature-scaled "
             "probability, and are divided by that to add up to 1 again. Entropy measures the uncertainty: {h0:.2f} "
             "bits for the model, {h1:.2f} bits adjusted (0 = certain; {hmax:.1f} bits = all {V:,} tokens equally "
             "likely).").format(after_k=adj.n_kept_top_k, kept=adj.n_kept, mass=adj.kept_mass,
-                               h0=adj.entropy_original, h1=adj.entropy_final, hmax=np.log2(V), V=V)]))
+                               h0=adj.entropy_original, h1=adj.entropy_final, hmax=np.log2(V), V=V)))
 
     st.subheader(_("The math, with the live numbers"))
     lines = [_("1. **logits** z: the unembedding's score for each of the {V:,} tokens.").format(V=V)]
@@ -281,12 +289,15 @@ else:
     after_layer = _("after layer {layer}")
     names = [_("embeddings")] + [after_layer.format(layer=i) for i in range(1, L + 1)]
     first_top = int(np.argmax(lens.final_ranks == 0))
-    first = _("already in the embeddings") if first_top == 0 else after_layer.format(layer=first_top)
-    st.markdown(_(
+    if first_top == 0:
+        rise = _("The model's final choice {token} is at the top already in the embeddings and ends with {p:.1%}.")
+    else:
+        rise = _("The model's final choice {token} first reaches the top after layer {layer} and ends with {p:.1%}.")
+    st.markdown(_sentences(_(
         "The same recipe — final {norm} + unembedding + softmax — applied to the last position's hidden state "
         "after **every** layer, as if the model stopped there (the *logit lens*). The last row is the real "
-        "prediction. The model's final choice {token} is first at the top {first} and ends with {p:.1%}."
-    ).format(norm=norm_name, token=md_literal(final_label), first=first, p=lens.final_probs[-1]))
+        "prediction."
+    ).format(norm=norm_name), rise.format(token=md_literal(final_label), layer=first_top, p=lens.final_probs[-1])))
     _chart(lens_heatmap(texts, lens.top_probs, names,
                         title=_("Top {k} tokens after each of the {L} layers").format(k=N_LENS, L=L)), "lens")
     _chart(lens_line(lens.final_probs, lens.final_ranks, final_label,

@@ -124,3 +124,49 @@ def test_empty_text_starts_from_bos():
     assert any("beginning-of-sequence" in i.value for i in at.info)
     block = output_blocks(generate(at))[-1]
     assert "tx-bos" in block
+
+
+# ------------------------------------------------------------------------------------- Simplified Chinese
+@pytest.fixture
+def chinese_everywhere(monkeypatch):
+    """lang=zh for the page AND for AppTest itself: AppTest formats the last run's radio/selectbox options with
+    their format_func outside the session (so in English) when it sends the next run; a browser sends back the
+    labels it was shown. Pinning the language makes both sides agree, so the test can click after a zh run."""
+    import i18n
+
+    monkeypatch.setattr(i18n, "_language_getter", lambda: "zh")
+
+
+def test_chinese_greedy_run_shows_the_models_tokens_with_chinese_words(smollm2, chinese_everywhere):
+    at = run_page(PAGE, lang="zh", model="smollm2-135m", text=PROMPT, mode="greedy", max_new_tokens="8")
+    assert at.title[0].value == "生成：一次一个词元"
+    assert at.radio(key="mode").options == ["贪心解码", "采样", "束搜索", "三种方法对比"]
+    assert at.button(key="gen_go").label == "生成"
+    intro = " ".join(m.value for m in at.markdown)
+    assert "49,152" in intro and "(/glossary?term=kv-cache" in intro and "束搜索" in intro
+    generate(at)
+    assert generated_ids_text(output_blocks(at)[-1]) == greedy_reference(smollm2, PROMPT, 8)  # numbers unchanged
+    done = " ".join(c.value for c in at.caption)
+    assert "8 个词元，用时" in done and "达到了最大词元数" in done
+    fig = charts(at)["第 #0 个词元处模型的前 10 名"]
+    assert len(fig["data"][0]["y"]) == 10 and fig["layout"]["xaxis"]["title"]["text"] == "概率"
+    assert any(m.value.startswith("[在注意力页面打开这段文本](attention?model=smollm2-135m&text=") for m in at.markdown)
+    # every token's tooltip speaks Chinese (the words live in the session, not in the engine thread)
+    assert "模型 p = " in output_blocks(at)[-1]
+
+
+def test_switching_to_chinese_keeps_the_settings_and_the_run():
+    at = run_page(PAGE, model="smollm2-135m", text=PROMPT, mode="sample", temperature="0.7", top_k="20", seed="5",
+                  max_new_tokens="4")
+    generate(at)
+    before = generated_ids_text(output_blocks(at)[-1])
+    at.session_state["lang"] = "zh"  # what the sidebar's language switch does
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "生成：一次一个词元"
+    assert at.radio(key="mode").value == "sample" and at.slider(key="temperature").value == 0.7
+    assert at.number_input(key="top_k").value == 20 and at.number_input(key="seed").value == 5
+    assert {k: at.query_params[k] for k in ("mode", "temperature", "top_k", "seed", "lang")} == \
+        {"mode": "sample", "temperature": "0.7", "top_k": "20", "seed": "5", "lang": "zh"}
+    assert generated_ids_text(output_blocks(at)[-1]) == before  # the finished run is still shown
+    assert any("4 个词元，用时" in c.value for c in at.caption)

@@ -168,3 +168,55 @@ def test_changing_the_text_keeps_the_hidden_word_valid(tiny_bert_registered):
     assert not at.exception
     assert at.selectbox(key="mask_word").value == 2
     assert "a short [MASK]" in " ".join(m.value for m in at.markdown)
+
+
+# ------------------------------------------------------------------------------------- Simplified Chinese
+ZH_BARS = "下一个词元的概率：全部 49,152 个词元中最可能的 20 个"
+
+
+def test_chinese_page_shows_the_same_numbers_in_chinese_words(smollm2):
+    at = open_page(lang="zh", model="smollm2-135m", text=FRANCE)
+    assert at.title[0].value == "下一个词元：logit → 概率 → 选择"
+    fig = charts(at)[ZH_BARS]
+    probs = model_probs(smollm2, FRANCE)
+    expected = np.argsort(-probs, kind="stable")[:20]
+    np.testing.assert_allclose(array(fig["data"][0]["x"]), probs[expected], atol=1e-6)
+    assert [d["name"] for d in fig["data"][:2]] == ["模型", "调整后"]
+    assert fig["layout"]["annotations"][0]["text"] == "模型原始分布（T = 1，不截断）"
+    assert next(m for m in at.metric if m.label == "仍可被选中的词元（共 49,152 个）").value == "49,152"
+    text = " ".join(m.value for m in at.markdown)
+    assert "[logit](/glossary?term=logit" in text and "在 SmolLM2-135M-Instruct 中它与输入嵌入绑定" in text
+    assert "每一层之后 ␣Paris 的概率" in charts(at)
+    assert at.get("download_button")[0].proto.label == "下载最可能的 500 个下一个词元（CSV）"
+
+
+def test_switching_to_chinese_keeps_the_sliders_and_a_slider_still_works(monkeypatch):
+    at = open_page(model="smollm2-135m", text=FRANCE, temperature="1.4", top_k="30", top_p="0.8")
+    english = bar_data(at)[2]
+    at.session_state["lang"] = "zh"  # what the sidebar's language switch does
+    at.run()
+    assert not at.exception
+    assert (at.slider(key="temperature").value, at.slider(key="top_k").value, at.slider(key="top_p").value) == \
+        (1.4, 30, 0.8)
+    fig = charts(at)[ZH_BARS]
+    np.testing.assert_array_equal(array(fig["data"][1]["x"]), english)
+    assert fig["layout"]["annotations"][1]["text"] == "调整后：T = 1.4, top-k = 30, top-p = 0.8"
+    # AppTest formats the sidebar's selectbox options outside the session (in English) to send the next run; a
+    # browser sends the labels it was shown. Pin the language so both sides agree.
+    import i18n
+
+    monkeypatch.setattr(i18n, "_language_getter", lambda: "zh")
+    at.slider(key="temperature").set_value(0.0).run()
+    assert not at.exception
+    assert any("**温度 0 = 贪心解码**" in i.value for i in at.info)
+    assert at.query_params["temperature"] == "0" and at.query_params["lang"] == "zh"
+    cells = [h.proto.body for h in at.get("html") if "tx-steps" in h.proto.body][0]
+    assert '<td class="tx-cut">截掉</td>' in cells and "<th>top-k 之后</th>" in cells
+
+
+def test_a_temperature_too_small_for_float32_warns_and_shows_greedy():
+    at = open_page(model="smollm2-135m", text=FRANCE, temperature="0.0000000000000000000000000000000000000000001")
+    warning = " ".join(w.value for w in at.warning)
+    assert "too small to compute in 32-bit floating point" in warning and "greedy" in warning
+    _, _, adjusted = bar_data(at)
+    assert adjusted[0] == 1.0 and (adjusted[1:] == 0).all()
