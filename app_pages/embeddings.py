@@ -230,16 +230,16 @@ second = sim.reverse_words(first)
 t1, t2 = get_trace(lm.spec.id, first), get_trace(lm.spec.id, second)
 od = sim.order_demo(t1, t2)
 chart(lines(np.arange(L + 1), {_("mean cosine of the shared tokens"): od.per_layer},
-            _("'{first}' vs '{second}'").format(first=first, second=second), _("layer (0 = embedding output)"),
+            _("The same words in reverse order, layer by layer"), _("layer (0 = embedding output)"),
             _("cosine"), y_range=(min(0.0, float(od.per_layer.min())), 1.02)), "order")
 same = _("Both texts are made of exactly the same tokens.") if od.same_multiset else \
     _("Both texts are made of almost the same tokens (byte-level BPE writes the first word without its leading space).")
 how = _("The model knows the order only through the rotations inside attention, so layer 0 still matches exactly.") \
     if facts.positions == "rope" else \
     _("The model knows the order from the position table, which is already added at layer 0.")
-st.caption(" ".join([same, _(
+st.caption(" ".join([_("{first} vs {second}.").format(first=md_literal(first), second=md_literal(second)), same, _(
     "The {n} tokens found once in each ({tokens}) have identical input embeddings (cosine {static:.4f}), but their "
     "hidden states differ more and more with depth."
-).format(n=len(od.shared), tokens=", ".join(visible(t) for t in od.shared), static=od.static.min()), how]))
+).format(n=len(od.shared), tokens=" ".join(md_literal(visible(t)) for t in od.shared), static=od.static.min()), how]))
 
 state.write_back(PARAMS, scope="embeddings")

@@ -107,8 +107,8 @@ if other is not None:
         (b, get_spec(other_id).label, get_spec(other_id).family, other.facts, other_pieces, other_enc.n_total),
     ):
         with col:
-            st.markdown(f"**{label}** ({_('decoder') if family == 'decoder' else _('encoder')}) · {tfacts.kind} · **"
-                        + _("{n:,} tokens").format(n=n_total) + "**")
+            family_name = _("decoder") if family == "decoder" else _("encoder")
+            st.markdown(f"**{label}** ({family_name}) · {tfacts.kind} · **" + _("{n:,} tokens").format(n=n_total) + "**")
             token_chips(ps)
     st.caption(_(
         "Different {vocabularies} cut the same text differently. BERT's uncased WordPiece lower-cases and wraps the "

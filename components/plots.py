@@ -16,6 +16,7 @@ def one_hot_vs_dense(token_id: int, vocab_size: int, embedding: np.ndarray, labe
     """Two rows: the one-hot vector (vocab_size long, a single 1) and the dense embedding row (d_model)."""
     embedding = np.asarray(embedding, dtype=np.float32)
     d = embedding.shape[0]
+    position, value, dimension = _("position"), _("value"), _("dimension")
     fig = make_subplots(
         rows=2, cols=1, vertical_spacing=0.22,
         subplot_titles=(
@@ -27,7 +28,7 @@ def one_hot_vs_dense(token_id: int, vocab_size: int, embedding: np.ndarray, labe
     fig.add_trace(go.Scatter(
         x=[0, token_id, token_id, token_id, vocab_size - 1], y=[0, 0, 1, 0, 0], mode="lines",
         line=dict(color="#1d4ed8", width=2), name="one-hot",
-        hovertemplate=f"{_('position')} %{{x:,}}<br>{_('value')} %{{y}}<extra></extra>",
+        hovertemplate=f"{position} %{{x:,}}<br>{value} %{{y}}<extra></extra>",
     ), row=1, col=1)
     fig.add_trace(go.Scatter(
         x=[token_id], y=[1], mode="markers+text", marker=dict(size=9, color="#1d4ed8"),
@@ -35,12 +36,12 @@ def one_hot_vs_dense(token_id: int, vocab_size: int, embedding: np.ndarray, labe
     ), row=1, col=1)
     fig.add_trace(go.Bar(
         x=np.arange(d), y=embedding, marker_color=np.where(embedding >= 0, "#059669", "#dc2626"),
-        name="embedding", hovertemplate=f"{_('dimension')} %{{x}}<br>{_('value')} %{{y:.5f}}<extra></extra>",
+        name="embedding", hovertemplate=f"{dimension} %{{x}}<br>{value} %{{y:.5f}}<extra></extra>",
     ), row=2, col=1)
     fig.update_xaxes(range=[-vocab_size * 0.01, vocab_size * 1.01], title_text=_("vocabulary position"), row=1, col=1)
     fig.update_yaxes(range=[-0.1, 1.35], tickvals=[0, 1], row=1, col=1)
-    fig.update_xaxes(title_text=_("dimension"), row=2, col=1)
-    fig.update_yaxes(title_text=_("value"), row=2, col=1)
+    fig.update_xaxes(title_text=dimension, row=2, col=1)
+    fig.update_yaxes(title_text=value, row=2, col=1)
     fig.update_layout(height=460, showlegend=False, margin=dict(l=50, r=20, t=50, b=40), font=FONT,
                       bargap=0.05, template="plotly_white")
     return fig
@@ -158,6 +159,7 @@ def layer_drift(series: dict[str, np.ndarray], static: dict[str, float], title: 
     x_title = _("layer (0 = input embeddings)") if x_title is None else x_title
     y_title = _("cosine") if y_title is None else y_title
     static_name = _("token rows alone") if static_name is None else static_name
+    layer = _("layer")
     fig = go.Figure()
     lows = [1.0]
     for i, (name, y) in enumerate(series.items()):
@@ -168,7 +170,7 @@ def layer_drift(series: dict[str, np.ndarray], static: dict[str, float], title: 
         fig.add_trace(go.Scatter(
             x=list(range(len(y))), y=y, name=label, mode="lines+markers", line=dict(color=colour, width=2.5),
             marker=dict(size=7, color=colour), legendgroup=str(i),
-            hovertemplate=f"{label}<br>{_('layer')} %{{x}}<br>{y_title} %{{y:.5f}}<extra></extra>",
+            hovertemplate=f"{label}<br>{layer} %{{x}}<br>{y_title} %{{y:.5f}}<extra></extra>",
         ))
         if name in static:
             lows.append(float(static[name]))

@@ -145,15 +145,12 @@ class HanSummary:
 def han_summary(pieces: list[PieceInfo], text: str) -> HanSummary | None:
     """Count the Chinese characters of ``text`` that the pieces cover and how they were cut; None if there are
     none. A character counts as split if any piece covering it holds only some of its bytes."""
-    end = max((p.span[1] for p in pieces), default=0)
     covering: dict[int, list[PieceInfo]] = {}
-    for p in pieces:
-        if p.special and not p.covers_text:
-            continue
-        for i in range(p.span[0], p.span[1]):
-            if _HAN.match(text[i]):
+    for p in pieces:  # added special tokens cover no characters
+        for i, c in enumerate(text[p.span[0]:p.span[1]], p.span[0]):
+            if _HAN.match(c):
                 covering.setdefault(i, []).append(p)
-    chars = [i for i in range(end) if _HAN.match(text[i]) and i in covering]
+    chars = sorted(covering)
     if not chars:
         return None
     split = sum(any(p.partial for p in covering[i]) for i in chars)

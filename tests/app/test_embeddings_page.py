@@ -22,7 +22,7 @@ def test_page_renders_every_section(model_id):
     at = run_page(model=model_id)
     titles = " | ".join(charts(at))
     for part in ("token embeddings (static)", "Closest of all", "king − man + woman", "projected from",
-                 "sine/cosine", "Tim chased clouds all his life"):
+                 "sine/cosine", "The same words in reverse order"):
         assert part in titles, part
     assert ("rotation" in titles) == (model_id == "smollm2-135m")
     assert ("Learned position table" in titles) == (model_id == "minilm-l6")
@@ -81,3 +81,31 @@ def test_values_survive_a_visit_to_another_page():
     assert not at.exception, [e.value for e in at.exception]
     assert at.slider(key="layer").value == 2 and at.text_input(key="word").value == "queen"
     assert at.text_area(key="words").value == sim.DEFAULT_GROUPS  # not the similarity page's word list
+
+
+# ------------------------------------------------------------------------------------------- Chinese
+def test_chinese_page_numbers_unchanged(minilm):
+    at = run_page(model="minilm-l6", lang="zh", word="queen", layer="2")
+    assert at.title[0].value == "嵌入：ID 变成向量"
+    assert "[词元](/glossary?term=token" in at.markdown[0].value
+    figs = charts(at)
+    fig = figs["词表全部 30,522 行中与“queen”最接近的（余弦相似度）"]
+    index = sim.EmbeddingIndex(minilm)
+    wp = sim.word_pieces(minilm, "queen")
+    expected = index.nearest(sim.static_word_vector(index, wp), 10, exclude=set(wp.ids))
+    np.testing.assert_allclose(array(fig["data"][0]["x"]), [s for _, s in expected], atol=1e-6)
+    assert fig["layout"]["xaxis"]["title"]["text"] == "余弦相似度"
+    assert any(t.startswith("第 2 层（共 6 层）之后的隐藏状态") for t in figs)
+    assert "学习得到的位置表：前 64 个位置 × 384 维" in figs
+
+
+def test_switching_language_keeps_the_page_state():
+    at = run_page(model="minilm-l6", layer="3", word="paris", a="Germany", b="Japan", c="sushi")
+    at.session_state["lang"] = "zh"
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "嵌入：ID 变成向量"
+    assert at.slider(key="layer").value == 3 and at.text_input(key="word").value == "paris"
+    assert [at.text_input(key=k).value for k in "abc"] == ["Germany", "Japan", "sushi"]
+    assert at.query_params["layer"] == "3" and at.query_params["word"] == "paris"
+    assert any("bratwurst" in m.value and "教科书上的答案" in m.value for m in at.markdown)

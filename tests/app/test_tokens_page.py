@@ -163,3 +163,50 @@ def test_missing_model_wheel_names_the_install_command(monkeypatch, model_id, wh
     assert errors[0].count(". ") == 0  # one sentence
     monkeypatch.undo()
     cache._model.clear()
+
+
+# ------------------------------------------------------------------------------------------- Chinese
+ZH = "今天天气很好，我们去公园散步。"
+
+
+def test_chinese_page_explains_the_byte_pieces():
+    at = run_tokens(model="smollm2-135m", lang="zh", text=ZH)
+    assert at.title[0].value == "词元（token）：文本 → 片段 → ID"
+    metrics = {m.label: m.value for m in at.metric}
+    tok = load_tokenizer("smollm2-135m")
+    enc = tok(ZH, return_offsets_mapping=True)
+    assert metrics["字符数"] == str(len(ZH)) and metrics["特殊词元"] == "0"
+    # the summary, checked against the tokenizer: 13 characters, the pieces that cover them, the byte pieces
+    han = [i for i, c in enumerate(ZH) if "\u4e00" <= c <= "\u9fff"]
+    covering = {t for t, (s, e) in enumerate(enc.offset_mapping) for i in han if s <= i < e}
+    split = sum(any("\ufffd" in tok.decode([enc.input_ids[t]]) for t, (s, e) in enumerate(enc.offset_mapping)
+                    if s <= i < e) for i in han)
+    summary = next(m.value for m in at.markdown if m.value.startswith("**汉字**"))
+    assert f"你的文本里有 {len(han)} 个汉字，共 {3 * len(han)} 个 UTF-8 字节" in summary
+    assert f"一共占了 {len(covering)} 个词元" in summary and f"其中 {split} 个汉字" in summary
+    # the first piece up close: its note in Chinese, with the character and its code point
+    table = next(h.proto.body for h in at.get("html") if "<table" in h.proto.body)
+    assert "装着 &#x27;今&#x27;（U+4ECA）的 3 个 UTF-8 字节中的" in table and "说明" in table
+    other = next(c.value for c in at.caption if c.value.startswith("不同的"))
+    assert "[词表](/glossary?term=vocabulary" in other
+    columns = list(at.dataframe[0].value.columns)  # headers on screen translated (the CSV keeps English ones)
+    assert columns[:2] == ["位置", "片段"] and "词表中的写法" in columns and "vocabulary string" not in columns
+
+
+def test_chinese_on_the_wordpiece_tokenizer_counts_unknown_characters():
+    at = run_tokens(model="minilm-l6", lang="zh", text=ZH)
+    tok = load_tokenizer("minilm-l6")
+    unknown = sum(t == tok.unk_token for t in tok.tokenize(ZH))
+    summary = next(m.value for m in at.markdown if m.value.startswith("**汉字**"))
+    assert f"其中 {unknown} 个汉字根本不在词表里，只能变成 `[UNK]`" in summary and "字节片段" not in summary
+
+
+def test_switching_language_keeps_the_selected_token():
+    at = run_tokens(token="4")
+    at.session_state["lang"] = "zh"  # what the sidebar's language switch does
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "词元（token）：文本 → 片段 → ID"
+    assert at.selectbox(key="token").value == 4 and at.query_params["token"] == "4"
+    assert at.query_params["lang"] == "zh"
+    assert any('tx-selected' in h.proto.body and 'data-index="4"' in h.proto.body for h in at.get("html"))

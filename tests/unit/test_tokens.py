@@ -284,3 +284,64 @@ def test_property_wordpiece_is_always_wrapped(minilm_tok, text):
         assert p.span[0] < p.span[1]  # every real piece covers some of the text
     starts = np.array([p.span[0] for p in ps[1:-1]], dtype=int)
     assert (np.diff(starts) >= 0).all()  # in reading order
+
+
+# ------------------------------------------------------------------------------------ Chinese characters
+ZH = "今天天气很好，我们去公园散步。饕餮中国人 😀"
+
+
+def _han_expected(lt, text):
+    """Independent count: from the tokenizer's offsets and what decoding each id ALONE gives ("\ufffd" = only
+    some bytes of a character), not from PieceInfo.partial."""
+    enc = lt.tokenizer(text, return_offsets_mapping=True)
+    han = [i for i, c in enumerate(text) if 0x4E00 <= ord(c) <= 0x9FFF]
+    cover = {i: [t for t, (s, e) in enumerate(enc.offset_mapping) if s <= i < e] for i in han}
+    decoded = [lt.tokenizer.decode([t]) for t in enc.input_ids]
+    split = sum(any("\ufffd" in decoded[t] for t in cover[i]) for i in han)
+    unk = sum(all(enc.input_ids[t] == lt.tokenizer.unk_token_id for t in cover[i]) for i in han)
+    return len(han), split, unk, len({t for i in han for t in cover[i]})
+
+
+@pytest.mark.parametrize("which", ["smollm2_tok", "minilm_tok"])
+def test_han_summary_counts_what_the_tokenizer_did(which, request):
+    from models.tokens import han_summary
+
+    lt = request.getfixturevalue(which)
+    _enc, ps = pieces(lt, ZH)
+    h = han_summary(ps, ZH)
+    n, split, unk, tokens = _han_expected(lt, ZH)
+    assert (h.chars, h.split, h.unknown, h.tokens) == (n, split, unk, tokens)
+    assert h.n_bytes == 3 * n and h.whole == n - split - unk
+    if which == "smollm2_tok":  # byte-level BPE: most characters become byte pieces, none is unknown
+        assert split > n // 2 and unk == 0
+    else:  # WordPiece: one piece per character or [UNK], never bytes
+        assert split == 0 and unk > 0 and tokens == n
+    text = " ".join(h.sentences(lt.tokenizer.unk_token))
+    assert f"{n} Chinese characters" in text and f"{3 * n} UTF-8 bytes" in text
+    assert (f"{split} of them have no piece" in text) == (split > 1)
+    assert ("`[UNK]`" in text) == (unk > 0)
+
+
+def test_han_summary_none_without_chinese_and_only_the_analysed_part(smollm2_tok):
+    from models.tokens import han_summary
+
+    text = TEACHING + " 😀 é"
+    assert han_summary(pieces(smollm2_tok, text)[1], text) is None
+    text = "word " * 600 + "中文"  # the Chinese is after the 512-token cap: not analysed, not counted
+    assert han_summary(pieces(smollm2_tok, text)[1], text) is None
+
+
+def test_notes_and_summary_in_chinese(smollm2_tok):
+    import i18n
+    from models.tokens import han_summary
+
+    _enc, ps = pieces(smollm2_tok, ZH)
+    try:
+        i18n.use_language_getter(lambda: "zh")
+        assert ps[0].note == "装着 '今'（U+4ECA）的 3 个 UTF-8 字节中的 2 个；单独看它不是一个完整的字符，其余字节在相邻的片段里"
+        assert ps[0].partial_bytes == "今".encode()[:2]
+        text = "".join(han_summary(ps, ZH).sentences(None))
+        assert text.startswith("你的文本里有 18 个汉字，共 54 个 UTF-8 字节") and "字节片段（斜纹方块）" in text
+    finally:
+        i18n.use_language_getter(lambda: i18n.DEFAULT)
+    assert ps[0].note.startswith("holds 2 of the 3 UTF-8 bytes of '今' (U+4ECA)")
