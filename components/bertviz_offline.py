@@ -44,7 +44,7 @@ from typing import Sequence
 import numpy as np
 
 from components.widgets import visible
-from i18n import N_
+from i18n import N_, _
 from models.tokens import piece_bytes
 from models.trace import Trace
 
@@ -307,11 +307,13 @@ def _token_cap(trace: Trace, max_tokens: int, view: str) -> tuple[int, str | Non
     t = trace.n_tokens
     if t <= max_tokens:
         return t, None
-    note = (f"The BertViz {view} view shows the first {max_tokens} of {t} tokens (it draws one line per pair "
-            "of tokens, and more would freeze the browser).")
+    note = (_("The BertViz head view shows the first {n} of {total} tokens (it draws one line per pair of tokens, "
+              "and more would freeze the browser).") if view == "head" else
+            _("The BertViz model view shows the first {n} of {total} tokens (it draws one line per pair of tokens, "
+              "and more would freeze the browser).")).format(n=max_tokens, total=t)
     if not _is_causal(trace):
-        note += (" The model read all of them: the weights the first tokens give to the hidden later ones are "
-                 "not drawn, so rows here sum to less than 1.")
+        note += " " + _("The model read all of them: the weights the first tokens give to the hidden later ones are "
+                        "not drawn, so rows here sum to less than 1.")
     return max_tokens, note
 
 
@@ -364,7 +366,7 @@ def head_view(trace: Trace, layer: int | None = None, heads: list[int] | None = 
     n, note = _token_cap(trace, max_tokens, "head")
     att = trace.attentions[layers][:, :, :n, :n]  # [L', H, n, n]
     params = {"root_div_id": "bertviz-head", "layer": layer, "heads": heads, "include_layers": layers}
-    html, payload = _build("head", trace, att, n, params, 'Layer: <select id="layer"></select>')
+    html, payload = _build("head", trace, att, n, params, _("Layer:") + ' <select id="layer"></select>')
     height = math.ceil(n * 22.5 + 30) + 40  # bertviz: tokens × BOXHEIGHT + TEXT_TOP, plus the layer menu
     ref = bertviz_bytes_estimate(trace, "head", layers, None, n)
     return BertvizHtml(html, len(html.encode("utf-8")), ref, note, height, n, tuple(layers),
@@ -385,9 +387,9 @@ def model_view(trace: Trace, layers: list[int] | None = None, heads: list[int] |
         fit = max(1, max_lines // (len(heads) * n * n))
         layers = evenly_spaced(L, fit)
         if len(layers) < L:
-            layer_note = (f"The BertViz model view shows {len(layers)} of the {L} layers "
-                          f"({', '.join(map(str, layers))}) so that the browser stays responsive; "
-                          "choose the layers to see others.")
+            layer_note = _("The BertViz model view shows {n} of the {total} layers ({layers}) so that the browser "
+                           "stays responsive; the head view has every layer in its menu.").format(
+                n=len(layers), total=L, layers=", ".join(map(str, layers)))
     else:
         layers = _check_indices(layers, L, "layer")
     att = trace.attentions[layers][:, heads, :n, :n]  # [L', H', n, n]

@@ -29,8 +29,13 @@ from typing import Any
 
 import numpy as np
 
+import i18n
 from i18n import N_
 from models.loading import LoadedModel
+
+
+class AttentionError(i18n.Error, ValueError):
+    """A ValueError a page may show: its message is a catalogue entry, translated when it is shown."""
 
 
 # --------------------------------------------------------------------------------------- GQA mapping
@@ -40,7 +45,8 @@ def _head_counts(config: Any) -> tuple[int, int]:
     n_heads = int(config.num_attention_heads)
     n_kv = int(getattr(config, "num_key_value_heads", None) or n_heads)
     if n_kv <= 0 or n_heads % n_kv:
-        raise ValueError(f"{n_heads} query heads cannot share {n_kv} key/value heads evenly.")
+        raise AttentionError(N_("{heads} query heads cannot share {kv} key/value heads evenly."), heads=n_heads,
+                             kv=n_kv)
     return n_heads, n_kv
 
 
@@ -141,8 +147,8 @@ class LayerQKV:
 
     def step(self, head: int, query: int) -> QKStep:
         """Every step for query token ``query`` of query head ``head`` (both 0-based)."""
-        _check_index("Head", head, self.n_heads)
-        _check_index("Query token", query, self.n_tokens)
+        _check_index(N_("Head {value!r} does not exist: choose 0 to {last}."), head, self.n_heads)
+        _check_index(N_("Query token {value!r} does not exist: choose 0 to {last}."), query, self.n_tokens)
         kv = int(self.kv_of_head[head])
         q = self.q[head, query].astype(np.float64)  # [dh]
         k = self.k[kv].astype(np.float64)  # [T, dh]
@@ -160,9 +166,9 @@ class LayerQKV:
         )
 
 
-def _check_index(what: str, value: int, n: int) -> None:
+def _check_index(message: str, value: int, n: int) -> None:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 0 <= value < n:
-        raise ValueError(f"{what} {value!r} does not exist: choose 0 to {n - 1}.")
+        raise AttentionError(message, value=value, last=n - 1)
 
 
 # ------------------------------------------------------------------------------- capture (hooks)
@@ -189,7 +195,8 @@ def _projections(attn: Any) -> list[Any]:
     for names in _QKV_NAMES:
         if all(hasattr(attn, n) for n in names):
             return [getattr(attn, n) for n in names]
-    raise ValueError(f"{type(attn).__name__} has no query/key/value projections this app knows.")
+    raise AttentionError(N_("{module} has no query/key/value projections this app knows."),
+                         module=type(attn).__name__)
 
 
 class _StopForward(Exception):
@@ -222,13 +229,15 @@ def capture_qkv(lm: LoadedModel, ids: np.ndarray, layer: int, stop_early: bool =
     modules = attention_modules(model)
     n_layers = len(modules)
     if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer < n_layers:
-        raise ValueError(f"Layer {layer!r} does not exist: {lm.spec.label} has layers 0 to {n_layers - 1}.")
+        raise AttentionError(N_("Layer {layer!r} does not exist: {model} has layers 0 to {last}."), layer=layer,
+                             model=lm.spec.label, last=n_layers - 1)
     ids = np.asarray(ids)
     if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError("capture_qkv needs a non-empty 1-D array of token ids (use trace.ids).")
+        raise AttentionError(N_("capture_qkv needs a non-empty 1-D array of token ids (use trace.ids)."))
     vocab = int(model.get_input_embeddings().num_embeddings)
     if ids.min() < 0 or ids.max() >= vocab:
-        raise ValueError(f"Token ids must be between 0 and {vocab - 1} for {lm.spec.label}.")
+        raise AttentionError(N_("Token ids must be between 0 and {last} for {model}."), last=vocab - 1,
+                             model=lm.spec.label)
     attn = modules[layer]
     n_heads, n_kv = _head_counts(model.config)
     causal = bool(getattr(attn, "is_causal", False))

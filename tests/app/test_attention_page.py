@@ -189,3 +189,12 @@ def test_switching_language_keeps_the_page_state():
     assert at.get_by_key("query").value == 3
     assert at.query_params["view"] == "qk" and at.query_params["layer"] == "4" and at.query_params["head"] == "7"
     assert chart(at, "查询向量 · 第 4 层，第 7 个头")
+
+
+def test_chinese_bertviz_notes():
+    text = " ".join(["students celebrate the graduation"] * 20)  # more tokens than the views draw
+    at = run_page(model="minilm-l6", lang="zh", text=text, view="bertviz-model")
+    notes = " ".join(i.value for i in at.info)
+    assert "BertViz 模型视图只显示" in notes and "每行的和小于 1" in notes
+    caption = " ".join(c.value for c in at.caption)
+    assert "float16" in caption and "四舍五入" in caption and "rounded" not in caption
