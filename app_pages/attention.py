@@ -5,9 +5,11 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from components import attention_plots as ap
+from components import attention_redraw as ar
 from components import present, state
 from components.cache import get_head_stats, get_model, get_qkv, trace_or_stop
 from components.glossary import glossary_link as g
+from components.plots import chart_config
 from components.widgets import csv_download, md_literal, piece_label, show_chart, visible
 from i18n import N_, _
 from models import attention as att
@@ -121,16 +123,22 @@ def head_label(h: int) -> str:
     return f"{h} (kv {int(att.kv_of_heads(lm.model.config)[h])})" if facts.gqa else str(h)
 
 
+def layer_help() -> str:
+    return _("Layer 0 reads the embeddings; later layers read what earlier layers wrote.")
+
+
+def head_help() -> str:
+    return _("Heads of one layer run in parallel on the same input.") + (
+        " " + _("With grouped-query attention, 'kv' is the key/value head this query head reads.") if facts.gqa else "")
+
+
 def layer_head_controls(with_head: bool = True) -> tuple[int, int]:
     c1, c2 = st.columns([3, 2]) if with_head else (st.container(), None)
     c1.slider(_("Layer"), 0, L - 1, key=LAYER.name, on_change=state.forget_warning, args=(LAYER.name,),
-              help=_("Layer 0 reads the embeddings; later layers read what earlier layers wrote."))
+              help=layer_help())
     if with_head:
         c2.selectbox(_("Head"), range(H), key=HEAD.name, format_func=head_label, on_change=state.forget_warning,
-                     args=(HEAD.name,),
-                     help=_("Heads of one layer run in parallel on the same input.") +
-                          (" " + _("With grouped-query attention, 'kv' is the key/value head this query head reads.")
-                           if facts.gqa else ""))
+                     args=(HEAD.name,), help=head_help())
     return st.session_state[LAYER.name], st.session_state[HEAD.name]
 
 
@@ -148,6 +156,31 @@ def describe_head(stats: dict, layer: int, head: int) -> str:
         layer=layer, head=head, share=s[share], what=what, entropy=s["entropy"], distance=s["distance"])
 
 
+def on_redraw_pick() -> None:
+    """The heatmap component's sliders moved: its (layer, head) becomes the page's (and the URL's)."""
+    picked = ar.chosen(REDRAW_KEY)
+    if picked and 0 <= picked[0] < L and 0 <= picked[1] < H:
+        for p, value in zip((LAYER, HEAD), picked):
+            st.session_state[p.name] = value
+            state.forget_warning(p.name)
+
+
+REDRAW_KEY = "attention-redraw"
+
+
+def redraw_heatmap(fig, layer: int, head: int, masked, transform) -> None:
+    """One head's heatmap with its own layer/head sliders that redraw in the browser (many heads are sent at
+    once; components/attention_redraw.py)."""
+    what = _("layer {layer}, head {head}")  # the browser fills in the numbers
+    ar.heatmap(
+        trace.attentions, present.style(fig), layer=layer, head=head, masked=masked, transform=transform,
+        title=_("Attention weights · {what}").format(what=what), key=REDRAW_KEY, on_change=on_redraw_pick,
+        head_labels=[head_label(h) for h in range(H)],
+        config=chart_config(f"attention-heatmap-{lm.spec.id}", svg=bool(st.session_state.get("svg"))),
+        strings={"layer": _("Layer"), "head": _("Head"), "loading": _("Loading layer {layer}, head {head}…"),
+                 "layer_help": layer_help(), "head_help": head_help()})
+
+
 # ----------------------------------------------------------------------------------------- views
 def view_heatmap() -> None:
     c1, c2, c3 = st.columns([3, 2, 2])
@@ -159,7 +192,11 @@ def view_heatmap() -> None:
     c3.radio(_("Colour"), ap.SCALES, key=SCALE.name, horizontal=True, format_func=translated(SCALE_NAMES),
              on_change=state.forget_warning, args=(SCALE.name,))
     agg = st.session_state[AGG.name]
-    layer, head = layer_head_controls(with_head=agg == "head")
+    if agg == "head":  # the component below has its own layer/head sliders (redrawn in the browser)
+        layer, head = st.session_state[LAYER.name], st.session_state[HEAD.name]
+    else:
+        layer, head = layer_head_controls(with_head=False)
+    transform = None
     if agg == "head":
         weights, what = trace.attentions[layer, head], _("layer {layer}, head {head}").format(layer=layer, head=head)
     elif agg == "layer":
@@ -172,12 +209,16 @@ def view_heatmap() -> None:
     if st.session_state[LEVEL.name] == "words":
         words = att.word_ids(trace.offsets, trace.special, text)
         weights = att.word_attention(weights, words)
+        transform = lambda block: att.word_attention(block, words)  # noqa: E731
         q_labels = k_labels = [f"{i} {visible(w)}" for i, w in enumerate(att.word_labels(text, trace.offsets, words, trace.tokens))]
         W = len(q_labels)
         masked = np.triu(np.ones((W, W), dtype=bool), k=1) if CAUSAL else None
     fig = ap.attention_heatmap(weights, q_labels, k_labels, _("Attention weights · {what}").format(what=what),
                                masked=masked, scale=st.session_state[SCALE.name])
-    chart(fig, "attention-heatmap")
+    if agg == "head":
+        redraw_heatmap(fig, layer, head, masked, transform)
+    else:
+        chart(fig, "attention-heatmap")
     rows = weights.sum(-1)
     notes = [_("Row *i* is query token *i*; each row sums to 1 (here within {err:.1e}).").format(
         err=np.abs(rows - 1).max())]

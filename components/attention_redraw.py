@@ -70,13 +70,17 @@ class Payload:
 
 
 def payload(attentions: np.ndarray, layer: int, head: int, masked: np.ndarray | None = None,
-            budget: int = BUDGET_BYTES) -> Payload:
+            budget: int = BUDGET_BYTES, transform: Callable[[np.ndarray], np.ndarray] | None = None,
+            size: int | None = None) -> Payload:
     """The widest scope whose float32 weights fit ``budget`` bytes: all layers × heads, else every head of
-    ``layer``, else only (``layer``, ``head``). ``attentions`` [L, H, T, T]; ``masked`` [T, T] bool or None."""
+    ``layer``, else only (``layer``, ``head``). ``attentions`` [L, H, T, T]; ``masked`` [S, S] bool or None.
+    ``transform`` maps the chosen [l, h, T, T] block to what is drawn, [l, h, S, S] (word level: S words;
+    ``size`` = S), applied after the block is chosen so only the heads sent are transformed."""
     a = np.asarray(attentions)
     L, H, T, _ = a.shape
     if not (0 <= layer < L and 0 <= head < H):
         raise IndexError(f"layer {layer} / head {head} outside {L} layers × {H} heads")
+    T = size or T
     per_head = T * T * 4
     if L * H * per_head <= budget:
         scope, layers, heads, block = "model", list(range(L)), list(range(H)), a
@@ -84,6 +88,10 @@ def payload(attentions: np.ndarray, layer: int, head: int, masked: np.ndarray | 
         scope, layers, heads, block = "layer", [layer], list(range(H)), a[layer:layer + 1]
     else:
         scope, layers, heads, block = "head", [layer], [head], a[layer:layer + 1, head:head + 1]
+    if transform is not None:
+        block = transform(block)
+        if block.shape[-2:] != (T, T):
+            raise ValueError(f"transform gave {block.shape[-2:]}, expected {(T, T)} (pass size=)")
     data = np.ascontiguousarray(block, dtype="<f4").tobytes()  # exact float32 (the trace's dtype)
     mask = None
     if masked is not None and np.asarray(masked).any():
@@ -137,16 +145,17 @@ def chosen(key: str) -> tuple[int, int] | None:
 def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, masked: np.ndarray | None,
             key: str, strings: dict[str, str], head_labels: list[str] | None = None,
             on_change: Callable[[], None] | None = None, config: dict | None = None,
-            budget: int = BUDGET_BYTES) -> tuple[int, int]:
+            budget: int = BUDGET_BYTES, transform: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
     """Show the heatmap component. ``fig`` is attention_heatmap's figure of (layer, head) (the look);
     ``title`` its title with ``{layer}``/``{head}`` placeholders (unescaped; escaped here); ``strings``
-    the translated words of the controls (``layer``, ``head``, ``loading``); ``on_change`` runs when the
-    user picks another layer or head (read it with :func:`chosen`). Returns the (layer, head) shown."""
+    the translated words of the controls (``layer``, ``head``, ``loading``, ``layer_help``, ``head_help``);
+    ``on_change`` runs when the user picks another layer or head (read it with :func:`chosen`);
+    ``transform`` as in :func:`payload` (the figure's size is taken from ``fig``)."""
     import streamlit as st
 
     component = _components()
     L, H = attentions.shape[:2]
-    p = payload(attentions, layer, head, masked, budget)
+    p = payload(attentions, layer, head, masked, budget, transform, size=len(fig.data[0].y))
     key, sent_key = _keys(key)
     # The selection in the arguments changes only when it came from outside the component.
     if chosen(key) != (layer, head) or sent_key not in st.session_state:
@@ -159,4 +168,3 @@ def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, m
         config=config or {}, plot_height=height,
         key=key, default=None, on_change=on_change,
     )
-    return layer, head

@@ -78,6 +78,8 @@
     var s = args.strings || {};
     labels.layer.textContent = s.layer || "Layer";
     labels.head.textContent = s.head || "Head";
+    labels.layer.title = inputs.layer.title = s.layer_help || "";
+    labels.head.title = inputs.head.title = s.head_help || "";
     inputs.layer.max = String(args.n_layers - 1);
     inputs.head.max = String(args.n_heads - 1);
     inputs.layer.value = String(current.layer);

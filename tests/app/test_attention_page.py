@@ -2,6 +2,7 @@
 sends are the model's attention (compared with a Trace computed here, and with transformers via that Trace)."""
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -22,8 +23,36 @@ def run_page(**params: str) -> AppTest:
     return helpers.run_page(PAGE, **params)
 
 
+def redraw_figures(at: AppTest) -> dict[str, dict]:
+    """Title -> the figure the heatmap component (components/attention_redraw.py) draws first, rebuilt from
+    what the page sends it: the figure template, and the weights of the selected head from its float32 bytes."""
+    out = {}
+    for el in at.get("component_instance"):
+        if not el.proto.component_name.endswith(".attention_heatmap"):
+            continue
+        args = json.loads(el.proto.json_args)
+        raw = {s.key: s.bytes for s in el.proto.special_args}
+        (layer, head), T = args["selection"], args["n_tokens"]
+        a = np.frombuffer(raw["data"], "<f4").reshape(len(args["layers"]), len(args["heads"]), T, T)
+        w = a[args["layers"].index(layer), args["heads"].index(head)]
+        fig = args["figure"]
+        fig["data"][0]["z"] = w
+        if "mask" in raw:
+            mask = np.frombuffer(raw["mask"], np.uint8).reshape(T, T).astype(bool)
+            fig["data"][0]["z"] = np.where(mask, np.float32(np.nan), w)
+            fig["data"][1]["z"] = np.where(mask, 1.0, np.nan)
+        title = html.unescape(args["title"]).replace("{layer}", str(layer)).replace("{head}", str(head))
+        fig["layout"]["title"]["text"] = html.escape(title)
+        out[title] = fig | {"args": args}
+    return out
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    return charts(at) | redraw_figures(at)
+
+
 def chart(at: AppTest, prefix: str) -> dict:
-    return next(f for t, f in charts(at).items() if t.startswith(prefix))
+    return next(f for t, f in figures(at).items() if t.startswith(prefix))
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +70,7 @@ def test_every_view_renders(model_id, view):
         frames = at.get("iframe")
         assert frames and "require" in frames[0].proto.srcdoc
     else:
-        assert charts(at)
+        assert figures(at)
 
 
 @pytest.mark.parametrize("model_id,layer,head", [("smollm2-135m", 3, 5), ("minilm-l6", 5, 11)])
@@ -140,7 +169,7 @@ def test_bad_params_warn_and_fall_back():
                          ({"query": "abc"}, "query"), ({"agg": "max"}, "agg"), ({"stat": "nan"}, "stat")]:
         at = run_page(model="minilm-l6", **params)
         assert any(f"{name}=" in w.value for w in at.warning), params
-        assert charts(at)
+        assert figures(at)
 
 
 def test_empty_text_is_a_message_not_an_error():
@@ -198,3 +227,38 @@ def test_chinese_bertviz_notes():
     assert "BertViz 模型视图只显示" in notes and "每行的和小于 1" in notes
     caption = " ".join(c.value for c in at.caption)
     assert "float16" in caption and "四舍五入" in caption and "rounded" not in caption
+
+
+# ------------------------------------------------------------------------- heatmap redrawn in the browser
+def test_head_heatmap_is_the_redraw_component_with_every_head(traces):
+    t = traces["smollm2-135m"]
+    at = run_page(model="smollm2-135m", layer="6", head="4")
+    assert not any(html.unescape(json.loads(el.proto.spec)["layout"]["title"]["text"]).startswith("Attention weights")
+                   for el in at.get("plotly_chart"))  # one head: drawn by the component, not by st.plotly_chart
+    fig = chart(at, "Attention weights · layer 6, head 4")
+    args = fig["args"]
+    assert args["scope"] == "model" and args["selection"] == [6, 4] and (args["n_layers"], args["n_heads"]) == (30, 9)
+    (data,) = [s.bytes for el in at.get("component_instance") for s in el.proto.special_args if s.key == "data"]
+    sent = np.frombuffer(data, "<f4").reshape(t.attentions.shape)
+    np.testing.assert_array_equal(sent, t.attentions)  # every head, the exact float32 weights
+    assert args["head_labels"][4] == "4 (kv 1)" and args["strings"]["layer"] == "Layer"
+    assert "{layer}" in args["title"] and "{head}" in args["title"]
+    assert any("sends on average" in m.value for m in at.markdown)  # the head's description follows the page
+    # the mean of a layer's heads keeps the server-side figure and the page's slider
+    at = run_page(model="smollm2-135m", agg="layer", layer="6")
+    assert not at.get("component_instance") and at.get_by_key("layer").value == 6
+
+
+def test_redraw_component_word_level_and_chinese(traces, minilm):
+    from models import attention as att
+
+    text = "Tokenizers split unbelievably rare words"
+    t = compute_trace(minilm, text)
+    at = run_page(model="minilm-l6", text=text, level="words", layer="1", head="4")
+    fig = chart(at, "Attention weights · layer 1, head 4")
+    words = att.word_ids(t.offsets, t.special, text)
+    np.testing.assert_allclose(array(fig["data"][0]["z"]), att.word_attention(t.attentions[1, 4], words), atol=1e-7)
+    assert fig["args"]["n_tokens"] == words.max() + 1 and any("unbelievably" in y for y in fig["data"][0]["y"])
+    at = run_page(model="minilm-l6", lang="zh", layer="2", head="3")
+    fig = chart(at, "注意力权重 · 第 2 层，第 3 个头")
+    assert fig["args"]["strings"]["layer"] == "层" and "加载" in fig["args"]["strings"]["loading"]
