@@ -76,6 +76,11 @@ def sentences_text(parts: list[str]) -> str:
     return ("" if i18n.language() == "zh" else " ").join(parts)
 
 
+def joined(items, sep: str = ", ") -> str:
+    """A list inside a sentence: ", " or "; " between the items, as full-width 、 / ； in Chinese."""
+    return ({", ": "、", "; ": "；"}[sep] if i18n.language() == "zh" else sep).join(items)
+
+
 def layer0_text() -> str:
     if facts.positions == "rope":
         return _("layer 0 is the token's embedding row itself (this model adds no position vector: RoPE acts "
@@ -186,14 +191,14 @@ else:
              for w, wp in zip(words, wps) if not wp.single and UNK not in wp.ids]
     if split:
         st.markdown(_("**Split into pieces** ({k} of {n} words; the mean of the pieces is used): {pieces}.").format(
-            k=len(split), n=len(words), pieces="; ".join(split)))
+            k=len(split), n=len(words), pieces=joined(split, "; ")))
     unknown = [w for w, wp in zip(words, wps) if UNK is not None and UNK in wp.ids]
     if unknown:
         unk = lm.tokenizer.unk_token
         st.warning(_(
             "Not in the vocabulary: {words}. The tokenizer maps characters it has no piece for to `{unk}`, so these "
             "words share the one `{unk}` row: the model cannot tell them apart, and two words that are only `{unk}` "
-            "get cosine 1.").format(words=", ".join(md_literal(w) for w in unknown), unk=unk), icon="❓")
+            "get cosine 1.").format(words=joined(md_literal(w) for w in unknown), unk=unk), icon="❓")
     shares = [sim.top_share(v) for v in vectors] if contextual and facts.family == "decoder" else []
     mean_share = float(np.mean([s for s, _dims in shares])) if shares else 0.0
     if mean_share > 0.5:  # measured, not assumed: shown only when a few dimensions dominate the vectors
@@ -371,11 +376,11 @@ else:
                 model=lm.spec.label),
             x_title=_("layer (0 = input embeddings)"), y_title=_("cosine"),
             static_name=_("input embedding rows alone"))), "contexts")
-        spelled = "; ".join(
+        spelled = joined((
             _("in sentence {i}, {tokens} (id {ids}) at position {positions}").format(
                 i=n, tokens=md_literal(" ".join(visible(tr.tokens[p]) for p in pos)),
                 ids=", ".join(str(int(tr.ids[p])) for p in pos), positions=", ".join(map(str, pos)))
-            for n, tr, pos in found)
+            for n, tr, pos in found), "; ")
         first = next(iter(series))
         y, s0 = series[first], static[first]
         same_ids = all(tr.ids[pos].tolist() == tr0.ids[pos0].tolist() for _n, tr, pos in others)
@@ -451,7 +456,7 @@ else:
         "dot": words[max(others, key=lambda i: float(vectors[ia] @ vectors[i]))],
         "euclidean": words[min(others, key=lambda i: float(np.linalg.norm(vectors[ia] - vectors[i])))],
     }
-    by = ", ".join(_("{word} by {measure}").format(word=md_literal(w), measure=measures[m]) for m, w in best.items())
+    by = joined(_("{word} by {measure}").format(word=md_literal(w), measure=measures[m]) for m, w in best.items())
     closest = (_("In this list, the word closest to {word} is {by}: here they agree.")
                if len(set(best.values())) == 1 else
                _("In this list, the word closest to {word} is {by}: **they disagree**, because the vectors have "

@@ -283,3 +283,82 @@ ODD = {
 def test_odd_input_never_raises(model_id, param, value):
     extra = {"vectors": "contextual", "layer": "1"} if param == "words" else {}
     run_page(model=model_id, **{param: value}, **extra)  # run_page asserts: no exception
+
+
+# ------------------------------------------------------------------------------------------ Chinese
+def test_chinese_page_shows_the_same_numbers_in_chinese():
+    en, zh = run_page(model="minilm-l6"), run_page(model="minilm-l6", lang="zh")
+    assert zh.title[0].value == "相似度：比较向量" and zh.query_params["lang"] == "zh"
+    assert zh.header[0].value == "1. 词：余弦相似度矩阵"
+    assert any("[余弦相似度](/glossary?term=cosine" in m.value for m in zh.markdown)  # glossary link, zh label
+    # the figures: translated titles and axes, the very same numbers
+    for en_title, zh_title in [
+        ("Cosine similarity (static input embeddings)", "余弦相似度（静态输入嵌入）"),
+        ("Sentence cosine (mean pooling, L2-normalised)", "句子余弦相似度（mean 池化，L2 归一化）"),
+        ("Sentence cosine ([CLS] vector of the last layer)", "句子余弦相似度（最后一层的 [CLS] 向量）"),
+    ]:
+        np.testing.assert_array_equal(array(chart(zh, zh_title)["data"][0]["z"]),
+                                      array(chart(en, en_title)["data"][0]["z"]))
+    assert "余弦相似度 %{z:.5f}" in chart(zh, "余弦相似度（静态")["data"][0]["hovertemplate"]
+    drift = chart(zh, "同一个词在不同句子中的向量")
+    assert drift["layout"]["xaxis"]["title"]["text"] == "层（0 = 输入嵌入）"
+    assert [html.unescape(t["name"]) for t in drift["data"]][0] == "第 1 句 vs 第 2 句"
+    # the pair table: Chinese headers and measures, the same values
+    t_en, t_zh = en.dataframe[0].value, zh.dataframe[0].value
+    assert list(t_zh.columns) == ["度量", "公式", "原始向量", "缩放到长度 1 后"]
+    assert list(t_zh["度量"]) == ["余弦相似度", "点积", "欧氏距离", "第一个向量的长度", "第二个向量的长度"]
+    np.testing.assert_array_equal(t_zh["原始向量"], t_en["these vectors"])
+    np.testing.assert_array_equal(t_zh["缩放到长度 1 后"], t_en["scaled to length 1"])
+    # widgets: translated labels and option texts, language-independent values
+    radio = zh.radio(key="sim_vectors")
+    assert radio.label == "向量" and radio.options == ["静态：输入嵌入矩阵的行", "上下文相关：某一层之后"]
+    assert radio.value == "static" and zh.text_input(key="sim_words").label == "词（用逗号分隔）"
+    shown = texts(zh.markdown) + texts(zh.caption) + texts(zh.info) + texts(zh.warning)
+    assert "sentence-transformers 模型" in shown and "Cosine" not in shown and "sentence vector" not in shown
+
+
+def test_chinese_notices_quote_the_user_text_literally():
+    at = run_page(lang="zh", words="cat, dog, Cat, **x**, " + "y" * 60, target="zebra")
+    caps = [c.value for c in at.caption]
+    assert "` Cat ` 出现了两次，只显示一次。" in caps
+    m = sim.MAX_WORD_CHARS
+    assert f"` {'y' * m}… ` 超过 {m} 个字符，只使用前 {m} 个。" in caps
+    assert any(w.value.startswith("第 1 句中没有作为完整单词出现的 ` zebra `") for w in at.warning)
+    assert any("至少要出现在两个句子中" in i.value for i in at.info)
+    assert "**x**" not in re.sub(r"(`+) .*? \1", "", texts(at.markdown) + "\n".join(caps))
+
+
+def test_notice_is_english_text_and_translated_only_when_shown():
+    _, notes = sim.parse_words("cat, Cat")
+    n = notes[0]
+    assert n == "'Cat' appears twice; it is shown once."
+    assert n.template == "{word} appears twice; it is shown once."
+    assert n.markdown(html.escape) == "Cat appears twice; it is shown once."
+    import i18n
+    before = i18n._language_getter
+    i18n.use_language_getter(lambda: "zh")
+    try:
+        assert n.markdown(lambda s: f"<{s}>") == "<Cat> 出现了两次，只显示一次。"
+        assert n == "'Cat' appears twice; it is shown once."  # the object itself holds no translated text
+    finally:
+        i18n.use_language_getter(before)
+
+
+def test_switching_language_keeps_the_similarity_state():
+    at = run_page(model="minilm-l6", vectors="contextual", layer="2")
+    at.text_input(key="sim_words").input("king, queen, man, woman").run()
+    at.selectbox(key="sim_b").set_value("woman").run()
+    at.text_input(key="sim_target").input("queen").run()
+    # what the sidebar's language switch does (en -> zh: AppTest formats option labels outside the session)
+    at.session_state["lang"] = "zh"
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "相似度：比较向量"
+    assert at.radio(key="sim_vectors").value == "contextual" and at.slider(key="sim_layer").value == 2
+    assert at.text_input(key="sim_words").value == "king, queen, man, woman"
+    assert at.selectbox(key="sim_a").value == "king" and at.selectbox(key="sim_b").value == "woman"
+    assert at.text_input(key="sim_target").value == "queen"
+    assert "余弦相似度（上下文向量，第 2 层之后，共 6 层）" in charts(at)
+    assert at.query_params["lang"] == "zh" and at.query_params["layer"] == "2"
+    assert at.query_params["b"] == "woman"
+    assert at.query_params["words"] == "king, queen, man, woman" and at.query_params["target"] == "queen"
