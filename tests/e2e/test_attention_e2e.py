@@ -2,6 +2,7 @@
 clicks open heads, the link follows, and nothing leaves localhost (checked by the ``page`` fixture)."""
 import re
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
@@ -10,23 +11,55 @@ pytestmark = pytest.mark.e2e
 PLOT = ".js-plotly-plot"
 
 
+def heatmap_frame(pg):
+    """The one-head heatmap: the redraw component's iframe (components/attention_redraw.py)."""
+    return pg.frame_locator('iframe[src*="attention_heatmap"]').first
+
+
 def heatmap_title(pg):
-    return pg.locator(PLOT).first.locator(".gtitle")
+    return heatmap_frame(pg).locator(".gtitle")
 
 
-def test_heatmap_decoder_mask_and_head_switch(app):
+def drawn_weights(pg) -> np.ndarray:
+    """The z of the drawn heatmap (NaN = masked), read from Plotly's graph div inside the component."""
+    z = heatmap_frame(pg).locator("#plot").evaluate("gd => gd.data[0].z.map(r => Array.from(r, v => isNaN(v) ? null : v))")
+    return np.array([[np.nan if v is None else v for v in row] for row in z], dtype=np.float64)
+
+
+@pytest.fixture(scope="module")
+def smol_trace():
+    from models.loading import load
+    from models.trace import compute_trace
+    from components.state import DEFAULT_TEXT
+
+    return compute_trace(load("smollm2-135m"), DEFAULT_TEXT)
+
+
+def test_heatmap_decoder_mask_and_head_switch(app, smol_trace):
     pg = app.open("/attention", layer="3", head="2")
     expect(heatmap_title(pg)).to_have_text("Attention weights · layer 3, head 2", timeout=90_000)
     app.wait_idle()
-    fig = pg.locator(PLOT).first
-    assert fig.locator(".hm, image").count() >= 1  # cells are drawn
+    frame = heatmap_frame(pg)
+    assert frame.locator(".hm, image").count() >= 1  # cells are drawn
     expect(pg.get_by_text("Grey cells are masked", exact=False)).to_be_visible()
+    future = np.triu(np.ones((smol_trace.n_tokens,) * 2, bool), 1)
+    z = drawn_weights(pg)
+    assert np.isnan(z[future]).all()
+    np.testing.assert_array_equal(z[~future].astype(np.float32), smol_trace.attentions[3, 2][~future])
     app.screenshot("attention-heatmap-smollm2", canonical="attention")
-    # the slider moves the layer; only the fragment reruns and the link follows
-    pg.get_by_role("slider").first.focus()
+    # the component's layer slider redraws in the browser; the page learns the head and the link follows
+    frame.locator("#layer").focus()
     pg.keyboard.press("ArrowRight")
     expect(heatmap_title(pg)).to_have_text("Attention weights · layer 4, head 2", timeout=30_000)
+    z = drawn_weights(pg)
+    np.testing.assert_array_equal(z[~future].astype(np.float32), smol_trace.attentions[4, 2][~future])
     app.wait_for_query(layer="4", head="2")
+    expect(pg.get_by_text("Layer 4, head 2 sends on average", exact=False)).to_be_visible()
+    frame.locator("#head").focus()
+    pg.keyboard.press("End")
+    expect(heatmap_title(pg)).to_have_text("Attention weights · layer 4, head 8")
+    expect(frame.locator("#head-value")).to_have_text("8 (kv 2)")
+    app.wait_for_query(layer="4", head="8")
     assert app.exceptions().count() == 0
 
 
@@ -94,7 +127,7 @@ def test_hostile_text_stays_text_everywhere(app, browser_log):
     expect(frame.locator("svg line").first).to_be_attached(timeout=90_000)
     expect(frame.locator("svg text").filter(has_text="<").first).to_be_attached()
     pg.get_by_role("radio", name="Heatmap").click()
-    expect(pg.locator(PLOT).first).to_contain_text("<", timeout=30_000)
-    assert pg.locator("img[src=x]").count() == 0
+    expect(heatmap_frame(pg).locator("#plot")).to_contain_text("<", timeout=30_000)
+    assert pg.locator("img[src=x]").count() == 0 and heatmap_frame(pg).locator("img[src=x]").count() == 0
     assert browser_log.dialogs == []
     assert app.exceptions().count() == 0
