@@ -42,7 +42,7 @@ st.markdown(_(
     "{model} turns every {token} {id} into a row of its **{embedding} matrix**: {n:,} rows of {d} learned numbers. "
     "Training moves the rows of related tokens close together, so directions and distances in this space carry "
     "meaning."
-).format(model=lm.spec.label, token=g("token"), id=g("id"), embedding=g("embedding"), n=facts.vocab_size,
+).format(model=lm.spec.label, token=g("token"), id=g("id", _("ID")), embedding=g("embedding"), n=facts.vocab_size,
          d=facts.d_model))
 
 # ------------------------------------------------------------------------------ 1. token vectors

@@ -71,7 +71,7 @@ with left:
     kv_table(
         [(_("Position"), str(p.index)), (_("Id"), str(p.id)), (_("Vocabulary string"), visible(p.raw)),
          (_("Decodes to"), visible(p.decoded)),
-         (_("Characters"), f"{p.span[0]}–{p.span[1]}" if p.covers_text else "—"),
+         (_("Character span"), f"{p.span[0]}–{p.span[1]}" if p.covers_text else "—"),
          (_("Text it covers"), visible(p.text) if p.covers_text else "—"),
          (_("Bytes"), p.byte_values.hex(" ").upper() if p.byte_values else "—"),
          (_("Note"), p.note or "—")],

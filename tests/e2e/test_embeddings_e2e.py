@@ -34,3 +34,14 @@ def test_words_in_analogy_are_literal(app, browser_log):
     assert pg.locator("img[src=x]").count() == 0
     expect(pg.locator('[data-testid="stMain"]')).to_contain_text("**woman**")
     assert not browser_log.dialogs
+
+
+def test_embeddings_page_in_chinese(app):
+    pg = app.open("/embeddings", model="minilm-l6", lang="zh", layer="2")
+    expect(pg.locator(".js-plotly-plot")).to_have_count(N_FIGURES["minilm-l6"], timeout=90_000)
+    app.wait_idle()
+    expect(pg.locator("h1")).to_contain_text("嵌入：ID 变成向量")
+    expect(pg.locator(".js-plotly-plot").first).to_contain_text("第 2 层（共 6 层）之后的隐藏状态")
+    expect(pg.locator(".js-plotly-plot").nth(1)).to_contain_text("queen")  # the words stay the model's words
+    assert app.exceptions().count() == 0 and app.query()["lang"] == ["zh"]
+    app.screenshot("embeddings-zh")

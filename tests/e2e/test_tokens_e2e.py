@@ -193,3 +193,21 @@ def test_rejected_url_value_is_quoted_literally(app):
     expect(warning).to_have_count(1)
     assert warning.locator("a[href]").count() == 0
     expect(warning).to_contain_text(payload)
+
+
+def test_chinese_text_in_chinese_explains_its_byte_pieces(app, tokenizer):
+    text = "今天天气很好，我们去公园散步。"
+    page = app.open("/tokens", lang="zh", text=text)
+    app.wait_for_chips()
+    ids = ids_of(tokenizer, "smollm2-135m", text)
+    assert app.chip_ids() == ids
+    expect(page.locator("h1")).to_contain_text("词元（token）：文本 → 片段 → ID")
+    main = page.locator('[data-testid="stMain"]')
+    expect(main).to_contain_text("你的文本里有 13 个汉字，共 39 个 UTF-8 字节")
+    han_ids = [i for i in ids if tokenizer("smollm2-135m").decode([i]) not in "，。"]  # punctuation: whole pieces
+    expect(main).to_contain_text(f"一共占了 {len(han_ids)} 个词元")
+    # striped chips are byte pieces: each holds only part of a character's 3 bytes
+    assert app.chips().locator(":scope.tx-partial").count() > 0
+    expect(main).to_contain_text("（U+4ECA）的 3 个 UTF-8 字节中的")
+    assert app.exceptions().count() == 0
+    app.screenshot("tokens-zh-bytes")
