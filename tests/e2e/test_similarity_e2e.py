@@ -68,3 +68,22 @@ def test_embeddings_words_do_not_leak_into_similarity(app):
     expect(box).to_have_value("cat, dog, car, banana, king, queen")
     assert "words" not in app.query()
     assert app.exceptions().count() == 0
+
+
+def test_chinese_page_draws_in_chinese_and_keeps_the_view_on_switch(app):
+    pg = app.open("/similarity", lang="zh", model="minilm-l6", vectors="contextual", layer="2")
+    expect(pg.locator(".js-plotly-plot")).to_have_count(4, timeout=90_000)
+    app.wait_idle()
+    expect(pg.locator("h1").first).to_contain_text("相似度：比较向量")
+    expect(pg.locator(".js-plotly-plot").first).to_contain_text("余弦相似度（上下文向量，第 2 层之后，共 6 层）")
+    expect(pg.locator(".js-plotly-plot").last).to_contain_text("层（0 = 输入嵌入）")
+    main = pg.locator('[data-testid="stMain"]')
+    expect(main.get_by_role("link", name="余弦相似度")).to_have_attribute("href", re.compile(r"term=cosine"))
+    assert app.exceptions().count() == 0
+    app.screenshot("similarity-zh")
+    pg.locator('[data-testid="stSidebar"]').get_by_text("English", exact=True).click()  # the language switch
+    expect(pg.locator("h1").first).to_contain_text("Similarity: comparing vectors", timeout=60_000)
+    expect(pg.locator(".js-plotly-plot").first).to_contain_text("after layer 2 of 6", timeout=60_000)
+    assert app.query().get("lang", ["en"]) == ["en"]
+    assert app.query()["layer"] == ["2"] and app.query()["vectors"] == ["contextual"]
+    assert app.exceptions().count() == 0
