@@ -5,7 +5,8 @@ this custom component sends the attention of many heads at once and its own laye
 heatmap with Plotly.js in the browser. What it sends (:func:`payload`):
 
 * every layer and head when their float32 weights fit :data:`BUDGET_BYTES`, else every head of the current
-  layer, else the current head only (a layer or head outside what was sent costs one round trip);
+  layer when they fit :data:`LAYER_BUDGET_BYTES`, else the current head only (a layer or head outside what was
+  sent costs one round trip);
 * the exact float32 weights (not rounded: hover shows the model's number), as raw bytes (a binary component
   argument, no JSON text), and the mask as one byte per cell;
 * the figure of the current head built by :func:`components.attention_plots.attention_heatmap` with its
@@ -35,7 +36,11 @@ from typing import Callable
 import numpy as np
 
 FRONTEND = Path(__file__).parent / "attention_redraw_frontend"
-BUDGET_BYTES = 4 * 2**20  # float32 weights sent at once (4 MiB: all 270 SmolLM2 heads up to 62 tokens)
+BUDGET_BYTES = 4 * 2**20  # float32 weights of every layer and head at once (4 MiB: SmolLM2 up to 62 tokens)
+# every head of one layer (9 MiB for SmolLM2 at 512 tokens, 12 MiB for MiniLM): heads switch in the browser at any
+# length. Measured at 512 tokens (SmolLM2, headless Chromium, loaded 2-core VM): with one head sent, every head
+# change is a round trip of 1.0-1.7 s; with the layer sent, head changes take 0.1-0.18 s and layer changes 0.7-1.3 s.
+LAYER_BUDGET_BYTES = 16 * 2**20
 COMPONENT = "attention_heatmap"
 PLOTLY_COMPONENT = "plotlyjs"  # the plotly package's package_data folder, served by Streamlit's component route
 SCOPES = ("model", "layer", "head")
@@ -71,9 +76,9 @@ class Payload:
 
 def payload(attentions: np.ndarray, layer: int, head: int, masked: np.ndarray | None = None,
             budget: int = BUDGET_BYTES, transform: Callable[[np.ndarray], np.ndarray] | None = None,
-            size: int | None = None) -> Payload:
-    """The widest scope whose float32 weights fit ``budget`` bytes: all layers × heads, else every head of
-    ``layer``, else only (``layer``, ``head``). ``attentions`` [L, H, T, T]; ``masked`` [S, S] bool or None.
+            size: int | None = None, layer_budget: int = LAYER_BUDGET_BYTES) -> Payload:
+    """The widest scope whose float32 weights fit: all layers × heads within ``budget`` bytes, else every head
+    of ``layer`` within ``layer_budget``, else only (``layer``, ``head``). ``attentions`` [L, H, T, T]; ``masked`` [S, S] bool or None.
     ``transform`` maps the chosen [l, h, T, T] block to what is drawn, [l, h, S, S] (word level: S words;
     ``size`` = S), applied after the block is chosen so only the heads sent are transformed."""
     a = np.asarray(attentions)
@@ -84,7 +89,7 @@ def payload(attentions: np.ndarray, layer: int, head: int, masked: np.ndarray | 
     per_head = T * T * 4
     if L * H * per_head <= budget:
         scope, layers, heads, block = "model", list(range(L)), list(range(H)), a
-    elif H * per_head <= budget:
+    elif H * per_head <= layer_budget:
         scope, layers, heads, block = "layer", [layer], list(range(H)), a[layer:layer + 1]
     else:
         scope, layers, heads, block = "head", [layer], [head], a[layer:layer + 1, head:head + 1]
@@ -99,12 +104,15 @@ def payload(attentions: np.ndarray, layer: int, head: int, masked: np.ndarray | 
     return Payload(scope, layers, heads, T, data, mask)
 
 
-def template(fig) -> dict:
+def template(fig, title: str | None = None) -> dict:
     """The figure as JSON with the weights of its first trace (and the mask layer's cells) taken out: the
-    browser fills them in for the head it shows."""
+    browser fills them in for the head it shows. ``title``: the title template (so that the arguments stay
+    the same whichever head is shown)."""
     spec = json.loads(fig.to_json())
     for trace in spec["data"][:2]:
         trace.pop("z", None)
+    if title is not None:
+        spec["layout"]["title"]["text"] = title_template(title)
     return spec
 
 
@@ -145,7 +153,8 @@ def chosen(key: str) -> tuple[int, int] | None:
 def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, masked: np.ndarray | None,
             key: str, strings: dict[str, str], head_labels: list[str] | None = None,
             on_change: Callable[[], None] | None = None, config: dict | None = None,
-            budget: int = BUDGET_BYTES, transform: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+            budget: int = BUDGET_BYTES, layer_budget: int = LAYER_BUDGET_BYTES,
+            transform: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
     """Show the heatmap component. ``fig`` is attention_heatmap's figure of (layer, head) (the look);
     ``title`` its title with ``{layer}``/``{head}`` placeholders (unescaped; escaped here); ``strings``
     the translated words of the controls (``layer``, ``head``, ``loading``, ``layer_help``, ``head_help``);
@@ -155,7 +164,7 @@ def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, m
 
     component = _components()
     L, H = attentions.shape[:2]
-    p = payload(attentions, layer, head, masked, budget, transform, size=len(fig.data[0].y))
+    p = payload(attentions, layer, head, masked, budget, transform, size=len(fig.data[0].y), layer_budget=layer_budget)
     key, sent_key = _keys(key)
     # The selection in the arguments changes only when it came from outside the component.
     if chosen(key) != (layer, head) or sent_key not in st.session_state:
@@ -163,7 +172,7 @@ def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, m
     height = int(fig.layout.height or 500)
     component(
         data=p.data, mask=p.mask, data_id=p.data_id, scope=p.scope, layers=p.layers, heads=p.heads, n_tokens=p.n_tokens,
-        n_layers=int(L), n_heads=int(H), selection=st.session_state[sent_key], figure=template(fig),
+        n_layers=int(L), n_heads=int(H), selection=st.session_state[sent_key], figure=template(fig, title),
         title=title_template(title), strings=strings, head_labels=head_labels or [str(h) for h in range(H)],
         config=config or {}, plot_height=height,
         key=key, default=None, on_change=on_change,

@@ -151,6 +151,7 @@
 
   function onRender(a) {
     args = a;
+    plot.dataset.scope = a.scope;
     if (a.data_id !== dataId) { decode(a); }
     var key = a.selection[0] + "," + a.selection[1];
     if (key !== selectionKey) { // a new selection from the page (a link, another view): follow it

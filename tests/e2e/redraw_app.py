@@ -39,5 +39,5 @@ fig = ap.attention_heatmap(t.attentions[layer, head], labels, labels, title.form
                            masked=future)
 ar.heatmap(t.attentions, fig, layer=layer, head=head, title=title, masked=future, key="redraw",
            strings={"layer": "Layer", "head": "Head", "loading": "Loading layer {layer}, head {head}…"},
-           on_change=picked, budget=budget)
+           on_change=picked, budget=budget, layer_budget=budget)
 st.write(f"server: layer {st.session_state.layer}, head {st.session_state.head}")

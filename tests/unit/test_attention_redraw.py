@@ -43,19 +43,20 @@ def test_budget_picks_model_layer_or_head(smol_trace):
     a = smol_trace.attentions
     L, H, T, _ = a.shape
     one = T * T * 4
-    cases = [(L * H * one, "model"), (L * H * one - 1, "layer"), (H * one, "layer"), (H * one - 1, "head"), (1, "head")]
-    for budget, scope in cases:
-        p = ar.payload(a, 7, 4, causal(T), budget=budget)
+    cases = [(L * H * one, H * one, "model"), (L * H * one - 1, H * one, "layer"), (1, H * one, "layer"),
+             (H * one, H * one - 1, "head"), (1, 1, "head")]
+    for budget, layer_budget, scope in cases:
+        p = ar.payload(a, 7, 4, causal(T), budget=budget, layer_budget=layer_budget)
         assert p.scope == scope, budget
         if scope != "head":  # a single head is always sent, even above the budget
-            assert len(p.data) <= budget
+            assert len(p.data) <= (budget if scope == "model" else layer_budget)
         np.testing.assert_array_equal(p.weights(7, 4), a[7, 4])
     p = ar.payload(a, 7, 4, None, budget=H * one)
     assert p.layers == [7] and p.heads == list(range(H)) and p.mask is None
     np.testing.assert_array_equal(p.weights(7, 8), a[7, 8])
     with pytest.raises(KeyError):
         p.weights(6, 4)
-    p = ar.payload(a, 7, 4, None, budget=one)
+    p = ar.payload(a, 7, 4, None, budget=one, layer_budget=one)
     assert (p.layers, p.heads) == ([7], [4]) and len(p.data) == one
     with pytest.raises(KeyError):
         p.weights(7, 3)
@@ -84,6 +85,11 @@ def test_template_keeps_the_look_without_the_weights():
     assert spec["data"][1]["name"] == "masked" and spec["data"][0]["colorscale"]
     assert all("<" not in s for s in spec["data"][0]["x"] + spec["data"][0]["y"])  # escaped for Plotly
     assert ar.title_template("A <script>{layer}</script> · {head}") == "A &lt;script&gt;{layer}&lt;/script&gt; · {head}"
+    # the template does not depend on the head shown: the same arguments whichever head the browser draws
+    other = ap.attention_heatmap(w * 0, labels, labels, "Attention weights · layer 9, head 1", masked=causal(3))
+    title = "Attention weights · layer {layer}, head {head} <i>"
+    assert ar.template(fig, title) == ar.template(other, title)
+    assert ar.template(fig, title)["layout"]["title"]["text"] == "Attention weights · layer {layer}, head {head} &lt;i&gt;"
 
 
 def test_frontend_loads_plotly_from_the_installed_package_only():
