@@ -46,8 +46,9 @@ if on_projector:
     st.header(f"{n}/{len(tour.STEPS)} · {_(step.title)}", anchor="tour")
 else:
     st.header(_("Guided tour"), anchor="tour")
+    shorts = [f"{i}. {_(s.short)}" for i, s in enumerate(tour.STEPS, 1)]  # translated here, in the script thread
     st.radio(_("Step"), range(1, len(tour.STEPS) + 1), key=STEP.name, horizontal=True,
-             format_func=lambda i: f"{i}. {_(tour.STEPS[i - 1].short)}", on_change=state.forget_warning,
+             format_func=lambda i: shorts[i - 1], on_change=state.forget_warning,
              args=(STEP.name,), help=_("Each step is in the address bar (step=1…8): hand out a link to one step."))
     st.subheader(_("Step {n} of {total}: {title}").format(n=n, total=len(tour.STEPS), title=_(step.title)))
 

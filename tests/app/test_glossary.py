@@ -31,3 +31,37 @@ def test_presentation_mode_is_kept_on_the_glossary():
     at = run_page("app_pages/glossary.py", present="1")
     assert at.query_params["present"] == "1"
     assert any(".tx-piece" in h.proto.body and "font-size" in h.proto.body for h in at.get("html"))
+
+
+# ----------------------------------------------------------------------------------- in Chinese (issue #7)
+ZH = __import__("i18n").translations("zh")
+
+
+def test_glossary_in_chinese_keeps_the_english_anchors():
+    at = run_page("app_pages/glossary.py", lang="zh")
+    assert at.title[0].value == ZH.gettext("Glossary") != "Glossary"
+    headings = {h.proto.anchor: h.value for h in at.subheader}
+    assert list(headings) == [t.anchor for t in glossary.TERMS]  # the same anchors as in English
+    for t in glossary.TERMS:
+        zh = ZH.gettext(t.name)
+        assert headings[t.anchor] == (t.name if zh == t.name else f"{zh} ({t.name})")  # "词元 (token)"
+    assert headings["token"] == f"{ZH.gettext('token')} (token)" != "token"
+    body = " ".join(m.value for m in at.markdown)
+    for t in glossary.TERMS:
+        assert ZH.gettext(t.text) in body and t.text not in body
+    assert re.findall(r"\]\(#([a-z0-9-]+)\)", body) == [t.anchor for t in glossary.TERMS]  # the index
+    pages = re.findall(r"\]\((/[a-z-]+[^)]*)\)", body)  # "where the app shows it": a new session, same language
+    assert len(pages) == len([t for t in glossary.TERMS if t.see]) and all(u.endswith("?lang=zh") for u in pages)
+
+
+def test_english_glossary_links_carry_no_language():
+    at = run_page("app_pages/glossary.py")
+    assert "lang=" not in " ".join(m.value for m in at.markdown)
+
+
+def test_tour_links_in_chinese_point_at_the_same_entries():
+    at = run_page("app_pages/home.py", step="5", lang="zh")
+    text = " ".join(m.value for m in at.markdown)
+    links = re.findall(r"\]\(/glossary\?term=([a-z0-9-]+)&lang=zh#\1\)", text)
+    assert {"softmax", "causal-mask", "gqa", "query-key-value"} <= set(links) <= {t.anchor for t in glossary.TERMS}
+    assert not re.findall(r"\]\(/glossary\?term=[a-z0-9-]+#", text)  # none without the language

@@ -2,7 +2,9 @@
 presentation mode, the step in the URL, Next/Previous, and figures equal to what the model computes."""
 from __future__ import annotations
 
+import contextlib
 import html
+import importlib
 import json
 import re
 
@@ -151,3 +153,98 @@ def test_user_text_is_shown_literally():
     assert shown and all(md_literal(hostile) in v for v in shown)
     at = run_page(HOME, model="minilm-l6", step="2", text="**x** and more")
     assert any(md_literal("*") + " is **" in m.value for m in at.markdown)  # WordPiece: "*" is a token
+
+
+# ----------------------------------------------------------------------------------- in Chinese (issue #7)
+ZH = __import__("i18n").translations("zh")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def links_in(at) -> list[str]:
+    """Every Markdown link address in the page's text."""
+    return re.findall(r"\]\(([^)\s]+)\)", " ".join(m.value for m in [*at.markdown, *at.caption]))
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("step", range(1, N + 1))
+def test_every_step_renders_in_chinese(model, step):
+    at = run_page(HOME, model=model, step=str(step), lang="zh")
+    assert not at.warning
+    s = tour.STEPS[step - 1]
+    title = ZH.gettext(s.title)
+    assert CJK.search(title) and title != s.title
+    assert at.title[0].value == ZH.gettext("How a language model reads text")
+    assert at.subheader[0].value == ZH.gettext("Step {n} of {total}: {title}").format(n=step, total=N, title=title)
+    assert at.radio[0].options[step - 1] == f"{step}. {ZH.gettext(s.short)}"
+    assert at.button(key="tour_next").label == ZH.gettext("Next") != "Next"
+    assert any(ZH.gettext("Try this:") in m.value for m in at.markdown)
+    assert not any("Try this" in m.value for m in at.markdown)
+    # Markdown links open a new session: the glossary and preset links keep the language
+    links = [u for u in links_in(at) if u.startswith("/")]
+    assert all("lang=zh" in u for u in links), links
+    assert links or (step, model) == (8, "minilm-l6")  # the encoder's last step links nothing
+    if step != 2:  # step 2's one-hot figure has no title
+        assert all(CJK.search(t) for t in charts(at)), list(charts(at))
+    full_page = [p.proto.label for p in at.get("page_link") if p.proto.label.startswith(ZH.gettext("Open the full "
+                                                                                                  "page: {page}")[:5])]
+    assert len(full_page) == 1 and CJK.search(full_page[0])
+
+
+def test_numbers_are_the_same_in_both_languages():
+    """The translated tour shows the same model numbers: the attention step's figure is identical."""
+    en = charts(run_page(HOME, model="smollm2-135m", step="5", text=TEXT))
+    zh = charts(run_page(HOME, model="smollm2-135m", step="5", text=TEXT, lang="zh"))
+    (en_title, en_spec), = en.items()
+    (zh_title, zh_spec), = zh.items()
+    layer, head = (int(x) for x in en_title.removeprefix("Attention weights, layer ").split(" head "))
+    assert zh_title == ZH.gettext("Attention weights, layer {layer} head {head}").format(layer=layer, head=head)
+    np.testing.assert_array_equal(array(en_spec["data"][0]["z"]), array(zh_spec["data"][0]["z"]))
+
+
+@contextlib.contextmanager
+def session_language_in_test_thread():
+    """AppTest turns widget values back into option indices with the widgets' format_func in the TEST's thread,
+    where there is no session and the language would be English (a browser sends indices and needs no such
+    step): let that thread use the language the script last ran in."""
+    import i18n
+    importlib.import_module("components.lang")  # installs the session's getter first
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    session_getter, last = i18n._language_getter, ["en"]
+
+    def getter() -> str:
+        if get_script_run_ctx() is not None:
+            last[0] = session_getter()
+        return last[0]
+
+    i18n.use_language_getter(getter)
+    try:
+        yield
+    finally:
+        i18n.use_language_getter(session_getter)
+
+
+@session_language_in_test_thread()
+def test_switching_language_keeps_the_step_and_the_url():
+    at = run_page(HOME, step="5")
+    assert at.subheader[0].value.startswith("Step 5 of")
+    at.segmented_control(key="lang").set_value("zh").run()
+    assert not at.exception
+    assert at.session_state["step"] == 5 and at.query_params["step"] == "5" and at.query_params["lang"] == "zh"
+    assert at.subheader[0].value.startswith(ZH.gettext("Step {n} of {total}: {title}").format(n=5, total=N,
+                                                                                                  title="")[:4])
+    at.button(key="tour_next").click().run()
+    assert at.session_state["step"] == 6 and at.query_params["lang"] == "zh"
+    at.segmented_control(key="lang").set_value("en").run()
+    assert at.session_state["step"] == 6 and at.subheader[0].value.startswith("Step 6 of")
+    assert "lang" not in at.query_params  # the default language is not written into the link
+
+
+def test_presentation_mode_in_chinese():
+    at = run_page(HOME, step="5", present="1", lang="zh")
+    assert at.header[0].value == f"5/{N} · {ZH.gettext(tour.STEPS[4].title)}"
+    assert [p.proto.label for p in at.get("page_link")] == [ZH.gettext("Leave presentation mode")]
+    assert at.main.caption[-1].value == ZH.gettext("Keys: → or PageDown for the next step, ← or PageUp for the previous "
+                                              "one.")
+    for el in at.get("plotly_chart"):
+        assert json.loads(el.proto.spec)["layout"]["font"]["size"] >= 20

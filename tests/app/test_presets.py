@@ -2,6 +2,7 @@
 and controls applied (no value rejected); a preset followed inside a running session replaces kept values."""
 from __future__ import annotations
 
+import html
 import urllib.parse
 
 import pytest
@@ -10,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from components import presets
 from tests.app.helpers import APP
+from tests.app.test_home_tour import session_language_in_test_thread
 
 
 LINKS = presets.all_links()
@@ -102,3 +104,51 @@ def test_export_offers_the_attention_pages_layer():
     at = open_link("/tokens?model=smollm2-135m&text=hello%20world")
     assert "attention of layer 0 (9 heads), and the top 20 next tokens" in " ".join(
         c.value for c in at.sidebar.caption)
+
+
+# ----------------------------------------------------------------------------------- in Chinese (issue #7)
+ZH = __import__("i18n").translations("zh")
+
+
+@pytest.mark.parametrize("preset, label, url", LINKS, ids=[f"{p.id}:{lbl}" for p, lbl, _ in LINKS])
+@session_language_in_test_thread()
+def test_preset_opens_in_chinese(preset, label, url):
+    _, query = presets.parse_url(url)
+    at = open_link(url + "&lang=zh")
+    assert at.session_state["lang"] == "zh" and at.query_params["lang"] == "zh"
+    assert at.session_state["text"] == query["text"] and at.session_state["active_model"] == query["model"]
+    assert not [w.value for w in at.warning if "lang" in w.value]
+
+
+def test_gallery_in_chinese_shows_every_preset():
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception
+    bold = [m.value for m in at.markdown if m.value.startswith("**")]
+    captions = [c.value for c in at.caption]
+    for p in presets.PRESETS:
+        assert f"**{html.escape(ZH.gettext(p.title))}**" in bold, p.id
+        assert ZH.gettext(p.what) in captions, p.id
+    labels = [link.proto.label for link in at.get("page_link")]
+    assert ZH.gettext("SmolLM2 (byte-level BPE)") in labels and ZH.gettext("Chinese prompt") in labels
+    assert "Open" not in labels and ZH.gettext("Open") in labels
+    # the Chinese examples are their own group, after the others
+    assert [h.value for h in at.subheader if h.proto.anchor == "chinese-examples"] == [ZH.gettext("Chinese examples")]
+    shown = [next(p for p in presets.PRESETS if f"**{html.escape(ZH.gettext(p.title))}**" == b) for b in bold]
+    assert [p.chinese for p in shown] == sorted(p.chinese for p in presets.PRESETS)
+
+
+@session_language_in_test_thread()
+def test_preset_followed_in_a_chinese_session_keeps_the_language():
+    at = open_link("/tokens?model=smollm2-135m&text=hello&lang=zh")
+    _, query = presets.parse_url(presets.get("chinese-capital").links()[1][1])  # the English prompt
+    for k in list(at.query_params):
+        del at.query_params[k]
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.switch_page("app_pages/next-token.py")
+    at.run()
+    assert not at.exception
+    assert at.session_state["text"] == "The capital of China is" and at.session_state["lang"] == "zh"
+    assert at.query_params["lang"] == "zh"  # written back into the address bar
