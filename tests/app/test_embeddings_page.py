@@ -109,3 +109,15 @@ def test_switching_language_keeps_the_page_state():
     assert [at.text_input(key=k).value for k in "abc"] == ["Germany", "Japan", "sushi"]
     assert at.query_params["layer"] == "3" and at.query_params["word"] == "paris"
     assert any("bratwurst" in m.value and "教科书上的答案" in m.value for m in at.markdown)
+
+
+def test_presentation_mode_enlarges_every_figure():
+    import json
+
+    from components.present import FIGURE_FONT
+
+    at = run_page(model="minilm-l6", present="1")
+    sizes = [json.loads(c.proto.spec)["layout"]["font"]["size"] for c in at.get("plotly_chart")]
+    assert len(sizes) == 7 and set(sizes) == {FIGURE_FONT}
+    at = run_page(model="minilm-l6")
+    assert FIGURE_FONT not in {json.loads(c.proto.spec)["layout"]["font"]["size"] for c in at.get("plotly_chart")}
