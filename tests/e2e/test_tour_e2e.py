@@ -130,3 +130,34 @@ def test_export_json_download_is_the_trace(app, tokenizer):
     page.get_by_role("button", name="Copy link to this view").click()
     code = page.locator('[data-testid="stSidebar"] [data-testid="stCode"]')
     expect(code).to_contain_text("/tokens?model=minilm-l6&text=students%20celebrate", timeout=60_000)
+
+
+# ----------------------------------------------------------------------------------- in Chinese (issue #7)
+def test_tour_in_chinese_and_a_glossary_link_keeps_the_language(app):
+    from i18n import translations
+
+    from components import tour
+
+    zh = translations("zh")
+    page = app.open("/", step="5", lang="zh")
+    title = zh.gettext("Step {n} of {total}: {title}").format(n=5, total=8, title=zh.gettext(tour.STEPS[4].title))
+    expect(heading(page, title)).to_be_visible(timeout=90_000)
+    app.wait_idle()
+    chart = page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]')
+    expect(chart.locator(".main-svg").first).to_be_visible(timeout=60_000)
+    expect(chart.locator(".gtitle").first).to_contain_text(zh.gettext("Attention weights, layer {layer} head {head}")
+                                                           .split("{")[0])
+    expect(heading(page, zh.gettext("Chinese examples"))).to_be_visible()
+    assert app.exceptions().count() == 0
+    app.screenshot("tour-step5-zh", canonical="tour-zh")
+    # the causal-mask link of the explanation opens a new session: it carries lang=zh and lands on the entry
+    href = page.locator('[data-testid="stMain"] a[href*="term=causal-mask"]').first.get_attribute("href")
+    assert "lang=zh" in href
+    page.goto(app.server.url + "/" + href.split("/", 3)[-1] if href.startswith("http") else app.server.url + href,
+              wait_until="domcontentloaded")
+    entry = page.locator("#causal-mask")
+    expect(entry).to_be_visible(timeout=60_000)
+    expect(entry).to_contain_text(f"{zh.gettext('causal mask')} (causal mask)")
+    expect(entry).to_be_in_viewport(timeout=10_000)
+    expect(page.get_by_role("heading", name=zh.gettext("Glossary"), exact=True)).to_be_attached()
+    assert "lang=zh" in page.url
