@@ -32,6 +32,18 @@ def open_link(url: str) -> AppTest:
     return at
 
 
+def follow_link(at: AppTest, url: str) -> None:
+    """Follow an app link inside the running session (as st.page_link does): the address bar becomes the link's."""
+    page_file, query = presets.parse_url(url)
+    for k in list(at.query_params):
+        del at.query_params[k]
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.switch_page(page_file)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
 def widget_value(at, name: str):
     """A page parameter's value in the session (the Similarity page prefixes its keys)."""
     for key in (name, f"sim_{name}"):
@@ -63,14 +75,7 @@ def test_preset_opens_with_its_values(preset, label, url):
 def test_preset_followed_in_a_running_session_replaces_kept_values():
     at = open_link("/next-token?model=smollm2-135m&text=hello%20there&temperature=0.5")
     assert at.session_state["temperature"] == 0.5
-    _, query = presets.parse_url(presets.get("temperature").links()[2][1])  # T = 2
-    for k in list(at.query_params):
-        del at.query_params[k]
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.switch_page("app_pages/next-token.py")
-    at.run()
-    assert not at.exception
+    follow_link(at, presets.get("temperature").links()[2][1])  # T = 2
     assert at.session_state["temperature"] == 2.0
     assert at.session_state["text"] == presets.CAPITAL
     # without the preset marker, a session keeps its own values (the link is just the address bar)
@@ -142,13 +147,6 @@ def test_gallery_in_chinese_shows_every_preset():
 @session_language_in_test_thread()
 def test_preset_followed_in_a_chinese_session_keeps_the_language():
     at = open_link("/tokens?model=smollm2-135m&text=hello&lang=zh")
-    _, query = presets.parse_url(presets.get("chinese-capital").links()[1][1])  # the English prompt
-    for k in list(at.query_params):
-        del at.query_params[k]
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.switch_page("app_pages/next-token.py")
-    at.run()
-    assert not at.exception
+    follow_link(at, presets.get("chinese-capital").links()[1][1])  # the English prompt
     assert at.session_state["text"] == "The capital of China is" and at.session_state["lang"] == "zh"
     assert at.query_params["lang"] == "zh"  # written back into the address bar
