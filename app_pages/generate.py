@@ -261,8 +261,8 @@ else:
     show(run, final_steps, out, selected=pick if isinstance(pick, int) and pick < n else None)
 
 # ------------------------------------------------------------------------------ link to attention
-full_ids = ([] if run.from_bos else run.prompt_ids) + [s.token_id for s in (final_steps or
-                                                                              list(run.compare["greedy"].steps))]
+shown = final_steps if final_steps is not None else list(run.compare["greedy"].steps)  # compare: the greedy text
+full_ids = ([] if run.from_bos else run.prompt_ids) + [s.token_id for s in shown]
 full_text = tools.decode(full_ids)
 if len(full_text) <= state.MAX_URL_TEXT:
     query = urllib.parse.urlencode({"model": lm.spec.id, "text": full_text}, quote_via=urllib.parse.quote)

@@ -47,6 +47,9 @@ from models.sampling import warp
 MAX_NEW_TOKENS = 256
 DEFAULT_NEW_TOKENS = 40
 MAX_PROMPT_TOKENS = 512
+# Below this temperature sampling is greedy decoding in all but name (a logit gap of 0.01 already becomes a
+# probability ratio of e^-100, zero in float32) and z / T overflows float32 well before 1e-37: refused at submit.
+MIN_SAMPLING_TEMPERATURE = 1e-4
 TOP_N = 10  # alternatives kept per step
 MODES = ("greedy", "sample", "beam", "compare")
 
@@ -405,6 +408,9 @@ class Engine:
             raise Refused(N_("The prompt has no tokens."))
         if not 1 <= settings.max_new_tokens <= MAX_NEW_TOKENS:
             raise Refused(N_("The number of new tokens must be between 1 and {most}."), most=MAX_NEW_TOKENS)
+        if not settings.is_greedy and settings.temperature < MIN_SAMPLING_TEMPERATURE:
+            raise Refused(N_("A temperature of {value:g} is too small to sample from: use 0 for greedy decoding."),
+                          value=settings.temperature)
         req = Request(prompt_ids[-MAX_PROMPT_TOKENS:] if len(prompt_ids) > MAX_PROMPT_TOKENS else prompt_ids,
                       settings, self.stop_ids)
         with self._cv:
@@ -496,14 +502,15 @@ class Engine:
                 req = self._queue.pop(0)
             req.state = "running"
             slot = len(self._rows)
+            row = _Row(req, len(req.prompt_ids), -1)
             try:
                 logits = self.backend.prefill(slot, req.prompt_ids)  # [V]
-            except Exception as e:
+                self.stats.prefills += 1
+                admitted = self._emit([row], logits[None])
+            except Exception as e:  # not in _rows yet: the loop's handler would not finish it, so do it here
                 req._finish("error", f"{type(e).__name__}: {e}")
                 raise
-            self.stats.prefills += 1
-            row = _Row(req, len(req.prompt_ids), -1)
-            if self._emit([row], logits[None]):
+            if admitted:
                 self._rows.append(row)
             if time.perf_counter() - t0 > self.prefill_budget_s:
                 return

@@ -170,3 +170,27 @@ def test_switching_to_chinese_keeps_the_settings_and_the_run():
         {"mode": "sample", "temperature": "0.7", "top_k": "20", "seed": "5", "lang": "zh"}
     assert generated_ids_text(output_blocks(at)[-1]) == before  # the finished run is still shown
     assert any("4 个词元，用时" in c.value for c in at.caption)
+
+
+def test_a_temperature_too_small_to_sample_from_is_refused_in_one_sentence():
+    at = run_page(PAGE, model="smollm2-135m", text=PROMPT, mode="sample", max_new_tokens="3",
+                  temperature="0.0000000000000000000000000000000000000000001")
+    at.button(key="gen_go").click().run(timeout=120)  # used to wait forever: the request was never finished
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Generation could not start: A temperature of 1e-43 is too small to "
+                                           "sample from: use 0 for greedy decoding."]
+
+
+def test_a_failing_first_step_ends_the_run_with_a_message(monkeypatch):
+    """An exception while the engine picks a request's first token must finish that request (it is not in the
+    batch yet), so the page reports it instead of waiting for ever."""
+    from models import generation
+
+    def broken_warp(*args, **kwargs):
+        raise RuntimeError("warp failed")
+
+    at = run_page(PAGE, model="smollm2-135m", text=PROMPT, mode="sample", max_new_tokens="3")
+    monkeypatch.setattr(generation, "warp", broken_warp)
+    at.button(key="gen_go").click().run(timeout=120)
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Generation failed: RuntimeError: warp failed"]
