@@ -44,7 +44,7 @@ def prob_colour(p: float) -> str:
 def legend_html(what: str) -> str:
     swatches = "".join(f'<span class="sw" style="background:{c}">{html.escape(label)}</span>'
                        for _, c, label in PROB_BINS)
-    return f'<div class="tx-legend">{html.escape(what)}: {swatches}</div>'
+    return f'<div class="tx-legend">{html.escape(_("{what}:").format(what=what))} {swatches}</div>'
 
 
 def tokens_html(prompt: str, pieces: list[str], probs: list[float], *, bos: str | None = None,
