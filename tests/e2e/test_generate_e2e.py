@@ -3,6 +3,7 @@ model's greedy continuation (computed here with transformers' generate), Stop st
 prompt is shown literally. The ``page`` fixture also asserts that no request leaves this computer."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -117,4 +118,26 @@ def test_hostile_prompt_is_shown_literally(app, browser_log):
     expect(prompt).to_have_text(payload)
     assert page.evaluate(INJECTED) == {"img": 0, "script": 0}
     assert browser_log.dialogs == []
+    assert app.exceptions().count() == 0
+
+
+def test_chinese_page_generates_the_same_tokens_and_the_switch_keeps_the_settings(app, smollm2):
+    n = 8
+    page = app.open("/generate", lang="zh", text=PROMPT, mode="greedy", max_new_tokens=str(n))
+    expect(page.locator("h1").first).to_contain_text("生成：一次一个词元", timeout=90_000)
+    app.wait_idle()
+    main = page.locator('[data-testid="stMain"]')
+    expect(main.get_by_role("link", name="束搜索")).to_have_attribute("href", re.compile(r"term=beam-search"))
+    generate(app, page)
+    assert generated_text(page) == greedy_continuation(smollm2, PROMPT, n)  # the engine's numbers, any language
+    expect(main).to_contain_text(f"{n} 个词元，用时")
+    expect(page.locator(".js-plotly-plot").first).to_contain_text("第 #0 个词元处模型的前 10 名")
+    expect(main.get_by_role("link", name="在注意力页面打开这段文本")).to_be_visible()
+    assert app.exceptions().count() == 0
+    app.screenshot("generate-zh", canonical="generate-zh")
+    page.locator('[data-testid="stSidebar"]').get_by_text("English", exact=True).click()  # the language switch
+    expect(page.locator("h1").first).to_contain_text("Generate: one token at a time", timeout=60_000)
+    expect(main).to_contain_text(f"{n} tokens in", timeout=60_000)  # the finished run is still there
+    assert app.query().get("lang", ["en"]) == ["en"]
+    assert app.query()["max_new_tokens"] == [str(n)]
     assert app.exceptions().count() == 0

@@ -68,3 +68,27 @@ def test_minilm_offers_the_decoder(app):
     app.wait_idle()
     assert app.query()["model"] == ["smollm2-135m"]
     assert app.exceptions().count() == 0
+
+
+def test_chinese_page_shows_the_models_tokens_in_chinese_and_the_switch_keeps_the_sliders(app, smollm2):
+    page = app.open("/next-token", lang="zh", model="smollm2-135m", text=FRANCE, temperature="1.5", top_p="0.95")
+    charts = page.locator(".js-plotly-plot")
+    expect(charts).to_have_count(N_FIGURES, timeout=120_000)
+    app.wait_idle()
+    expect(page.locator("h1").first).to_contain_text("下一个词元：logit → 概率 → 选择")
+    bars = charts.first
+    labels, probs = expected_top(smollm2, FRANCE)
+    expect(bars).to_contain_text(f"1. {labels[0]}")
+    expect(bars).to_contain_text(f"{probs[0]:.1%}")
+    expect(bars).to_contain_text("调整后：T = 1.5, top-p = 0.95")
+    main = page.locator('[data-testid="stMain"]')
+    expect(main.get_by_role("link", name="logit").first).to_have_attribute("href", re.compile(r"term=logit"))
+    expect(main).to_contain_text("top-p 看到的概率")  # the step-by-step table's header
+    assert app.exceptions().count() == 0
+    app.screenshot("next-token-zh", canonical="next-token-zh")
+    page.locator('[data-testid="stSidebar"]').get_by_text("English", exact=True).click()  # the language switch
+    expect(page.locator("h1").first).to_contain_text("The next token", timeout=60_000)
+    expect(charts.first).to_contain_text("Adjusted: T = 1.5, top-p = 0.95", timeout=60_000)
+    assert app.query().get("lang", ["en"]) == ["en"]
+    assert app.query()["temperature"] == ["1.5"] and app.query()["top_p"] == ["0.95"]
+    assert app.exceptions().count() == 0
