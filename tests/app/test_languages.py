@@ -20,7 +20,9 @@ PAGES = {  # page file, extra query params
     "tokens": ("app_pages/tokens.py", {}),
     "tokens-bert": ("app_pages/tokens.py", {"model": "minilm-l6"}),
     "embeddings": ("app_pages/embeddings.py", {}),
-    "similarity": ("app_pages/similarity.py", {}),
+    "similarity": ("app_pages/similarity.py", {  # the page's own examples are English user text: Chinese ones here
+        "words": "猫, 狗, 汽车, 香蕉", "target": "派对", "contexts": "一场 派对 开始了|昨晚的 派对 很热闹",
+        "sentences": "学生们开派对庆祝毕业。|小学生们办了一场盛大的庆祝会。|今天早上股市大跌。"}),
     "attention": ("app_pages/attention.py", {}),
     "attention-heads": ("app_pages/attention.py", {"view": "heads"}),
     "attention-summary": ("app_pages/attention.py", {"view": "summary"}),
@@ -34,7 +36,9 @@ PAGES = {  # page file, extra query params
 # Words that stay English in Chinese text: names, units, symbols (a run needs 4 words to count as a sentence).
 RUN = re.compile(r"[A-Za-z][A-Za-z'’-]+(?:[ ,;:]+[A-Za-z][A-Za-z'’-]+){3,}")
 SKIP_KEYS = {"id", "key", "formId", "scriptHash", "fragmentId", "data", "arrowData", "styles", "icon",
-             "default", "rawValues", "deltaPath", "url", "src", "pageScriptHash", "htmlContent"}
+             "default", "rawValues", "deltaPath", "url", "src", "pageScriptHash", "htmlContent",
+             "srcdoc",  # an iframe's document: bertviz's own interface and library code, not our words
+             "value"}  # what is in an input box: the user's text (the examples for English models are English)
 PLOTLY_TEXT_KEYS = {"text", "name", "hovertemplate"}
 
 
