@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import importlib
 import html
 import json
 from pathlib import Path
@@ -38,3 +40,26 @@ def charts(at: AppTest) -> dict[str, dict]:
         spec = json.loads(el.proto.spec)
         out[html.unescape(spec["layout"]["title"]["text"])] = spec
     return out
+
+
+@contextlib.contextmanager
+def session_language_in_test_thread():
+    """AppTest turns widget values back into option indices with the widgets' format_func in the TEST's thread,
+    where there is no session and the language would be English (a browser sends indices and needs no such
+    step): let that thread use the language the script last ran in."""
+    import i18n
+    importlib.import_module("components.lang")  # installs the session's getter first
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    session_getter, last = i18n._language_getter, ["en"]
+
+    def getter() -> str:
+        if get_script_run_ctx() is not None:
+            last[0] = session_getter()
+        return last[0]
+
+    i18n.use_language_getter(getter)
+    try:
+        yield
+    finally:
+        i18n.use_language_getter(session_getter)

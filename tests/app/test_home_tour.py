@@ -2,9 +2,7 @@
 presentation mode, the step in the URL, Next/Previous, and figures equal to what the model computes."""
 from __future__ import annotations
 
-import contextlib
 import html
-import importlib
 import json
 import re
 
@@ -13,7 +11,7 @@ import pytest
 import torch
 
 from components import tour
-from tests.app.helpers import array, charts, run_page
+from tests.app.helpers import array, charts, run_page, session_language_in_test_thread
 
 HOME = "app_pages/home.py"
 TEXT = "students celebrate the graduation with a big party"
@@ -199,29 +197,6 @@ def test_numbers_are_the_same_in_both_languages():
     layer, head = (int(x) for x in en_title.removeprefix("Attention weights, layer ").split(" head "))
     assert zh_title == ZH.gettext("Attention weights, layer {layer} head {head}").format(layer=layer, head=head)
     np.testing.assert_array_equal(array(en_spec["data"][0]["z"]), array(zh_spec["data"][0]["z"]))
-
-
-@contextlib.contextmanager
-def session_language_in_test_thread():
-    """AppTest turns widget values back into option indices with the widgets' format_func in the TEST's thread,
-    where there is no session and the language would be English (a browser sends indices and needs no such
-    step): let that thread use the language the script last ran in."""
-    import i18n
-    importlib.import_module("components.lang")  # installs the session's getter first
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    session_getter, last = i18n._language_getter, ["en"]
-
-    def getter() -> str:
-        if get_script_run_ctx() is not None:
-            last[0] = session_getter()
-        return last[0]
-
-    i18n.use_language_getter(getter)
-    try:
-        yield
-    finally:
-        i18n.use_language_getter(session_getter)
 
 
 @session_language_in_test_thread()

@@ -10,8 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components import presets
-from tests.app.helpers import APP
-from tests.app.test_home_tour import session_language_in_test_thread
+from tests.app.helpers import APP, session_language_in_test_thread
 
 
 LINKS = presets.all_links()
