@@ -100,11 +100,6 @@ labels = [piece_label(p) for p in pieces]
 future = np.triu(np.ones((T, T), dtype=bool), k=1) if CAUSAL else None  # [T, T] True = masked
 
 
-def chart(fig, name: str, **kwargs):
-    """show_chart, in large type in presentation mode."""
-    return show_chart(present.style(fig), name, **kwargs)
-
-
 def open_head(layer: int, head: int, view: str = "heatmap") -> None:
     st.session_state[LAYER.name] = int(layer)
     st.session_state[HEAD.name] = int(head)
@@ -218,7 +213,7 @@ def view_heatmap() -> None:
     if agg == "head":
         redraw_heatmap(fig, layer, head, masked, transform)
     else:
-        chart(fig, "attention-heatmap")
+        show_chart(fig, "attention-heatmap")
     rows = weights.sum(-1)
     notes = [_("Row *i* is query token *i*; each row sums to 1 (here within {err:.1e}).").format(
         err=np.abs(rows - 1).max())]
@@ -269,7 +264,7 @@ def view_heads() -> None:
                        row_labels=row_labels, col_labels=col_labels,
                        row_title=_("key/value head (query heads sharing it)") if facts.gqa else _("heads"),
                        col_title=_("head = first of the row + column"), selected=(layer, head), scale=scale)
-    chart(fig, "attention-heads", on_select=lambda: on_grid_click("attention-heads"), selection_mode="points")
+    show_chart(fig, "attention-heads", on_select=lambda: on_grid_click("attention-heads"), selection_mode="points")
     notes = [_("Each square is one head's full attention pattern (rows: queries, columns: keys; the blank "
                "triangle is the masked future).") if CAUSAL else
              _("Each square is one head's full attention pattern (rows: queries, columns: keys).")]
@@ -294,7 +289,7 @@ def view_heads() -> None:
     fig = ap.head_grid(thumbs_all.reshape(*cells_all.shape[:2], s, s), cells_all,
                        _("All {n} heads (click one to open it)").format(n=L * H), row_labels=rl, col_labels=cl,
                        row_title=rt, col_title=ct, selected=(layer, head), scale=scale)
-    chart(fig, "attention-overview", on_select=lambda: on_grid_click("attention-overview"), selection_mode="points")
+    show_chart(fig, "attention-overview", on_select=lambda: on_grid_click("attention-overview"), selection_mode="points")
     st.caption(_("Look for patterns: a bright diagonal just below the main one is a previous-token head; a bright "
                  "first column is a head parking its attention on the first token.") if CAUSAL else
                _("Look for patterns: a bright diagonal just below the main one is a previous-token head; a bright "
@@ -326,7 +321,7 @@ def view_summary() -> None:
     fig = ap.stat_grid(values, _("{stat} of every head (click one to open it)").format(stat=label), label,
                        fmt=".1%" if share else ".3f", zmin=0.0 if share else None, zmax=1.0 if share else None,
                        selected=(layer, head))
-    chart(fig, "attention-summary", on_select=lambda: on_grid_click("attention-summary"), selection_mode="points")
+    show_chart(fig, "attention-summary", on_select=lambda: on_grid_click("attention-summary"), selection_mode="points")
     st.caption(f"**{label}**: {_(meaning)}")
     order = np.argsort(-values, axis=None)[:5]
     top = [np.unravel_index(i, values.shape) for i in order]
@@ -383,7 +378,7 @@ def view_qk() -> None:
         token=md_literal(labels[query]), dims=DH))
     rows = [step.q] if step.q_raw is None else [step.q_raw, step.q]
     names = ["q"] if step.q_raw is None else [_("q before RoPE"), _("q after RoPE")]
-    chart(ap.vectors(np.stack(rows), names, _("Query vector · layer {layer}, head {head}").format(
+    show_chart(ap.vectors(np.stack(rows), names, _("Query vector · layer {layer}, head {head}").format(
         layer=layer, head=head)), "qk-query")
     st.markdown((_("**2. The keys** of the {n} tokens it may read (after RoPE), and **q⊙k**: multiply q and each "
                    "key element by element; the sum of a row is the dot product q·k.") if qkv.rope else
@@ -391,9 +386,9 @@ def view_qk() -> None:
                    "by element; the sum of a row is the dot product q·k.")).format(n=len(visible_keys)))
     a, b = st.columns(2)
     with a:
-        chart(ap.vectors(step.k[visible_keys], klabels, _("Key vectors")), "qk-keys")
+        show_chart(ap.vectors(step.k[visible_keys], klabels, _("Key vectors")), "qk-keys")
     with b:
-        chart(ap.vectors(step.k[visible_keys] * step.q, klabels, _("q⊙k (row sums = q·k)")), "qk-product")
+        show_chart(ap.vectors(step.k[visible_keys] * step.q, klabels, _("q⊙k (row sums = q·k)")), "qk-product")
     st.markdown((_("**3. Scores → weights.** q·k is multiplied by {scale:.5f} (= 1/√{dims}), later tokens are "
                    "masked (−∞), and softmax turns the scores into weights that sum to 1.") if CAUSAL else
                  _("**3. Scores → weights.** q·k is multiplied by {scale:.5f} (= 1/√{dims}), and softmax turns "
@@ -405,7 +400,7 @@ def view_qk() -> None:
         c_masked: ~step.mask, c_soft: step.weights, c_model: captured[head, query],
     })
     table[c_diff] = (table[c_soft] - table[c_model]).abs()
-    chart(ap.step_bars(labels, np.where(step.mask, step.scaled, 0.0), step.weights, ~step.mask,
+    show_chart(ap.step_bars(labels, np.where(step.mask, step.scaled, 0.0), step.weights, ~step.mask,
                        _("Query {token}: scaled scores and softmax weights").format(token=labels[query])), "qk-bars")
     st.dataframe(table, hide_index=True, width="stretch", height=min(420, 38 + 35 * T),
                  column_config={"q·k": st.column_config.NumberColumn(format="%.5f"),
@@ -417,7 +412,7 @@ def view_qk() -> None:
                   "for {token} (before the output projection mixes the heads).").format(
         head=head, token=md_literal(labels[query])))
     out_rows = np.vstack([step.v[visible_keys] * step.weights[visible_keys, None], step.output[None]])
-    chart(ap.vectors(out_rows, [f"{x} × {w:.3f}" for x, w in zip(klabels, step.weights[visible_keys])]
+    show_chart(ap.vectors(out_rows, [f"{x} × {w:.3f}" for x, w in zip(klabels, step.weights[visible_keys])]
                      + [_("= output")], _("Weighted values and their sum")), "qk-output")
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components import present, state
+from components import state
 from components.cache import get_index, get_model, get_trace
 from components.glossary import glossary_link as g
 from components.plots import heatmap, lines, pca_scatter, ranked_bars
@@ -30,11 +30,6 @@ if st.session_state[LAYER.name] > L:  # the model changed under a link's layer
 
 text = state.current_text()
 index = get_index(lm.spec.id)
-
-
-def chart(fig, name: str) -> None:
-    """show_chart, with large fonts in presentation mode (present=1)."""
-    show_chart(present.style(fig), name, **({"theme": None} if present.active() else {}))
 
 
 st.title(_("Embeddings: ids become vectors"))
@@ -66,7 +61,7 @@ else:
         lim = float(np.percentile(np.abs(shown), 99)) or 1.0
         what = _("token embeddings (static)") if layer == 0 else \
             _("hidden states after layer {layer} of {n}").format(layer=layer, n=L)
-        chart(heatmap(shown, [str(j) for j in range(facts.d_model)], labels[:HEATMAP_ROWS],
+        show_chart(heatmap(shown, [str(j) for j in range(facts.d_model)], labels[:HEATMAP_ROWS],
                       _("{what}: {t} tokens × {d} dimensions").format(what=what, t=len(shown), d=facts.d_model),
                       zmin=-lim, zmax=lim, height=120 + 18 * len(shown)), "vectors")
         caption = [_("One row per token, one column per dimension. Colours saturate at ±{lim:.3g} (99th percentile); "
@@ -97,7 +92,7 @@ if word:
     if wp.ids == [lm.tokenizer.unk_token_id]:
         st.warning(_("{word} is not in the vocabulary (it becomes {unk}); its neighbours say nothing about the word.")
                    .format(word=md_literal(word), unk=md_literal(lm.tokenizer.unk_token)), icon="❓")
-    chart(ranked_bars([visible(index.tokens[i]) for i, _s in results], np.array([s for _i, s in results]),
+    show_chart(ranked_bars([visible(index.tokens[i]) for i, _s in results], np.array([s for _i, s in results]),
                       _("Closest of all {n:,} vocabulary rows to '{word}' (cosine)").format(n=facts.vocab_size,
                                                                                             word=word)), "neighbours")
     st.caption(" ".join([how, _("{cosine} compares directions: 1 = same direction, 0 = unrelated.")
@@ -125,7 +120,7 @@ if all(words3):
     wa, wb, wc = (sim.word_pieces(lm, w) for w in words3)
     res = sim.analogy(index, wa, wb, wc, k=10)
     labels3 = [visible(index.tokens[i]) for i, _s in res.results]
-    chart(ranked_bars(labels3, np.array([s for _i, s in res.results]),
+    show_chart(ranked_bars(labels3, np.array([s for _i, s in res.results]),
                       f"{words3[0]} − {words3[1]} + {words3[2]} ≈ ?"), "analogy")
     expected = next((e for a, b, c, e in presets.values() if [a, b, c] == words3), None)
     notes = [_("The input words ({words}) are left out of the results, as is usual for this demo.")
@@ -166,7 +161,7 @@ else:
     wps = [sim.word_pieces(lm, w) for _g, w in pairs]
     X = np.stack([sim.static_word_vector(index, w) for w in wps])  # [n, d]
     res = sim.pca(X, k=dims)
-    chart(pca_scatter(res.coords, [w for _g, w in pairs], [grp for grp, _w in pairs], res.explained,
+    show_chart(pca_scatter(res.coords, [w for _g, w in pairs], [grp for grp, _w in pairs], res.explained,
                       _("Static word vectors projected from {d} to {k} dimensions").format(d=facts.d_model, k=dims)),
           "pca")
     st.caption(_(
@@ -189,13 +184,13 @@ if facts.positions == "rope":
     ).format(model=lm.spec.label, rope=g("RoPE", _("rotary position embeddings (RoPE)")),
              qk=g("query / key / value", _("query and key")), head=g("head"), d_head=facts.d_head, pairs=len(inv),
              base=base))
-    chart(lines(np.arange(len(inv)), {_("θᵢ (radians per position)"): inv}, _("Rotation speed of each pair"),
+    show_chart(lines(np.arange(len(inv)), {_("θᵢ (radians per position)"): inv}, _("Rotation speed of each pair"),
                 _("pair i"), "θᵢ"), "rope_freq")
     demo_text = "Tim chased clouds all his life"
     demo = get_trace(lm.spec.id, demo_text)
     q, k = pos.first_layer_qk(lm, demo, query_pos=min(3, demo.n_tokens - 1), key_pos=1)
     rd = pos.rope_relative_demo(lm, q, k)
-    chart(lines(rd.distances, {_("query at position {m}").format(m=m): rd.scores[i] for i, m in enumerate(rd.starts)},
+    show_chart(lines(rd.distances, {_("query at position {m}").format(m=m): rd.scores[i] for i, m in enumerate(rd.starts)},
                 _("q·k after rotation depends only on the distance between the tokens"),
                 _("distance n − m"), "q·k", markers=False), "rope_demo")
     st.caption(_(
@@ -213,11 +208,11 @@ else:
              n=table.shape[0] if table is not None else "?"))
     if table is not None:
         lim = float(np.percentile(np.abs(table[:n_show]), 99)) or 1.0
-        chart(heatmap(table[:n_show], [str(j) for j in range(facts.d_model)], [str(p) for p in range(n_show)],
+        show_chart(heatmap(table[:n_show], [str(j) for j in range(facts.d_model)], [str(p) for p in range(n_show)],
                       _("Learned position table: first {n} positions × {d}").format(n=n_show, d=facts.d_model),
                       zmin=-lim, zmax=lim, height=520), "pos_table")
 sin = pos.sinusoidal(64, facts.d_model)
-chart(heatmap(sin, [str(j) for j in range(facts.d_model)], [str(p) for p in range(64)],
+show_chart(heatmap(sin, [str(j) for j in range(facts.d_model)], [str(p) for p in range(64)],
               _("For comparison: the original Transformer's fixed sine/cosine positions (formula, not this model)"),
               zmin=-1, zmax=1, height=520), "pos_sin")
 st.caption("PE(p, 2i) = sin(p / 10000^(2i/d)), PE(p, 2i+1) = cos(p / 10000^(2i/d)): "
@@ -229,7 +224,7 @@ first = "Tim chased clouds all his life"
 second = sim.reverse_words(first)
 t1, t2 = get_trace(lm.spec.id, first), get_trace(lm.spec.id, second)
 od = sim.order_demo(t1, t2)
-chart(lines(np.arange(L + 1), {_("mean cosine of the shared tokens"): od.per_layer},
+show_chart(lines(np.arange(L + 1), {_("mean cosine of the shared tokens"): od.per_layer},
             _("The same words in reverse order, layer by layer"), _("layer (0 = embedding output)"),
             _("cosine"), y_range=(min(0.0, float(od.per_layer.min())), 1.02)), "order")
 same = _("Both texts are made of exactly the same tokens.") if od.same_multiset else \

@@ -6,7 +6,7 @@ import urllib.parse
 
 import streamlit as st
 
-from components import present, state
+from components import state
 from components.cache import get_model
 from components.engine import Run, branch, get_engine, get_text_tools, start
 from components.generation_plots import alternatives_figure, compare_figure, legend_html, tokens_html
@@ -224,7 +224,7 @@ if run.mode == "compare":
                                     "token)").format(total=total, n=len(steps), mean=mean))
         series.append([s.logprob for s in steps])
         names.append(short[name])
-    show_chart(present.style(compare_figure(names, series, _("Total log-probability as the continuation grows"))),
+    show_chart(compare_figure(names, series, _("Total log-probability as the continuation grows")),
                "generate-compare", key="gen_compare")
     st.caption(_("The log-probability of a continuation is the sum of the log-probabilities of its tokens under the "
                  "model (T = 1): closer to 0 = more likely. Greedy takes the best token at every step but not always "
@@ -291,8 +291,8 @@ step = final_steps[i]
 alt_text = [visible(t) for t in tools.each(list(step.top_ids))]
 chosen = step.top_ids.index(step.token_id) if step.token_id in step.top_ids else -1
 adjusted = list(step.top_chosen_probs) if run.mode == "sample" else None
-show_chart(present.style(alternatives_figure(alt_text, list(step.top_probs), adjusted, chosen,
-                                             _("The model's top {n} for token #{i}").format(n=len(step.top_ids), i=i))),
+show_chart(alternatives_figure(alt_text, list(step.top_probs), adjusted, chosen,
+                                             _("The model's top {n} for token #{i}").format(n=len(step.top_ids), i=i)),
            "generate-alternatives", key="gen_alts")
 if adjusted:
     about = _("Probabilities over the full vocabulary of {V:,} tokens ({softmax} of the {logits}, T = 1); orange: the "

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components import present, state
+from components import state
 from components.cache import get_model, trace_or_stop
 from components.glossary import glossary_link as g
 from components.plots import ranked_bars
@@ -56,10 +56,6 @@ def _labels(ids) -> list[str]:
 
 def _trace_or_stop(for_text: str):
     return trace_or_stop(lm.spec.id, for_text, _("see what the model predicts"))
-
-
-def _chart(fig, name: str) -> None:
-    show_chart(present.style(fig), name)
 
 
 # ==================================================================================== encoders
@@ -115,7 +111,7 @@ if lm.spec.family == "encoder":
         labels = _labels(fill.top_ids)
         title = _("[MASK] at token {position}: the {n} most likely fillers of {V:,}").format(
             position=fill.position, n=len(labels), V=facts.vocab_size)
-        _chart(ranked_bars(labels, fill.top_probs, title, value_name=_("probability")), f"fill-{n}")
+        show_chart(ranked_bars(labels, fill.top_probs, title, value_name=_("probability")), f"fill-{n}")
         st.caption(_("{n} of {V:,} tokens shown; they hold {mass:.1%} of the probability. {softmax} over the full "
                      "{vocabulary} of the MLM head's output at the [MASK] position (the final hidden state there → "
                      "the head → one {logit} per vocabulary entry).").format(
@@ -214,7 +210,7 @@ def sampling() -> None:
 
     setting = _("greedy (T = 0)") if adj.greedy else ", ".join(
         [f"T = {T:g}"] + ([f"top-k = {k}"] if k else []) + ([f"top-p = {p:g}"] if p < 1 else []))
-    _chart(probability_bars(bar_labels, bar_ids, adj.probs_original[bar_ids], adj.probs[bar_ids], adj.kept[bar_ids],
+    show_chart(probability_bars(bar_labels, bar_ids, adj.probs_original[bar_ids], adj.probs[bar_ids], adj.kept[bar_ids],
                             title=_("Next-token probabilities: the {n} most likely of all {V:,} tokens").format(
                                 n=N_BARS, V=V),
                             adjusted_title=_("Adjusted: {setting}").format(setting=setting)), "bars")
@@ -226,7 +222,7 @@ def sampling() -> None:
 
     left, right = st.columns([3, 2])
     with left:
-        _chart(nucleus_curve(adj.nucleus_curve(), p, adj.n_kept,
+        show_chart(nucleus_curve(adj.nucleus_curve(), p, adj.n_kept,
                              title=_("Top-p: cumulative probability, most likely token first")), "nucleus")
     with right:
         if k:
@@ -298,9 +294,9 @@ else:
         "after **every** layer, as if the model stopped there (the *logit lens*). The last row is the real "
         "prediction."
     ).format(norm=norm_name), rise.format(token=md_literal(final_label), layer=first_top, p=lens.final_probs[-1])))
-    _chart(lens_heatmap(texts, lens.top_probs, names,
+    show_chart(lens_heatmap(texts, lens.top_probs, names,
                         title=_("Top {k} tokens after each of the {L} layers").format(k=N_LENS, L=L)), "lens")
-    _chart(lens_line(lens.final_probs, lens.final_ranks, final_label,
+    show_chart(lens_line(lens.final_probs, lens.final_ranks, final_label,
                      title=_("Probability of {token} after each layer").format(token=final_label)), "lens-line")
     st.caption(_("transformers returns the last hidden state already normalised by the final norm, so it is not "
                  "normalised twice: the last row equals the model's own next-token probabilities."))

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import i18n
-from components import present, state
+from components import state
 from components.cache import get_index, get_model, get_trace
 from components.glossary import glossary_link
 from components.plots import heatmap, layer_drift
@@ -171,8 +171,8 @@ else:
         vectors = np.stack([sim.static_word_vector(index, wp) for wp in wps])  # [n, d]
         what = _("static input embeddings")
     M = sim.cosine_matrix(vectors)
-    show_chart(present.style(heatmap(M, words, words, _("Cosine similarity ({what})").format(what=what), zmin=-1,
-                                     zmax=1, show_values=True, hover_name=_("cosine"))), "words")
+    show_chart(heatmap(M, words, words, _("Cosine similarity ({what})").format(what=what), zmin=-1,
+                                     zmax=1, show_values=True, hover_name=_("cosine")), "words")
     if contextual:
         how = [_("Contextual: each word is run **alone** through the model ({wrap}); its vector is the hidden state "
                  "after {layer_term} {layer}, averaged over the word's pieces (special tokens left out). "
@@ -256,15 +256,15 @@ else:
     SM = sim.cosine_matrix(S)
     cols = st.columns(2) if facts.family == "encoder" else [st.container()]
     with cols[0]:
-        show_chart(present.style(heatmap(SM, short, labels, _("Sentence cosine ({what})").format(what=name), zmin=-1,
-                                         zmax=1, show_values=True, hover_name=_("cosine"))), "sentences")
+        show_chart(heatmap(SM, short, labels, _("Sentence cosine ({what})").format(what=name), zmin=-1,
+                                         zmax=1, show_values=True, hover_name=_("cosine")), "sentences")
     if facts.family == "encoder":
         CLS = np.stack([sim.sentence_vector(t, -1, "cls") for t in s_traces])
         cls_title = (_("Sentence cosine ({cls} vector of the last layer)").format(cls=facts.tokenizer.cls_token)
                      if facts.tokenizer.cls_token else _("Sentence cosine (first-token vector of the last layer)"))
         with cols[1]:
-            show_chart(present.style(heatmap(sim.cosine_matrix(CLS), short, labels, cls_title, zmin=-1, zmax=1,
-                                             show_values=True, hover_name=_("cosine"))), "sentences_cls")
+            show_chart(heatmap(sim.cosine_matrix(CLS), short, labels, cls_title, zmin=-1, zmax=1,
+                                             show_values=True, hover_name=_("cosine")), "sentences_cls")
     st.markdown("\n".join(f"{i + 1}. {md_literal(s)}" for i, s in enumerate(sentences)))
     tok = facts.tokenizer
     if use_recipe:
@@ -371,11 +371,11 @@ else:
             name = _("sentence {a} vs sentence {b}").format(a=n0, b=n)
             series[name] = sim.layer_cosines(h0, tr.hidden_states[:, pos].mean(axis=1))
             static[name] = sim.cosine(e0, tr.token_embeddings[pos].mean(axis=0))
-        show_chart(present.style(layer_drift(
+        show_chart(layer_drift(
             series, static, _("The word's vectors in different sentences, layer by layer ({model})").format(
                 model=lm.spec.label),
             x_title=_("layer (0 = input embeddings)"), y_title=_("cosine"),
-            static_name=_("input embedding rows alone"))), "contexts")
+            static_name=_("input embedding rows alone")), "contexts")
         spelled = joined((
             _("in sentence {i}, {tokens} (id {ids}) at position {positions}").format(
                 i=n, tokens=md_literal(" ".join(visible(tr.tokens[p]) for p in pos)),

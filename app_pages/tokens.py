@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from components import present, state
+from components import state
 from components.cache import get_model, get_tokenizer, trace_or_stop
 from components.plots import one_hot_vs_dense
 from components.glossary import glossary_link as g
@@ -79,7 +79,7 @@ with left:
     )
 with right:
     fig = one_hot_vs_dense(p.id, facts.vocab_size, trace.token_embeddings[p.index], visible(p.shown))
-    show_chart(present.style(fig), "onehot", **({"theme": None} if present.active() else {}))
+    show_chart(fig, "onehot")
 T, V, d = len(pieces), facts.vocab_size, facts.d_model
 st.markdown(_(
     "**One-hot vs dense.** As a one-hot vector this token is {V:,} numbers with a single 1; the whole text would be "

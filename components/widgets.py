@@ -166,10 +166,15 @@ def tokenizer_caption(t: TokenizerFacts, label: str) -> str:
 
 
 def show_chart(fig, name: str, **kwargs):
-    """st.plotly_chart with the app's download settings: the camera button saves ``name-<model>`` as a PNG at
-    projector size, or as SVG when the sidebar toggle is on. Extra kwargs (on_select, ...) pass through."""
+    """st.plotly_chart with the app's settings: large fonts and no Streamlit theme in presentation mode
+    (``present=1``), and the camera button saves ``name-<model>`` as a PNG at projector size, or as SVG when the
+    sidebar toggle is on. Extra kwargs (on_select, ...) pass through."""
+    from components import present
     from components.plots import chart_config
 
+    if present.active():
+        present.style(fig)
+        kwargs.setdefault("theme", None)
     model_id = st.session_state.get("active_model", "model")
     return st.plotly_chart(fig, config=chart_config(f"{name}-{model_id}", svg=bool(st.session_state.get("svg"))),
                            key=kwargs.pop("key", name), **kwargs)

@@ -114,6 +114,8 @@ def test_glossary_link_opens_at_its_entry(app):
     entry = page.locator("#softmax")
     expect(entry).to_be_visible(timeout=60_000)
     expect(entry).to_be_in_viewport(timeout=10_000)
+    app.wait_idle()
+    app.screenshot("glossary-softmax", canonical="glossary")
 
 
 def test_export_json_download_is_the_trace(app, tokenizer):
