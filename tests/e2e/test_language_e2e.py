@@ -30,7 +30,7 @@ def test_switch_to_chinese_and_keep_it_across_pages(app):
     expect(page.get_by_text(ZH("Model facts: {model}").format(model="SmolLM2-135M-Instruct"))).to_be_visible()
     app.wait_idle()
     nav_link(page, ZH("Attention")).click()
-    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
+    expect(page.locator('[data-testid="stMain"] button', has_text=ZH("All heads"))).to_be_visible(timeout=120_000)
     app.wait_idle()
     app.wait_for_query(lang="zh")
     expect(nav_link(page, ZH("Glossary"))).to_be_visible()
