@@ -1,12 +1,13 @@
 """`python -m bench.run --only attention`: how fast the attention heatmap follows the layer slider, and how
 many bytes the page sends for attention compared with bertviz's own HTML for the same text.
 
-1. Redraw: a fresh serve.py, /attention in headless Chromium, a classroom-sized text and a 512-token one (trace
-   cached after the first view). The one-head heatmap is the redraw component (components/attention_redraw.py):
+1. Redraw: a fresh serve.py, /attention in headless Chromium, a classroom-sized sentence (every head sent), a
+   200-token paragraph (the "cross": the layer's heads and the head's layers) and a 512-token text (one layer's
+   heads) (trace cached after the first view). The one-head heatmap is the redraw component (components/attention_redraw.py):
    its layer slider, then its head slider, is moved with the keyboard and we time key press -> the heatmap's
    title shows the new layer/head (Plotly.js has redrawn inside the component's iframe); 40 layer moves and 20
-   head moves per text. Target p95 <= 150 ms. A layer or head that the page did not send (at 512 tokens only
-   one head fits the budget) costs a server round trip, included in these times. The baseline is the old way,
+   head moves per text. Target p95 <= 150 ms. A layer or head that the page did not send (at 512 tokens: another
+   layer) costs a server round trip, included in these times. The baseline is the old way,
    measured in the same session: a Streamlit slider in the page's fragment redrawing a server-side plotly
    figure (the "mean of this layer's heads" view still works that way: same figure size, one round trip).
 2. Payload: bytes of the figure JSON the heatmap view sends (one head, float32 typed array) and of the
@@ -106,8 +107,9 @@ def bench_attention(results: list[dict]) -> None:
         _redraws(url, results, "short_text", SHORT)
         from models.loading import load_tokenizer_only
 
-        long_text = text_with_tokens(load_tokenizer_only("smollm2-135m").tokenizer, 512)
-        _redraws(url, results, "512_tokens", long_text)
+        tokenizer = load_tokenizer_only("smollm2-135m").tokenizer
+        _redraws(url, results, "200_tokens", text_with_tokens(tokenizer, 200))  # a paragraph: the "cross" scope
+        _redraws(url, results, "512_tokens", text_with_tokens(tokenizer, 512))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,9 +4,11 @@ A Streamlit slider costs a server round trip per move (fragment rerun + a new fi
 this custom component sends the attention of many heads at once and its own layer/head sliders redraw the
 heatmap with Plotly.js in the browser. What it sends (:func:`payload`):
 
-* every layer and head when their float32 weights fit :data:`BUDGET_BYTES`, else every head of the current
-  layer when they fit :data:`LAYER_BUDGET_BYTES`, else the current head only (a layer or head outside what was
-  sent costs one round trip);
+* every layer and head when their float32 weights fit :data:`BUDGET_BYTES`; else, within
+  :data:`LAYER_BUDGET_BYTES`, the "cross" through the current head: every head of the current layer and the
+  current head in every layer (both sliders move in the browser; after a head change the page re-centres the
+  cross in the background), else every head of the current layer, else the current head only (a layer or head
+  outside what was sent costs one round trip);
 * the exact float32 weights (not rounded: hover shows the model's number), as raw bytes (a binary component
   argument, no JSON text), and the mask as one byte per cell;
 * the figure of the current head built by :func:`components.attention_plots.attention_heatmap` with its
@@ -43,42 +45,46 @@ BUDGET_BYTES = 4 * 2**20  # float32 weights of every layer and head at once (4 M
 LAYER_BUDGET_BYTES = 16 * 2**20
 COMPONENT = "attention_heatmap"
 PLOTLY_COMPONENT = "plotlyjs"  # the plotly package's package_data folder, served by Streamlit's component route
-SCOPES = ("model", "layer", "head")
+SCOPES = ("model", "cross", "layer", "head")
 
 
 @dataclass(frozen=True)
 class Payload:
-    """Attention weights for the browser: ``data`` is float32 little-endian [len(layers), len(heads), T, T]."""
+    """Attention weights for the browser: ``data`` is float32 little-endian [len(pairs), T, T], one [T, T] block per
+    (layer, head) of ``pairs``, in that order."""
 
-    scope: str  # "model" (every layer and head), "layer" (every head of one layer) or "head"
-    layers: list[int]
+    scope: str  # "model" (every layer and head), "cross", "layer" (every head of one layer) or "head"
+    layers: list[int]  # the layers and heads that occur in ``pairs``
     heads: list[int]
     n_tokens: int
     data: bytes
     mask: bytes | None  # uint8 [T, T], 1 = the query may not see that key (decoders), None = nothing masked
+    pairs: list[tuple[int, int]]
 
     @property
     def data_id(self) -> str:
         """Identity of the weights sent (the browser decodes a payload once)."""
         h = hashlib.blake2b(self.data, digest_size=12)
         h.update(self.mask or b"")
-        h.update(json.dumps([self.layers, self.heads, self.n_tokens]).encode())
+        h.update(json.dumps([self.pairs, self.n_tokens]).encode())
         return h.hexdigest()
 
     def weights(self, layer: int, head: int) -> np.ndarray:
         """[T, T] the weights of (layer, head) as the browser decodes them (KeyError if not sent)."""
-        if layer not in self.layers or head not in self.heads:
-            raise KeyError((layer, head))
         T = self.n_tokens
-        a = np.frombuffer(self.data, dtype="<f4").reshape(len(self.layers), len(self.heads), T, T)
-        return a[self.layers.index(layer), self.heads.index(head)]
+        a = np.frombuffer(self.data, dtype="<f4").reshape(len(self.pairs), T, T)
+        if (layer, head) not in self.pairs:
+            raise KeyError((layer, head))
+        return a[self.pairs.index((layer, head))]
+
 
 
 def payload(attentions: np.ndarray, layer: int, head: int, masked: np.ndarray | None = None,
             budget: int = BUDGET_BYTES, transform: Callable[[np.ndarray], np.ndarray] | None = None,
             size: int | None = None, layer_budget: int = LAYER_BUDGET_BYTES) -> Payload:
-    """The widest scope whose float32 weights fit: all layers × heads within ``budget`` bytes, else every head
-    of ``layer`` within ``layer_budget``, else only (``layer``, ``head``). ``attentions`` [L, H, T, T]; ``masked`` [S, S] bool or None.
+    """The widest scope whose float32 weights fit: all layers × heads within ``budget`` bytes; else, within
+    ``layer_budget``, the cross (every head of ``layer`` and ``head`` in every layer), else every head of
+    ``layer``; else only (``layer``, ``head``). ``attentions`` [L, H, T, T]; ``masked`` [S, S] bool or None.
     ``transform`` maps the chosen [l, h, T, T] block to what is drawn, [l, h, S, S] (word level: S words;
     ``size`` = S), applied after the block is chosen so only the heads sent are transformed."""
     a = np.asarray(attentions)
@@ -88,20 +94,24 @@ def payload(attentions: np.ndarray, layer: int, head: int, masked: np.ndarray | 
     T = size or T
     per_head = T * T * 4
     if L * H * per_head <= budget:
-        scope, layers, heads, block = "model", list(range(L)), list(range(H)), a
+        scope, pairs = "model", [(lyr, h) for lyr in range(L) for h in range(H)]
+    elif L > 1 and H > 1 and (L + H - 1) * per_head <= layer_budget:
+        scope, pairs = "cross", [(layer, h) for h in range(H)] + [(lyr, head) for lyr in range(L) if lyr != layer]
     elif H * per_head <= layer_budget:
-        scope, layers, heads, block = "layer", [layer], list(range(H)), a[layer:layer + 1]
+        scope, pairs = "layer", [(layer, h) for h in range(H)]
     else:
-        scope, layers, heads, block = "head", [layer], [head], a[layer:layer + 1, head:head + 1]
+        scope, pairs = "head", [(layer, head)]
+    block = a[[lyr for lyr, _ in pairs], [h for _, h in pairs]][None]  # [1, N, T, T]
     if transform is not None:
         block = transform(block)
         if block.shape[-2:] != (T, T):
             raise ValueError(f"transform gave {block.shape[-2:]}, expected {(T, T)} (pass size=)")
     data = np.ascontiguousarray(block, dtype="<f4").tobytes()  # exact float32 (the trace's dtype)
+    layers, heads = sorted({lyr for lyr, _ in pairs}), sorted({h for _, h in pairs})
     mask = None
     if masked is not None and np.asarray(masked).any():
         mask = np.ascontiguousarray(masked, dtype=np.uint8).tobytes()
-    return Payload(scope, layers, heads, T, data, mask)
+    return Payload(scope, layers, heads, T, data, mask, pairs)
 
 
 def template(fig, title: str | None = None) -> dict:
@@ -171,7 +181,8 @@ def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, m
         st.session_state[sent_key] = [int(layer), int(head)]
     height = int(fig.layout.height or 500)
     component(
-        data=p.data, mask=p.mask, data_id=p.data_id, scope=p.scope, layers=p.layers, heads=p.heads, n_tokens=p.n_tokens,
+        data=p.data, mask=p.mask, data_id=p.data_id, scope=p.scope, pairs=[list(x) for x in p.pairs],
+        n_tokens=p.n_tokens,
         n_layers=int(L), n_heads=int(H), selection=st.session_state[sent_key], figure=template(fig, title),
         title=title_template(title), strings=strings, head_labels=head_labels or [str(h) for h in range(H)],
         config=config or {}, plot_height=height,

@@ -58,10 +58,10 @@
   }
 
   function offsetOf(layer, head) {
-    var li = args.layers.indexOf(layer), hi = args.heads.indexOf(head);
-    if (li < 0 || hi < 0) { return -1; }
-    var T = args.n_tokens;
-    return (li * args.heads.length + hi) * T * T;
+    for (var i = 0; i < args.pairs.length; i++) { // at most layers x heads entries
+      if (args.pairs[i][0] === layer && args.pairs[i][1] === head) { return i * args.n_tokens * args.n_tokens; }
+    }
+    return -1;
   }
 
   function titleFor(layer, head) {

@@ -33,8 +33,8 @@ def redraw_figures(at: AppTest) -> dict[str, dict]:
         args = json.loads(el.proto.json_args)
         raw = {s.key: s.bytes for s in el.proto.special_args}
         (layer, head), T = args["selection"], args["n_tokens"]
-        a = np.frombuffer(raw["data"], "<f4").reshape(len(args["layers"]), len(args["heads"]), T, T)
-        w = a[args["layers"].index(layer), args["heads"].index(head)]
+        a = np.frombuffer(raw["data"], "<f4").reshape(len(args["pairs"]), T, T)
+        w = a[args["pairs"].index([layer, head])]
         fig = args["figure"]
         fig["data"][0]["z"] = w
         if "mask" in raw:

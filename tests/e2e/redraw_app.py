@@ -25,6 +25,7 @@ if "layer" not in st.session_state:
     st.session_state.layer = int(st.query_params.get("layer", 0))
     st.session_state.head = int(st.query_params.get("head", 0))
 budget = int(st.query_params.get("budget", ar.BUDGET_BYTES))
+layer_budget = int(st.query_params.get("layer_budget", budget))
 
 
 def picked() -> None:
@@ -39,5 +40,5 @@ fig = ap.attention_heatmap(t.attentions[layer, head], labels, labels, title.form
                            masked=future)
 ar.heatmap(t.attentions, fig, layer=layer, head=head, title=title, masked=future, key="redraw",
            strings={"layer": "Layer", "head": "Head", "loading": "Loading layer {layer}, head {head}…"},
-           on_change=picked, budget=budget, layer_budget=budget)
+           on_change=picked, budget=budget, layer_budget=layer_budget)
 st.write(f"server: layer {st.session_state.layer}, head {st.session_state.head}")

@@ -107,6 +107,25 @@ def test_a_head_not_sent_comes_after_one_round_trip(page, server, trace):
     expect(page.get_by_text("server: layer 4, head 1")).to_be_visible()
 
 
+def test_cross_moves_both_sliders_in_the_browser(page, server, trace):
+    """A text too long for every head at once: the current layer's heads and the current head's layers are sent
+    (the 'cross'); both sliders redraw in the browser and the page re-centres the cross after a move."""
+    T = trace.n_tokens
+    frame = open_component(page, server, layer=5, head=1, budget=1, layer_budget=(30 + 9 - 1) * T * T * 4)
+    assert frame.locator("#plot").evaluate("gd => gd.dataset.scope") == "cross"
+    assert_head(frame, trace, 5, 1)
+    frame.locator("#layer").focus()
+    page.keyboard.press("End")  # layer 29, head 1: on the cross
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 29, head 1")
+    assert_head(frame, trace, 29, 1)
+    expect(page.get_by_text("server: layer 29, head 1")).to_be_visible(timeout=30_000)
+    frame.locator("#head").focus()
+    page.keyboard.press("End")  # head 8 of layer 29: on the re-centred cross
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 29, head 8", timeout=30_000)
+    assert_head(frame, trace, 29, 8)
+    expect(page.get_by_text("server: layer 29, head 8")).to_be_visible(timeout=30_000)
+
+
 def test_token_text_stays_text(page, server, browser_log):
     payload = "<img src=x onerror=alert(1)><script>alert(2)</script>"
     frame = open_component(page, server, text=payload)

@@ -43,15 +43,16 @@ def test_budget_picks_model_layer_or_head(smol_trace):
     a = smol_trace.attentions
     L, H, T, _ = a.shape
     one = T * T * 4
-    cases = [(L * H * one, H * one, "model"), (L * H * one - 1, H * one, "layer"), (1, H * one, "layer"),
-             (H * one, H * one - 1, "head"), (1, 1, "head")]
+    cross = (L + H - 1) * one
+    cases = [(L * H * one, H * one, "model"), (L * H * one - 1, cross, "cross"), (1, cross - 1, "layer"),
+             (1, H * one, "layer"), (H * one, H * one - 1, "head"), (1, 1, "head")]
     for budget, layer_budget, scope in cases:
         p = ar.payload(a, 7, 4, causal(T), budget=budget, layer_budget=layer_budget)
         assert p.scope == scope, budget
         if scope != "head":  # a single head is always sent, even above the budget
             assert len(p.data) <= (budget if scope == "model" else layer_budget)
         np.testing.assert_array_equal(p.weights(7, 4), a[7, 4])
-    p = ar.payload(a, 7, 4, None, budget=H * one)
+    p = ar.payload(a, 7, 4, None, budget=H * one, layer_budget=H * one)
     assert p.layers == [7] and p.heads == list(range(H)) and p.mask is None
     np.testing.assert_array_equal(p.weights(7, 8), a[7, 8])
     with pytest.raises(KeyError):
@@ -62,6 +63,23 @@ def test_budget_picks_model_layer_or_head(smol_trace):
         p.weights(7, 3)
     with pytest.raises(IndexError):
         ar.payload(a, L, 0)
+
+
+def test_cross_holds_every_head_of_the_layer_and_the_head_in_every_layer(smol_trace):
+    """The middle tier (texts too long for all 270 heads): both sliders can move in the browser."""
+    a = smol_trace.attentions
+    L, H, T, _ = a.shape
+    p = ar.payload(a, 7, 4, causal(T), budget=1)
+    assert p.scope == "cross" and len(p.pairs) == L + H - 1 == len(set(p.pairs))
+    assert len(p.data) == (L + H - 1) * T * T * 4
+    for layer, head in [(7, h) for h in range(H)] + [(lyr, 4) for lyr in range(L)]:
+        np.testing.assert_array_equal(p.weights(layer, head), a[layer, head])
+    with pytest.raises(KeyError):
+        p.weights(6, 3)  # off the cross: one round trip re-centres it
+    assert ar.payload(a, 6, 3, causal(T), budget=1).data_id != p.data_id
+    # a transform (word level) sees the chosen blocks only, in the same order
+    w = ar.payload(a, 7, 4, causal(T), budget=1, transform=lambda b: b[..., ::-1, :], size=T)
+    np.testing.assert_array_equal(w.weights(2, 4), a[2, 4][::-1])
 
 
 def test_encoder_has_no_mask_and_data_id_follows_the_weights(minilm):
