@@ -336,3 +336,23 @@ def test_alternatives_and_compare_figures_carry_the_numbers():
     assert "<a>" not in fig.data[0].y[0] and "<t>" not in fig.layout.title.text
     fig = compare_figure(["greedy", "beam"], [[-1.0, -0.5], [-0.2, -0.2, -0.1]], "t")
     assert list(fig.data[0].y) == [-1.0, -1.5] and list(fig.data[1].y) == pytest.approx([-0.2, -0.4, -0.5])
+
+
+def test_a_failing_first_step_finishes_the_request_and_the_engine_goes_on(tiny, monkeypatch):
+    """An exception while the first token is picked (the request is not in the batch yet) must finish that
+    request with the error, not leave it running for ever; the next request is served normally."""
+    from models import generation
+
+    lm, e = tiny
+    ids = ids_of(lm, PROMPTS[0])
+
+    def broken_warp(*args, **kwargs):
+        raise RuntimeError("warp failed")
+
+    monkeypatch.setattr(generation, "warp", broken_warp)
+    req = e.submit(ids, Settings(greedy=False, max_new_tokens=3, **SAMPLE))
+    req.result(timeout=60)
+    assert req.state == "error" and req.finish_reason == "RuntimeError: warp failed" and not req.steps
+    monkeypatch.undo()
+    ok = e.submit(ids, Settings(greedy=False, max_new_tokens=3, **SAMPLE)).result(timeout=60)
+    assert ok.state == "done" and len(ok.steps) == 3
