@@ -11,6 +11,9 @@ PYTEST_ARGS ?=
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
+# Streamlit runs every session's script in its own thread; glibc's default of up to 8 malloc arenas per core keeps
+# freed memory in per-thread arenas and lets RSS creep up under a class of sessions. Two arenas keep it bounded.
+export MALLOC_ARENA_MAX ?= 2
 
 .PHONY: run test test-fast setup models browser bench load fuzz messages clean-cache
 

@@ -143,6 +143,7 @@ def start_server(timeout: float = 240) -> Server:
     url = f"http://127.0.0.1:{port}"
     log = Path(tempfile.mkstemp(prefix="tx-load-server-", suffix=".log")[1])
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TOKENIZERS_PARALLELISM="false",
+               MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"),  # as `make run` sets it
                HF_HUB_DISABLE_TELEMETRY="1", PYTHONUNBUFFERED="1")
     t0 = time.perf_counter()
     with open(log, "w") as out:
