@@ -11,6 +11,7 @@ from components.glossary import glossary_link as g
 from components.plots import ranked_bars
 from components.sampling_plots import lens_heatmap, lens_line, nucleus_curve, probability_bars, steps_table_html
 from components.widgets import csv_download, md_literal, show_chart, visible
+import i18n
 from i18n import _
 from models import mlm
 from models.lens import NoFinalNorm, final_norm, logit_lens
@@ -158,14 +159,6 @@ st.markdown(_("Prediction for the token after {tail} (position {position}).").fo
     tail=md_literal("…" + tail), position=trace.n_tokens))
 
 
-def _sentences(*parts: str) -> str:
-    """Sentences in a row: a space after English punctuation, none after Chinese full-width punctuation."""
-    out = ""
-    for part in parts:
-        out += part if not out or out.endswith(("。", "！", "？", "）", "：")) else " " + part
-    return out
-
-
 def _on_off(value: str | None) -> str:
     return value if value is not None else _("off")
 
@@ -187,7 +180,7 @@ def sampling() -> None:
     try:
         adj = adjust(logits, T, k, p)
     except BadSetting as e:  # a temperature from a link too small for float32: greedy is its limit
-        st.warning(_sentences(str(e), _("Showing greedy decoding (T = 0) instead.")), icon="⚠️")
+        st.warning(i18n.sentences(str(e), _("Showing greedy decoding (T = 0) instead.")), icon="⚠️")
         adj = adjust(logits, 0.0, k, p)
     V = adj.vocab_size
 
@@ -233,7 +226,7 @@ def sampling() -> None:
             how_p = _("**Top-p = {p:g}** keeps the most likely tokens until their probabilities (after temperature) "
                       "add up to at least p; the curve crosses the dashed line there.")
             how_k = _("**Top-k = off** keeps every token.")
-        st.markdown(_sentences(how_p.format(p=p), how_k.format(k=k), _(
+        st.markdown(i18n.sentences(how_p.format(p=p), how_k.format(k=k), _(
             "Left: {after_k:,} after top-k, **{kept:,}** after top-p; they held {mass:.1%} of the temperature-scaled "
             "probability, and are divided by that to add up to 1 again. Entropy measures the uncertainty: {h0:.2f} "
             "bits for the model, {h1:.2f} bits adjusted (0 = certain; {hmax:.1f} bits = all {V:,} tokens equally "
@@ -289,7 +282,7 @@ else:
         rise = _("The model's final choice {token} is at the top already in the embeddings and ends with {p:.1%}.")
     else:
         rise = _("The model's final choice {token} first reaches the top after layer {layer} and ends with {p:.1%}.")
-    st.markdown(_sentences(_(
+    st.markdown(i18n.sentences(_(
         "The same recipe — final {norm} + unembedding + softmax — applied to the last position's hidden state "
         "after **every** layer, as if the model stopped there (the *logit lens*). The last row is the real "
         "prediction."

@@ -71,11 +71,6 @@ def notice(n: sim.Notice) -> str:
     return n.markdown(md_literal)
 
 
-def sentences_text(parts: list[str]) -> str:
-    """Translated sentences joined into one paragraph (Chinese puts no space after 。)."""
-    return ("" if i18n.language() == "zh" else " ").join(parts)
-
-
 def joined(items, sep: str = ", ") -> str:
     """A list inside a sentence: ", " or "; " between the items, as full-width 、 / ； in Chinese."""
     return ({", ": "、", "; ": "；"}[sep] if i18n.language() == "zh" else sep).join(items)
@@ -186,7 +181,7 @@ else:
             how.append(_("Words are looked up as they appear inside a sentence, with their leading space (`Ġ`)."))
     how.append(_("A word cut into several pieces gets the **mean** of its pieces' vectors. Hover a cell for the exact "
                  "value; the diagonal is each word with itself (1)."))
-    st.caption(sentences_text(how))
+    st.caption(i18n.sentences(*how))
     split = [f"{md_literal(w)} → {md_literal(' '.join(visible(p) for p in wp.pieces))}"
              for w, wp in zip(words, wps) if not wp.single and UNK not in wp.ids]
     if split:
@@ -301,7 +296,7 @@ else:
                 _("The second matrix uses the `{cls}` vector instead: the same vector the recipe uses, here without "
                   "normalisation (cosine is unchanged)."))
             text.append(second.format(cls=tok.cls_token))
-        st.caption(sentences_text(text))
+        st.caption(i18n.sentences(*text))
     elif facts.family == "encoder":
         st.caption(_(
             "Sentence vectors here: the **mean** of the last layer's token vectors (left), or the `{cls}` vector "
@@ -317,7 +312,7 @@ else:
         ).format(model=lm.spec.label, causal_mask=glossary_link("causal mask", _("causal mask"))))
     cut = [(i + 1, t) for i, t in enumerate(s_traces) if t.truncated]
     if cut:
-        st.caption(sentences_text([
+        st.caption(i18n.sentences(*[
             _("Sentence {i} has {total:,} tokens; the model analyses its first {n}.").format(
                 i=i, total=t.n_total, n=t.n_tokens) for i, t in cut]))
     csv_download(pd.DataFrame(SM, index=sentences, columns=short).reset_index(names="sentence"),
@@ -418,7 +413,7 @@ else:
                           "after layer {lo} ({low:.4f}) and {last:.4f} after the last layer ({n}). Same word, "
                           "different context: the model's vectors for it drift apart.").format(
                               attention=attention, pair=first, lo=lo, low=y[lo], last=y[-1], n=L))
-        st.markdown(sentences_text(text))
+        st.markdown(i18n.sentences(*text))
 
 # ---------------------------------------------------------------------- 4. cosine, dot, distance
 st.header(_("4. Cosine, dot product or distance?"))

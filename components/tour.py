@@ -71,11 +71,6 @@ def _preset_link(preset_id: str, label: str | None = None) -> str:
     return f"[{label or _(p.title)}]({with_language(p.links()[0][1])})"
 
 
-def _sentences(*parts: str) -> str:
-    """Sentences of one paragraph: separated by a space in English, run together in Chinese."""
-    return ("" if i18n.language() == "zh" else " ").join(p for p in parts if p)
-
-
 def _chart(fig, name: str, alt: str, projector: bool, height: int | None = None) -> None:
     present.style(fig, height=(560 if projector else height))
     # on a projector, the figure's own large fonts (Streamlit's chart theme would shrink them back)
@@ -109,7 +104,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
                 _("It puts a beginning-of-text token ({bos}) in front.").format(bos=md_literal(t.bos_token))
                 if t.adds_bos else
                 _("It adds no special token: the first piece is your first word."))
-        st.markdown(_sentences(
+        st.markdown(i18n.sentences(
             _("A model does not read letters. The {kind} tokenizer of {model} cuts the text into **{n} {tokens}**, "
               "pieces from a fixed {vocabulary} of {size:,}.").format(
                 kind=t.kind, model=model, n=trace.n_tokens, tokens=g("token", _("tokens")),
@@ -182,7 +177,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
             from components.presets import TIM
             demo_text, other = TIM, sim.reverse_words(TIM)
             od = sim.order_demo(get_trace(lm.spec.id, demo_text), get_trace(lm.spec.id, other))
-        st.markdown(_sentences(
+        st.markdown(i18n.sentences(
             _("Attention by itself ignores order: a bag of the same tokens would look the same."), how,
             _("Below, the same tokens in {text} and in its reversal: identical embedding rows at layer 0, different "
               "vectors after the first layer.").format(text=md_literal(demo_text[:80]))))
@@ -210,7 +205,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         see = (_("A decoder may only look back: the {causal_mask} hides later tokens (grey).").format(
             causal_mask=g("causal mask")) if decoder else
             _("An encoder reads in both directions: every token may look at every other."))
-        st.markdown(_sentences(
+        st.markdown(i18n.sentences(
             _("Each token makes a {qkv}; query · key scores how much it reads every other token, and {softmax} turns "
               "the scores into weights that add up to 1.").format(
                 qkv=g("query / key / value", _("query, a key and a value")), softmax=g("softmax")),
@@ -271,7 +266,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         head_md = (_("It has a masked-LM head: it fills a [MASK] from both sides rather than continuing text.")
                    if f.head == "masked-lm" else
                    _("It has no LM head at all: it was trained to turn sentences into vectors for search."))
-        st.markdown(_sentences(
+        st.markdown(i18n.sentences(
             _("{model} is an encoder, trained as a {masked_lm} rather than to predict the next token.").format(
                 model=model, masked_lm=g("masked LM")),
             head_md,

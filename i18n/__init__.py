@@ -69,6 +69,12 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(language()).ngettext(singular, plural, n)
 
 
+def sentences(*parts: str) -> str:
+    """Sentences of one paragraph: separated by a space in English, run together in Chinese (its full-width
+    punctuation carries the spacing). Empty parts are left out."""
+    return ("" if language() == "zh" else " ").join(p for p in parts if p)
+
+
 def N_(message: str) -> str:
     """Mark ``message`` for the catalogue without translating it now (translate with ``_`` when shown)."""
     return message
