@@ -59,6 +59,51 @@ def model_logprobs(model, ids: list[int], new: list[int]) -> np.ndarray:
     return lp[torch.arange(len(new)), torch.tensor(new)].numpy()
 
 
+# ------------------------------------------------------------------------------------ lean backend
+def test_lean_backend_logits_equal_the_model_forward(smollm2):
+    """Prefill + a batched decode step of the lean backend against the model's own forward (eager attention):
+    every logit within 1e-4, rows of different lengths in one batch."""
+    backend = LlamaBackend(smollm2)
+    texts = [ids_of(smollm2, t) for t in PROMPTS]
+    nxt = [11, 2525, 30]
+    with torch.inference_mode():
+        first = backend.prefill([0, 1, 2], texts)  # the three prompts packed into one pass, [3, V]
+        for slot, ids in enumerate(texts):
+            ref = smollm2.model(input_ids=torch.tensor([ids])).logits[0, -1]
+            torch.testing.assert_close(first[slot], ref, rtol=0, atol=1e-4)
+        got = backend.decode(torch.tensor(nxt), torch.tensor([len(t) for t in texts]))  # [3, V]
+        for b, ids in enumerate(texts):
+            ref = smollm2.model(input_ids=torch.tensor([ids + [nxt[b]]])).logits[0, -1]
+            torch.testing.assert_close(got[b], ref, rtol=0, atol=1e-4)
+
+
+def test_requests_waiting_together_share_one_prefill_and_equal_what_they_get_alone(smollm2):
+    """Four requests queued at once: one packed prefill pass, the repeated prompt run once; the one that ends at
+    its first token leaves a hole that the next row fills; every request gets the tokens (and probabilities) it
+    gets alone, and nothing after it ended."""
+    e = Engine(smollm2)
+    try:
+        ids = [ids_of(smollm2, t) for t in PROMPTS]
+        solo = [e.generate(i, Settings(max_new_tokens=6), timeout=120) for i in ids]
+        alone = [r.token_ids for r in solo]
+        passes = e.stats.prefill_passes
+        with e._cv:  # the worker cannot take the queue until all four are in it
+            reqs = [e.submit(ids[0], Settings(max_new_tokens=6)), e.submit(ids[1], Settings(max_new_tokens=1)),
+                    e.submit(ids[2], Settings(max_new_tokens=6)), e.submit(ids[1], Settings(max_new_tokens=6))]
+        for r in reqs:
+            r.result(timeout=120)
+        assert e.stats.prefill_passes == passes + 1
+        assert [r.token_ids for r in reqs] == [alone[0], alone[1][:1], alone[2], alone[1]]
+        for got, ref in ((reqs[0], solo[0]), (reqs[3], solo[1]), (reqs[1], solo[1])):
+            np.testing.assert_allclose([s.prob for s in got.steps], [s.prob for s in ref.steps][:len(got.steps)],
+                                       atol=1e-5)
+        assert (reqs[1].state, reqs[1].finish_reason) == ("done", "length")
+        time.sleep(0.3)  # the engine has moved on: the finished request got no extra step
+        assert len(reqs[1].steps) == 1 and e.load() == (0, 0)
+    finally:
+        e.close()
+
+
 # --------------------------------------------------------------------------------------------- greedy
 def test_engine_picks_the_lean_backend_for_llama_and_the_model_forward_otherwise(engine, tiny):
     assert isinstance(engine.backend, LlamaBackend)

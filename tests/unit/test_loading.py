@@ -283,9 +283,10 @@ def test_converted_copy_equals_a_fresh_gguf_load(smollm2, gguf_model):
     assert conv.keys() == orig.keys()
     for name in conv:  # the fp32 copy holds exactly the de-quantized weights
         assert torch.equal(conv[name], orig[name]), name
-    for text in TEXTS:
-        diff = (_logits(smollm2.model, smollm2.tokenizer, text) - _logits(gguf_model, smollm2.tokenizer, text)).abs()
-        assert float(diff.max()) <= 1e-5, text
+    for text in TEXTS:  # our copy runs its products on packed weights (models/packed.py): float32 rounding apart
+        ours, ref = _logits(smollm2.model, smollm2.tokenizer, text), _logits(gguf_model, smollm2.tokenizer, text)
+        assert float((ours - ref).abs().max()) <= 1e-5 * float(ref.abs().max()), text  # logits reach ~25
+        assert float((ours.softmax(-1) - ref.softmax(-1)).abs().max()) <= 1e-5, text
 
 
 @pytest.fixture
