@@ -42,10 +42,11 @@ def test_eight_sessions_at_once(capsys):
         pytest.skip("chromium is not installed (`make browser`)")
     from bench import load
 
-    args = argparse.Namespace(sessions=8, interactions=8, texts=30, memory_workers=4)
+    args = argparse.Namespace(sessions=8, interactions=8, texts=30, memory_workers=4, browser_nice=19)
     r = in_own_thread(lambda: asyncio.run(load._run(args)))
     with capsys.disabled():
         print("\n[load] " + json.dumps({k: r[k] for k in ("latency_p50_s", "latency_p95_s", "latency_max_s", "generation_p95_s",
+                                                          "server_run_p50_s", "server_run_p95_s",
                                                           "cold_start_max_s", "peak_rss_mb", "loads")}, default=str))
     assert r["errors"] == [], r["errors"][:10]
     assert r["crosstalk"] == []
@@ -55,3 +56,5 @@ def test_eight_sessions_at_once(capsys):
     model_loads = {k: v for k, v in r["loads"].items() if k.startswith("model:")}
     assert model_loads and all(v == 1 for v in model_loads.values()), r["loads"]
     assert r["peak_rss_mb"] <= load.TARGET_RSS_MB
+    # the server timed its own side: at least one script run per interaction, each with its wall and CPU time
+    assert r["server_runs"] >= 8 * 8 and 0 < r["server_run_cpu_p50_s"] <= r["server_run_p95_s"]
