@@ -37,7 +37,7 @@ class Export:
 def build(trace, layer: int, top_texts=None, top_n: int = TOP_N) -> Export:
     """The tables of one trace. ``top_texts(ids) -> list[str]`` decodes next-token candidates (the page's
     ``sampling.token_texts``); without it the vocabulary strings are used."""
-    from models.sampling import ranking, softmax
+    from models.sampling import softmax, top_ranked
 
     L = trace.attentions.shape[0]
     if not 0 <= layer < L:
@@ -54,7 +54,7 @@ def build(trace, layer: int, top_texts=None, top_n: int = TOP_N) -> Export:
     if trace.last_logits is not None:
         logits = np.asarray(trace.last_logits, dtype=np.float32)  # [V]
         probs = softmax(logits)  # [V]
-        top = ranking(logits)[:top_n]
+        top = top_ranked(logits, top_n)
         texts = top_texts(top) if top_texts else [str(i) for i in top]
         nxt = pd.DataFrame({"rank": np.arange(1, len(top) + 1), "id": top.astype(np.int64), "token": texts,
                             "logit": logits[top].astype(np.float64), "probability": probs[top].astype(np.float64)})

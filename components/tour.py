@@ -238,10 +238,10 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
 
     if i == 6 and trace.last_logits is not None:
         from components.plots import ranked_bars
-        from models.sampling import adjust, ranking, token_texts
+        from models.sampling import adjust, token_texts, top_ranked
 
         a = adjust(trace.last_logits)
-        top = ranking(a.probs_original)[:10]
+        top = top_ranked(a.probs_original, 10)
         with lm.lock:
             texts = token_texts(lm.tokenizer, top, f.tokenizer.kind)
         st.markdown(_("The last token's final vector is multiplied by the unembedding matrix: one {logit} for each "

@@ -18,7 +18,7 @@ import numpy as np
 
 import i18n
 from i18n import N_
-from models.sampling import softmax
+from models.sampling import softmax, top_ranked
 
 # Names of the final normalisation on the base model: Llama/Mistral/Qwen `norm`, GPT-2 `ln_f`, OPT
 # `final_layer_norm`, Phi `final_layernorm`.
@@ -79,7 +79,7 @@ def logit_lens(lm: Any, trace: Any, k: int = 10, position: int = -1) -> Lens:
     position = position % T
     logits = lens_logits(lm, trace.hidden_states[:, position])  # [L+1, V]
     probs = softmax(logits)  # [L+1, V]
-    top_ids = np.argsort(-probs, axis=-1, kind="stable")[:, :k]  # [L+1, k]
+    top_ids = top_ranked(probs, k)  # [L+1, k]
     final_id = int(np.argmax(logits[-1]))
     final_probs = probs[:, final_id]  # [L+1]
     final_ranks = (probs > final_probs[:, None]).sum(axis=-1)  # [L+1] tokens strictly more likely

@@ -120,6 +120,25 @@ def ranking(values: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(values, dtype=np.float64), kind="stable")
 
 
+def top_ranked(values: np.ndarray, k: int) -> np.ndarray:
+    """``ranking(values)[:k]`` for every row of [..., V] -> [..., k], without sorting the whole vocabulary: a
+    partition finds the k-th largest value, and only the ids at or above it (ties included) are sorted."""
+    v = np.asarray(values, dtype=np.float64)
+    V = v.shape[-1]
+    k = min(int(k), V)
+    out = np.empty(v.shape[:-1] + (k,), dtype=np.int64)
+    if k == 0:
+        return out
+    for row, dst in zip(v.reshape(-1, V), out.reshape(-1, k)):
+        neg = -row  # [V] ascending = most likely first
+        candidates = np.flatnonzero(neg <= np.partition(neg, k - 1)[k - 1])  # in id order
+        if len(candidates) < k:  # NaNs in the row: the full sort puts them last
+            dst[:] = ranking(row)[:k]
+        else:
+            dst[:] = candidates[np.argsort(neg[candidates], kind="stable")[:k]]
+    return out
+
+
 @dataclass(frozen=True)
 class Adjusted:
     """Every stage of the recipe for one [V] logit vector (arrays are in vocabulary order)."""

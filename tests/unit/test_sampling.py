@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import GenerationConfig, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
-from models.sampling import adjust, check_settings, entropy_bits, ranking, softmax, token_texts, warp
+from models.sampling import adjust, check_settings, entropy_bits, ranking, softmax, token_texts, top_ranked, warp
 
 PROMPTS = ("The capital of France is", "students celebrate the graduation with a big party")
 
@@ -165,6 +165,27 @@ def test_batched_warp_equals_transformers(real_logits):
 def test_adjust_equals_transformers_on_random_logits(logits, temperature, top_k, top_p):
     x = np.array(logits, dtype=np.float32)
     assert_same(adjust(x, temperature, top_k, top_p), hf_chain(torch.from_numpy(x)[None], temperature, top_k, top_p)[0])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(st.lists(st.sampled_from([-2.0, 0.0, 0.5, 1.0, 3.0, -math.inf, math.inf, math.nan]) |
+                           st.floats(-5, 5, width=32), min_size=6, max_size=6), min_size=1, max_size=4),
+    k=st.integers(0, 7),
+)
+def test_top_ranked_is_the_head_of_the_full_ranking_ties_and_nans_included(rows, k):
+    values = np.array(rows, dtype=np.float32)  # [R, 6]: many ties, infinities and NaNs
+    got = top_ranked(values, k)
+    assert got.shape == (len(rows), min(k, 6))
+    for row, ids in zip(values, got):
+        np.testing.assert_array_equal(ids, ranking(row)[:k])
+
+
+def test_top_ranked_on_real_logits(real_logits):
+    for logits in real_logits.values():
+        x = logits.numpy()
+        np.testing.assert_array_equal(top_ranked(x, 20), ranking(x)[:20])
+        np.testing.assert_array_equal(top_ranked(np.stack([x, -x]), 5), np.stack([ranking(x)[:5], ranking(-x)[:5]]))
 
 
 @pytest.mark.parametrize("bad", [
