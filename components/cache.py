@@ -3,7 +3,7 @@
 Models use ``st.cache_resource`` (one per process, shared by all sessions). Traces are shared too, never
 copied (cache_data would pickle a 512-token SmolLM2 trace, ~340 MB of attention weights, on every rerun; trace
 arrays are read-only, so sharing one object is safe), in a BudgetCache bounded by bytes: TX_TRACE_CACHE_MB,
-default 1000 MB, one hour at most.
+default 600 MB, one hour at most.
 """
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def trace_nbytes(trace: Trace) -> int:
     return sum(v.nbytes for v in vars(trace).values() if hasattr(v, "nbytes"))
 
 
-TRACE_CACHE_MB = int(os.environ.get("TX_TRACE_CACHE_MB", "1000"))
+TRACE_CACHE_MB = int(os.environ.get("TX_TRACE_CACHE_MB", "600"))
 TRACES = BudgetCache(TRACE_CACHE_MB * 2**20, ttl=3600, size_of=trace_nbytes)
 
 
