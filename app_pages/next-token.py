@@ -51,8 +51,13 @@ def _set_model(model_id: str) -> None:
     state.forget_warning(state.MODEL.name)
 
 
+def _texts(ids) -> list[str]:
+    with lm.tokenizer_lock:
+        return token_texts(lm.tokenizer, ids, KIND)
+
+
 def _labels(ids) -> list[str]:
-    return [visible(s) for s in token_texts(lm.tokenizer, ids, KIND)]
+    return [visible(s) for s in _texts(ids)]
 
 
 def _trace_or_stop(for_text: str):
@@ -154,7 +159,7 @@ logits = trace.last_logits  # [V] the cached last-position logits: the sliders n
 order = ranking(logits)  # [V] token ids, most likely first (temperature and the cuts keep this order)
 bar_ids = order[:N_BARS]
 bar_labels = _labels(bar_ids)
-tail = "".join(visible(t) for t in token_texts(lm.tokenizer, trace.ids[-6:], KIND))
+tail = "".join(visible(t) for t in _texts(trace.ids[-6:]))
 st.markdown(_("Prediction for the token after {tail} (position {position}).").format(
     tail=md_literal("…" + tail), position=trace.n_tokens))
 
@@ -295,6 +300,6 @@ else:
                  "normalised twice: the last row equals the model's own next-token probabilities."))
 
 full = order[:500]
-csv_download(pd.DataFrame({"rank": np.arange(1, len(full) + 1), "token": token_texts(lm.tokenizer, full, KIND),
+csv_download(pd.DataFrame({"rank": np.arange(1, len(full) + 1), "token": _texts(full),
                            "id": full, "logit": logits[full], "probability": adjust(logits).probs_original[full]}),
              _("Download the 500 most likely next tokens (CSV)"), f"next-token-{lm.spec.id}.csv", key="next_csv")

@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from components.cache import once_with_spinner
 from i18n import _
 from models.generation import (
     BeamResult, Engine, Request, Settings, Step, beam_search, forced_step, path_steps, prompt_ids, token_pieces,
@@ -24,14 +25,14 @@ def _engine(model_id: str, _lm: Any) -> Engine:
 
 def get_engine(lm: Any) -> Engine:
     """The process-wide engine of this model (created and warmed on first use, ~2 s)."""
-    with st.spinner(_("Starting the generation engine (once per server)...")):
-        return _engine(lm.spec.id, lm)
+    return once_with_spinner(("engine", lm.spec.id), _("Starting the generation engine (once per server)..."),
+                             lambda: _engine(lm.spec.id, lm))
 
 
 @dataclass
 class TextTools:
     """A private copy of the tokenizer: fast tokenizers must not be used from two threads while one of them
-    changes truncation settings, and the shared one is guarded by the model lock that long traces hold."""
+    changes truncation settings, and the shared one's lock is taken by every page's tokenizing."""
 
     tokenizer: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -60,7 +61,7 @@ class TextTools:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _text_tools(model_id: str, _lm: Any) -> TextTools:
-    with _lm.lock:
+    with _lm.tokenizer_lock:
         return TextTools(copy.deepcopy(_lm.tokenizer))
 
 

@@ -150,7 +150,7 @@ def sidebar(lm, url_path: str, text: str) -> None:
             st.caption(str(e))
             return
         layer = shown_layer(url_path, trace.attentions.shape[0])
-        with lm.lock:  # decoding 20 ids; the files themselves are built only on click
+        with lm.tokenizer_lock:  # decoding 20 ids; the files themselves are built only on click
             ex = build(trace, layer, lambda ids: token_texts(lm.tokenizer, ids, lm.facts.tokenizer.kind))
         stem = f"trace-{lm.spec.id}"
         if ex.next_token is not None:

@@ -242,7 +242,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
 
         a = adjust(trace.last_logits)
         top = top_ranked(a.probs_original, 10)
-        with lm.lock:
+        with lm.tokenizer_lock:
             texts = token_texts(lm.tokenizer, top, f.tokenizer.kind)
         st.markdown(_("The last token's final vector is multiplied by the unembedding matrix: one {logit} for each "
                       "of the {vocab:,} vocabulary entries. {softmax} turns them into probabilities; the top one "

@@ -218,9 +218,11 @@ class LoadedModel:
     model: Any
     tokenizer: Any
     facts: Any
-    # Serialises forward passes that install hooks, and tokenizer calls that change truncation settings
-    # (fast tokenizers raise "Already borrowed" when those change concurrently).
+    # Serialises forward passes (pages install hooks on the shared modules).
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # Serialises tokenizer calls: fast tokenizers raise "Already borrowed" when one thread changes truncation
+    # settings while another uses them. A lock of its own, so that tokenizing never waits for a forward pass.
+    tokenizer_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 
 _HUB_REACHABLE: tuple[float, bool] | None = None

@@ -145,7 +145,7 @@ class WordPieces:
 def word_pieces(lm: LoadedModel, word: str) -> WordPieces:
     """The pieces a word becomes in the middle of a sentence (no special tokens)."""
     form = word_form(word, lm.facts.tokenizer.kind)
-    with lm.lock:
+    with lm.tokenizer_lock:
         ids = lm.tokenizer(form, add_special_tokens=False)["input_ids"]
     unk = lm.tokenizer.unk_token_id
     return WordPieces(word=word.strip(), ids=[i for i in ids], pieces=lm.tokenizer.convert_ids_to_tokens(ids)) \

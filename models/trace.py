@@ -67,7 +67,7 @@ def compute_trace(lm: LoadedModel, text: str, max_tokens: int = MAX_TOKENS) -> T
 
     if lm.facts.context_length:  # never more positions than the model has
         max_tokens = min(max_tokens, lm.facts.context_length)
-    enc: Encoding = encode(lm.tokenizer, text, max_tokens, lock=lm.lock)
+    enc: Encoding = encode(lm.tokenizer, text, max_tokens, lock=lm.tokenizer_lock)
     if len(enc.ids) == 0:
         raise NoTokens(N_("There is no token to analyse: type some text."))
     model = lm.model
@@ -98,10 +98,12 @@ def compute_trace(lm: LoadedModel, text: str, max_tokens: int = MAX_TOKENS) -> T
     attn = torch.stack(out.attentions)[:, 0]  # [L, H, T, T]
     pos = captured.get("position_embeddings")
     logits = getattr(out, "logits", None) if lm.spec.head == "causal-lm" else None
+    with lm.tokenizer_lock:
+        tokens = lm.tokenizer.convert_ids_to_tokens(enc.ids.tolist())
     return Trace(
         model_id=lm.spec.id,
         text=text,
-        tokens=lm.tokenizer.convert_ids_to_tokens(enc.ids.tolist()),
+        tokens=tokens,
         ids=_readonly(enc.ids),
         offsets=_readonly(enc.offsets),
         special=_readonly(enc.special),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -265,3 +266,33 @@ def test_layer_drift_figure():
     assert list(diamond.x) == [0] and list(diamond.y) == [1.0] and diamond.marker.symbol == "diamond-open"
     assert line.name == html.escape(name) and "<b>" not in diamond.name and "<i>" not in fig.layout.title.text
     assert fig.layout.xaxis.title.text == "layer (0 = input embeddings)"
+
+
+def _holding(lock, fn, timeout: float) -> bool:
+    """Run ``fn`` in a thread while another thread holds ``lock``; True when fn finished within ``timeout``."""
+    held, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def holder():
+        with lock:
+            held.set()
+            release.wait(30)
+
+    h = threading.Thread(target=holder)
+    h.start()
+    held.wait(10)
+    w = threading.Thread(target=lambda: (fn(), done.set()))
+    try:
+        w.start()
+        return done.wait(timeout)
+    finally:
+        release.set()
+        h.join()
+        w.join(30)
+
+
+def test_tokenizing_waits_for_the_tokenizer_lock_not_for_a_forward_pass(lm):
+    """A class computing traces holds the model lock for whole forward passes; looking up a word's pieces (or
+    tokenizing a text) must not wait behind them, but must not use the tokenizer while another thread does."""
+    assert _holding(lm.lock, lambda: sim.word_pieces(lm, "party"), timeout=10)
+    assert not _holding(lm.tokenizer_lock, lambda: sim.word_pieces(lm, "party"), timeout=0.5)
+    assert not _holding(lm.tokenizer_lock, lambda: compute_trace(lm, "a big party"), timeout=0.5)  # tokenizes too
