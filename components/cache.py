@@ -114,11 +114,26 @@ def _trace(model_id: str, text: str) -> Trace:
     return TRACES.get((model_id, text), lambda: compute_trace(_model(model_id), text))
 
 
+_MADE: set[Hashable] = set()  # what once_with_spinner has made in this process (normally still cached)
+
+
+def once_with_spinner(key: Hashable, message: str, make: Callable[[], Any]) -> Any:
+    """``make()`` (a cached resource) under a spinner the first time this process asks for ``key``, without one
+    afterwards: st.spinner starts a thread on every call, and under a class's load (many script threads waiting
+    for the GIL) that cost each page run ~0.1 s of waiting for a model that was loaded long ago."""
+    if key in _MADE:
+        return make()
+    with st.spinner(message):
+        value = make()
+    _MADE.add(key)
+    return value
+
+
 def get_model(model_id: str) -> LoadedModel:
     """The loaded model; raises ModelUnavailable (one sentence) when it can't be loaded here."""
     _ensure_prepared(model_id)
-    with st.spinner(_("Loading {model}...").format(model=get_spec(model_id).label)):
-        return _model(model_id)
+    return once_with_spinner(("model", model_id), _("Loading {model}...").format(model=get_spec(model_id).label),
+                             lambda: _model(model_id))
 
 
 def get_model_cached(model_id: str) -> LoadedModel:

@@ -5,6 +5,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from components.cache import BudgetCache, trace_nbytes
 
@@ -71,3 +72,46 @@ def test_trace_size_counts_every_array(minilm):
     arrays = [tr.ids, tr.offsets, tr.special, tr.token_embeddings, tr.position_embeddings, tr.hidden_states,
               tr.attentions]
     assert trace_nbytes(tr) == sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+
+
+
+@pytest.fixture
+def spinners(monkeypatch) -> list[str]:
+    """The messages of every st.spinner entered (components.cache), in a process that has made nothing yet."""
+    import contextlib
+
+    from components import cache
+
+    shown: list[str] = []
+
+    @contextlib.contextmanager
+    def spinner(message):
+        shown.append(message)
+        yield
+
+    monkeypatch.setattr(cache.st, "spinner", spinner)
+    monkeypatch.setattr(cache, "_MADE", set())
+    return shown
+
+
+def test_the_spinner_shows_only_the_first_time_a_resource_is_made(spinners):
+    """st.spinner starts a thread per call; a model already loaded is returned without one."""
+    from components.cache import once_with_spinner
+
+    made = []
+    for _ in range(3):
+        assert once_with_spinner(("model", "m"), "Loading m...", lambda: made.append(1) or "lm") == "lm"
+    once_with_spinner(("engine", "m"), "Starting...", lambda: "engine")
+    assert spinners == ["Loading m...", "Starting..."] and len(made) == 3  # the cache is asked every time
+
+
+def test_a_failed_first_load_shows_the_spinner_again_next_time(spinners):
+    from components.cache import ModelUnavailable, once_with_spinner
+
+    def fail():
+        raise ModelUnavailable("The hub is unreachable.")
+
+    for _ in range(2):
+        with pytest.raises(ModelUnavailable):
+            once_with_spinner("hub", "Loading...", fail)
+    assert spinners == ["Loading...", "Loading..."]
