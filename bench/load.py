@@ -15,7 +15,10 @@ Measured:
   show that session's current text (token chips, heatmap rows, the URL) and no other session's marker;
 * model loads: the server runs with ``models.loading.load`` wrapped to print one line per call, so loads can
   be counted (exactly one per model per process is the target);
-* peak RSS of the server (VmHWM from /proc) and RSS after the memory phase.
+* peak RSS of the server (VmHWM from /proc) and RSS after the memory phase;
+* the server's own side: the counting server times every script run (wall and thread CPU, by page), so the
+  latency the server adds can be told apart from the browsers' (which share this machine's cores when the
+  load is generated here; the browsers run at ``nice 19`` so that they yield the cores to the server).
 
     python -m bench.load                              # 30 sessions x 20 interactions, 300 texts (~10 min)
     python -m bench.load --sessions 8 --interactions 8 --texts 30 --no-record   # the reduced form
@@ -103,7 +106,9 @@ def serve_counted(argv: list[str]) -> None:
         try:
             return run_script(self, rerun_data)
         finally:
-            print(f"{RUN_MARK} {time.perf_counter() - wall:.4f} {time.thread_time() - cpu:.4f}", flush=True)
+            state = self._session_state
+            page = state["_current_page"] if "_current_page" in state else "-"  # components/state.py sets it
+            print(f"{RUN_MARK} {time.perf_counter() - wall:.4f} {time.thread_time() - cpu:.4f} {page}", flush=True)
 
     ScriptRunner._run_script = timed
     import serve
@@ -130,10 +135,10 @@ class Server:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def runs(self) -> list[tuple[float, float]]:
-        """(wall, CPU) seconds of every script run so far."""
-        return [(float(w), float(c)) for w, c in re.findall(rf"^{re.escape(RUN_MARK)} (\S+) (\S+)$",
-                                                            self.log.read_text(errors="replace"), re.M)]
+    def runs(self) -> list[tuple[float, float, str]]:
+        """(wall s, CPU s, page) of every script run so far."""
+        return [(float(w), float(c), page) for w, c, page in re.findall(
+            rf"^{re.escape(RUN_MARK)} (\S+) (\S+) (\S+)$", self.log.read_text(errors="replace"), re.M)]
 
     def loads(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -404,6 +409,7 @@ ACTIONS: dict[str, tuple[Action, list[Action]]] = {
 }
 EXTRA: dict[str, list[Action]] = {"next-token": [next_token_top_p], "embeddings": [embeddings_layer]}  # 2nd visit on
 GENERATION = {"generate_run"}  # not held to the 1 s target (a generation of GEN_TOKENS tokens takes seconds)
+GENERATION_PAGES = {"generate"}  # pages whose script runs stream a generation (server-side timing)
 
 
 def plan(n: int) -> list[Action]:
@@ -553,12 +559,16 @@ async def _run(args) -> dict:
             report["sessions_wall_s"] = round(time.perf_counter() - t0, 1)
             # the server's own CPU use (the browsers share this machine): what one interaction costs the server
             report["server_cpu_s_sessions"] = round(server.cpu_s() - cpu0, 1)
-            runs = server.runs()[runs0:]  # the server's side of every interaction: one script run each
-            report.update({"server_runs": len(runs),
-                           "server_run_p50_s": pct([w for w, _ in runs], 0.5),
-                           "server_run_p95_s": pct([w for w, _ in runs], 0.95),
-                           "server_run_cpu_p50_s": pct([c for _, c in runs], 0.5),
-                           "server_run_cpu_p95_s": pct([c for _, c in runs], 0.95),
+            # the server's side of every interaction: its script runs. A run on /generate lasts as long as the
+            # text streams, so those are reported apart, like the browser-side generation latencies.
+            runs = server.runs()[runs0:]
+            pages = [(w, c) for w, c, page in runs if page not in GENERATION_PAGES]
+            report.update({"server_runs": len(runs), "server_runs_pages": len(pages),
+                           "server_run_p50_s": pct([w for w, _ in pages], 0.5),
+                           "server_run_p95_s": pct([w for w, _ in pages], 0.95),
+                           "server_run_cpu_p50_s": pct([c for _, c in pages], 0.5),
+                           "server_run_cpu_p95_s": pct([c for _, c in pages], 0.95),
+                           "server_run_generate_p95_s": pct([w for w, _, p in runs if p in GENERATION_PAGES], 0.95),
                            "browser_nice": args.browser_nice})
             report["rss_after_sessions_mb"], report["peak_rss_after_sessions_mb"] = server.rss_mb()
             if texts:
@@ -609,6 +619,9 @@ def entries_of(r: dict) -> list[dict]:
         entry(f"load/{n}_sessions/cold_start_max", r["cold_start_max_s"], "s"),
         entry(f"load/{n}_sessions/peak_rss", r["peak_rss_mb"], "MB", target=TARGET_RSS_MB),
         entry(f"load/{n}_sessions/server_cpu_per_interaction", r["server_cpu_s_per_interaction"], "s"),
+        entry(f"load/{n}_sessions/server_run_p50", r["server_run_p50_s"], "s"),
+        entry(f"load/{n}_sessions/server_run_p95", r["server_run_p95_s"], "s"),
+        entry(f"load/{n}_sessions/server_run_cpu_p95", r["server_run_cpu_p95_s"], "s"),
     ]
     if "memory" in r:
         m = r["memory"]
