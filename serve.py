@@ -72,6 +72,11 @@ def main() -> None:
     # of the collector's sight (gc.freeze), and the collection after each run only walks what the run made.
     gc.collect()
     gc.freeze()
+    # Each torch call gives the GIL back; under a class's load, winning it again waits for the switch interval
+    # (5 ms by default) while page threads run Python. A forward pass makes hundreds of calls: with four busy
+    # Python threads a 60 ms trace took 39 s at 5 ms and 5.6 s at 1 ms (the generation engine's step runs
+    # under TorchScript, which avoids most of these hand-overs: models/lean_step.py).
+    sys.setswitchinterval(0.001)
     sys.argv = ["streamlit", "run", os.path.join(HERE, "app.py"), *args]
     cli.main()
 

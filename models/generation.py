@@ -46,6 +46,7 @@ import torch.nn.functional as F
 
 import i18n
 from i18n import N_
+from models import lean_step
 from models.packed import packed
 from models.sampling import warp
 
@@ -213,11 +214,6 @@ class KVCache:
         self.rows = self.length = 0
 
 
-def _mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
-    """[B, 1, 1, T] True where a row may attend: its own cached positions (< its length) plus the new one."""
-    return (torch.arange(T)[None, :] <= lengths[:, None])[:, None, None, :]
-
-
 def _on_one_thread(fn: Callable, *args: Any) -> Any:
     """Run ``fn`` on a pool thread the way the engine's worker runs: inference mode, one torch thread."""
     if torch.get_num_threads() != 1:
@@ -255,6 +251,10 @@ class LlamaBackend:
              packed(b.mlp.gate_proj), packed(b.mlp.up_proj), packed(b.mlp.down_proj))
             for b in m.layers
         ]
+        self.weights = [[w_in, wq.weight, wk.weight, wv.weight, o.weight, w_post, gate.weight, up.weight, down.weight]
+                        for w_in, wq, wk, wv, o, w_post, gate, up, down in self.layers]  # as lean_step takes them
+        self.scripted = lean_step.scripted(self.embed, self.norm, self.unembed.weight, self.weights,
+                                           self.unembed.pack, self.H, self.Hkv, self.D, self.eps)
         rope = m.rotary_emb
         self.inv_freq = rope.inv_freq.float()  # [D/2]
         self.rope_scale = float(getattr(rope, "attention_scaling", 1.0))
@@ -314,33 +314,11 @@ class LlamaBackend:
         self._rope(lengths)
 
     def decode(self, tokens: torch.Tensor, lengths: torch.Tensor, r0: int = 0) -> torch.Tensor:
-        """One new token for each cache row r0..r0+B-1 at position ``lengths[b]``; returns logits [B, V]."""
+        """One new token for each cache row r0..r0+B-1 at position ``lengths[b]``; returns logits [B, V].
+        The step itself is models/lean_step.py, run by TorchScript (the GIL released for the whole step)."""
         self.reserve(r0 + tokens.shape[0], lengths)  # no-op when the engine reserved the whole step
         cos, sin = self._rope(lengths)  # [B, D]
-        B = tokens.shape[0]
-        T = int(lengths.max()) + 1  # attend over this much of the cache
-        rows = torch.arange(r0, r0 + B)
-        cos, sin = cos[:, None, :], sin[:, None, :]  # [B, 1, D]
-        hide = torch.zeros(B, 1, 1, T).masked_fill_(~_mask(lengths, T), float("-inf"))  # [B, 1, 1, T]
-        scale = self.D ** -0.5
-        x = F.embedding(tokens, self.embed)  # [B, d]
-        for i, (w_in, wq, wk, wv, o, w_post, gate, up, down) in enumerate(self.layers):
-            h = F.rms_norm(x, (self.d,), w_in, self.eps)
-            q, k, v = wq(h), wk(h), wv(h)  # [B, H*D], [B, Hkv*D] x 2
-            q = self._rotate(q.view(B, self.H, self.D), cos, sin)  # [B, H, D]
-            k = self._rotate(k.view(B, self.Hkv, self.D), cos, sin)  # [B, Hkv, D]
-            self.kv.k[i, rows, :, lengths] = k
-            self.kv.v[i, rows, :, lengths] = v.view(B, self.Hkv, self.D)
-            # grouped-query attention without copying K/V: the G query heads of one kv head are its "queries";
-            # written out (scores, softmax, mix): at 30 rows 0.18 ms a layer against 0.32 ms for SDPA's kernel
-            keys, values = self.kv.k[i, r0: r0 + B, :, :T], self.kv.v[i, r0: r0 + B, :, :T]  # [B, Hkv, T, D]
-            scores = torch.matmul(q.view(B, self.Hkv, self.G, self.D), keys.transpose(-1, -2))
-            weights = torch.softmax(scores.mul_(scale).add_(hide), dim=-1)  # [B, Hkv, G, T]
-            a = torch.matmul(weights, values)  # [B, Hkv, G, D]
-            x = x + o(a.reshape(B, self.d))
-            x = self._mlp(x, w_post, gate, up, down)
-        x = F.rms_norm(x, (self.d,), self.norm, self.eps)
-        return self.unembed(x)  # [B, V]
+        return self.scripted(tokens, lengths, r0, cos, sin, self.kv.k, self.kv.v)
 
 
 class HFBackend:

@@ -1,0 +1,92 @@
+"""One decode step of the lean Llama forward (models/generation.py, ``LlamaBackend.decode``) as a TorchScript
+function.
+
+Why: a served process runs one Python thread per browser session. An eager decode step makes ~300 torch calls,
+and each call gives the GIL back and must win it again; with busy page threads every such hand-over waits for
+the switch interval. Measured here with four busy Python threads: 16 tokens took 358 s eager instead of 0.9 s.
+A TorchScript function runs all its ops in C++ with the GIL released for the whole call (one hand-over per
+step). Same aten ops, same order, so the same numbers (tests/unit/test_generation.py compares the two).
+
+No ``from __future__ import annotations`` here: TorchScript reads these annotations.
+"""
+from typing import List, Optional, Union
+
+import torch
+
+
+def _linear(x: torch.Tensor, w: torch.Tensor, packed: bool) -> torch.Tensor:
+    """x [B, in] @ W.T: ``w`` in oneDNN's blocked layout when ``packed`` (models/packed.py), else [out, in]."""
+    if packed:
+        no_scalars: List[Optional[Union[int, float, complex]]] = []  # TorchScript's "Scalar?[]"
+        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), w, None, "none", no_scalars, "")
+    return torch.nn.functional.linear(x, w)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+
+def decode_step(tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch.Tensor, sin: torch.Tensor,
+                kv_k: torch.Tensor, kv_v: torch.Tensor, embed: torch.Tensor, norm: torch.Tensor,
+                unembed: torch.Tensor, layers: List[List[torch.Tensor]], packed: bool,
+                H: int, Hkv: int, D: int, eps: float) -> torch.Tensor:
+    """One new token for each cache row r0..r0+B-1 at position ``lengths[b]``; returns logits [B, V].
+
+    cos, sin [B, D] of those positions; kv_k, kv_v [L, rows, Hkv, T_max, D] (written at ``lengths``);
+    layers[i] = [w_in, wq, wk, wv, wo, w_post, gate, up, down] (the matrices as ``_linear`` takes them)."""
+    B = tokens.shape[0]
+    d = embed.shape[1]
+    G = H // Hkv  # query heads per key/value head
+    T = int(lengths.max()) + 1  # attend over this much of the cache
+    rows = torch.arange(r0, r0 + B)
+    cos, sin = cos[:, None, :], sin[:, None, :]  # [B, 1, D]
+    visible = (torch.arange(T)[None, :] <= lengths[:, None])[:, None, None, :]  # [B, 1, 1, T]
+    hide = torch.zeros(B, 1, 1, T).masked_fill_(~visible, float("-inf"))  # [B, 1, 1, T]
+    scale = D ** -0.5
+    x = torch.embedding(embed, tokens)  # [B, d]
+    for i, layer in enumerate(layers):
+        w_in, wq, wk, wv, wo, w_post, gate, up, down = layer
+        h = torch.rms_norm(x, [d], w_in, eps)
+        q = _rotate(_linear(h, wq, packed).view(B, H, D), cos, sin)  # [B, H, D]
+        k = _rotate(_linear(h, wk, packed).view(B, Hkv, D), cos, sin)  # [B, Hkv, D]
+        v = _linear(h, wv, packed).view(B, Hkv, D)  # [B, Hkv, D]
+        kv_k[i][rows, :, lengths] = k
+        kv_v[i][rows, :, lengths] = v
+        # grouped-query attention without copying K/V: the G query heads of one kv head are its "queries"
+        keys, values = kv_k[i, r0: r0 + B, :, :T], kv_v[i, r0: r0 + B, :, :T]  # [B, Hkv, T, D]
+        scores = torch.matmul(q.view(B, Hkv, G, D), keys.transpose(-1, -2))  # [B, Hkv, G, T]
+        weights = torch.softmax(scores.mul_(scale).add_(hide), dim=-1)  # [B, Hkv, G, T]
+        a = torch.matmul(weights, values)  # [B, Hkv, G, D]
+        x = x + _linear(a.reshape(B, d), wo, packed)
+        h = torch.rms_norm(x, [d], w_post, eps)
+        x = x + _linear(torch.nn.functional.silu(_linear(h, gate, packed)) * _linear(h, up, packed), down, packed)
+    x = torch.rms_norm(x, [d], norm, eps)
+    return _linear(x, unembed, packed)  # [B, V]
+
+
+class Step(torch.nn.Module):
+    """decode_step on the model's weights, held by this (scripted) module.
+
+    Why a module: PyTorch takes the GIL whenever a tensor that has a Python object goes back to a single owner
+    (``TensorImpl::decref_pyobject``). Weights passed as arguments on every step each went from two owners back
+    to one at the end of the call: ~300 GIL hand-overs a step (51 -> 105 ms per token beside ONE busy page
+    thread). Held here for good, the weights never drop back to one owner."""
+
+    layers: List[List[torch.Tensor]]
+
+    def __init__(self, embed: torch.Tensor, norm: torch.Tensor, unembed: torch.Tensor,
+                 layers: List[List[torch.Tensor]], packed: bool, H: int, Hkv: int, D: int, eps: float):
+        super().__init__()
+        self.embed, self.norm, self.unembed, self.layers = embed, norm, unembed, layers
+        self.packed, self.H, self.Hkv, self.D, self.eps = packed, H, Hkv, D, eps
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch.Tensor, sin: torch.Tensor,
+                kv_k: torch.Tensor, kv_v: torch.Tensor) -> torch.Tensor:
+        return decode_step(tokens, lengths, r0, cos, sin, kv_k, kv_v, self.embed, self.norm, self.unembed,
+                           self.layers, self.packed, self.H, self.Hkv, self.D, self.eps)
+
+
+def scripted(*args) -> torch.jit.ScriptModule:
+    """``Step(*args)`` compiled by TorchScript (~1 s)."""
+    return torch.jit.script(Step(*args))
