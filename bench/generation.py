@@ -7,6 +7,8 @@ transformers' ``generate`` measured in the same run, interleaved, so a busy mach
    (transformers' default attention), not our loaded copy, whose linear layers run on packed weights
    (models/packed.py). ``generate`` on our copy is reported too (``hf_generate_packed_tokens_per_s``).
    Time to first token: engine request -> first token pushed; generate with ``max_new_tokens=1`` as its baseline.
+   ``hf_generate_in_a_thread_tokens_per_s``: generate run from a background thread, as the engine must run (on
+   some machines torch is slower in any thread but the main one; seen 34 vs 59 ms per token).
    The engine's worker runs torch on one thread (faster than two in a worker thread here, see Engine) and
    draws samples on the other core.
 2. Memory-bandwidth bound: one decode step reads every weight once (the tied embedding/unembedding matrix once,
@@ -140,6 +142,17 @@ def bench_generation(results: list[dict]) -> None:
     assert all(toks == ref for _, toks in packed_t), "generate on our (packed) copy gives other tokens"
     results.append(entry("generation/one_stream/hf_generate_packed_tokens_per_s",
                          NEW / statistics.median(t for t, _ in packed_t), "tok/s"))
+    # The engine must run in a background thread (the server's page threads cannot wait on it); on some machines
+    # torch runs slower in any thread but the main one: generate itself, in a thread, shows how much.
+    import threading
+
+    in_thread: list[float] = []
+    for _ in range(3):
+        worker = threading.Thread(target=lambda: in_thread.append(hf(NEW)[0]))
+        worker.start()
+        worker.join()
+    results.append(entry("generation/one_stream/hf_generate_in_a_thread_tokens_per_s",
+                         NEW / statistics.median(in_thread), "tok/s"))
     results.append(entry("generation/one_stream/time_to_first_token", statistics.median(our_ttft), "s",
                          baseline=statistics.median(hf_ttft)))
 

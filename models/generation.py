@@ -19,8 +19,10 @@ Two ways to run one step (``_Backend``):
 * ``LlamaBackend`` (SmolLM2 and other Llama-architecture models): a lean forward written out below, nanoGPT style,
   on the model's own weights (the packed copies its linear layers already use, models/packed.py: no copy, no
   hooks, no module calls), with our own preallocated cache. Decoding one token this way skips generate's
-  per-step bookkeeping; see bench/generation.py. From SPLIT_ROWS rows on, a step runs in two halves, one core
-  each (``Engine._step``).
+  per-step bookkeeping; see bench/generation.py. The prefill is written out below; the decode step is
+  models/lean_step.py, run by TorchScript so that the page threads of a busy class (which hold the GIL between
+  torch calls) cannot stall it. From SPLIT_ROWS rows on, a step runs in two halves, one core each
+  (``Engine._step``).
 * ``HFBackend`` (any other decoder, e.g. GPT-2 with learned positions): the model's own forward with a
   ``DynamicCache`` built from our cache rows, a 2-D attention mask with the holes of each row and explicit
   ``position_ids``; it holds ``lm.lock`` because other pages install hooks on those modules.
