@@ -241,27 +241,26 @@ class LlamaBackend:
         self.d = c.hidden_size
         self.H, self.Hkv = c.num_attention_heads, c.num_key_value_heads
         self.D = getattr(c, "head_dim", None) or self.d // self.H
-        self.G = self.H // self.Hkv  # query heads per key/value head
         self.eps = c.rms_norm_eps
         self.embed = m.embed_tokens.weight  # [V, d]
         self.norm = m.norm.weight  # [d]
         # every matrix product goes through the layer's packed weight (models/packed.py), shared with the model
-        self.unembed = packed(model.lm_head)  # [V, d] (tied to embed in SmolLM2)
-        self.layers = [
-            (b.input_layernorm.weight, packed(b.self_attn.q_proj), packed(b.self_attn.k_proj),
-             packed(b.self_attn.v_proj), packed(b.self_attn.o_proj), b.post_attention_layernorm.weight,
-             packed(b.mlp.gate_proj), packed(b.mlp.up_proj), packed(b.mlp.down_proj))
+        head = packed(model.lm_head)
+        self.packed = head.pack  # False: plain [out, in] weights (no oneDNN here)
+        self.unembed = head.weight  # [V, d] (tied to embed in SmolLM2)
+        self.weights = [  # per layer, as models/lean_step.py takes them
+            [b.input_layernorm.weight, packed(b.self_attn.q_proj).weight, packed(b.self_attn.k_proj).weight,
+             packed(b.self_attn.v_proj).weight, packed(b.self_attn.o_proj).weight, b.post_attention_layernorm.weight,
+             packed(b.mlp.gate_proj).weight, packed(b.mlp.up_proj).weight, packed(b.mlp.down_proj).weight]
             for b in m.layers
         ]
-        self.weights = [[w_in, wq.weight, wk.weight, wv.weight, o.weight, w_post, gate.weight, up.weight, down.weight]
-                        for w_in, wq, wk, wv, o, w_post, gate, up, down in self.layers]  # as lean_step takes them
-        self.scripted = lean_step.scripted(self.embed, self.norm, self.unembed.weight, self.weights,
-                                           self.unembed.pack, self.H, self.Hkv, self.D, self.eps)
+        self.scripted = lean_step.scripted(self.embed, self.norm, self.unembed, self.weights, self.packed,
+                                           self.H, self.Hkv, self.D, self.eps)
         rope = m.rotary_emb
         self.inv_freq = rope.inv_freq.float()  # [D/2]
         self.rope_scale = float(getattr(rope, "attention_scaling", 1.0))
         self.cos = self.sin = torch.empty(0, self.D)
-        self.kv = KVCache(len(self.layers), self.Hkv, self.D, self.embed.dtype)
+        self.kv = KVCache(len(self.weights), self.Hkv, self.D, self.embed.dtype)
 
     def _rope(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin for these positions: [..., D], from a table grown on demand (same maths as HF)."""
@@ -273,15 +272,6 @@ class LlamaBackend:
             self.cos, self.sin = emb.cos() * self.rope_scale, emb.sin() * self.rope_scale
         return self.cos[pos], self.sin[pos]
 
-    @staticmethod
-    def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        half = x.shape[-1] // 2
-        return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
-
-    def _mlp(self, x, w_post, gate, up, down):
-        h = F.rms_norm(x, (self.d,), w_post, self.eps)
-        return x + down(F.silu(gate(h)) * up(h))
-
     def prefill(self, slots: list[int], prompts: list[list[int]]) -> torch.Tensor:
         """Run the prompts of several requests in one pass, each into its cache row (``slots``); returns the
         logits of each prompt's last position [n, V]. The prompts are packed one after the other (N tokens in
@@ -292,11 +282,12 @@ class LlamaBackend:
         self.kv.ensure(max(slots) + 1, max(lens) + 1)
         cos, sin = self._rope(torch.cat([torch.arange(n) for n in lens]))  # [N, D], positions restart per prompt
         x = F.embedding(torch.tensor([t for p in prompts for t in p]), self.embed)  # [N, d]
-        for i, (w_in, wq, wk, wv, o, w_post, gate, up, down) in enumerate(self.layers):
+        rotate, linear, pk = lean_step.rotate, lean_step.linear, self.packed
+        for i, (w_in, wq, wk, wv, o, w_post, gate, up, down) in enumerate(self.weights):
             h = F.rms_norm(x, (self.d,), w_in, self.eps)
-            q, k, v = wq(h), wk(h), wv(h)  # [N, H*D], [N, Hkv*D] x 2
-            q = self._rotate(q.view(N, self.H, self.D).transpose(0, 1), cos, sin)  # [H, N, D]
-            k = self._rotate(k.view(N, self.Hkv, self.D).transpose(0, 1), cos, sin)  # [Hkv, N, D]
+            q, k, v = linear(h, wq, pk), linear(h, wk, pk), linear(h, wv, pk)  # [N, H*D], [N, Hkv*D] x 2
+            q = rotate(q.view(N, self.H, self.D).transpose(0, 1), cos, sin)  # [H, N, D]
+            k = rotate(k.view(N, self.Hkv, self.D).transpose(0, 1), cos, sin)  # [Hkv, N, D]
             v = v.view(N, self.Hkv, self.D).transpose(0, 1)  # [Hkv, N, D]
             heads = []
             for slot, a, b in zip(slots, starts, starts[1:]):
@@ -304,10 +295,10 @@ class LlamaBackend:
                 self.kv.v[i, slot, :, : b - a] = v[:, a:b]
                 heads.append(F.scaled_dot_product_attention(q[:, a:b], k[:, a:b], v[:, a:b], is_causal=True,
                                                             enable_gqa=True))  # [H, n_j, D]
-            x = x + o(torch.cat(heads, dim=1).transpose(0, 1).reshape(N, self.d))
-            x = self._mlp(x, w_post, gate, up, down)
+            x = x + linear(torch.cat(heads, dim=1).transpose(0, 1).reshape(N, self.d), o, pk)
+            x = lean_step.mlp(x, w_post, gate, up, down, pk, self.eps)
         x = F.rms_norm(x[torch.tensor(starts[1:]) - 1], (self.d,), self.norm, self.eps)  # [n, d] last positions
-        return self.unembed(x)  # [n, V]
+        return linear(x, self.unembed, pk)  # [n, V]
 
     def reserve(self, rows: int, lengths: torch.Tensor) -> None:
         """Grow the cache and the RoPE table for a step of ``rows`` rows at these positions: decode() calls on

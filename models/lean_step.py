@@ -14,7 +14,7 @@ from typing import List, Optional, Union
 import torch
 
 
-def _linear(x: torch.Tensor, w: torch.Tensor, packed: bool) -> torch.Tensor:
+def linear(x: torch.Tensor, w: torch.Tensor, packed: bool) -> torch.Tensor:
     """x [B, in] @ W.T: ``w`` in oneDNN's blocked layout when ``packed`` (models/packed.py), else [out, in]."""
     if packed:
         no_scalars: List[Optional[Union[int, float, complex]]] = []  # TorchScript's "Scalar?[]"
@@ -22,9 +22,17 @@ def _linear(x: torch.Tensor, w: torch.Tensor, packed: bool) -> torch.Tensor:
     return torch.nn.functional.linear(x, w)
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE: x [..., D] rotated by the angles whose cos, sin [..., D] are given (HF's rotate_half form)."""
     half = x.shape[-1] // 2
     return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+
+def mlp(x: torch.Tensor, w_post: torch.Tensor, gate: torch.Tensor, up: torch.Tensor, down: torch.Tensor,
+        packed: bool, eps: float) -> torch.Tensor:
+    """The residual SwiGLU block: x + down(silu(gate(h)) * up(h)), h = RMSNorm(x). [N, d]"""
+    h = torch.rms_norm(x, [x.shape[-1]], w_post, eps)
+    return x + linear(torch.nn.functional.silu(linear(h, gate, packed)) * linear(h, up, packed), down, packed)
 
 
 def decode_step(tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch.Tensor, sin: torch.Tensor,
@@ -34,7 +42,7 @@ def decode_step(tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch
     """One new token for each cache row r0..r0+B-1 at position ``lengths[b]``; returns logits [B, V].
 
     cos, sin [B, D] of those positions; kv_k, kv_v [L, rows, Hkv, T_max, D] (written at ``lengths``);
-    layers[i] = [w_in, wq, wk, wv, wo, w_post, gate, up, down] (the matrices as ``_linear`` takes them)."""
+    layers[i] = [w_in, wq, wk, wv, wo, w_post, gate, up, down] (the matrices as ``linear`` takes them)."""
     B = tokens.shape[0]
     d = embed.shape[1]
     G = H // Hkv  # query heads per key/value head
@@ -48,9 +56,9 @@ def decode_step(tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch
     for i, layer in enumerate(layers):
         w_in, wq, wk, wv, wo, w_post, gate, up, down = layer
         h = torch.rms_norm(x, [d], w_in, eps)
-        q = _rotate(_linear(h, wq, packed).view(B, H, D), cos, sin)  # [B, H, D]
-        k = _rotate(_linear(h, wk, packed).view(B, Hkv, D), cos, sin)  # [B, Hkv, D]
-        v = _linear(h, wv, packed).view(B, Hkv, D)  # [B, Hkv, D]
+        q = rotate(linear(h, wq, packed).view(B, H, D), cos, sin)  # [B, H, D]
+        k = rotate(linear(h, wk, packed).view(B, Hkv, D), cos, sin)  # [B, Hkv, D]
+        v = linear(h, wv, packed).view(B, Hkv, D)  # [B, Hkv, D]
         kv_k[i][rows, :, lengths] = k
         kv_v[i][rows, :, lengths] = v
         # grouped-query attention without copying K/V: the G query heads of one kv head are its "queries"
@@ -58,11 +66,10 @@ def decode_step(tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch
         scores = torch.matmul(q.view(B, Hkv, G, D), keys.transpose(-1, -2))  # [B, Hkv, G, T]
         weights = torch.softmax(scores.mul_(scale).add_(hide), dim=-1)  # [B, Hkv, G, T]
         a = torch.matmul(weights, values)  # [B, Hkv, G, D]
-        x = x + _linear(a.reshape(B, d), wo, packed)
-        h = torch.rms_norm(x, [d], w_post, eps)
-        x = x + _linear(torch.nn.functional.silu(_linear(h, gate, packed)) * _linear(h, up, packed), down, packed)
+        x = x + linear(a.reshape(B, d), wo, packed)
+        x = mlp(x, w_post, gate, up, down, packed, eps)
     x = torch.rms_norm(x, [d], norm, eps)
-    return _linear(x, unembed, packed)  # [B, V]
+    return linear(x, unembed, packed)  # [B, V]
 
 
 class Step(torch.nn.Module):
