@@ -239,6 +239,11 @@ async def shows_own_text(s: Session, js: str) -> None:
     await wait_for(s.page, f"want => ({js})() === want", want)
 
 
+def first_line(e: BaseException) -> str:
+    """An error's message for the report: its first line, at most 200 characters (asyncio's timeout has none)."""
+    return (str(e).splitlines() or [""])[0][:200]
+
+
 def bounded(awaitable, seconds: float = ACTION_TIMEOUT_MS / 1000):
     """Playwright's evaluate(), count() and close() take no timeout: a page stuck in its renderer would hang
     the whole run (seen once with 30 tabs on 2 cores). Every such call goes through this."""
@@ -449,7 +454,7 @@ async def run_session(s: Session, browser, url: str, n: int, markers: list[str],
                 await step(s)
                 await settle(pg)
             except Exception as e:  # a timeout: record it and carry on (the next step re-checks the page)
-                s.errors.append(f"{step.__name__}: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}")
+                s.errors.append(f"{step.__name__}: {type(e).__name__}: {first_line(e)}")
                 await check_isolation(s, others)
                 continue
             s.latencies.append((step.__name__, time.perf_counter() - t))
@@ -457,7 +462,7 @@ async def run_session(s: Session, browser, url: str, n: int, markers: list[str],
                 s.errors.append(f"{step.__name__}: exception shown on the page")
             await check_isolation(s, others)
     except Exception as e:
-        s.errors.append(f"session: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}")
+        s.errors.append(f"session: {type(e).__name__}: {first_line(e)}")
     finally:
         await _close(context)
 
@@ -493,7 +498,7 @@ async def memory_phase(browser, url: str, texts: list[str], workers: int, server
                     await shows_own_text(s, CHIPS_JS)
                     await settle(pg)
                 except Exception as e:
-                    errors.append(f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}")
+                    errors.append(f"{type(e).__name__}: {first_line(e)}")
                 samples.append(server.rss_mb()[0])
         finally:
             await _close(context)
