@@ -50,7 +50,7 @@ def attention_heatmap(weights: np.ndarray, q_labels: list[str], k_labels: list[s
             + _("masked: a later token, this query cannot see it") + "<extra></extra>",
         ))
     n = max(len(ys), len(xs))
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", plot_bgcolor="white",
+    fig.update_layout(title=html.escape(title), font=FONT, plot_bgcolor="white",
                       height=height or int(min(900, max(380, 120 + 26 * n))), margin=dict(l=10, r=10, t=50, b=10))
     fig.update_yaxes(autorange="reversed", type="category", title_text=_("query (the token that is reading)"),
                      nticks=min(len(ys), 48))
@@ -122,7 +122,7 @@ def head_grid(thumbs: np.ndarray, cells: np.ndarray, title: str, *, row_labels: 
     fig.update_yaxes(tickvals=[r * cell + centre for r in range(R)], ticktext=[html.escape(t) for t in row_labels],
                      title_text=row_title, autorange="reversed", showgrid=False, zeroline=False,
                      scaleanchor="x")
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", plot_bgcolor="white",
+    fig.update_layout(title=html.escape(title), font=FONT, plot_bgcolor="white",
                       height=height or int(min(2400, max(260, 130 + R * 900 / max(C, 1)))),
                       margin=dict(l=10, r=10, t=100, b=10), showlegend=False,
                       )
@@ -154,7 +154,7 @@ def stat_grid(values: np.ndarray, title: str, label: str, *, fmt: str = ".3f", z
     fig.update_xaxes(title_text=_("head"), dtick=1, range=[-0.6, H - 0.4], side="top", showgrid=False, zeroline=False)
     fig.update_yaxes(title_text=_("layer"), dtick=1 if L <= 32 else None, range=[L - 0.4, -0.6], showgrid=False,
                      zeroline=False)
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", showlegend=False,
+    fig.update_layout(title=html.escape(title), font=FONT, showlegend=False,
                       height=height, margin=dict(l=10, r=10, t=90, b=10),
                       )
     return fig
@@ -174,7 +174,7 @@ def vectors(z: np.ndarray, row_labels: list[str], title: str, *, col_title: str 
         hovertemplate="%{y}<br>" + col_title + " %{x}<br>" + hover_name + " %{z:.5f}<extra></extra>",
         colorbar=dict(thickness=12),
     ))
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white",
+    fig.update_layout(title=html.escape(title), font=FONT,
                       height=height or int(min(700, max(170, 90 + 22 * len(ys)))), margin=dict(l=10, r=10, t=50, b=10))
     fig.update_yaxes(type="category", autorange="reversed", nticks=min(len(ys), 40))
     fig.update_xaxes(title_text=col_title)
@@ -198,7 +198,7 @@ def step_bars(labels: list[str], scores: np.ndarray, weights: np.ndarray, masked
     fig.add_trace(go.Scatter(x=ys, y=finite, name=_("score q·k × scale"), mode="markers+lines", yaxis="y2",
                              marker=dict(color="#d97706", size=8), line=dict(color="#d97706", width=1),
                              hovertemplate=_("key") + " %{x}<br>" + _("scaled score") + " %{y:.5f}<extra></extra>"))
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", barmode="overlay",
+    fig.update_layout(title=html.escape(title), font=FONT, barmode="overlay",
                       height=420, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=1.08),
                       yaxis=dict(title=_("softmax weight"), range=[0, 1.02]),
                       yaxis2=dict(title=_("scaled score"), overlaying="y", side="right", showgrid=False))

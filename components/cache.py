@@ -187,6 +187,7 @@ def warm_up(model_ids: tuple[str, ...], text: str) -> None:
         _model(model_id)
         _tokenizer(model_id)
         _trace(model_id, text)
+        _index(model_id)  # the embeddings and similarity pages' neighbour index (~0.7 s): not the first student's wait
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)

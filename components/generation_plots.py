@@ -89,7 +89,7 @@ def alternatives_figure(pieces: list[str], probs: list[float], adjusted: list[fl
             x=list(adjusted), y=labels, orientation="h", name=_("sampled from (after T, top-k, top-p)"),
             marker_color="#f59e0b", text=[f"{p:.1%}" for p in adjusted], textposition="auto",
             hovertemplate="%{y}<br>" + _("sampling probability %{x:.6f}") + "<extra></extra>"))
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", barmode="group",
+    fig.update_layout(title=html.escape(title), font=FONT, barmode="group",
                       height=120 + (48 if adjusted is not None else 30) * len(pieces),
                       margin=dict(l=10, r=10, t=50, b=30), xaxis_title=_("probability"), xaxis_tickformat=".0%",
                       legend=dict(orientation="h", y=-0.12))
@@ -108,7 +108,7 @@ def compare_figure(names: list[str], logprobs: list[list[float]], title: str) ->
         fig.add_trace(go.Scatter(x=list(range(1, len(ys) + 1)), y=ys, mode="lines+markers", name=html.escape(name),
                                  hovertemplate=_("token %{x}<br>sum of log-probabilities %{y:.4f}")
                                  + "<extra></extra>"))
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=360,
+    fig.update_layout(title=html.escape(title), font=FONT, height=360,
                       margin=dict(l=10, r=10, t=50, b=40), xaxis_title=_("generated tokens"),
                       yaxis_title=_("total log-probability (natural log)"))
     return fig

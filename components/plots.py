@@ -43,7 +43,7 @@ def one_hot_vs_dense(token_id: int, vocab_size: int, embedding: np.ndarray, labe
     fig.update_xaxes(title_text=dimension, row=2, col=1)
     fig.update_yaxes(title_text=value, row=2, col=1)
     fig.update_layout(height=460, showlegend=False, margin=dict(l=50, r=20, t=50, b=40), font=FONT,
-                      bargap=0.05, template="plotly_white")
+                      bargap=0.05)
     return fig
 
 
@@ -76,7 +76,7 @@ def heatmap(z: np.ndarray, x: list[str], y: list[str], title: str, *, zmin: floa
         hovertemplate=f"%{{y}} · %{{x}}<br>{hover_name} %{{z:.5f}}<extra></extra>",
         colorbar=dict(thickness=14),
     ))
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white",
+    fig.update_layout(title=html.escape(title), font=FONT,
                       height=height or max(320, 60 + 28 * len(y)), margin=dict(l=10, r=10, t=50, b=10))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", side="bottom", nticks=min(len(x), 24))
@@ -94,7 +94,7 @@ def lines(x, series: dict[str, np.ndarray], title: str, x_title: str, y_title: s
             mode="lines+markers" if markers else "lines",
             hovertemplate=f"{html.escape(name)}<br>{x_title} %{{x}}<br>{y_title} %{{y:.5f}}<extra></extra>",
         ))
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=height,
+    fig.update_layout(title=html.escape(title), font=FONT, height=height,
                       margin=dict(l=10, r=10, t=50, b=10), xaxis_title=x_title, yaxis_title=y_title,
                       legend=dict(orientation="h", y=-0.25))
     if y_range:
@@ -114,7 +114,7 @@ def ranked_bars(labels: list[str], values: np.ndarray, title: str, value_name: s
         text=[f"{v:.3f}" for v in values], textposition="auto", marker_color=colours,
         hovertemplate=f"%{{y}}<br>{value_name} %{{x:.5f}}<extra></extra>",
     ))
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=90 + 30 * len(labels),
+    fig.update_layout(title=html.escape(title), font=FONT, height=90 + 30 * len(labels),
                       margin=dict(l=10, r=10, t=50, b=30), xaxis_title=value_name)
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -142,7 +142,7 @@ def pca_scatter(coords: np.ndarray, labels: list[str], groups: list[str], explai
         fig.update_layout(scene=dict(xaxis_title=axis[0], yaxis_title=axis[1], zaxis_title=axis[2]))
     else:
         fig.update_layout(xaxis_title=axis[0], yaxis_title=axis[1])
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=560,
+    fig.update_layout(title=html.escape(title), font=FONT, height=560,
                       margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
@@ -180,7 +180,7 @@ def layer_drift(series: dict[str, np.ndarray], static: dict[str, float], title: 
                 hovertemplate=f"{label}<br>{html.escape(static_name)}<br>{y_title} %{{y:.5f}}<extra></extra>",
             ))
     low = min(lows)
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=420,
+    fig.update_layout(title=html.escape(title), font=FONT, height=420,
                       margin=dict(l=10, r=10, t=50, b=10), xaxis_title=x_title, yaxis_title=y_title,
                       legend=dict(orientation="h", y=-0.22))
     n = max((len(v) for v in series.values()), default=1)

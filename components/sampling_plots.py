@@ -112,7 +112,7 @@ def lens_heatmap(top_texts: list[list[str]], top_probs: np.ndarray, layer_names:
     ))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", side="top")
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white",
+    fig.update_layout(title=html.escape(title), font=FONT,
                       height=110 + 22 * len(layer_names), margin=dict(l=10, r=10, t=90, b=10))
     return fig
 
@@ -128,7 +128,7 @@ def lens_line(probs: np.ndarray, ranks: np.ndarray, token: str, title: str) -> g
     ))
     fig.update_xaxes(title_text=_("layer (0 = embeddings)"), dtick=max(1, len(probs) // 15))
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text=_("probability"))
-    fig.update_layout(title=html.escape(title), font=FONT, template="plotly_white", height=300,
+    fig.update_layout(title=html.escape(title), font=FONT, height=300,
                       margin=dict(l=10, r=10, t=50, b=40), showlegend=False)
     return fig
 

@@ -11,11 +11,18 @@ import unicodedata
 from typing import Iterable
 
 import pandas as pd
+import plotly.io as pio
 import streamlit as st
 
 from i18n import _
 from models.facts import ModelFacts, TokenizerFacts
 from models.tokens import PieceInfo
+
+# The app's figures have the plotly_white look as plotly's default template (Streamlit sets a default of its own
+# when it is imported, i.e. before this line). As the default, plotly gives each new figure the template without
+# validating it again; passed by name to each figure it was deep-copied and re-validated every
+# time: ~7 ms a figure, a fifth of the server's CPU for an embeddings page run.
+pio.templates.default = "plotly_white"
 
 # Soft colours that stay readable with dark text on a projector; cycled per token.
 CHIP_COLOURS = ["#fde68a", "#bbf7d0", "#bfdbfe", "#fbcfe8", "#ddd6fe", "#fed7aa", "#a5f3fc", "#e9d5ff"]

@@ -1,4 +1,6 @@
 """components.widgets: escaping, visible whitespace, captions that match the loaded tokenizer."""
+import json
+
 from components.widgets import chips_html, facts_rows, marker_notes, tokenizer_caption, visible
 from models.tokens import describe, encode
 
@@ -63,3 +65,18 @@ def test_csv_cells_never_start_a_formula():
     df = csv_safe(pd.DataFrame({"piece": ["=1+1", "+x", "ok", "-", "@a"], "id": [1, -2, 3, 4, 5]}))
     assert df["piece"].tolist() == ["'=1+1", "'+x", "ok", "'-", "'@a"]
     assert df["id"].tolist() == [1, -2, 3, 4, 5]
+
+
+def test_every_chart_has_the_white_template():
+    """The app's look comes from plotly's default template (set in components.widgets, after Streamlit has set
+    its own): every chart a page sends has plotly_white's, whichever builder made it."""
+    import plotly.io as pio
+
+    from tests.app.helpers import charts, run_page
+
+    white = json.loads(pio.json.to_json_plotly(pio.templates["plotly_white"].to_plotly_json()))
+    for page in ("app_pages/embeddings.py", "app_pages/next-token.py"):
+        figures = charts(run_page(page))
+        assert len(figures) >= 3, (page, list(figures))
+        assert {title: spec["layout"]["template"] == white for title, spec in figures.items()} \
+            == {title: True for title in figures}

@@ -142,13 +142,21 @@ def test_serve_takes_local_model_flags():
     assert out == "['x', 'y'] ['--server.port', '1']"
 
 
-def test_serve_freezes_what_it_loaded_so_the_gc_after_each_run_skips_it():
-    """Streamlit collects garbage after every script run; serve.py hides the warm process (models, libraries)
-    from that collection. Run serve.main() up to the point it would start the server."""
-    code = ("import gc, sys, serve; from streamlit.web import cli; "
-            "cli.main = lambda: print(gc.get_freeze_count(), len(gc.get_objects())); serve.main()")
+def test_serve_warms_and_freezes_what_it_loaded_so_the_gc_after_each_run_skips_it():
+    """serve.py loads what the first page runs need (models, the neighbour index), then hides the warm process
+    from the garbage collection Streamlit runs after every script run. Run serve.main() up to the point it would
+    start the server."""
+    code = ("import gc, sys, serve; from streamlit.web import cli; from models import similarity; "
+            "built = []; init = similarity.EmbeddingIndex.__init__; "
+            "similarity.EmbeddingIndex.__init__ = lambda self, lm: (built.append(lm.spec.id), init(self, lm))[1]; "
+            "from components import cache; from models.registry import DEFAULT_DECODER; "
+            "cli.main = lambda: print(gc.get_freeze_count(), len(gc.get_objects()), sorted(built), "
+            "    cache._index(DEFAULT_DECODER) is cache._index(DEFAULT_DECODER), sorted(built)); serve.main()")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300,
                          cwd=Path(__file__).resolve().parents[2]).stdout.strip().splitlines()[-1]
-    frozen, walked = map(int, out.split())
+    frozen, walked, rest = out.split(" ", 2)
+    frozen, walked = int(frozen), int(walked)
+    # each model's index built once, before the server starts; asking again is a cache hit
+    assert rest == "['minilm-l6', 'smollm2-135m'] True ['minilm-l6', 'smollm2-135m']"
     assert frozen > 200_000  # torch, transformers, streamlit, both models: all frozen
     assert walked < frozen / 20  # what a full collection still walks

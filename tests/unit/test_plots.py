@@ -23,3 +23,29 @@ def test_one_hot_vs_dense_draws_the_real_row_and_one_spike(minilm):
 def test_one_hot_label_is_escaped():
     fig = one_hot_vs_dense(5, 100, np.zeros(8, dtype=np.float32), "<b>x</b>")
     assert fig.data[1].text[0].startswith("&lt;b&gt;x&lt;/b&gt;")
+
+
+
+def test_figures_take_the_default_template_instead_of_validating_one(monkeypatch):
+    """The look comes from plotly's default template (components.widgets sets plotly_white; the app's charts are
+    checked in tests/app/test_widgets.py): a template passed by name is deep-copied and validated for every
+    figure (~7 ms each)."""
+    import re
+    from pathlib import Path
+
+    import plotly.io as pio
+    from _plotly_utils import basevalidators
+
+    from components.plots import heatmap
+
+    monkeypatch.setattr(pio.templates, "default", "plotly_white")
+    validated = []
+    real = basevalidators.BaseTemplateValidator.validate_coerce
+    monkeypatch.setattr(basevalidators.BaseTemplateValidator, "validate_coerce",
+                        lambda self, v, *a, **k: validated.append(v) or real(self, v, *a, **k))
+    fig = heatmap(np.eye(3, dtype=np.float32), ["a", "b", "c"], ["x", "y", "z"], "t")
+    assert validated == []
+    assert fig.to_plotly_json()["layout"]["template"] == pio.templates["plotly_white"].to_plotly_json()
+    # and no figure builder passes a template (hovertemplate= and texttemplate= are other things)
+    sources = Path(heatmap.__code__.co_filename).parent.glob("*.py")
+    assert [f.name for f in sources if re.search(r"(?<![a-z])template=", f.read_text())] == []
