@@ -18,9 +18,13 @@ Measured:
 * peak RSS of the server (VmHWM from /proc) and RSS after the memory phase;
 * the server's own side: the counting server times every script run (wall and thread CPU, by page), so the
   latency the server adds can be told apart from the browsers' (which share this machine's cores when the
-  load is generated here; the browsers run at ``nice 19`` so that they yield the cores to the server).
+  load is generated here; the browsers run at ``nice 19`` so that they yield the cores to the server); and the
+  whole machine's busy CPU time, so what the load generator itself costs per interaction is known;
+* two paces: students who read each result before the next click (a pause drawn from ``--think``, 4-12 s),
+  and students clicking back to back with no pause at all (a stress test: with N sessions always waiting
+  for a reply, latency is N x the CPU an interaction costs, server and browser, / the cores).
 
-    python -m bench.load                              # 30 sessions x 20 interactions, 300 texts (~10 min)
+    python -m bench.load                              # both paces, 30 sessions x 20 interactions, 300 texts
     python -m bench.load --sessions 8 --interactions 8 --texts 30 --no-record   # the reduced form
 
 Adding a page: one entry in ``ACTIONS`` (its interactions) and its row in tests/fuzz/pages.py.
@@ -429,8 +433,18 @@ def plan(n: int) -> list[Action]:
     return steps[:n]
 
 
-async def run_session(s: Session, browser, url: str, n: int, markers: list[str], start_at: float) -> None:
+def machine_busy_s() -> float:
+    """CPU seconds all cores of this machine have spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_session(s: Session, browser, url: str, n: int, markers: list[str], start_at: float,
+                      think: tuple[float, float] = (0.0, 0.0)) -> None:
+    """One student: open the link, then ``n`` interactions, each followed by a pause drawn from ``think``
+    (seconds: the time to read the result; (0, 0) clicks back to back)."""
     others = [m for m in markers if m != s.marker]
+    pace = random.Random(s.index)
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
     pg = s.page = await context.new_page()
     pg.set_default_timeout(ACTION_TIMEOUT_MS)
@@ -449,6 +463,7 @@ async def run_session(s: Session, browser, url: str, n: int, markers: list[str],
         await settle(pg)
         s.cold_start_s = time.perf_counter() - t0
         for step in plan(n):
+            await asyncio.sleep(pace.uniform(*think))
             t = time.perf_counter()
             try:
                 await step(s)
@@ -543,6 +558,8 @@ def niced(executable: str, level: int) -> str:
 
 
 async def _run(args) -> dict:
+    """One fresh server, ``args.sessions`` students at the pace ``args.think`` (min, max seconds between two
+    interactions), then the memory phase (``args.texts``)."""
     from playwright.async_api import async_playwright
 
     from tests.e2e.conftest import chromium_path
@@ -550,7 +567,7 @@ async def _run(args) -> dict:
     texts, mean_tokens = texts_of_about(128, args.texts) if args.texts else ([], 0.0)
     server = start_server()
     report: dict = {"sessions": args.sessions, "interactions_per_session": args.interactions,
-                    "server_start_to_healthy_s": round(server.started_s, 1)}
+                    "think_s": list(args.think), "server_start_to_healthy_s": round(server.started_s, 1)}
     try:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=niced(chromium_path(), args.browser_nice),
@@ -558,12 +575,16 @@ async def _run(args) -> dict:
             markers = [f"qz{i:02d}{random.choice('bdfgkmpvw')}{random.choice('aeiou')}x" for i in range(args.sessions)]
             sessions = [Session(i, m) for i, m in enumerate(markers)]
             start_at = time.monotonic() + 2.0
-            t0, cpu0, runs0 = time.perf_counter(), server.cpu_s(), len(server.runs())
-            await asyncio.gather(*(run_session(s, browser, server.url, args.interactions, markers, start_at)
-                                   for s in sessions))
+            t0, cpu0, busy0, runs0 = time.perf_counter(), server.cpu_s(), machine_busy_s(), len(server.runs())
+            await asyncio.gather(*(run_session(s, browser, server.url, args.interactions, markers, start_at,
+                                               tuple(args.think)) for s in sessions))
             report["sessions_wall_s"] = round(time.perf_counter() - t0, 1)
-            # the server's own CPU use (the browsers share this machine): what one interaction costs the server
+            # the server's own CPU use (the browsers share this machine): what one interaction costs the server;
+            # and the whole machine's, the rest of which is the load generator (Chromium, Playwright, this script)
             report["server_cpu_s_sessions"] = round(server.cpu_s() - cpu0, 1)
+            report["machine_cpu_s_sessions"] = round(machine_busy_s() - busy0, 1)
+            report["machine_busy_fraction"] = round(
+                report["machine_cpu_s_sessions"] / (report["sessions_wall_s"] * (os.cpu_count() or 1)), 3)
             # the server's side of every interaction: its script runs. A run on /generate lasts as long as the
             # text streams, so those are reported apart, like the browser-side generation latencies.
             runs = server.runs()[runs0:]
@@ -597,6 +618,8 @@ async def _run(args) -> dict:
         "cold_start_p50_s": pct([s.cold_start_s for s in sessions if s.cold_start_s is not None], 0.5),
         "cold_start_max_s": max((s.cold_start_s for s in sessions if s.cold_start_s is not None), default=None),
         "server_cpu_s_per_interaction": (report["server_cpu_s_sessions"] / (len(lat) + len(gen))) if lat else None,
+        "load_generator_cpu_s_per_interaction": ((report["machine_cpu_s_sessions"] - report["server_cpu_s_sessions"])
+                                                 / (len(lat) + len(gen))) if lat else None,
         "errors": [e for s in sessions for e in s.errors],
         "crosstalk": [c for s in sessions for c in s.crosstalk],
     })
@@ -605,28 +628,37 @@ async def _run(args) -> dict:
     return report
 
 
+def phase_name(r: dict) -> str:
+    """load/30_sessions (back to back) or load/30_sessions_reading_4-12s (a pause after every interaction)."""
+    lo, hi = r["think_s"]
+    return f"load/{r['sessions']}_sessions" + (f"_reading_{lo:g}-{hi:g}s" if hi else "")
+
+
 def entries_of(r: dict) -> list[dict]:
-    n = r["sessions"]
+    name = phase_name(r)
     loads = r["loads"]
     model_loads = [v for k, v in loads.items() if k.startswith("model:")]
     out = [
-        entry(f"load/{n}_sessions/interaction_p50", r["latency_p50_s"], "s"),
-        entry(f"load/{n}_sessions/interaction_p95", r["latency_p95_s"], "s", target=TARGET_P95_S),
-        entry(f"load/{n}_sessions/interaction_max", r["latency_max_s"], "s"),
-        entry(f"load/{n}_sessions/interactions_done", r["interactions_done"], "count"),
-        entry(f"load/{n}_sessions/generation_p50", r["generation_p50_s"], "s"),
-        entry(f"load/{n}_sessions/generation_p95", r["generation_p95_s"], "s"),
-        entry(f"load/{n}_sessions/generations_done", r["generations_done"], "count"),
-        entry(f"load/{n}_sessions/errors", len(r["errors"]), "count", target=0),
-        entry(f"load/{n}_sessions/crosstalk", len(r["crosstalk"]), "count", target=0),
-        entry(f"load/{n}_sessions/max_loads_per_model", max(model_loads, default=0), "count", target=1),
-        entry(f"load/{n}_sessions/cold_start_p50", r["cold_start_p50_s"], "s"),
-        entry(f"load/{n}_sessions/cold_start_max", r["cold_start_max_s"], "s"),
-        entry(f"load/{n}_sessions/peak_rss", r["peak_rss_mb"], "MB", target=TARGET_RSS_MB),
-        entry(f"load/{n}_sessions/server_cpu_per_interaction", r["server_cpu_s_per_interaction"], "s"),
-        entry(f"load/{n}_sessions/server_run_p50", r["server_run_p50_s"], "s"),
-        entry(f"load/{n}_sessions/server_run_p95", r["server_run_p95_s"], "s"),
-        entry(f"load/{n}_sessions/server_run_cpu_p95", r["server_run_cpu_p95_s"], "s"),
+        entry(f"{name}/interaction_p50", r["latency_p50_s"], "s"),
+        entry(f"{name}/interaction_p95", r["latency_p95_s"], "s", target=TARGET_P95_S),
+        entry(f"{name}/interaction_max", r["latency_max_s"], "s"),
+        entry(f"{name}/interactions_done", r["interactions_done"], "count"),
+        entry(f"{name}/generation_p50", r["generation_p50_s"], "s"),
+        entry(f"{name}/generation_p95", r["generation_p95_s"], "s"),
+        entry(f"{name}/generations_done", r["generations_done"], "count"),
+        entry(f"{name}/errors", len(r["errors"]), "count", target=0),
+        entry(f"{name}/crosstalk", len(r["crosstalk"]), "count", target=0),
+        entry(f"{name}/max_loads_per_model", max(model_loads, default=0), "count", target=1),
+        entry(f"{name}/cold_start_p50", r["cold_start_p50_s"], "s"),
+        entry(f"{name}/cold_start_max", r["cold_start_max_s"], "s"),
+        entry(f"{name}/peak_rss", r["peak_rss_mb"], "MB", target=TARGET_RSS_MB),
+        entry(f"{name}/server_cpu_per_interaction", r["server_cpu_s_per_interaction"], "s"),
+        entry(f"{name}/load_generator_cpu_per_interaction", r["load_generator_cpu_s_per_interaction"],
+              "s"),
+        entry(f"{name}/machine_busy_fraction", r["machine_busy_fraction"], "ratio"),
+        entry(f"{name}/server_run_p50", r["server_run_p50_s"], "s"),
+        entry(f"{name}/server_run_p95", r["server_run_p95_s"], "s"),
+        entry(f"{name}/server_run_cpu_p95", r["server_run_cpu_p95_s"], "s"),
     ]
     if "memory" in r:
         m = r["memory"]
@@ -647,21 +679,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-workers", type=int, default=6)
     parser.add_argument("--browser-nice", type=int, default=19,
                         help="nice level of the browsers, so the load generator yields the cores to the server (0: off)")
+    parser.add_argument("--think", type=think_range, default=(4.0, 12.0), metavar="MIN-MAX",
+                        help="seconds a student reads a result before the next interaction (default 4-12)")
+    parser.add_argument("--pace", choices=("reading", "back-to-back", "both"), default="both",
+                        help="students who read each result (--think), who click without pause, or both")
     parser.add_argument("--no-record", action="store_true", help="do not write bench/results.json")
     args = parser.parse_args(argv)
-    report = asyncio.run(_run(args))
-    entries = entries_of(report)
-    if not args.no_record:
-        merge_results(entries, "load", {k: v for k, v in report.items() if k not in ("errors", "crosstalk")}
-                      | {"errors": report["errors"][:20], "crosstalk": report["crosstalk"][:20],
-                         "load_average_at_end": [round(x, 2) for x in os.getloadavg()]})
-    print(json.dumps({k: v for k, v in report.items() if k not in ("errors",)}, indent=2, default=str))
-    for e in report["errors"][:20]:
-        print("error:", e)
-    missed = [e["name"] for e in entries if e["ok"] is False]
+    paces = {"reading": [args.think], "back-to-back": [(0.0, 0.0)], "both": [args.think, (0.0, 0.0)]}[args.pace]
+    missed = []
+    for i, think in enumerate(paces):  # a fresh server for each; the memory phase on the last one
+        phase = argparse.Namespace(**{**vars(args), "think": think, "texts": args.texts if i == len(paces) - 1 else 0})
+        report = asyncio.run(_run(phase))
+        entries = entries_of(report)
+        if not args.no_record:
+            merge_results(entries, phase_name(report),
+                          {k: v for k, v in report.items() if k not in ("errors", "crosstalk")}
+                          | {"errors": report["errors"][:20], "crosstalk": report["crosstalk"][:20],
+                             "load_average_at_end": [round(x, 2) for x in os.getloadavg()]})
+        print(phase_name(report), json.dumps({k: v for k, v in report.items() if k not in ("errors",)}, indent=2,
+                                             default=str))
+        for e in report["errors"][:20]:
+            print("error:", e)
+        missed += [e["name"] for e in entries if e["ok"] is False]
     print("targets missed: " + ", ".join(missed) if missed else "all targets met")
     return 1 if missed else 0
 
+
+def think_range(text: str) -> tuple[float, float]:
+    """"4-12" -> (4.0, 12.0); "0" -> (0.0, 0.0)."""
+    lo, _, hi = text.partition("-")
+    lo, hi = float(lo), float(hi or lo)
+    if not 0 <= lo <= hi:
+        raise argparse.ArgumentTypeError(f"not a range of seconds: {text!r}")
+    return lo, hi
 
 if __name__ == "__main__":
     sys.exit(main())
