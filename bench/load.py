@@ -18,7 +18,9 @@ Measured:
 * peak RSS of the server (VmHWM from /proc) and RSS after the memory phase;
 * the server's own side: the counting server times every script run (wall and thread CPU, by page), so the
   latency the server adds can be told apart from the browsers' (which share this machine's cores when the
-  load is generated here; the browsers run at ``nice 19`` so that they yield the cores to the server); and the
+  load is generated here; the browsers run under Linux's SCHED_IDLE policy so that they only get the CPU time
+  the server leaves: Chromium raises its own browser and GPU processes to nice -8, so ``nice 19`` did not do
+  it; every browser thread's policy is checked at the end of the sessions); and the
   whole machine's busy CPU time, so what the load generator itself costs per interaction is known;
 * two paces: students who read each result before the next click (a pause drawn from ``--think``, 4-12 s),
   and students clicking back to back with no pause at all (a stress test: with N sessions always waiting
@@ -545,16 +547,38 @@ def pct(values: list[float], q: float) -> float | None:
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-def niced(executable: str, level: int) -> str:
-    """A launcher that runs the browser at a lower CPU priority (``nice``), so that on a machine shared with
-    the server the load generator's 30 renderers do not take the cores the server needs; 0: the browser as is."""
-    if not level:
+SCHED_IDLE = 5  # Linux scheduling policy: run only when no other thread wants the CPU
+
+
+def idle_priority(executable: str, on: bool) -> str:
+    """A launcher that starts the browser under SCHED_IDLE (inherited by every process and thread it makes), so
+    that on a machine shared with the server the load generator's renderers only take CPU time the server does
+    not want. Not ``nice``: Chromium sets the nice values of its processes itself (browser and GPU process at
+    -8 when it may), which undid ``nice -n 19``; it does not change the scheduling policy."""
+    if not on:
         return executable
     fd, path = tempfile.mkstemp(prefix="tx-load-chromium-", suffix=".sh")
     with os.fdopen(fd, "w") as f:
-        f.write(f'#!/bin/sh\nexec nice -n {int(level)} "{executable}" "$@"\n')
+        f.write(f'#!/bin/sh\nexec chrt --idle 0 "{executable}" "$@"\n')
     os.chmod(path, 0o755)
     return path
+
+
+def browser_threads() -> tuple[int, int]:
+    """(threads of running Chromium processes, how many of them are not under SCHED_IDLE), from /proc. (Debian's
+    /usr/bin/chromium is a shell script: the processes' executable is /usr/lib/chromium/chromium.)"""
+    total = not_idle = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or Path(os.readlink(proc / "exe")).name not in ("chromium", "chrome"):
+                continue
+            for task in (proc / "task").iterdir():
+                policy = int((task / "stat").read_text().rsplit(")", 1)[1].split()[38])
+                total += 1
+                not_idle += policy != SCHED_IDLE
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return total, not_idle
 
 
 async def _run(args) -> dict:
@@ -570,7 +594,7 @@ async def _run(args) -> dict:
                     "think_s": list(args.think), "server_start_to_healthy_s": round(server.started_s, 1)}
     try:
         async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=niced(chromium_path(), args.browser_nice),
+            browser = await p.chromium.launch(executable_path=idle_priority(chromium_path(), args.browser_idle),
                                               headless=True, args=CHROMIUM_ARGS)
             markers = [f"qz{i:02d}{random.choice('bdfgkmpvw')}{random.choice('aeiou')}x" for i in range(args.sessions)]
             sessions = [Session(i, m) for i, m in enumerate(markers)]
@@ -595,7 +619,9 @@ async def _run(args) -> dict:
                            "server_run_cpu_p50_s": pct([c for _, c in pages], 0.5),
                            "server_run_cpu_p95_s": pct([c for _, c in pages], 0.95),
                            "server_run_generate_p95_s": pct([w for w, _, p in runs if p in GENERATION_PAGES], 0.95),
-                           "browser_nice": args.browser_nice})
+                           "browser_idle": args.browser_idle})
+            # the browsers' priority held: every thread of every browser process still under SCHED_IDLE
+            report["browser_threads"], report["browser_threads_not_idle"] = browser_threads()
             report["rss_after_sessions_mb"], report["peak_rss_after_sessions_mb"] = server.rss_mb()
             if texts:
                 report["memory"] = await memory_phase(browser, server.url, texts, args.memory_workers, server)
@@ -677,8 +703,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interactions", type=int, default=20)
     parser.add_argument("--texts", type=int, default=300, help="distinct ~128-token texts for the memory phase")
     parser.add_argument("--memory-workers", type=int, default=6)
-    parser.add_argument("--browser-nice", type=int, default=19,
-                        help="nice level of the browsers, so the load generator yields the cores to the server (0: off)")
+    parser.add_argument("--browser-normal-priority", dest="browser_idle", action="store_false",
+                        help="run the browsers at normal priority (default: SCHED_IDLE, so the load generator only "
+                             "takes the CPU time the server leaves)")
     parser.add_argument("--think", type=think_range, default=(4.0, 12.0), metavar="MIN-MAX",
                         help="seconds a student reads a result before the next interaction (default 4-12)")
     parser.add_argument("--pace", choices=("reading", "back-to-back", "both"), default="both",
