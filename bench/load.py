@@ -107,20 +107,34 @@ def serve_counted(argv: list[str]) -> None:
     run_script = ScriptRunner._run_script
 
     def timed(self, rerun_data):
-        """The server's side of an interaction: one script run (page or fragment), its wall and CPU time."""
+        """The server's side of an interaction: one script run (page or fragment), its wall and CPU time, the
+        session's marker (the first word of its text) and when the run ended."""
         wall, cpu = time.perf_counter(), time.thread_time()
         try:
             return run_script(self, rerun_data)
         finally:
             state = self._session_state
             page = state["_current_page"] if "_current_page" in state else "-"  # components/state.py sets it
-            print(f"{RUN_MARK} {time.perf_counter() - wall:.4f} {time.thread_time() - cpu:.4f} {page}", flush=True)
+            text = state["text"] if "text" in state else ""
+            who = text.split(" ", 1)[0] if isinstance(text, str) and text.startswith("qz") else "-"
+            print(f"{RUN_MARK} {time.perf_counter() - wall:.4f} {time.thread_time() - cpu:.4f} {page} {who} "
+                  f"{time.time():.3f}", flush=True)
 
     ScriptRunner._run_script = timed
     import serve
 
     sys.argv = ["serve.py", *argv]
     serve.main()
+
+
+@dataclass(frozen=True)
+class Run:
+    """One script run on the server: wall and thread-CPU seconds, page, session marker ("-": none), end (epoch s)."""
+    wall: float
+    cpu: float
+    page: str
+    who: str
+    end: float
 
 
 @dataclass
@@ -141,10 +155,10 @@ class Server:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def runs(self) -> list[tuple[float, float, str]]:
-        """(wall s, CPU s, page) of every script run so far."""
-        return [(float(w), float(c), page) for w, c, page in re.findall(
-            rf"^{re.escape(RUN_MARK)} (\S+) (\S+) (\S+)$", self.log.read_text(errors="replace"), re.M)]
+    def runs(self) -> list[Run]:
+        """Every script run so far."""
+        return [Run(float(w), float(c), page, who, float(end)) for w, c, page, who, end in re.findall(
+            rf"^{re.escape(RUN_MARK)} (\S+) (\S+) (\S+) (\S+) (\S+)$", self.log.read_text(errors="replace"), re.M)]
 
     def loads(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -223,6 +237,7 @@ class Session:
     errors: list[str] = field(default_factory=list)
     crosstalk: list[str] = field(default_factory=list)
     cold_start_s: float | None = None
+    cold_done_at: float = float("inf")  # epoch seconds when the first page showed the session's own tokens
     waited: int = 0  # generations during which this session was told it waits in the queue
 
     def next_text(self) -> str:
@@ -463,7 +478,7 @@ async def run_session(s: Session, browser, url: str, n: int, markers: list[str],
         await pg.goto(f"{url}/tokens?text={quote(s.next_text())}", wait_until="commit")
         await wait_for(pg, f"want => ({CHIPS_JS})() === want", re.sub(r"\s", "", s.text), timeout=COLD_TIMEOUT_MS)
         await settle(pg)
-        s.cold_start_s = time.perf_counter() - t0
+        s.cold_start_s, s.cold_done_at = time.perf_counter() - t0, time.time()
         for step in plan(n):
             await asyncio.sleep(pace.uniform(*think))
             t = time.perf_counter()
@@ -609,16 +624,23 @@ async def _run(args) -> dict:
             report["machine_cpu_s_sessions"] = round(machine_busy_s() - busy0, 1)
             report["machine_busy_fraction"] = round(
                 report["machine_cpu_s_sessions"] / (report["sessions_wall_s"] * (os.cpu_count() or 1)), 3)
-            # the server's side of every interaction: its script runs. A run on /generate lasts as long as the
-            # text streams, so those are reported apart, like the browser-side generation latencies.
+            # the server's side of every interaction: its script runs after the session's first page (the cold
+            # start is reported apart, as in the browser). A run on /generate lasts as long as the text streams,
+            # so those are reported apart too, like the browser-side generation latencies.
             runs = server.runs()[runs0:]
-            pages = [(w, c) for w, c, page in runs if page not in GENERATION_PAGES]
+            cold_done = {s.marker: s.cold_done_at for s in sessions}
+            cold = [r for r in runs if r.end <= cold_done.get(r.who, 0.0)]
+            later = [r for r in runs if r.end > cold_done.get(r.who, 0.0)]
+            pages = [r for r in later if r.page not in GENERATION_PAGES]
             report.update({"server_runs": len(runs), "server_runs_pages": len(pages),
-                           "server_run_p50_s": pct([w for w, _ in pages], 0.5),
-                           "server_run_p95_s": pct([w for w, _ in pages], 0.95),
-                           "server_run_cpu_p50_s": pct([c for _, c in pages], 0.5),
-                           "server_run_cpu_p95_s": pct([c for _, c in pages], 0.95),
-                           "server_run_generate_p95_s": pct([w for w, _, p in runs if p in GENERATION_PAGES], 0.95),
+                           "server_runs_unattributed": sum(r.who not in cold_done for r in runs),
+                           "server_run_p50_s": pct([r.wall for r in pages], 0.5),
+                           "server_run_p95_s": pct([r.wall for r in pages], 0.95),
+                           "server_run_cpu_p50_s": pct([r.cpu for r in pages], 0.5),
+                           "server_run_cpu_p95_s": pct([r.cpu for r in pages], 0.95),
+                           "server_run_cold_start_p95_s": pct([r.wall for r in cold], 0.95),
+                           "server_run_generate_p95_s": pct([r.wall for r in later if r.page in GENERATION_PAGES],
+                                                            0.95),
                            "browser_idle": args.browser_idle})
             # the browsers' priority held: every thread of every browser process still under SCHED_IDLE
             report["browser_threads"], report["browser_threads_not_idle"] = browser_threads()
@@ -685,6 +707,8 @@ def entries_of(r: dict) -> list[dict]:
         entry(f"{name}/server_run_p50", r["server_run_p50_s"], "s"),
         entry(f"{name}/server_run_p95", r["server_run_p95_s"], "s"),
         entry(f"{name}/server_run_cpu_p95", r["server_run_cpu_p95_s"], "s"),
+        entry(f"{name}/server_run_cold_start_p95", r["server_run_cold_start_p95_s"], "s"),
+        entry(f"{name}/server_run_generate_p95", r["server_run_generate_p95_s"], "s"),
     ]
     if "memory" in r:
         m = r["memory"]
