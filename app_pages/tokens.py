@@ -3,14 +3,15 @@ import pandas as pd
 import streamlit as st
 
 from components import state
-from components.cache import get_model, get_tokenizer, trace_or_stop
+from components.cache import get_model, get_tokenizer, tokens_or_stop
 from components.plots import one_hot_vs_dense
 from components.glossary import glossary_link as g
 from components.widgets import csv_download, kv_table, marker_notes, show_chart, token_chips, tokenizer_caption, visible
 from i18n import N_, _
 from models.loading import ModelUnavailable
 from models.registry import get_spec, other_family_default
-from models.tokens import MAX_TOKENS, Encoding, describe, encode, han_summary, pieces_table
+from models.tokens import MAX_TOKENS, describe, encode, han_summary, pieces_table
+from models.trace import token_embedding
 
 TOKEN = state.Param("token", 0, state.int_in(0, MAX_TOKENS - 1))
 state.seed([TOKEN], scope="tokens")
@@ -26,13 +27,12 @@ text = state.current_text()
 st.title(_("Tokens: text → pieces → ids"))
 st.markdown(tokenizer_caption(facts.tokenizer, lm.spec.label))
 
-trace = trace_or_stop(lm.spec.id, text, _("see how the model cuts it into tokens"))
-
-enc = Encoding(ids=trace.ids, offsets=trace.offsets, special=trace.special, n_total=trace.n_total)
+# only the tokenizer here: a text typed on this page costs no forward pass (the other pages trace it)
+enc = tokens_or_stop(lm, text, _("see how the model cuts it into tokens"))
 pieces = describe(lm.tokenizer, enc, text, facts.tokenizer.kind)
-if trace.truncated:
+if enc.truncated:
     st.info(_("This text is {n:,} tokens long; the model analyses the first {max}, shown here. The rest is left out "
-              "on every page.").format(n=trace.n_total, max=MAX_TOKENS), icon="✂️")
+              "on every page.").format(n=enc.n_total, max=MAX_TOKENS), icon="✂️")
 
 selected = st.session_state.get(TOKEN.name, 0)
 # Streamlit 1.67's selectbox hands back the browser's old option LABEL (a str) when the options changed under it
@@ -42,9 +42,9 @@ selected = st.session_state.get(TOKEN.name, 0)
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric(_("Characters"), f"{len(text):,}")
-c2.metric(_("Tokens"), f"{trace.n_total:,}")
-c3.metric(_("Characters per token"), f"{len(text) / max(1, trace.n_total):.2f}")
-c4.metric(_("Special tokens"), int(trace.special.sum()))
+c2.metric(_("Tokens"), f"{enc.n_total:,}")
+c3.metric(_("Characters per token"), f"{len(text) / max(1, enc.n_total):.2f}")
+c4.metric(_("Special tokens"), int(enc.special.sum()))
 
 token_chips(pieces, selected)
 st.caption(_("Each chip is one {token}: the piece on top, its {id} below. Hover a chip for details. "
@@ -78,7 +78,7 @@ with left:
         font_size="0.95rem",
     )
 with right:
-    fig = one_hot_vs_dense(p.id, facts.vocab_size, trace.token_embeddings[p.index], visible(p.shown))
+    fig = one_hot_vs_dense(p.id, facts.vocab_size, token_embedding(lm, p.id), visible(p.shown))
     show_chart(fig, "onehot")
 T, V, d = len(pieces), facts.vocab_size, facts.d_model
 st.markdown(_(
@@ -103,7 +103,7 @@ if other is not None:
     other_pieces = describe(other.tokenizer, other_enc, text, other.facts.kind)
     a, b = st.columns(2)
     for col, label, family, tfacts, ps, n_total in (
-        (a, lm.spec.label, lm.spec.family, facts.tokenizer, pieces, trace.n_total),
+        (a, lm.spec.label, lm.spec.family, facts.tokenizer, pieces, enc.n_total),
         (b, get_spec(other_id).label, get_spec(other_id).family, other.facts, other_pieces, other_enc.n_total),
     ):
         with col:

@@ -19,6 +19,7 @@ from i18n import _
 from models import loading
 from models.loading import LoadedModel, LoadedTokenizer, ModelUnavailable
 from models.registry import default_for, get_spec
+from models.tokens import Encoding
 from models.trace import Trace, compute_trace
 
 _PREPARE_LOCK = threading.Lock()
@@ -60,6 +61,12 @@ class BudgetCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def __contains__(self, key: Hashable) -> bool:
+        """Cached and not expired (does not count as a use)."""
+        with self._lock:
+            hit = self._items.get(key)
+            return hit is not None and self.clock() - hit[2] <= self.ttl
 
     def _lookup(self, key: Hashable) -> tuple[bool, Any]:  # call with self._lock held
         hit = self._items.get(key)
@@ -114,6 +121,12 @@ def _trace(model_id: str, text: str) -> Trace:
     return TRACES.get((model_id, text), lambda: compute_trace(_model(model_id), text))
 
 
+def trace_of(lm, text: str) -> Trace:
+    """The same cached trace for an already loaded model, with no Streamlit call: for work done outside a script
+    run (the export's files are built in Streamlit's download thread)."""
+    return TRACES.get((lm.spec.id, text), lambda: compute_trace(lm, text))
+
+
 _MADE: set[Hashable] = set()  # what once_with_spinner has made in this process (normally still cached)
 
 
@@ -155,11 +168,23 @@ def trace_or_stop(model_id: str, text: str, purpose: str) -> Trace:
     """The trace a page needs, or a friendly one-line message and the end of the page run (empty text, no
     token). ``purpose`` (translated by the caller) ends the sentence "Type or paste some text in the sidebar to
     ...". """
+    return _or_stop(lambda: get_trace(model_id, text), text, purpose)
+
+
+def tokens_or_stop(lm: LoadedModel, text: str, purpose: str) -> Encoding:
+    """The tokens a trace of the text analyses, without the forward pass (the Tokens page), or the same
+    messages as :func:`trace_or_stop`."""
+    from models.trace import analysed
+
+    return _or_stop(lambda: analysed(lm, text), text, purpose)
+
+
+def _or_stop(make: Callable[[], Any], text: str, purpose: str) -> Any:
     if not text.strip():
         st.info(_("Type or paste some text in the sidebar to {purpose}.").format(purpose=purpose), icon="✍️")
         st.stop()
     try:
-        return get_trace(model_id, text)
+        return make()
     except ValueError as e:
         st.info(str(e), icon="✍️")
         st.stop()

@@ -127,11 +127,14 @@ def shown_layer(url_path: str, n_layers: int) -> int:
 
 
 def sidebar(lm, url_path: str, text: str) -> None:
-    """The sidebar's "Export" expander: the trace as JSON or a zip of CSVs, and a link to this view."""
+    """The sidebar's "Export and share" expander: the trace as JSON or a zip of CSVs, and a link to this view.
+    The files, and the trace itself when no page has computed it yet, are made only when a button is clicked
+    (in Streamlit's download thread): on the Tokens page typing a text costs no forward pass."""
     import streamlit as st
 
-    from components.cache import get_trace
+    from components.cache import trace_of
     from models.sampling import token_texts
+    from models.trace import analysed
 
     from i18n import _
 
@@ -145,22 +148,30 @@ def sidebar(lm, url_path: str, text: str) -> None:
             st.caption(_("Type some text to export its trace."))
             return
         try:
-            trace = get_trace(lm.spec.id, text)
-        except ValueError as e:
+            n_tokens = len(analysed(lm, text).ids)
+        except ValueError as e:  # no token at all
             st.caption(str(e))
             return
-        layer = shown_layer(url_path, trace.attentions.shape[0])
-        with lm.tokenizer_lock:  # decoding 20 ids; the files themselves are built only on click
-            ex = build(trace, layer, lambda ids: token_texts(lm.tokenizer, ids, lm.facts.tokenizer.kind))
-        stem = f"trace-{lm.spec.id}"
-        if ex.next_token is not None:
+        facts = lm.facts
+        layer = shown_layer(url_path, facts.n_layers)
+        decoder = lm.spec.head == "causal-lm"  # its trace has the last position's logits
+        if decoder:
             what = _("{n} tokens, their ids and character spans, the attention of layer {layer} ({heads} heads), "
                      "and the top {top} next tokens.")
         else:
             what = _("{n} tokens, their ids and character spans, the attention of layer {layer} ({heads} heads).")
-        st.caption(what.format(n=trace.n_tokens, layer=layer, heads=trace.attentions.shape[1],
-                               top=len(ex.next_token) if ex.next_token is not None else 0))
-        st.download_button(_("Trace as JSON"), lambda: to_json(ex), file_name=f"{stem}.json", mime="application/json",
+        st.caption(what.format(n=n_tokens, layer=layer, heads=facts.n_heads, top=TOP_N))
+
+        def file(write):
+            def make() -> bytes:
+                trace = trace_of(lm, text)
+                with lm.tokenizer_lock:  # decoding the 20 candidates
+                    ex = build(trace, layer, lambda ids: token_texts(lm.tokenizer, ids, lm.facts.tokenizer.kind))
+                return write(ex)
+            return make
+
+        stem = f"trace-{lm.spec.id}"
+        st.download_button(_("Trace as JSON"), file(to_json), file_name=f"{stem}.json", mime="application/json",
                            key="export_json", on_click="ignore", icon=":material/data_object:")
-        st.download_button(_("Trace as CSV (zip)"), lambda: to_zip(ex), file_name=f"{stem}-csv.zip",
+        st.download_button(_("Trace as CSV (zip)"), file(to_zip), file_name=f"{stem}-csv.zip",
                            mime="application/zip", key="export_zip", on_click="ignore", icon=":material/table:")

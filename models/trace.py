@@ -62,14 +62,29 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def analysed(lm: LoadedModel, text: str, max_tokens: int = MAX_TOKENS) -> Encoding:
+    """The tokens a trace of ``text`` analyses (the first ``max_tokens``, never more than the model's positions),
+    without the forward pass: what the Tokens page and the export's caption need. NoTokens if there is none."""
+    if lm.facts.context_length:
+        max_tokens = min(max_tokens, lm.facts.context_length)
+    enc = encode(lm.tokenizer, text, max_tokens, lock=lm.tokenizer_lock)
+    if len(enc.ids) == 0:
+        raise NoTokens(N_("There is no token to analyse: type some text."))
+    return enc
+
+
+def token_embedding(lm: LoadedModel, token_id: int) -> np.ndarray:
+    """[d] what the input embedding layer gives this id (a trace's ``token_embeddings`` row for it)."""
+    import torch
+
+    with torch.inference_mode():
+        return lm.model.get_input_embeddings()(torch.tensor([int(token_id)]))[0].float().numpy()
+
+
 def compute_trace(lm: LoadedModel, text: str, max_tokens: int = MAX_TOKENS) -> Trace:
     import torch
 
-    if lm.facts.context_length:  # never more positions than the model has
-        max_tokens = min(max_tokens, lm.facts.context_length)
-    enc: Encoding = encode(lm.tokenizer, text, max_tokens, lock=lm.tokenizer_lock)
-    if len(enc.ids) == 0:
-        raise NoTokens(N_("There is no token to analyse: type some text."))
+    enc = analysed(lm, text, max_tokens)
     model = lm.model
     ids = torch.from_numpy(enc.ids)[None]  # [1, T]
     captured: dict[str, torch.Tensor] = {}

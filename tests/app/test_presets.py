@@ -99,6 +99,24 @@ def test_copy_link_shows_the_address_of_this_view():
     assert presets.PRESET_PARAM not in got
 
 
+def test_the_tokens_page_computes_no_trace_for_the_export(smollm2):
+    """Typing a text on the Tokens page costs no forward pass: the export's caption counts the tokens, and the
+    trace (and the files) are made when a download button is clicked (tests/e2e/test_tour_e2e.py downloads)."""
+    from components.cache import TRACES, trace_of
+    from components.export import TOP_N, build, to_json
+    from tests.app.helpers import run_page
+
+    text = "only this test sends this sentence to the tokens page"
+    at = run_page("app_pages/tokens.py", model="smollm2-135m", text=text)  # straight to the page, as a link does
+    assert ("smollm2-135m", text) not in TRACES
+    trace = trace_of(smollm2, text)  # what a click on "Trace as JSON" builds the file from
+    assert ("smollm2-135m", text) in TRACES
+    caption = " ".join(c.value for c in at.sidebar.caption)
+    assert f"{trace.n_tokens} tokens, their ids" in caption
+    assert f"attention of layer 0 ({trace.attentions.shape[1]} heads), and the top {TOP_N} next tokens" in caption
+    assert b'"next_token": [' in to_json(build(trace, 0))
+
+
 def test_export_offers_the_attention_pages_layer():
     at = open_link("/attention?model=minilm-l6&text=hello%20world&layer=3")
     caption = " ".join(c.value for c in at.sidebar.caption)

@@ -42,8 +42,10 @@ def test_entries_expire():
     cache = BudgetCache(1000, ttl=10, size_of=len, clock=clock)
     cache.get("a", lambda: "old")
     clock.now = 9
+    assert "a" in cache and "b" not in cache
     assert cache.get("a", lambda: "new") == "old"
     clock.now = 21  # born at 0: 21 s > ttl
+    assert "a" not in cache
     assert cache.get("a", lambda: "new") == "new" and cache.used == 3
 
 

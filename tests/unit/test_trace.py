@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models.tokens import MAX_TOKENS
-from models.trace import Trace, compute_trace
+from models.trace import Trace, analysed, compute_trace, token_embedding
 
 TEXT = "The capital of France is Paris, and the capital of Italy is"
 CLS, SEP = 101, 102
@@ -31,6 +31,20 @@ def test_trace_equals_the_models_own_outputs(request, traces, name, check_trace)
     tr = traces[name]
     assert tr.model_id == lm.spec.id and tr.text == TEXT
     check_trace(lm, tr)
+
+
+@pytest.mark.parametrize("name", ["smollm2", "minilm"])
+def test_what_the_tokens_page_reads_without_a_trace_equals_the_trace(request, traces, name):
+    """The Tokens page tokenizes and looks up embedding rows only (no forward pass): the same tokens and the same
+    vectors as the trace."""
+    lm = request.getfixturevalue(name)
+    tr = traces[name]
+    enc = analysed(lm, TEXT)
+    assert enc.ids.tolist() == tr.ids.tolist() and enc.n_total == tr.n_total
+    np.testing.assert_array_equal(enc.offsets, tr.offsets)
+    np.testing.assert_array_equal(enc.special, tr.special)
+    for i, token_id in enumerate(tr.ids):
+        np.testing.assert_array_equal(token_embedding(lm, token_id), tr.token_embeddings[i])
 
 
 def test_shapes_follow_the_facts(traces, smollm2, minilm):
@@ -145,6 +159,7 @@ def test_smollm2_long_text_is_truncated_to_512(smollm2):
     assert len(full) == 600
     tr = compute_trace(smollm2, text)
     assert tr.n_tokens == MAX_TOKENS == 512
+    assert analysed(smollm2, text).ids.tolist() == tr.ids.tolist()  # what captions count without a trace
     assert tr.truncated and tr.n_total == 600
     assert tr.ids.tolist() == full[:512]  # the first 512 tokens, nothing added
     assert tr.attentions.shape == (30, 9, 512, 512) and tr.hidden_states.shape == (31, 512, 576)
@@ -161,6 +176,7 @@ def test_minilm_long_text_keeps_cls_and_sep(minilm, check_trace):
     assert len(full) == 602  # [CLS] + 600 + [SEP]
     tr = compute_trace(minilm, text)
     assert tr.n_tokens == 512 and tr.truncated and tr.n_total == 602
+    assert analysed(minilm, text).ids.tolist() == tr.ids.tolist()
     assert tr.ids[0] == CLS and tr.ids[-1] == SEP  # still a well-formed BERT input
     assert tr.ids[1:-1].tolist() == full[1:511]
     assert tr.special.tolist() == [True] + [False] * 510 + [True]
