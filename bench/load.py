@@ -507,7 +507,9 @@ async def _close(context) -> None:
 
 
 async def memory_phase(browser, url: str, texts: list[str], workers: int, server: Server) -> dict:
-    """Each text once, spread over a few sessions on /tokens; RSS sampled after every text."""
+    """Each text once, spread over a few sessions on /embeddings (a page that computes the text's trace: the
+    Tokens page only tokenizes); RSS sampled after every text. The heatmap draws the first 64 tokens: the wait
+    is for its rows to be the start of the new text (each begins with its own number)."""
     samples: list[float] = []
     errors: list[str] = []
     queue = list(texts)
@@ -518,8 +520,8 @@ async def memory_phase(browser, url: str, texts: list[str], workers: int, server
         pg.set_default_timeout(ACTION_TIMEOUT_MS)
         s = Session(10_000 + i, f"mem{i}", pg)
         try:
-            await pg.goto(f"{url}/tokens", wait_until="domcontentloaded")
-            await pg.locator(".tx-chip").first.wait_for(timeout=ACTION_TIMEOUT_MS)  # the first run has drawn
+            await pg.goto(f"{url}/embeddings", wait_until="domcontentloaded")
+            await pg.locator(".js-plotly-plot").first.wait_for(timeout=ACTION_TIMEOUT_MS)  # the first run has drawn
             await settle(pg)
             box = pg.locator('[data-testid="stSidebar"] [data-testid="stTextArea"] textarea')
             while queue:
@@ -527,7 +529,9 @@ async def memory_phase(browser, url: str, texts: list[str], workers: int, server
                 try:
                     await box.fill(s.text)
                     await box.press("Control+Enter")
-                    await shows_own_text(s, CHIPS_JS)
+                    await wait_for(pg, f"want => {{ const rows = ({ROWS_JS})();"
+                                       f" return !!rows && rows.length > 12 && want.startsWith(rows); }}",
+                                   re.sub(r"\s", "", s.text))
                     await settle(pg)
                 except Exception as e:
                     errors.append(f"{type(e).__name__}: {first_line(e)}")
