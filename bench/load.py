@@ -583,19 +583,31 @@ def idle_priority(executable: str, on: bool) -> str:
     return path
 
 
-def browser_threads() -> tuple[int, int]:
-    """(threads of running Chromium processes, how many of them are not under SCHED_IDLE), from /proc. (Debian's
-    /usr/bin/chromium is a shell script: the processes' executable is /usr/lib/chromium/chromium.)"""
-    total = not_idle = 0
+def browser_threads(tag: str) -> tuple[int, int]:
+    """(threads of the Chromium launched with the switch ``tag`` and of every process under it, how many of them
+    are not under SCHED_IDLE), from /proc; another browser on the machine (the e2e suite's) is not counted."""
+    parent, tagged = {}, []
     for proc in Path("/proc").iterdir():
         try:
-            if not proc.name.isdigit() or Path(os.readlink(proc / "exe")).name not in ("chromium", "chrome"):
-                continue
-            for task in (proc / "task").iterdir():
+            if proc.name.isdigit():
+                parent[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if tag.encode() in (proc / "cmdline").read_bytes():
+                    tagged.append(int(proc.name))
+        except OSError:  # gone meanwhile
+            continue
+    ours, grew = set(tagged), True
+    while grew:  # the browser's children (zygotes, GPU process) and theirs (renderers)
+        more = {pid for pid, pp in parent.items() if pp in ours} - ours
+        ours |= more
+        grew = bool(more)
+    total = not_idle = 0
+    for pid in ours:
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
                 policy = int((task / "stat").read_text().rsplit(")", 1)[1].split()[38])
                 total += 1
                 not_idle += policy != SCHED_IDLE
-        except OSError:  # gone meanwhile, or not ours to read
+        except OSError:
             continue
     return total, not_idle
 
@@ -613,8 +625,9 @@ async def _run(args) -> dict:
                     "think_s": list(args.think), "server_start_to_healthy_s": round(server.started_s, 1)}
     try:
         async with async_playwright() as p:
+            tag = f"--tx-load-run={os.getpid()}-{time.monotonic_ns()}"  # an unknown switch: Chromium ignores it
             browser = await p.chromium.launch(executable_path=idle_priority(chromium_path(), args.browser_idle),
-                                              headless=True, args=CHROMIUM_ARGS)
+                                              headless=True, args=[*CHROMIUM_ARGS, tag])
             markers = [f"qz{i:02d}{random.choice('bdfgkmpvw')}{random.choice('aeiou')}x" for i in range(args.sessions)]
             sessions = [Session(i, m) for i, m in enumerate(markers)]
             start_at = time.monotonic() + 2.0
@@ -647,7 +660,7 @@ async def _run(args) -> dict:
                                                             0.95),
                            "browser_idle": args.browser_idle})
             # the browsers' priority held: every thread of every browser process still under SCHED_IDLE
-            report["browser_threads"], report["browser_threads_not_idle"] = browser_threads()
+            report["browser_threads"], report["browser_threads_not_idle"] = browser_threads(tag)
             report["rss_after_sessions_mb"], report["peak_rss_after_sessions_mb"] = server.rss_mb()
             if texts:
                 report["memory"] = await memory_phase(browser, server.url, texts, args.memory_workers, server)
