@@ -74,11 +74,14 @@ def analysed(lm: LoadedModel, text: str, max_tokens: int = MAX_TOKENS) -> Encodi
 
 
 def token_embedding(lm: LoadedModel, token_id: int) -> np.ndarray:
-    """[d] what the input embedding layer gives this id (a trace's ``token_embeddings`` row for it)."""
+    """[d] what the input embedding layer gives this id (a trace's ``token_embeddings`` row for it). Its
+    ``forward`` is called directly, not the module: this runs without ``lm.lock``, and a trace being computed in
+    another session has a capture hook on that module, which a module call would fire (its token embeddings
+    would become this one row)."""
     import torch
 
     with torch.inference_mode():
-        return lm.model.get_input_embeddings()(torch.tensor([int(token_id)]))[0].float().numpy()
+        return lm.model.get_input_embeddings().forward(torch.tensor([int(token_id)]))[0].float().numpy()
 
 
 def compute_trace(lm: LoadedModel, text: str, max_tokens: int = MAX_TOKENS) -> Trace:

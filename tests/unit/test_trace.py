@@ -47,6 +47,21 @@ def test_what_the_tokens_page_reads_without_a_trace_equals_the_trace(request, tr
         np.testing.assert_array_equal(token_embedding(lm, token_id), tr.token_embeddings[i])
 
 
+@pytest.mark.parametrize("name", ["smollm2", "minilm"])
+def test_an_embedding_row_fires_no_hook_of_a_trace_being_computed(request, traces, name):
+    """The Tokens page reads a row without lm.lock while another session's trace may have its capture hook on
+    the embedding module: the hook must not see that row (a load run once got a 1-row trace that way)."""
+    lm = request.getfixturevalue(name)
+    seen = []
+    handle = lm.model.get_input_embeddings().register_forward_hook(lambda _m, _i, out: seen.append(out.shape))
+    try:
+        row = token_embedding(lm, int(traces[name].ids[0]))
+    finally:
+        handle.remove()
+    assert seen == []
+    np.testing.assert_array_equal(row, traces[name].token_embeddings[0])
+
+
 def test_shapes_follow_the_facts(traces, smollm2, minilm):
     s, m = traces["smollm2"], traces["minilm"]
     # SmolLM2: 30 layers x 9 heads, d=576; MiniLM: 6 layers x 12 heads, d=384 (facts come from the config)
