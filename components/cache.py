@@ -20,7 +20,7 @@ from models import loading
 from models.loading import LoadedModel, LoadedTokenizer, ModelUnavailable
 from models.registry import default_for, get_spec
 from models.tokens import Encoding
-from models.trace import Trace, compute_trace
+from models.trace import Trace, analysed, compute_trace
 
 _PREPARE_LOCK = threading.Lock()
 
@@ -66,13 +66,16 @@ class BudgetCache:
         """Cached and not expired (does not count as a use)."""
         with self._lock:
             hit = self._items.get(key)
-            return hit is not None and self.clock() - hit[2] <= self.ttl
+            return hit is not None and not self._expired(hit)
+
+    def _expired(self, hit: tuple[Any, int, float]) -> bool:
+        return self.clock() - hit[2] > self.ttl
 
     def _lookup(self, key: Hashable) -> tuple[bool, Any]:  # call with self._lock held
         hit = self._items.get(key)
         if hit is None:
             return False, None
-        if self.clock() - hit[2] > self.ttl:
+        if self._expired(hit):
             self._drop(key)
             return False, None
         self._items.move_to_end(key)
@@ -174,8 +177,6 @@ def trace_or_stop(model_id: str, text: str, purpose: str) -> Trace:
 def tokens_or_stop(lm: LoadedModel, text: str, purpose: str) -> Encoding:
     """The tokens a trace of the text analyses, without the forward pass (the Tokens page), or the same
     messages as :func:`trace_or_stop`."""
-    from models.trace import analysed
-
     return _or_stop(lambda: analysed(lm, text), text, purpose)
 
 
