@@ -45,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -93,11 +94,38 @@ def serve_counted(argv: list[str]) -> None:
     """serve.py, with every model and tokenizer load printed (LOAD_MARK kind model_id) so they can be counted."""
     from models import loading
 
+    waited = threading.local()  # seconds the current script thread spent waiting for a model's locks
+
+    class TimedLock:
+        """A model's lock that adds the time spent waiting for it to ``waited.s`` of the thread that waits."""
+
+        def __init__(self, inner):
+            self._inner = inner
+
+        def acquire(self, blocking=True, timeout=-1):
+            t = time.perf_counter()
+            try:
+                return self._inner.acquire(blocking, timeout)
+            finally:
+                waited.s = getattr(waited, "s", 0.0) + time.perf_counter() - t
+
+        def release(self):
+            self._inner.release()
+
+        __enter__ = acquire
+
+        def __exit__(self, *exc):
+            self._inner.release()
+
     def counted(fn, kind):
         def wrapper(spec_or_id, *args, **kwargs):
             model_id = getattr(spec_or_id, "id", spec_or_id)
             print(f"{LOAD_MARK} {kind} {model_id}", flush=True)
-            return fn(spec_or_id, *args, **kwargs)
+            loaded = fn(spec_or_id, *args, **kwargs)
+            for name in ("lock", "tokenizer_lock"):
+                if hasattr(loaded, name):
+                    setattr(loaded, name, TimedLock(getattr(loaded, name)))
+            return loaded
         return wrapper
 
     loading.load = counted(loading.load, "model")
@@ -109,7 +137,7 @@ def serve_counted(argv: list[str]) -> None:
     def timed(self, rerun_data):
         """The server's side of an interaction: one script run (page or fragment), its wall and CPU time, the
         session's marker (the first word of its text) and when the run ended."""
-        wall, cpu = time.perf_counter(), time.thread_time()
+        wall, cpu, waited.s = time.perf_counter(), time.thread_time(), 0.0
         try:
             return run_script(self, rerun_data)
         finally:
@@ -118,7 +146,7 @@ def serve_counted(argv: list[str]) -> None:
             text = state["text"] if "text" in state else ""
             who = text.split(" ", 1)[0] if isinstance(text, str) and text.startswith("qz") else "-"
             print(f"{RUN_MARK} {time.perf_counter() - wall:.4f} {time.thread_time() - cpu:.4f} {page} {who} "
-                  f"{time.time():.3f}", flush=True)
+                  f"{time.time():.3f} {waited.s:.4f}", flush=True)
 
     ScriptRunner._run_script = timed
     import serve
@@ -129,12 +157,14 @@ def serve_counted(argv: list[str]) -> None:
 
 @dataclass(frozen=True)
 class Run:
-    """One script run on the server: wall and thread-CPU seconds, page, session marker ("-": none), end (epoch s)."""
+    """One script run on the server: wall and thread-CPU seconds, page, session marker ("-": none), end (epoch s),
+    seconds spent waiting for a model's lock (another session's forward pass or generation step)."""
     wall: float
     cpu: float
     page: str
     who: str
     end: float
+    lock_wait: float
 
 
 @dataclass
@@ -157,8 +187,9 @@ class Server:
 
     def runs(self) -> list[Run]:
         """Every script run so far."""
-        return [Run(float(w), float(c), page, who, float(end)) for w, c, page, who, end in re.findall(
-            rf"^{re.escape(RUN_MARK)} (\S+) (\S+) (\S+) (\S+) (\S+)$", self.log.read_text(errors="replace"), re.M)]
+        return [Run(float(w), float(c), page, who, float(end), float(lw)) for w, c, page, who, end, lw in re.findall(
+            rf"^{re.escape(RUN_MARK)} (\S+) (\S+) (\S+) (\S+) (\S+) (\S+)$", self.log.read_text(errors="replace"),
+            re.M)]
 
     def loads(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -655,6 +686,18 @@ async def _run(args) -> dict:
                            "server_run_p95_s": pct([r.wall for r in pages], 0.95),
                            "server_run_cpu_p50_s": pct([r.cpu for r in pages], 0.5),
                            "server_run_cpu_p95_s": pct([r.cpu for r in pages], 0.95),
+                           # where the tail goes: waiting for a model's lock, and the rest of wall - CPU (the
+                           # GIL, the CPU, Streamlit's event loop), per page
+                           "server_run_lock_wait_p95_s": pct([r.lock_wait for r in pages], 0.95),
+                           "server_run_lock_wait_max_s": max((r.lock_wait for r in pages), default=None),
+                           "server_run_other_wait_p95_s": pct([r.wall - r.cpu - r.lock_wait for r in pages], 0.95),
+                           "server_run_by_page": {
+                               page: {"runs": len(rs), "wall_p50_s": pct([r.wall for r in rs], 0.5),
+                                      "wall_p95_s": pct([r.wall for r in rs], 0.95),
+                                      "cpu_p95_s": pct([r.cpu for r in rs], 0.95),
+                                      "lock_wait_p95_s": pct([r.lock_wait for r in rs], 0.95)}
+                               for page in sorted({r.page for r in pages})
+                               for rs in [[r for r in pages if r.page == page]]},
                            "server_run_cold_start_p95_s": pct([r.wall for r in cold], 0.95),
                            "server_run_generate_p95_s": pct([r.wall for r in later if r.page in GENERATION_PAGES],
                                                             0.95),
@@ -724,6 +767,8 @@ def entries_of(r: dict) -> list[dict]:
         entry(f"{name}/server_run_p50", r["server_run_p50_s"], "s"),
         entry(f"{name}/server_run_p95", r["server_run_p95_s"], "s"),
         entry(f"{name}/server_run_cpu_p95", r["server_run_cpu_p95_s"], "s"),
+        entry(f"{name}/server_run_lock_wait_p95", r["server_run_lock_wait_p95_s"], "s"),
+        entry(f"{name}/server_run_other_wait_p95", r["server_run_other_wait_p95_s"], "s"),
         entry(f"{name}/server_run_cold_start_p95", r["server_run_cold_start_p95_s"], "s"),
         entry(f"{name}/server_run_generate_p95", r["server_run_generate_p95_s"], "s"),
     ]

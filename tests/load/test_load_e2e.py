@@ -61,6 +61,9 @@ def test_eight_sessions_at_once(capsys):
     assert r["server_runs"] >= 8 * 8 and 0 < r["server_run_cpu_p50_s"] <= r["server_run_p95_s"]
     # every run is told to its session (the marker in its text); the first pages are the cold start's
     assert r["server_runs_unattributed"] == 0 and r["server_run_cold_start_p95_s"] > 0
+    # and where each run waited: the models' locks were timed (an untimed lock reads exactly 0), per page
+    assert r["server_run_lock_wait_max_s"] > 0 and r["server_run_other_wait_p95_s"] is not None
+    assert sum(p["runs"] for p in r["server_run_by_page"].values()) == r["server_runs_pages"]
     # the browsers ran under SCHED_IDLE, every thread of them (Chromium resets nice values, not the policy)
     assert r["browser_threads"] > 8 and r["browser_threads_not_idle"] == 0
     # and the machine's: the server's CPU is part of it, the rest is the load generator's
