@@ -40,135 +40,170 @@ st.markdown(_(
 ).format(model=lm.spec.label, token=g("token"), id=g("id", _("ID")), embedding=g("embedding"), n=facts.vocab_size,
          d=facts.d_model))
 
+
+def keep_in_url() -> None:
+    """Each section below is a fragment: moving its widget reruns that section only (the rest of the page, ~70 %
+    of a full run's CPU and the position heatmaps' data, is not recomputed or resent). So each writes the URL."""
+    state.write_back(PARAMS, scope="embeddings")
+
+
 # ------------------------------------------------------------------------------ 1. token vectors
-st.header(_("1. The vectors of your text"))
-st.slider(_("Layer"), 0, L, key=LAYER.name, on_change=state.forget_warning, args=(LAYER.name,),
-          help=_("0 = the rows looked up in the embedding matrix (static). l = the vector after block l "
-                 "(contextual: attention has mixed in the other tokens)."))
-layer = st.session_state[LAYER.name]
-if not text.strip():
-    st.info(_("Type or paste some text in the sidebar to see its vectors."), icon="✍️")
-else:
-    try:
-        trace = get_trace(lm.spec.id, text)
-    except ValueError as e:
-        st.info(str(e), icon="✍️")
-        trace = None
-    if trace is not None:
-        vectors = trace.token_embeddings if layer == 0 else trace.hidden_states[layer]  # [T, d]
-        labels = [f"{i}:{visible(t)}" for i, t in enumerate(trace.tokens)]
-        shown = vectors[:HEATMAP_ROWS]
-        lim = float(np.percentile(np.abs(shown), 99)) or 1.0
-        what = _("token embeddings (static)") if layer == 0 else \
-            _("hidden states after layer {layer} of {n}").format(layer=layer, n=L)
-        show_chart(heatmap(shown, [str(j) for j in range(facts.d_model)], labels[:HEATMAP_ROWS],
-                      _("{what}: {t} tokens × {d} dimensions").format(what=what, t=len(shown), d=facts.d_model),
-                      zmin=-lim, zmax=lim, height=120 + 18 * len(shown)), "vectors")
-        caption = [_("One row per token, one column per dimension. Colours saturate at ±{lim:.3g} (99th percentile); "
-                     "hover for exact values.").format(lim=lim)]
-        if len(labels) > HEATMAP_ROWS:
-            caption.append(_("The first {n} tokens are drawn; the CSV has all.").format(n=HEATMAP_ROWS))
-        if L:
-            caption.append(_("Layer 0 rows are identical for the same token wherever it appears; later {layers} "
-                             "differ because {attention} mixes in the context.")
-                           .format(layers=g("layer", _("layers")), attention=g("attention")))
-        st.caption(" ".join(caption))
-        csv_download(pd.DataFrame(vectors, index=labels).reset_index(names="token"), _("Vectors as CSV"),
-                     f"vectors-{lm.spec.id}-layer{layer}.csv", key="vectors_csv")
+@st.fragment
+def token_vectors() -> None:
+    st.header(_("1. The vectors of your text"))
+    st.slider(_("Layer"), 0, L, key=LAYER.name, on_change=state.forget_warning, args=(LAYER.name,),
+              help=_("0 = the rows looked up in the embedding matrix (static). l = the vector after block l "
+                     "(contextual: attention has mixed in the other tokens)."))
+    layer = st.session_state[LAYER.name]
+    if not text.strip():
+        st.info(_("Type or paste some text in the sidebar to see its vectors."), icon="✍️")
+    else:
+        try:
+            trace = get_trace(lm.spec.id, text)
+        except ValueError as e:
+            st.info(str(e), icon="✍️")
+            trace = None
+        if trace is not None:
+            vectors = trace.token_embeddings if layer == 0 else trace.hidden_states[layer]  # [T, d]
+            labels = [f"{i}:{visible(t)}" for i, t in enumerate(trace.tokens)]
+            shown = vectors[:HEATMAP_ROWS]
+            lim = float(np.percentile(np.abs(shown), 99)) or 1.0
+            what = _("token embeddings (static)") if layer == 0 else \
+                _("hidden states after layer {layer} of {n}").format(layer=layer, n=L)
+            show_chart(heatmap(shown, [str(j) for j in range(facts.d_model)], labels[:HEATMAP_ROWS],
+                               _("{what}: {t} tokens × {d} dimensions").format(what=what, t=len(shown), d=facts.d_model),
+                               zmin=-lim, zmax=lim, height=120 + 18 * len(shown)), "vectors")
+            caption = [_("One row per token, one column per dimension. Colours saturate at ±{lim:.3g} (99th "
+                         "percentile); hover for exact values.").format(lim=lim)]
+            if len(labels) > HEATMAP_ROWS:
+                caption.append(_("The first {n} tokens are drawn; the CSV has all.").format(n=HEATMAP_ROWS))
+            if L:
+                caption.append(_("Layer 0 rows are identical for the same token wherever it appears; later {layers} "
+                                 "differ because {attention} mixes in the context.")
+                               .format(layers=g("layer", _("layers")), attention=g("attention")))
+            st.caption(" ".join(caption))
+            csv_download(pd.DataFrame(vectors, index=labels).reset_index(names="token"), _("Vectors as CSV"),
+                         f"vectors-{lm.spec.id}-layer{layer}.csv", key="vectors_csv")
+    keep_in_url()
+
+
+token_vectors()
+
 
 # ------------------------------------------------------------------------ 2. nearest neighbours
-st.header(_("2. Nearest neighbours"))
-st.text_input(_("Word"), key=WORD.name, on_change=state.forget_warning, args=(WORD.name,), max_chars=60)
-word = " ".join(st.session_state[WORD.name].split())
-if word:
-    wp = sim.word_pieces(lm, word)
-    vec = sim.static_word_vector(index, wp)
-    results = index.nearest(vec, 10, exclude=set(wp.ids) if wp.single else None)
-    if wp.single:
-        how = _("{word} is one piece: its own embedding row.").format(word=md_literal(word))
+@st.fragment
+def neighbours() -> None:
+    st.header(_("2. Nearest neighbours"))
+    st.text_input(_("Word"), key=WORD.name, on_change=state.forget_warning, args=(WORD.name,), max_chars=60)
+    word = " ".join(st.session_state[WORD.name].split())
+    if word:
+        wp = sim.word_pieces(lm, word)
+        vec = sim.static_word_vector(index, wp)
+        results = index.nearest(vec, 10, exclude=set(wp.ids) if wp.single else None)
+        if wp.single:
+            how = _("{word} is one piece: its own embedding row.").format(word=md_literal(word))
+        else:
+            how = _("{word} is {n} pieces ({pieces}): the word vector is the mean of their rows, so its neighbours "
+                    "are a blend.").format(word=md_literal(word), n=len(wp.ids),
+                                           pieces=" ".join(md_literal(p) for p in wp.pieces))
+        if wp.ids == [lm.tokenizer.unk_token_id]:
+            st.warning(_("{word} is not in the vocabulary (it becomes {unk}); its neighbours say nothing about the "
+                         "word.").format(word=md_literal(word), unk=md_literal(lm.tokenizer.unk_token)), icon="❓")
+        title = _("Closest of all {n:,} vocabulary rows to '{word}' (cosine)").format(n=facts.vocab_size, word=word)
+        show_chart(ranked_bars([visible(index.tokens[i]) for i, _s in results], np.array([s for _i, s in results]),
+                               title), "neighbours")
+        st.caption(" ".join([how, _("{cosine} compares directions: 1 = same direction, 0 = unrelated.")
+                             .format(cosine=g("cosine", _("Cosine similarity")))]
+                            + ([_("The word's own row is left out.")] if wp.single else [])
+                            + [_("Special tokens are never listed.")]))
     else:
-        how = _("{word} is {n} pieces ({pieces}): the word vector is the mean of their rows, so its neighbours are a "
-                "blend.").format(word=md_literal(word), n=len(wp.ids), pieces=" ".join(md_literal(p) for p in wp.pieces))
-    if wp.ids == [lm.tokenizer.unk_token_id]:
-        st.warning(_("{word} is not in the vocabulary (it becomes {unk}); its neighbours say nothing about the word.")
-                   .format(word=md_literal(word), unk=md_literal(lm.tokenizer.unk_token)), icon="❓")
-    show_chart(ranked_bars([visible(index.tokens[i]) for i, _s in results], np.array([s for _i, s in results]),
-                      _("Closest of all {n:,} vocabulary rows to '{word}' (cosine)").format(n=facts.vocab_size,
-                                                                                            word=word)), "neighbours")
-    st.caption(" ".join([how, _("{cosine} compares directions: 1 = same direction, 0 = unrelated.")
-                         .format(cosine=g("cosine", _("Cosine similarity")))]
-                        + ([_("The word's own row is left out.")] if wp.single else [])
-                        + [_("Special tokens are never listed.")]))
-else:
-    st.info(_("Type a word to see its nearest neighbours."))
+        st.info(_("Type a word to see its nearest neighbours."))
+    keep_in_url()
+
+
+neighbours()
+
 
 # --------------------------------------------------------------------------- 3. vector arithmetic
-st.header(_("3. Directions carry meaning: a − b + c"))
-cols = st.columns(3)
-for col, p, sign in zip(cols, (A, B, C), ("", "−", "+")):
-    col.text_input(f"{sign} {p.name}".strip(), key=p.name, on_change=state.forget_warning, args=(p.name,),
-                   max_chars=60)
-presets = {"king − man + woman": ("king", "man", "woman", "queen"),
-           "Germany − Japan + sushi": ("Germany", "Japan", "sushi", "bratwurst")}
-pc = st.columns(len(presets))
-for col, (name, (a, b, c, _answer)) in zip(pc, presets.items()):
-    if col.button(name, key=f"preset-{name}"):
-        st.session_state.update({A.name: a, B.name: b, C.name: c})
-        st.rerun()
-words3 = [" ".join(st.session_state[p.name].split()) for p in (A, B, C)]
-if all(words3):
-    wa, wb, wc = (sim.word_pieces(lm, w) for w in words3)
-    res = sim.analogy(index, wa, wb, wc, k=10)
-    labels3 = [visible(index.tokens[i]) for i, _s in res.results]
-    show_chart(ranked_bars(labels3, np.array([s for _i, s in res.results]),
-                      f"{words3[0]} − {words3[1]} + {words3[2]} ≈ ?"), "analogy")
-    expected = next((e for a, b, c, e in presets.values() if [a, b, c] == words3), None)
-    notes = [_("The input words ({words}) are left out of the results, as is usual for this demo.")
-             .format(words=", ".join(md_literal(w) for w in words3))]
-    if expected:
-        target = sim.word_pieces(lm, expected)
-        if target.single:
-            rank = sim.rank_of(index, res.vector, target.ids[0], res.excluded)
-            n_rows = int((~index.skip).sum())
-            notes.append(_("The textbook answer '{answer}' is **#{rank:,}** of {n:,} here — this small model gets it.")
-                         .format(answer=expected, rank=rank, n=n_rows) if rank == 1 else
-                         _("The textbook answer '{answer}' is **#{rank:,}** of {n:,} here — a small model gets this "
-                           "only partly: look at what is near the top.").format(answer=expected, rank=rank, n=n_rows))
-        else:
-            notes.append(_("The textbook answer '{answer}' is split into {n} pieces in this vocabulary ({pieces}), so "
-                           "it cannot come out as one row: the honest result is the list above.")
-                         .format(answer=expected, n=len(target.ids),
-                                 pieces=" ".join(md_literal(p) for p in target.pieces)))
-    split = [w.word for w in (wa, wb, wc) if not w.single]
-    if split:
-        notes.append(_("Split into pieces (their mean is used): {words}.")
-                     .format(words=", ".join(md_literal(w) for w in split)))
-    st.markdown(" ".join(notes))
-else:
-    st.info(_("Fill in the three words."))
+@st.fragment
+def analogy() -> None:
+    st.header(_("3. Directions carry meaning: a − b + c"))
+    cols = st.columns(3)
+    for col, p, sign in zip(cols, (A, B, C), ("", "−", "+")):
+        col.text_input(f"{sign} {p.name}".strip(), key=p.name, on_change=state.forget_warning, args=(p.name,),
+                       max_chars=60)
+    presets = {"king − man + woman": ("king", "man", "woman", "queen"),
+               "Germany − Japan + sushi": ("Germany", "Japan", "sushi", "bratwurst")}
+    for col, (name, (a, b, c, _answer)) in zip(st.columns(len(presets)), presets.items()):
+        col.button(name, key=f"preset-{name}", on_click=st.session_state.update,
+                   args=({A.name: a, B.name: b, C.name: c},))
+    words3 = [" ".join(st.session_state[p.name].split()) for p in (A, B, C)]
+    if all(words3):
+        wa, wb, wc = (sim.word_pieces(lm, w) for w in words3)
+        res = sim.analogy(index, wa, wb, wc, k=10)
+        labels3 = [visible(index.tokens[i]) for i, _s in res.results]
+        show_chart(ranked_bars(labels3, np.array([s for _i, s in res.results]),
+                          f"{words3[0]} − {words3[1]} + {words3[2]} ≈ ?"), "analogy")
+        expected = next((e for a, b, c, e in presets.values() if [a, b, c] == words3), None)
+        notes = [_("The input words ({words}) are left out of the results, as is usual for this demo.")
+                 .format(words=", ".join(md_literal(w) for w in words3))]
+        if expected:
+            target = sim.word_pieces(lm, expected)
+            if target.single:
+                rank = sim.rank_of(index, res.vector, target.ids[0], res.excluded)
+                n_rows = int((~index.skip).sum())
+                notes.append((_("The textbook answer '{answer}' is **#{rank:,}** of {n:,} here — this small model "
+                                "gets it.") if rank == 1 else
+                              _("The textbook answer '{answer}' is **#{rank:,}** of {n:,} here — a small model gets "
+                                "this only partly: look at what is near the top."))
+                             .format(answer=expected, rank=rank, n=n_rows))
+            else:
+                notes.append(_("The textbook answer '{answer}' is split into {n} pieces in this vocabulary "
+                               "({pieces}), so it cannot come out as one row: the honest result is the list above.")
+                             .format(answer=expected, n=len(target.ids),
+                                     pieces=" ".join(md_literal(p) for p in target.pieces)))
+        split = [w.word for w in (wa, wb, wc) if not w.single]
+        if split:
+            notes.append(_("Split into pieces (their mean is used): {words}.")
+                         .format(words=", ".join(md_literal(w) for w in split)))
+        st.markdown(" ".join(notes))
+    else:
+        st.info(_("Fill in the three words."))
+    keep_in_url()
+
+
+analogy()
+
 
 # ------------------------------------------------------------------------------- 4. PCA map
-st.header(_("4. A map of meaning (PCA)"))
-st.text_area(_("Words by group (`group: word, word; group: ...`)"), key=WORDS.name, height=90,
-             on_change=state.forget_warning, args=(WORDS.name,))
-pairs, notices = sim.parse_groups(st.session_state[WORDS.name])
-for n in notices:
-    st.caption(n.markdown(md_literal))
-dims = st.radio(_("Dimensions"), [2, 3], horizontal=True, key="pca_dims")
-if len(pairs) < 3:
-    st.info(_("Give at least three words to draw a map."))
-else:
-    wps = [sim.word_pieces(lm, w) for _g, w in pairs]
-    X = np.stack([sim.static_word_vector(index, w) for w in wps])  # [n, d]
-    res = sim.pca(X, k=dims)
-    show_chart(pca_scatter(res.coords, [w for _g, w in pairs], [grp for grp, _w in pairs], res.explained,
-                      _("Static word vectors projected from {d} to {k} dimensions").format(d=facts.d_model, k=dims)),
-          "pca")
-    st.caption(_(
-        "Projected: the input-embedding vectors of the words (mean of pieces for split words). The {k} principal "
-        "components keep {pct:.1f}% of the variance ({each}); the rest is lost, so two words can look close here and "
-        "still be far apart in full space. Drag to rotate in 3D."
-    ).format(k=dims, pct=res.explained.sum() * 100, each=", ".join(f"{e * 100:.1f}%" for e in res.explained)))
+@st.fragment
+def pca_map() -> None:
+    st.header(_("4. A map of meaning (PCA)"))
+    st.text_area(_("Words by group (`group: word, word; group: ...`)"), key=WORDS.name, height=90,
+                 on_change=state.forget_warning, args=(WORDS.name,))
+    pairs, notices = sim.parse_groups(st.session_state[WORDS.name])
+    for n in notices:
+        st.caption(n.markdown(md_literal))
+    dims = st.radio(_("Dimensions"), [2, 3], horizontal=True, key="pca_dims")
+    if len(pairs) < 3:
+        st.info(_("Give at least three words to draw a map."))
+    else:
+        wps = [sim.word_pieces(lm, w) for _g, w in pairs]
+        X = np.stack([sim.static_word_vector(index, w) for w in wps])  # [n, d]
+        res = sim.pca(X, k=dims)
+        title = _("Static word vectors projected from {d} to {k} dimensions").format(d=facts.d_model, k=dims)
+        show_chart(pca_scatter(res.coords, [w for _g, w in pairs], [grp for grp, _w in pairs], res.explained, title),
+                   "pca")
+        st.caption(_(
+            "Projected: the input-embedding vectors of the words (mean of pieces for split words). The {k} "
+            "principal components keep {pct:.1f}% of the variance ({each}); the rest is lost, so two words can look "
+            "close here and still be far apart in full space. Drag to rotate in 3D."
+        ).format(k=dims, pct=res.explained.sum() * 100, each=", ".join(f"{e * 100:.1f}%" for e in res.explained)))
+    keep_in_url()
+
+
+pca_map()
+
 
 # ----------------------------------------------------------------------------- 5. positions
 st.header(_("5. Order: where position comes in"))

@@ -62,7 +62,9 @@ def heatmap(z: np.ndarray, x: list[str], y: list[str], title: str, *, zmin: floa
             height: int | None = None) -> go.Figure:
     """A labelled heatmap; labels are escaped (they come from user text); exact values on hover (named
     ``hover_name``, default "value" in the session's language)."""
-    z = np.asarray(z, dtype=np.float64)
+    z = np.asarray(z)
+    # the model's float32 values are sent as they are (exact, half the bytes of float64); the rest as float64
+    z = z if z.dtype == np.float32 else z.astype(np.float64)
     hover_name = _("value") if hover_name is None else hover_name
     xs = [html.escape(s) for s in x]
     ys = [html.escape(s) for s in y]

@@ -56,6 +56,18 @@ def test_analogy_preset_and_custom_words():
     assert "` **x** `" in text and "` <b>y</b> `" in text  # code spans: shown literally
 
 
+def test_analogy_preset_button_fills_the_three_words():
+    at = run_page(model="minilm-l6", a="cat", b="dog", c="fish")
+    at.button(key="preset-Germany − Japan + sushi").click().run()
+    assert not at.exception
+    assert [at.text_input(key=k).value for k in "abc"] == ["Germany", "Japan", "sushi"]
+    assert [at.query_params[k] for k in "abc"] == ["Germany", "Japan", "sushi"]
+    assert any("Germany − Japan + sushi ≈ ?" == t for t in charts(at))
+    at.button(key="preset-king − man + woman").click().run()
+    assert [at.text_input(key=k).value for k in "abc"] == ["king", "man", "woman"]
+    assert not any(k in at.query_params for k in "abc")  # the defaults again: left out of the link
+
+
 def test_bad_word_lists():
     at = run_page(words="")
     assert any("at least three words" in i.value for i in at.info)

@@ -331,6 +331,10 @@ class App:
             " return Object.entries(want).every(([k, v]) => v === null ? !q.has(k) : q.get(k) === v); }",
             arg=want, timeout=timeout)
 
+    def slider(self, label: str):
+        """The keyboard-operable thumb of the slider labelled ``label``."""
+        return self.page.locator('[data-testid="stSlider"]').filter(has_text=label).locator('input[type="range"]')
+
     def sidebar_text(self):
         return self.page.locator('[data-testid="stSidebar"] [data-testid="stTextArea"] textarea')
 

@@ -27,6 +27,32 @@ def test_layer_slider_moves_to_contextual_vectors(app):
     assert app.query()["layer"] == ["2"]
 
 
+def test_each_section_reruns_alone_and_keeps_the_link(app):
+    """The layer slider, the word box and the analogy presets rerun their own section (a fragment): the figure
+    changes, the URL follows, the other sections keep what they showed."""
+    pg = app.open("/embeddings", model="minilm-l6")
+    plots = pg.locator(".js-plotly-plot")
+    expect(plots).to_have_count(N_FIGURES["minilm-l6"], timeout=90_000)
+    app.wait_idle()
+    thumb = app.slider("Layer")
+    thumb.focus()
+    thumb.press("ArrowRight")
+    expect(plots.first).to_contain_text("after layer 1 of 6", timeout=30_000)
+    app.wait_for_query(layer="1")
+    box = pg.locator('[data-testid="stTextInput"]').filter(has_text="Word").locator("input")
+    box.fill("paris")
+    box.press("Enter")
+    expect(plots.nth(1)).to_contain_text("'paris'", timeout=30_000)
+    app.wait_for_query(layer="1", word="paris")
+    pg.get_by_role("button", name="Germany − Japan + sushi").click()
+    expect(plots.nth(2)).to_contain_text("Germany − Japan + sushi", timeout=30_000)
+    app.wait_for_query(layer="1", word="paris", a="Germany", b="Japan", c="sushi")
+    app.wait_idle()
+    expect(plots.first).to_contain_text("after layer 1 of 6")
+    expect(plots).to_have_count(N_FIGURES["minilm-l6"])
+    assert app.exceptions().count() == 0
+
+
 def test_words_in_analogy_are_literal(app, browser_log):
     pg = app.open("/embeddings", model="minilm-l6", a="<img src=x onerror=alert(1)>", b="man", c="**woman**")
     expect(pg.locator(".js-plotly-plot")).to_have_count(N_FIGURES["minilm-l6"], timeout=90_000)

@@ -23,10 +23,6 @@ def expected_top(lm, text: str, n: int = 3) -> tuple[list[str], np.ndarray]:
     return [lm.tokenizer.decode([int(i)]).replace(" ", "␣") for i in top], probs[top]
 
 
-def slider_thumb(page, label: str):
-    return page.locator('[data-testid="stSlider"]').filter(has_text=label).locator('input[type="range"]')
-
-
 def test_bars_show_the_models_top_tokens_and_a_slider_reweights_them(app, smollm2):
     page = app.open("/next-token", model="smollm2-135m", text=FRANCE, temperature="1.5", top_p="0.95")
     charts = page.locator(".js-plotly-plot")
@@ -44,7 +40,7 @@ def test_bars_show_the_models_top_tokens_and_a_slider_reweights_them(app, smollm
 
     # Temperature -> 0 with the keyboard: greedy, every other bar is cut; no forward pass, the URL follows
     cut_marks = bars.locator("text").filter(has_text=re.compile(r"^cut$"))
-    thumb = slider_thumb(page, "Temperature")
+    thumb = app.slider("Temperature")
     thumb.focus()
     thumb.press("Home")
     expect(bars).to_contain_text("greedy (T = 0)", timeout=30_000)
@@ -53,7 +49,7 @@ def test_bars_show_the_models_top_tokens_and_a_slider_reweights_them(app, smollm
     expect(page.locator('[data-testid="stMain"]')).to_contain_text("Temperature 0 = greedy decoding")
     app.wait_for_query(temperature="0")
 
-    thumb = slider_thumb(page, "Top-p")
+    thumb = app.slider("Top-p")
     thumb.focus()
     thumb.press("Home")  # top-p 0 (T is still 0: greedy ignores it, the bars stay one-hot)
     app.wait_for_query(top_p="0")

@@ -49,3 +49,20 @@ def test_figures_take_the_default_template_instead_of_validating_one(monkeypatch
     # and no figure builder passes a template (hovertemplate= and texttemplate= are other things)
     sources = Path(heatmap.__code__.co_filename).parent.glob("*.py")
     assert [f.name for f in sources if re.search(r"(?<![a-z])template=", f.read_text())] == []
+
+
+def test_heatmap_sends_the_models_float32_values_exactly_and_the_rest_as_float64():
+    import json
+
+    from components.plots import heatmap
+    from tests.app.helpers import array
+
+    rng = np.random.default_rng(0)
+    z32 = rng.standard_normal((5, 7)).astype(np.float32) * 100
+    sent = json.loads(heatmap(z32, list("abcdefg"), list("vwxyz"), "t").to_json())["data"][0]["z"]
+    assert sent["dtype"] == "f4" and np.array_equal(array(sent), z32)  # bit for bit, half of float64's bytes
+    z64 = rng.standard_normal((2, 2))
+    sent = json.loads(heatmap(z64, ["a", "b"], ["y", "z"], "t").to_json())["data"][0]["z"]
+    assert sent["dtype"] == "f8" and np.array_equal(array(sent), z64)
+    sent = json.loads(heatmap([[1, 2], [3, 4]], ["a", "b"], ["y", "z"], "t").to_json())["data"][0]["z"]
+    assert sent["dtype"] == "f8" and array(sent).tolist() == [[1, 2], [3, 4]]
