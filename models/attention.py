@@ -12,13 +12,16 @@ one place, removed in ``finally``, like models/trace.py) and keeps what the laye
     scaled  = scores * scale     (scale = the module's own factor, 1/sqrt(dh) for all supported models)
               + mask             (-inf where a decoder's query may not see a later key)
     weights = softmax(scaled)    rows sum to 1
-    output  = weights @ v        [H, T, dh] -> concatenated -> output projection (not part of this file)
+    output  = weights @ v        [H, T, dh]
+    concat  = heads side by side [T, H*dh] -> @ W^O (+ b) -> [T, d_model], added to the residual stream
+              (``output_projection``, ``mix_heads``: the output projection is read, not hooked)
 
 Grouped-query attention (SmolLM2: 9 query heads, 3 key/value heads): query head h reads key/value head
 ``kv_of_heads(config)[h]``; the heads of one group see the very same keys and values.
 
 The rest is arithmetic on numpy arrays: per-head statistics (entropy, previous-token share, attention sink,
-distance) and word-level attention when words are split into several pieces.
+distance), word-level attention when words are split into several pieces (one word per character in Chinese
+and Japanese), and the heads' concatenation mixed by W^O.
 """
 from __future__ import annotations
 
@@ -147,7 +150,8 @@ class LayerQKV:
 
     def step(self, head: int, query: int) -> QKStep:
         """Every step for query token ``query`` of query head ``head`` (both 0-based)."""
-        _check_index(N_("Head {value!r} does not exist: choose 0 to {last}."), head, self.n_heads)
+        _check_index(N_("Head index {value!r} does not exist: choose 0 to {last} (heads 1 to {n})."), head,
+                     self.n_heads)
         _check_index(N_("Query token {value!r} does not exist: choose 0 to {last}."), query, self.n_tokens)
         kv = int(self.kv_of_head[head])
         q = self.q[head, query].astype(np.float64)  # [dh]
@@ -168,7 +172,7 @@ class LayerQKV:
 
 def _check_index(message: str, value: int, n: int) -> None:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 0 <= value < n:
-        raise AttentionError(message, value=value, last=n - 1)
+        raise AttentionError(message, value=value, last=n - 1, n=n)
 
 
 # ------------------------------------------------------------------------------- capture (hooks)
@@ -229,8 +233,9 @@ def capture_qkv(lm: LoadedModel, ids: np.ndarray, layer: int, stop_early: bool =
     modules = attention_modules(model)
     n_layers = len(modules)
     if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer < n_layers:
-        raise AttentionError(N_("Layer {layer!r} does not exist: {model} has layers 0 to {last}."), layer=layer,
-                             model=lm.spec.label, last=n_layers - 1)
+        raise AttentionError(N_("Block index {layer!r} does not exist: {model} has block indices 0 to {last} "
+                                "(layers 1 to {n})."), layer=layer, model=lm.spec.label, last=n_layers - 1,
+                             n=n_layers)
     ids = np.asarray(ids)
     if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
         raise AttentionError(N_("capture_qkv needs a non-empty 1-D array of token ids (use trace.ids)."))
@@ -365,24 +370,79 @@ def head_stats(attentions: np.ndarray, special: np.ndarray, causal: bool) -> dic
 
 
 # ------------------------------------------------------------------------------ word-level attention
+# Scripts written WITHOUT spaces between words: Chinese characters (Han, with BERT's ranges and the later
+# extensions), Japanese kana, their punctuation (。，、「」…) and full-width punctuation. Spaces cannot mark
+# words there, and no tokenizer here knows where a Chinese word ends: BERT's normalizer puts every Han character
+# in a pre-token of its own, and byte-level BPE's pre-tokenizer keeps a whole run of them together ("今天天气很好"
+# is one pre-token). So each such character counts as one word (a piece covering several stays whole).
+_SPACELESS = (
+    (0x2E80, 0x2FDF),  # CJK radicals, Kangxi radicals
+    (0x3000, 0x303F),  # CJK symbols and punctuation: 。、「」〈〉 (U+3000, the ideographic space, is whitespace)
+    (0x3040, 0x30FF),  # hiragana, katakana
+    (0x3100, 0x312F), (0x31A0, 0x31FF),  # bopomofo (+ extended), CJK strokes, katakana phonetic extensions
+    (0x3400, 0x4DBF), (0x4E00, 0x9FFF),  # CJK unified ideographs extension A, CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFE30, 0xFE4F),  # CJK compatibility forms (vertical punctuation)
+    (0xFF01, 0xFF0F), (0xFF1A, 0xFF20), (0xFF3B, 0xFF40), (0xFF5B, 0xFF65),  # full-width punctuation ，：！？（）
+    (0xFF66, 0xFF9F),  # half-width katakana
+    (0x20000, 0x3134F),  # CJK unified ideographs extensions B to G, compatibility supplement
+)
+
+
+def is_spaceless(ch: str) -> bool:
+    """True for a character of a script written without spaces between words (see ``_SPACELESS``)."""
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in _SPACELESS)
+
+
+def has_spaceless(text: str) -> bool:
+    """Does the text contain characters that word level splits one by one (Chinese, Japanese)?"""
+    return any(is_spaceless(c) for c in text)
+
+
+def _joins_previous(ch: str) -> bool:
+    """A character that belongs to the one before it: combining marks, variation selectors (category M*),
+    zero-width joiners and other format characters (Cf)."""
+    import unicodedata
+
+    return unicodedata.category(ch)[0] == "M" or unicodedata.category(ch) == "Cf"
+
+
+def _spaceless_boundary(text: str, p: int) -> bool:
+    """Is there a word boundary between text[p - 1] and text[p] because one of them is written without
+    spaces? Not inside a character sequence (a mark or joiner after it, a joiner before it)."""
+    if not 0 < p < len(text) or _joins_previous(text[p]) or text[p - 1] == "\u200d":
+        return False
+    return is_spaceless(text[p - 1]) or is_spaceless(text[p])
+
+
 def word_ids(offsets: np.ndarray, special: np.ndarray, text: str) -> np.ndarray:
     """[T] word index per token. A word is a maximal run of pieces with no whitespace between them (so
     "fox." is one word); a piece that starts with whitespace starts a new word, pieces that share characters
-    (byte pieces of one emoji) stay together, and every special token is a word of its own."""
+    (byte pieces of one emoji or one Chinese character) stay together, and every special token is a word of
+    its own. In text written without spaces (Chinese, Japanese: ``is_spaceless``) every character is a word of
+    its own, since spaces cannot mark its words: a piece that starts a new character there starts a new word
+    (a piece that covers several characters is not split). A piece that is only whitespace (byte-level BPE's
+    lone "Ġ" before a Chinese character or a second space) joins the word after it rather than being a word."""
     offsets = np.asarray(offsets)
     special = np.asarray(special, dtype=bool)
     words = np.zeros(len(offsets), dtype=np.int64)
     word, prev_end = -1, None  # prev_end: end of the previous ordinary piece (None after a special token)
+    prev_blank = False  # the previous ordinary piece is whitespace only
     for t, ((start, end), is_special) in enumerate(zip(offsets.tolist(), special.tolist())):
         if is_special or prev_end is None:
             new = True
         elif start < prev_end:  # shares characters with the previous piece: same word
             new = False
+        elif prev_blank:  # a lone space piece belongs to the word it stands in front of
+            new = False
         else:  # whitespace between the pieces, at the start of this one or at the end of the previous one
             new = (_has_space(text[prev_end:start]) or text[start:start + 1].isspace()
-                   or text[prev_end - 1:prev_end].isspace())
+                   or text[prev_end - 1:prev_end].isspace()
+                   or any(_spaceless_boundary(text, p) for p in range(prev_end, start + 1)))
         word += int(new)
         words[t] = word
+        prev_blank = not is_special and end > start and text[start:end].isspace()
         prev_end = None if is_special else max(end, prev_end or 0)
     return words
 
@@ -425,3 +485,107 @@ def word_labels(text: str, offsets: np.ndarray, words: np.ndarray, tokens: list[
         else:
             labels.append(span.strip())
     return labels
+
+
+# ------------------------------------------------------------------- heads -> concatenation -> W^O
+# What a layer does with its heads' outputs (Vaswani et al. 2017, "multi-head attention"):
+#     head_h  = weights_h @ V_kv(h)                 [T, dh]      one per query head (GQA: H of them, not Hkv)
+#     concat  = [head_1 | head_2 | ... | head_H]    [T, H*dh]    side by side, head-major: column h*dh + i
+#     output  = concat @ W^O (+ b)                  [T, d_model] W^O: [H*dh, d_model]
+# which is also the sum of the heads' separate contributions head_h @ W^O[h*dh:(h+1)*dh] (+ b): each head owns
+# dh rows of W^O. The output is then added to the residual stream (x + output; BERT-style post-norm models
+# normalise the sum: LayerNorm(x + output)).
+@dataclass(frozen=True)
+class OutputProjection:
+    """One layer's output projection W^O, oriented so that ``output = concat @ weight + bias``."""
+
+    name: str  # its name inside a block, e.g. "self_attn.o_proj", "attn.c_proj", "attention.output.dense"
+    weight: np.ndarray  # [H*dh, d_model]
+    bias: np.ndarray | None  # [d_model], or None (Llama's o_proj has no bias)
+    post_norm: bool  # True: the block normalises x + output (BERT, DistilBERT); False: pre-norm (Llama, GPT-2)
+
+
+def _output_module(model: Any, layer: int) -> tuple[str, Any, Any]:
+    """(full name, W^O module, the module that owns it) of block index ``layer``: Llama ``self_attn.o_proj``,
+    GPT-2 ``attn.c_proj``, DistilBERT ``attention.out_lin``, BERT ``attention.output.dense`` (BERT keeps W^O
+    outside its self-attention module, in the BertSelfOutput beside it)."""
+    modules = attention_modules(model)
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer < len(modules):
+        raise AttentionError(N_("Block index {layer!r} does not exist: choose 0 to {last} (layers 1 to {n})."),
+                             layer=layer, last=len(modules) - 1, n=len(modules))
+    attn = modules[layer]
+    names = {id(m): n for n, m in model.named_modules()}
+    for attr in ("o_proj", "c_proj", "out_lin"):
+        if hasattr(attn, attr):
+            return f"{names[id(attn)]}.{attr}", getattr(attn, attr), attn
+    parent_name = names[id(attn)].rpartition(".")[0]
+    parent = model.get_submodule(parent_name) if parent_name else None
+    dense = getattr(getattr(parent, "output", None), "dense", None)
+    if dense is None:
+        raise AttentionError(N_("{module} has no output projection this app knows."), module=type(attn).__name__)
+    return f"{parent_name}.output.dense", dense, parent.output
+
+
+def _in_block(name: str) -> str:
+    """The name of a module inside its block: "model.layers.3.self_attn.o_proj" -> "self_attn.o_proj" (the
+    block's own index left out: the same name in every block, and no 0-based number reaches the page)."""
+    parts = name.split(".")
+    last_index = max((i for i, p in enumerate(parts) if p.isdigit()), default=-1)
+    return ".".join(parts[last_index + 1:])
+
+
+def _is_linear(module: Any) -> bool:
+    import torch
+
+    return isinstance(module, torch.nn.Linear)  # weight [out, in]; GPT-2's Conv1D stores [in, out]
+
+
+def output_projection_shape(model: Any, layer: int) -> tuple[int, int]:
+    """(rows, columns) of W^O as ``output = concat @ W^O`` uses it, (H*dh, d_model), from the module's weight."""
+    _name, module, _owner = _output_module(model, layer)
+    rows, cols = module.weight.shape
+    return (int(cols), int(rows)) if _is_linear(module) else (int(rows), int(cols))
+
+
+def output_projection(model: Any, layer: int) -> OutputProjection:
+    """W^O of block index ``layer`` as float32 numpy arrays, and whether the block normalises after the residual
+    addition (post-norm: BERT's BertSelfOutput holds a LayerNorm; DistilBERT's block an ``sa_layer_norm``)."""
+    name, module, owner = _output_module(model, layer)
+    w = module.weight.detach().float().numpy()
+    weight = w.T.copy() if _is_linear(module) else w.copy()  # [H*dh, d_model]
+    bias = None if getattr(module, "bias", None) is None else module.bias.detach().float().numpy().copy()
+    names = {id(m): n for n, m in model.named_modules()}
+    block = model.get_submodule(names[id(owner)].rpartition(".")[0]) if "." in names[id(owner)] else model
+    post_norm = hasattr(owner, "LayerNorm") or hasattr(block, "sa_layer_norm")
+    return OutputProjection(name=_in_block(name), weight=weight, bias=bias, post_norm=bool(post_norm))
+
+
+def head_outputs(weights: np.ndarray, v: np.ndarray, kv_of_head: np.ndarray) -> np.ndarray:
+    """[H, T, dh] each query head's output: its attention weights [H, T, T] times the values of the key/value
+    head it reads (``v`` [Hkv, T, dh]; with GQA several query heads read the same values)."""
+    return np.einsum("hqk,hkd->hqd", np.asarray(weights, np.float64), np.asarray(v, np.float64)[kv_of_head])
+
+
+def concat_heads(outputs: np.ndarray) -> np.ndarray:
+    """[H, T, dh] -> [T, H*dh]: each token's H head outputs side by side, head 1 first (the order the model's
+    ``transpose(1, 2).reshape(T, H*dh)`` uses, which W^O's rows follow)."""
+    H, T, dh = np.shape(outputs)
+    return np.asarray(outputs).transpose(1, 0, 2).reshape(T, H * dh)
+
+
+def mix_heads(outputs: np.ndarray, proj: OutputProjection) -> np.ndarray:
+    """[H, T, dh] -> [T, d_model]: concatenate the heads and multiply by W^O (+ bias): the attention output that
+    is added to the residual stream."""
+    concat = concat_heads(outputs)
+    if concat.shape[1] != proj.weight.shape[0]:
+        raise ValueError(f"{concat.shape[1]} concatenated columns but W^O has {proj.weight.shape[0]} rows.")
+    out = concat.astype(np.float64) @ proj.weight.astype(np.float64)
+    return out if proj.bias is None else out + proj.bias
+
+
+def head_contributions(outputs: np.ndarray, proj: OutputProjection) -> np.ndarray:
+    """[H, T, d_model] what each head adds: head_h @ (its own dh rows of W^O). Their sum plus the bias equals
+    ``mix_heads``: W^O mixes the heads by adding what each of them writes."""
+    H, T, dh = np.shape(outputs)
+    rows = proj.weight.astype(np.float64).reshape(H, dh, -1)  # [H, dh, d_model]: head h's rows
+    return np.einsum("htd,hdm->htm", np.asarray(outputs, np.float64), rows)

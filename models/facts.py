@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import re
+import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from i18n import _
@@ -20,6 +23,28 @@ class TokenizerFacts:
     sep_token: str | None
     adds_bos: bool  # does encoding plain text put a BOS token in front?
     wraps_cls_sep: bool  # does encoding wrap the text in [CLS] ... [SEP]?
+
+
+@dataclass(frozen=True)
+class Training:
+    """How the loaded checkpoint was trained, as far as the files that come with its weights say (never from a
+    model's name alone). See :func:`training_facts` for where each field is read."""
+
+    objective: str  # "causal-lm" | "masked-lm" | "contrastive" | "sentence-embedding" | "unknown"
+    next_sentence: bool  # the checkpoint still carries BERT's next-sentence-prediction head (cls.seq_relationship)
+    distilled: bool  # trained to imitate a larger model (DistilBERT, DistilGPT-2, MiniLM)
+    base: str | None  # the checkpoint it was fine-tuned from, as its own config.json names it
+    chat: bool  # its tokenizer carries a chat template: fine-tuned on conversations in that format
+    pooling: str | None  # sentence-transformers pooling of the token vectors: "mean" | "cls" | "max" | ...
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where the numbers the app computes with come from."""
+
+    gguf_type: str | None  # the GGUF file's type ("Q4_1"; "" if its header does not say); None: not from a GGUF
+    stored: str  # dtype of the stored tensors (the most common one), e.g. "F32", "BF16"
+    computed: str = "float32"  # models/loading.py always loads float32
 
 
 @dataclass(frozen=True)
@@ -42,6 +67,9 @@ class ModelFacts:
     head: str  # "causal-lm" | "masked-lm" | "none"
     tied_embeddings: bool
     tokenizer: TokenizerFacts
+    training: Training
+    weights: Weights
+    final_norm: str | None  # the normalisation before the unembedding ("RMSNorm", "LayerNorm"); None: encoders
 
     @property
     def gqa(self) -> bool:
@@ -59,13 +87,113 @@ class ModelFacts:
     @property
     def head_text(self) -> str:
         """What the output head does, in the session's language."""
-        if self.head == "none":
-            return _("no LM head: a sentence-embedding model")
+        if self.head == "none":  # "sentence-embedding model" only when its files say so (facts.training)
+            return _("no LM head: a sentence-embedding model") \
+                if self.training.objective in ("contrastive", "sentence-embedding") else \
+                _("no LM head: it outputs vectors, not token predictions")
         if self.head == "causal-lm":
             return _("next-token LM head (tied to the input embeddings)") if self.tied_embeddings else \
                 _("next-token LM head")
         return _("masked-LM head (tied to the input embeddings): predicts [MASK] from both sides") \
             if self.tied_embeddings else _("masked-LM head: predicts [MASK] from both sides")
+
+    @property
+    def training_text(self) -> str:
+        """How the checkpoint was trained, short, in the session's language (the facts card's "Training" row;
+        :attr:`training_sentences` says the same in whole sentences)."""
+        t = self.training
+        parts = []
+        if t.base and t.distilled:
+            parts.append(_("from {base} (distilled from a larger model)").format(base=t.base))
+        elif t.distilled:
+            parts.append(_("distilled from a larger model"))
+        elif t.base:
+            parts.append(_("from {base}").format(base=t.base))
+        parts.append({
+            "causal-lm": _("next-token prediction (causal LM)"),
+            "masked-lm": _("masked LM + next-sentence prediction") if t.next_sentence else _("masked LM"),
+            "contrastive": _("contrastive fine-tuning on sentence pairs"),
+            "sentence-embedding": _("fine-tuned for sentence vectors (its files do not say how)"),
+        }.get(t.objective, _("its files do not say how it was trained")))
+        if t.chat:
+            parts.append(_("then fine-tuned on chat conversations (its tokenizer has a chat template)"))
+        if t.pooling == "mean":
+            parts.append(_("sentence vector: the mean of the last layer's token vectors"))
+        elif t.pooling == "cls":
+            parts.append(_("sentence vector: the last layer's [CLS] vector"))
+        elif t.pooling == "max":
+            parts.append(_("sentence vector: the element-wise maximum of the last layer's token vectors"))
+        elif t.pooling:
+            parts.append(_("sentence vector: {how} pooling of the last layer's token vectors").format(how=t.pooling))
+        return "; ".join(parts)
+
+    @property
+    def training_sentences(self) -> list[str]:
+        """The same facts as :attr:`training_text`, as whole sentences for a paragraph (session's language)."""
+        t, out = self.training, []
+        if t.base and t.distilled:
+            out.append(_("It starts from {base}, a smaller model distilled from a larger one (trained to imitate "
+                         "it).").format(base=t.base))
+        elif t.distilled:
+            out.append(_("It was distilled from a larger model (trained to imitate it)."))
+        elif t.base:
+            out.append(_("It starts from {base}.").format(base=t.base))
+        if t.objective == "causal-lm":
+            out.append(_("It was trained to predict the next token at every position of its training texts."))
+        elif t.objective == "masked-lm":
+            out.append(_("It was trained as a masked language model: some tokens are hidden and predicted from the "
+                         "words on both sides."))
+            if t.next_sentence:
+                out.append(_("It was also trained on next-sentence prediction: does sentence B follow sentence A?"))
+        elif t.objective == "contrastive":
+            out.append(_("It was fine-tuned contrastively on sentence pairs: the vectors of two sentences that belong "
+                         "together are pulled towards each other and away from the other sentences' vectors."))
+        elif t.objective == "sentence-embedding":
+            out.append(_("It was fine-tuned to make sentence vectors; its files do not say how."))
+        else:
+            out.append(_("Its files do not say how it was trained."))
+        if t.chat:
+            out.append(_("It was then fine-tuned on chat conversations (its tokenizer has a chat template)."))
+        if t.pooling == "mean":
+            out.append(_("Its sentence vector is the mean of the last layer's token vectors."))
+        elif t.pooling == "cls":
+            out.append(_("Its sentence vector is the last layer's [CLS] vector."))
+        elif t.pooling == "max":
+            out.append(_("Its sentence vector is the element-wise maximum of the last layer's token vectors."))
+        elif t.pooling:
+            out.append(_("Its sentence vector pools the last layer's token vectors ({how}).").format(how=t.pooling))
+        return out
+
+    @property
+    def pooling_text(self) -> str:
+        """How a sentence-embedding model turns its token vectors into one vector ("" if it does not say)."""
+        p = self.training.pooling
+        if p == "mean":
+            return _("its sentence vector is the mean of the last layer's token vectors")
+        if p == "cls":
+            return _("its sentence vector is the last layer's [CLS] vector")
+        if p == "max":
+            return _("its sentence vector is the element-wise maximum of the last layer's token vectors")
+        return _("its sentence vector pools the last layer's token vectors ({how})").format(how=p) if p else ""
+
+    @property
+    def weights_text(self) -> str:
+        """Where the weights come from, in the session's language (the facts card's "Weights" row)."""
+        w = self.weights
+        if w.gguf_type is not None:
+            bits = re.search(r"Q(\d)", w.gguf_type)  # Q4_1, IQ2_XS, TQ1_0: llama.cpp names carry the bits
+            if bits:
+                return _("de-quantized to {dtype} from a {quant} GGUF file (most weights stored in {bits} bits): its "
+                         "probabilities differ slightly from the original unquantized model's").format(
+                    dtype=w.computed, quant=w.gguf_type, bits=bits.group(1))
+            if w.gguf_type:  # F32 / F16 / BF16: a GGUF file that is not quantized
+                return _("converted to {dtype} from a {quant} GGUF file (not quantized)").format(
+                    dtype=w.computed, quant=w.gguf_type)
+            return _("converted to {dtype} from a GGUF file whose header does not name its type").format(
+                dtype=w.computed)
+        if {w.stored.upper(), w.computed.upper()} <= {"F32", "FLOAT32"}:
+            return _("{dtype}, as published").format(dtype=w.computed)
+        return _("stored as {stored}, computed in {dtype}").format(stored=w.stored, dtype=w.computed)
 
 
 def _cfg(config: Any, *names: str, default: Any = None) -> Any:
@@ -114,12 +242,207 @@ def positions_kind(config: Any) -> str:
     return "learned"
 
 
+# ------------------------------------------------------------------------------- training and weights
+# MiniLM (Wang et al., 2020) and the Distil* models are made by distillation: a small model trained to imitate a
+# larger one. The rule reads the names the checkpoint's own config gives (model type, base checkpoint), not the
+# app's label.
+DISTILLED = re.compile(r"distil|minilm", re.IGNORECASE)
+NSP_KEY = "cls.seq_relationship.weight"  # BERT's next-sentence head in a BertForPreTraining checkpoint
+SENTENCE_TRANSFORMERS_FILES = ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json")
+
+
+def checkpoint_folder(spec: ModelSpec, model: Any) -> Path | None:
+    """The folder the weights were read from, on this computer (None if unknown)."""
+    try:
+        from models.pairs import checkpoint_files
+
+        files = checkpoint_files(spec)
+    except Exception:  # noqa: BLE001 - a spec without files (tests wrap in-memory models): fall back below
+        files = None
+    if files:
+        return Path(files[0]).parent
+    name = getattr(model, "name_or_path", "") or ""
+    return Path(name) if name and Path(name).is_dir() else None
+
+
+def checkpoint_keys(folder: Path | None) -> list[str]:
+    """Tensor names in the folder's safetensors files (headers only: no tensor is read)."""
+    if folder is None:
+        return []
+    from safetensors import safe_open
+
+    keys: list[str] = []
+    for f in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(f), framework="pt") as s:
+                keys += list(s.keys())
+        except (OSError, ValueError, RuntimeError):  # unreadable: the key-based facts stay unknown/False
+            continue
+    return keys
+
+
+def stored_dtype(folder: Path | None) -> str:
+    """The most common dtype of the folder's stored tensors ("F32", "BF16", ...), "F32" if unknown."""
+    if folder is None:
+        return "F32"
+    from collections import Counter
+
+    from safetensors import safe_open
+
+    counts: Counter = Counter()
+    for f in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(f), framework="pt") as s:
+                counts.update(str(s.get_slice(k).get_dtype()) for k in s.keys())
+        except (OSError, ValueError, RuntimeError):
+            continue
+    return counts.most_common(1)[0][0] if counts else "F32"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def training_facts(spec: ModelSpec, model: Any, tokenizer: Any, folder: Path | None = None,
+                   keys: list[str] | None = None) -> Training:
+    """How the checkpoint was trained, read from what is loaded:
+
+    * the head it is loaded with: a causal-LM head means next-token training, a masked-LM head masked LM;
+    * BERT's next-sentence task when the checkpoint's safetensors still hold its head (``cls.seq_relationship``;
+      bert-base-uncased's do although its config names BertForMaskedLM);
+    * a model without an LM head is a sentence-embedding model when the sentence-transformers files ship with
+      its weights (modules.json, ...); contrastive when its model card (README.md beside the weights) says so;
+      its pooling from the Pooling module's config;
+    * distilled: the checkpoint's model type or the base checkpoint its config.json names (``_name_or_path``)
+      is a distilled family (DistilBERT, DistilGPT-2, MiniLM);
+    * chat: the tokenizer carries a chat template (an Instruct model: fine-tuned on conversations).
+    """
+    keys = checkpoint_keys(folder) if keys is None else keys
+    raw = (_read_json(folder / "config.json") if folder else None) or {}
+    base = raw.get("_name_or_path") if isinstance(raw, dict) else None
+    # a hub name ("owner/name" or "name"), not a path on the computer that saved it
+    base = base if isinstance(base, str) and re.fullmatch(r"[\w.-]+(/[\w.-]+)?", base) and base != spec.hub_id \
+        else None
+    names = " ".join(filter(None, (model.config.model_type, base, spec.hub_id)))
+    pooling = None
+    if spec.head == "causal-lm":
+        objective = "causal-lm"
+    elif spec.head == "masked-lm":
+        objective = "masked-lm"
+    elif folder is not None and any((folder / f).is_file() for f in SENTENCE_TRANSFORMERS_FILES):
+        card = ""
+        try:
+            card = (folder / "README.md").read_text(encoding="utf-8")
+        except OSError:
+            pass
+        objective = "contrastive" if re.search(r"\bcontrastive\b", card, re.IGNORECASE) else "sentence-embedding"
+        from models.similarity import sentence_recipe
+
+        recipe = sentence_recipe(folder)  # the Pooling module's mode, as the Similarity page uses it
+        pooling = "+".join(recipe.pooling) if recipe and recipe.pooling else None
+    else:
+        objective = "unknown"
+    return Training(
+        objective=objective,
+        next_sentence=objective == "masked-lm" and any(k == NSP_KEY or k.endswith("." + NSP_KEY) for k in keys),
+        distilled=bool(DISTILLED.search(names)),
+        base=base,
+        chat=bool(getattr(tokenizer, "chat_template", None)),
+        pooling=pooling,
+    )
+
+
+# GGUF value types (ggml's gguf.h): fixed sizes for scalars; 8 = string, 9 = array.
+_GGUF_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+
+def gguf_header(path: Path, wanted: tuple[str, ...] = ("general.file_type",)) -> dict[str, Any]:
+    """The wanted metadata values of a GGUF file, read from its header only (gguf's own GGUFReader maps every
+    tensor: 3.5 s for SmolLM2's file; the ``general.*`` keys come first, so this stops after a few hundred bytes)."""
+    found: dict[str, Any] = {}
+    with open(path, "rb") as f:
+        def read(fmt: str):
+            size = struct.calcsize("<" + fmt)
+            return struct.unpack("<" + fmt, f.read(size))[0]
+
+        def string() -> str:
+            return f.read(read("Q")).decode("utf-8", "replace")
+
+        def value(kind: int):
+            if kind in _GGUF_SCALARS:
+                return read(_GGUF_SCALARS[kind])
+            if kind == 8:
+                return string()
+            if kind == 9:
+                item, n = read("I"), read("Q")
+                return [value(item) for _i in range(n)]
+            raise ValueError(f"unknown GGUF value type {kind}")
+
+        if f.read(4) != b"GGUF":
+            raise ValueError(f"{path} is not a GGUF file")
+        read("I")  # version
+        read("Q")  # tensor count
+        for _i in range(read("Q")):  # key/value count
+            key = string()
+            v = value(read("I"))
+            if key in wanted:
+                found[key] = v
+                if len(found) == len(wanted):
+                    break
+    return found
+
+
+def gguf_type(path: Path) -> str:
+    """The GGUF file's quantisation ("Q4_1"), from ``general.file_type`` (llama.cpp's LLAMA_FTYPE numbers)."""
+    ftype = gguf_header(path).get("general.file_type")
+    if ftype is None:
+        return ""  # a GGUF that does not say
+    try:
+        from gguf import LlamaFileType
+
+        return re.sub(r"^(MOSTLY|ALL)_", "", LlamaFileType(int(ftype)).name)
+    except (ImportError, ValueError):
+        return f"type {ftype}"
+
+
+def weights_facts(spec: ModelSpec, folder: Path | None) -> Weights:
+    """A bundled GGUF model (models/loading.py converts it once to float32 safetensors) names its GGUF's
+    quantisation; everything else the stored dtype of its safetensors."""
+    quant = None
+    if spec.source == "bundled-gguf":
+        from models.loading import bundled_path
+
+        quant = gguf_type(bundled_path(spec))
+    return Weights(gguf_type=quant, stored=stored_dtype(folder))
+
+
+def norm_kind(module: Any) -> str:
+    """"RMSNorm" / "LayerNorm" for a normalisation module (LlamaRMSNorm -> RMSNorm), else its class name."""
+    name = type(module).__name__
+    for kind in ("RMSNorm", "LayerNorm"):
+        if kind.lower() in name.lower():
+            return kind
+    return name
+
+
 def model_facts(spec: ModelSpec, model: Any, tokenizer: Any) -> ModelFacts:
     c = model.config
     n_heads = int(_cfg(c, "num_attention_heads", "n_head", "n_heads"))
     d_model = int(_cfg(c, "hidden_size", "n_embd", "dim", "d_model"))
     out_emb = model.get_output_embeddings() if spec.head != "none" else None
     tied = out_emb is not None and out_emb.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+    folder = checkpoint_folder(spec, model)
+    final_norm = None
+    if spec.family == "decoder":
+        from models.lens import NoFinalNorm, final_norm as find_final_norm
+
+        try:
+            final_norm = norm_kind(find_final_norm(model))
+        except NoFinalNorm:
+            pass
     return ModelFacts(
         model_id=spec.id,
         label=spec.label,
@@ -140,4 +463,7 @@ def model_facts(spec: ModelSpec, model: Any, tokenizer: Any) -> ModelFacts:
         head=spec.head,
         tied_embeddings=bool(tied),
         tokenizer=tokenizer_facts(tokenizer),
+        training=training_facts(spec, model, tokenizer, folder),
+        weights=weights_facts(spec, folder),
+        final_norm=final_norm,
     )

@@ -4,10 +4,10 @@ A decoder predicts the next token by normalising the last position's final hidde
 the unembedding matrix. Applying that same final norm + unembedding to the hidden state after EACH layer shows
 which tokens the model "has in mind" along the way, e.g. when " Paris" rises to the top.
 
-Careful with transformers' ``output_hidden_states``: for Llama (SmolLM2) and GPT-2 the LAST entry is taken
-after the model's final norm (``model.norm`` / ``transformer.ln_f``) while all the others are raw residual
-stream. So the norm is applied to entries 0..L-1 and the last entry is unembedded as it is; the lens of the
-last layer then equals the model's real next-token logits (tested).
+The trace's hidden states are the raw residual stream at every layer, the last one included (transformers
+returns its last entry after the final norm; models.trace replaces it with the last block's raw output). So the
+final norm is applied to every row, and the lens of the last layer equals the model's real next-token logits
+(tested).
 """
 from __future__ import annotations
 
@@ -58,16 +58,14 @@ class Lens:
 
 
 def lens_logits(lm: Any, hidden: np.ndarray) -> np.ndarray:
-    """Final norm + unembedding applied to hidden states [L+1, d] from ``output_hidden_states`` -> [L+1, V].
-
-    The last row is already normalised by the model (see the module docstring), so it is not normed again."""
+    """Final norm + unembedding applied to raw hidden states [L+1, d] (a trace's, one position) -> [L+1, V]."""
     import torch
 
     model = lm.model
     h = torch.from_numpy(np.array(hidden, dtype=np.float32))  # [L+1, d] a copy: trace arrays are read-only
     with torch.inference_mode():
-        normed = torch.cat([final_norm(model)(h[:-1]), h[-1:]])  # [L+1, d]
-        logits = model.get_output_embeddings()(normed)  # [L+1, V]
+        # forward(), not the modules: no capture hook of a trace being computed in another session fires
+        logits = model.get_output_embeddings().forward(final_norm(model).forward(h))  # [L+1, V]
     return logits.float().numpy()
 
 

@@ -9,7 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import i18n
+from i18n import N_, _
 from models.loading import LoadedModel
+
+
+class NoPositionModule(i18n.Error, ValueError):
+    """The model adds position information in a way the "without positions" run cannot switch off."""
 
 
 def learned_table(lm: LoadedModel) -> np.ndarray | None:
@@ -18,6 +24,30 @@ def learned_table(lm: LoadedModel) -> np.ndarray | None:
 
     module = _position_module(lm.model)
     return None if module is None else module.weight.detach().float().numpy()
+
+
+def layer0_kind(lm: LoadedModel) -> str:
+    """What layer 0 (``hidden_states[0]``, what the first block reads) is made of, from the architecture:
+    "token" (RoPE: the embedding row itself, nothing added), "token+position" (GPT-2: row + position row),
+    "norm(token+position)" or "norm(token+position+type)" (BERT-style encoders add the rows, then LayerNorm)."""
+    if lm.facts.positions == "rope":
+        return "token"
+    if lm.facts.family == "encoder":
+        return "norm(token+position+type)" if getattr(lm.model.config, "type_vocab_size", 0) else \
+            "norm(token+position)"
+    return "token+position"
+
+
+def layer0_text(lm: LoadedModel) -> str:
+    """Layer 0 of this model in words (session language), starting "layer 0 is ..."."""
+    return {
+        "token": _("layer 0 is the token's embedding row itself (this model adds no position vector: RoPE acts "
+                   "inside attention)"),
+        "norm(token+position+type)": _("layer 0 is already LayerNorm(token row + position row + token-type row), "
+                                       "not the bare token row"),
+        "norm(token+position)": _("layer 0 is already LayerNorm(token row + position row), not the bare token row"),
+        "token+position": _("layer 0 is token row + position row"),
+    }[layer0_kind(lm)]
 
 
 def sinusoidal(n_positions: int, d: int, base: float = 10000.0) -> np.ndarray:
@@ -52,21 +82,26 @@ def _rotary_module(lm: LoadedModel):
 
 @dataclass(frozen=True)
 class RopeDemo:
-    distances: np.ndarray  # [k] relative distances n - m
-    starts: np.ndarray  # [s] absolute start positions m
-    scores: np.ndarray  # [s, k] q(m)·k(m + dist) after rotation
+    distances: np.ndarray  # [k] how far back the key is: d = m - n >= 0
+    starts: np.ndarray  # [s] absolute positions m of the query
+    scores: np.ndarray  # [s, k] q(m)·k(m - d) after rotation
     unrotated: float  # q·k before any rotation
 
 
-def rope_relative_demo(lm: LoadedModel, q: np.ndarray, k: np.ndarray, starts=(0, 7, 50, 300),
+def rope_relative_demo(lm: LoadedModel, q: np.ndarray, k: np.ndarray, starts=(32, 100, 300, 2000),
                        distances=tuple(range(0, 33))) -> RopeDemo:
-    """Rotate the same query/key vectors to positions m and m+dist with the model's own rotary module and
-    ``apply_rotary_pos_emb``; the dot product depends only on dist, not on m."""
+    """Rotate the same query to position m and the same key to position n = m - d with the model's own rotary
+    module and ``apply_rotary_pos_emb``; the dot product depends only on d, not on m.
+
+    The key is BEFORE the query (n <= m): a causal decoder never scores a key after its query, so the demo
+    shows only products the model really computes (every start must be >= the largest distance)."""
     import torch
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
+    if min(starts) < max(distances):
+        raise ValueError("every query position must be at least the largest distance (keys are before it)")
     rotary = _rotary_module(lm)
-    positions = sorted({m for m in starts} | {m + d for m in starts for d in distances})
+    positions = sorted({m for m in starts} | {m - d for m in starts for d in distances})
     index = {p: i for i, p in enumerate(positions)}
     pos = torch.tensor(positions)[None]  # [1, P]
     dummy = torch.zeros(1, len(positions), q.shape[-1], dtype=torch.float32)
@@ -76,12 +111,52 @@ def rope_relative_demo(lm: LoadedModel, q: np.ndarray, k: np.ndarray, starts=(0,
         kt = torch.from_numpy(np.asarray(k, np.float32)).expand(1, 1, len(positions), -1)
         q_rot, k_rot = apply_rotary_pos_emb(qt, kt, cos, sin)
     q_rot, k_rot = q_rot[0, 0].double().numpy(), k_rot[0, 0].double().numpy()
-    scores = np.array([[q_rot[index[m]] @ k_rot[index[m + d]] for d in distances] for m in starts])
+    scores = np.array([[q_rot[index[m]] @ k_rot[index[m - d]] for d in distances] for m in starts])
     return RopeDemo(np.array(distances), np.array(starts), scores, float(np.dot(q, k)))
 
 
+def hidden_states_without_positions(lm: LoadedModel, ids: np.ndarray) -> np.ndarray:
+    """[L+1, T, d] the model's own hidden states for ``ids`` with its position information switched off and
+    nothing else changed (same weights, same causal mask for a decoder):
+
+    * RoPE: every position id is 0, so every query and key is rotated by angle 0 (cos 1, sin 0), i.e. not at all.
+      The ids go to the stock forward as ``position_ids``; the weights are not touched. The attention mask is
+      passed explicitly: without one, transformers reads position ids that do not count up as several packed
+      sequences and would give every token a sequence of its own (no causal mask left to compare).
+    * a learned or fixed (sinusoidal) position table: a forward hook on the position-embedding module returns
+      zeros, so the first block reads the token (+ token type) embedding without a position vector; the hook is
+      removed in ``finally``. The model lock is held: other sessions' forwards wait rather than see the hook.
+    """
+    import torch
+
+    from models.trace import _position_module, raw_last_layer, with_raw_last_layer
+
+    ids_t = torch.from_numpy(np.array(ids, dtype=np.int64))[None]  # [1, T] (a writable copy)
+    kwargs = dict(input_ids=ids_t, attention_mask=torch.ones_like(ids_t), output_hidden_states=True,
+                  return_dict=True)
+    if lm.spec.head == "causal-lm":
+        kwargs["logits_to_keep"] = 1  # the logits are not used
+    handles = []
+    with lm.lock, torch.inference_mode(), raw_last_layer(lm.model) as last:
+        if lm.facts.positions == "rope":
+            kwargs["position_ids"] = torch.zeros_like(ids_t)
+        else:
+            module = _position_module(lm.model)
+            if module is None:
+                raise NoPositionModule(N_("{model} has no position-embedding module that can be switched off."),
+                                       model=lm.spec.label)
+            handles.append(module.register_forward_hook(lambda _m, _inputs, output: torch.zeros_like(output)))
+        try:
+            out = lm.model(**kwargs)
+        finally:
+            for h in handles:
+                h.remove()
+    return with_raw_last_layer(torch.stack(out.hidden_states), last)[:, 0].float().numpy()  # [L+1, T, d]
+
+
 def first_layer_qk(lm: LoadedModel, trace, query_pos: int, key_pos: int, head: int = 0):
-    """Real query and key vectors (before rotation) of layer 0 for two tokens of a trace: [d_head] each."""
+    """Real query and key vectors (before rotation) of layer 1 (the first block) for two tokens of a trace:
+    [d_head] each. ``head`` is the 0-based head index (head ``head + 1`` on screen)."""
     import torch
 
     attn = lm.model.model.layers[0].self_attn

@@ -10,10 +10,15 @@ from typing import Any, Callable
 
 import numpy as np
 
+import i18n
 from i18n import N_, _
 from models.loading import LoadedModel
 
 MAX_WORDS = 60  # word lists longer than this are cut (with a notice on the page)
+
+
+class NoSharedWord(i18n.Error, ValueError):
+    """The order demo has nothing to compare: no word is the same tokens in the text and in its reversal."""
 
 
 class Notice(str):
@@ -260,28 +265,104 @@ def rank_of(index: EmbeddingIndex, vector: np.ndarray, token_id: int, exclude: s
     return int((scores > scores[token_id]).sum()) + 1
 
 
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the whitespace-separated words of ``text`` (the words ``str.split()`` gives)."""
+    import re
+
+    return [m.span() for m in re.finditer(r"\S+", text)]
+
+
 @dataclass(frozen=True)
 class OrderDemo:
-    same_multiset: bool  # the two texts are made of exactly the same token ids
-    shared: list[str]  # tokens present exactly once in each text (compared position-free)
-    static: np.ndarray  # [n] cosine of their input (token) embeddings: exactly 1
-    per_layer: np.ndarray  # [L+1] mean cosine of their hidden states, layer by layer
+    """The same words in two orders (a text and its word reversal), compared token by token, layer by layer.
+
+    Tokens are matched BY WORD, so that each comparison is fair: word k of the text with the same word in the
+    reversal (word n + 1 - k), token by token, and only when that word is the same token ids in both texts (a
+    byte-level BPE tokenizer writes "Tim" at the start of a text but "ĠTim" after a space: different rows of the
+    embedding matrix, so comparing them would mix that difference into the order's)."""
+
+    same_multiset: bool  # the two texts are made of exactly the same token ids (specials included)
+    only_a: list[str]  # tokens of the text that the reversal lacks (multiset difference), and ...
+    only_b: list[str]  # ... the reversal's tokens that the text lacks
+    pairs: list[tuple[int, int]]  # matched token positions (in the text, in the reversal)
+    shared: list[str]  # the matched tokens (the text's token strings)
+    words: int  # words in the text
+    left_out: list[tuple[str, list[str], list[str]]]  # (word, its tokens in the text, in the reversal) not compared
+    static: np.ndarray  # [n] cosine of the matched tokens' input (token) embeddings: exactly 1
+    per_layer: np.ndarray  # [L+1] mean cosine of the matched tokens' hidden states (the model as it is)
+    without_positions: np.ndarray | None  # [L+1] the same with the model's positions switched off
 
 
-def order_demo(trace_a, trace_b) -> OrderDemo:
-    """Compare the same tokens in two orderings: identical input embeddings, different hidden states."""
-    ids_a, ids_b = trace_a.ids.tolist(), trace_b.ids.tolist()
-    special = set(trace_a.ids[trace_a.special].tolist()) | set(trace_b.ids[trace_b.special].tolist())
-    shared = [t for t in dict.fromkeys(ids_a)
-              if ids_a.count(t) == 1 and ids_b.count(t) == 1 and t not in special]
-    if not shared:
-        raise ValueError("the two texts share no token")
-    pa = [ids_a.index(t) for t in shared]
-    pb = [ids_b.index(t) for t in shared]
-    static = np.array([cosine(trace_a.token_embeddings[i], trace_b.token_embeddings[j]) for i, j in zip(pa, pb)])
-    per_layer = np.stack([layer_cosines(trace_a.hidden_states[:, i], trace_b.hidden_states[:, j])
-                          for i, j in zip(pa, pb)]).mean(axis=0)
-    return OrderDemo(sorted(ids_a) == sorted(ids_b), [trace_a.tokens[i] for i in pa], static, per_layer)
+def order_demo(trace_a, trace_b, without_a: np.ndarray | None = None,
+               without_b: np.ndarray | None = None) -> OrderDemo:
+    """Compare a text (``trace_a``) with its word reversal (``trace_b``, text ``reverse_words(trace_a.text)``).
+
+    ``without_a``/``without_b`` are the two texts' hidden states [L+1, T, d] with positions switched off
+    (models.positions.hidden_states_without_positions); when given, the same mean cosine is computed on them."""
+    from collections import Counter
+
+    words_a, words_b = trace_a.text.split(), trace_b.text.split()
+    if words_b != words_a[::-1]:
+        raise ValueError("the second text is not the first one's words in reverse order")
+    spans_a, spans_b = word_spans(trace_a.text), word_spans(trace_b.text)
+    n = len(words_a)
+    pairs, left_out, used_a, used_b = [], [], set(), set()
+    for k in range(n):
+        pa = span_positions(trace_a.offsets, trace_a.special, *spans_a[k])
+        pb = span_positions(trace_b.offsets, trace_b.special, *spans_b[n - 1 - k])
+        same = (pa and len(pa) == len(pb) and trace_a.ids[pa].tolist() == trace_b.ids[pb].tolist()
+                and not used_a & set(pa) and not used_b & set(pb))  # a token shared by two words: not fair
+        if same:
+            pairs += list(zip(pa, pb))
+            used_a |= set(pa)
+            used_b |= set(pb)
+        else:
+            left_out.append((words_a[k], [trace_a.tokens[i] for i in pa], [trace_b.tokens[j] for j in pb]))
+    if not pairs:
+        raise NoSharedWord(N_("The text and its word reversal share no word made of the same tokens."))
+    ca, cb = Counter(trace_a.ids.tolist()), Counter(trace_b.ids.tolist())
+    name = dict(zip(trace_a.ids.tolist(), trace_a.tokens)) | dict(zip(trace_b.ids.tolist(), trace_b.tokens))
+    only_a = [name[i] for i in sorted((ca - cb).elements(), key=trace_a.ids.tolist().index)]
+    only_b = [name[i] for i in sorted((cb - ca).elements(), key=trace_b.ids.tolist().index)]
+    static = np.array([cosine(trace_a.token_embeddings[i], trace_b.token_embeddings[j]) for i, j in pairs])
+    return OrderDemo(
+        same_multiset=ca == cb, only_a=only_a, only_b=only_b, pairs=pairs, shared=[trace_a.tokens[i] for i, _j in pairs],
+        words=n, left_out=left_out, static=static,
+        per_layer=mean_pair_cosines(trace_a.hidden_states, trace_b.hidden_states, pairs),
+        without_positions=None if without_a is None or without_b is None else
+        mean_pair_cosines(without_a, without_b, pairs))
+
+
+def mean_pair_cosines(hidden_a: np.ndarray, hidden_b: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """[L+1]: per layer, the mean over the pairs (i, j) of cos(hidden_a[layer, i], hidden_b[layer, j])."""
+    return np.stack([layer_cosines(hidden_a[:, i], hidden_b[:, j]) for i, j in pairs]).mean(axis=0)
+
+
+@dataclass(frozen=True)
+class CurveShape:
+    """What a per-layer curve does, read from its numbers (layer 0 = embeddings, l = after block l)."""
+
+    start: float  # layer 0
+    low_layer: int  # where it is lowest (the first such layer)
+    low: float
+    end: float  # after the last layer
+    rise_from: int  # the largest rise on the way: from this layer ...
+    rise_to: int  # ... to this later one (equal to rise_from when the curve never rises)
+    rise: float  # y[rise_to] - y[rise_from] >= 0
+
+
+def curve_shape(y: np.ndarray) -> CurveShape:
+    """The lowest point and the largest rise (a later layer above an earlier one) of a per-layer curve."""
+    y = np.asarray(y, np.float64)
+    lo = int(np.argmin(y))
+    best = (0.0, 0, 0)
+    low_so_far = 0
+    for j in range(1, len(y)):
+        if y[j - 1] < y[low_so_far]:
+            low_so_far = j - 1
+        if y[j] - y[low_so_far] > best[0]:
+            best = (float(y[j] - y[low_so_far]), low_so_far, j)
+    return CurveShape(float(y[0]), lo, float(y[lo]), float(y[-1]), best[1], best[2], best[0])
 
 
 def reverse_words(text: str) -> str:
@@ -369,7 +450,8 @@ def sentence_recipe(folder: Any) -> SentenceRecipe | None:
         config = json.loads((folder / pool.get("path", "") / "config.json").read_text())
     except (OSError, ValueError, StopIteration, AttributeError, TypeError):
         return None
-    modes = tuple(k[len("pooling_mode_"):].removesuffix("_tokens") for k, v in config.items()
+    # pooling_mode_mean_tokens -> "mean", pooling_mode_cls_token -> "cls" (singular "_token" there)
+    modes = tuple(k[len("pooling_mode_"):].removesuffix("_tokens").removesuffix("_token") for k, v in config.items()
                   if k.startswith("pooling_mode_") and v is True)
     try:
         max_len = json.loads((folder / "sentence_bert_config.json").read_text()).get("max_seq_length")

@@ -6,8 +6,9 @@ screen ARE what the model computes.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -32,10 +33,10 @@ class Trace:
     n_total: int  # tokens in the full text (> T when truncated)
     token_embeddings: np.ndarray  # [T, d] rows of the input embedding matrix (before positions)
     position_embeddings: np.ndarray | None  # [T, d] learned/sinusoidal position vectors; None for RoPE
-    hidden_states: np.ndarray  # [L+1, T, d] residual stream: 0 = embedding output, l = after block l
+    hidden_states: np.ndarray  # [L+1, T, d] residual stream: 0 = embedding output, l = output of block l (raw)
     attentions: np.ndarray  # [L, H, T, T] softmaxed attention weights (rows sum to 1)
     last_logits: np.ndarray | None  # [V] next-token logits at the last position (decoders)
-    extra: dict = field(default_factory=dict, compare=False)
+    extra: dict = field(default_factory=dict, compare=False)  # small results derived later (models/loss.py)
 
     @property
     def n_tokens(self) -> int:
@@ -55,6 +56,45 @@ def _position_module(model: Any):
         if leaf in ("wpe", "position_embeddings", "embed_positions") and isinstance(module, torch.nn.Embedding):
             return module
     return None
+
+
+def final_norm_or_none(model: Any):
+    """The model's final normalisation before its output head (Llama ``norm``, GPT-2 ``ln_f``), or None when
+    the model has none (BERT-style encoders end with their last block)."""
+    from models.lens import NoFinalNorm, final_norm
+
+    try:
+        return final_norm(model)
+    except NoFinalNorm:
+        return None
+
+
+@contextmanager
+def raw_last_layer(model: Any) -> Iterator[dict]:
+    """Capture what the final norm receives: the output of the last block.
+
+    transformers' ``output_hidden_states`` gives the raw output of blocks 1..L-1 but, for a model with a final
+    norm (Llama, GPT-2), its LAST entry is taken AFTER that norm. The app numbers layer l as block l's output on
+    every page, so the last entry is replaced with this capture (``with_raw_last_layer``). The hook is removed in
+    ``finally``; callers hold ``lm.lock``."""
+    captured: dict = {}
+    norm = final_norm_or_none(model)
+    handle = None if norm is None else norm.register_forward_pre_hook(
+        lambda _module, args: captured.__setitem__("last", args[0].detach()))
+    try:
+        yield captured
+    finally:
+        if handle is not None:
+            handle.remove()
+
+
+def with_raw_last_layer(hidden_states: Any, captured: dict) -> Any:
+    """torch [L+1, 1, T, d] stacked ``output_hidden_states`` with the last entry replaced by the block's raw
+    output captured by ``raw_last_layer`` (unchanged for models without a final norm)."""
+    if "last" in captured:
+        hidden_states = hidden_states.clone()
+        hidden_states[-1] = captured["last"]
+    return hidden_states
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -100,9 +140,11 @@ def compute_trace(lm: LoadedModel, text: str, max_tokens: int = MAX_TOKENS) -> T
 
     kwargs: dict[str, Any] = dict(output_attentions=True, output_hidden_states=True, return_dict=True)
     if lm.spec.head == "causal-lm":
-        kwargs["logits_to_keep"] = 1  # only the last position's logits: [1, 1, V]
+        # only the last position's logits: the other rows (the training signal, models/loss.py) are computed
+        # from hidden_states[L] when a page asks, not on every page's trace ([T, V] floats: 100 MB at 512 tokens)
+        kwargs["logits_to_keep"] = 1
     pos_module = _position_module(model)
-    with lm.lock, torch.inference_mode():
+    with lm.lock, torch.inference_mode(), raw_last_layer(model) as last:
         handles = [model.get_input_embeddings().register_forward_hook(save("token_embeddings"))]
         if pos_module is not None:
             handles.append(pos_module.register_forward_hook(save("position_embeddings")))
@@ -112,7 +154,7 @@ def compute_trace(lm: LoadedModel, text: str, max_tokens: int = MAX_TOKENS) -> T
             for h in handles:
                 h.remove()
 
-    hidden = torch.stack(out.hidden_states)[:, 0]  # [L+1, T, d]
+    hidden = with_raw_last_layer(torch.stack(out.hidden_states), last)[:, 0]  # [L+1, T, d]
     attn = torch.stack(out.attentions)[:, 0]  # [L, H, T, T]
     pos = captured.get("position_embeddings")
     logits = getattr(out, "logits", None) if lm.spec.head == "causal-lm" else None

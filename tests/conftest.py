@@ -79,3 +79,26 @@ def tiny_bert(tmp_path_factory) -> Tiny:
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return Tiny(folder, model, tok)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_nsp(tmp_path_factory) -> Tiny:
+    """BERT with BOTH pre-training heads (BertForPreTraining: MLM and next-sentence prediction, the layout of
+    bert-base-uncased's weights) and MiniLM's WordPiece tokenizer; two segment rows (type_vocab_size 2)."""
+    import torch
+    from transformers import BertConfig, BertForPreTraining
+
+    from models.loading import load_tokenizer
+
+    tok = load_tokenizer("minilm-l6")
+    torch.manual_seed(1)
+    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                        vocab_size=30522, type_vocab_size=2)
+    model = BertForPreTraining(config).eval()
+    with torch.no_grad():  # the default init (std 0.02) gives ~50% for every pair: make the head decisive
+        model.bert.pooler.dense.weight.normal_(0.0, 1.0)
+        model.cls.seq_relationship.weight.normal_(0.0, 1.0)
+    folder = tmp_path_factory.mktemp("tiny-bert-nsp")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return Tiny(folder, model, tok)

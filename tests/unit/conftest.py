@@ -4,6 +4,7 @@ The session fixtures ``smollm2`` and ``minilm`` (the real bundled models) live i
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -25,16 +26,44 @@ def one_sentence(msg: str) -> bool:
     return msg.endswith(".") and "\n" not in msg and not re.search(r"[.!?]\s", msg[:-1])
 
 
-def reference_outputs(lm: Any, ids: np.ndarray):
-    """The model's OWN outputs for these ids: no hooks, no logits_to_keep, no attention mask."""
+@contextlib.contextmanager
+def last_block_output(model: Any):
+    """Capture the output of the model's last block ([1, T, d]) with a forward hook on that block module, found
+    here by its place in the model's ModuleList (independently of models.trace): ``captured["last"]``."""
     import torch
 
-    with torch.inference_mode():
-        return lm.model(
+    blocks = [m for name, m in model.named_modules()
+              if isinstance(m, torch.nn.ModuleList) and name.rsplit(".", 1)[-1] in ("layers", "h", "layer")]
+    assert len(blocks) == 1, "one list of blocks"
+    captured: dict = {}
+
+    def hook(_module, _inputs, output):
+        captured["last"] = (output[0] if isinstance(output, tuple) else output).detach()
+
+    handle = blocks[0][-1].register_forward_hook(hook)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+def reference_outputs(lm: Any, ids: np.ndarray):
+    """The model's OWN outputs for these ids: no hooks but one, no logits_to_keep, no attention mask.
+
+    ``last_block``: the output of the model's last block ([1, T, d]), taken by a forward hook on that block
+    module (found here by its place in the model's ModuleList, independently of models.trace). transformers'
+    last ``hidden_states`` entry is taken after a decoder's final norm; the app's layer L is the block's own
+    output."""
+    import torch
+
+    with last_block_output(lm.model) as captured, torch.inference_mode():
+        out = lm.model(
             input_ids=torch.from_numpy(np.array(ids, dtype=np.int64))[None],
             output_attentions=True,
             output_hidden_states=True,
         )
+    out.last_block = captured["last"]
+    return out
 
 
 def assert_close(actual: np.ndarray, expected: np.ndarray, atol: float, what: str) -> None:
@@ -59,6 +88,7 @@ def assert_trace_matches_model(lm: Any, tr: Any, atol: float = 1e-4):
     assert len(out.hidden_states) == L + 1 and len(out.attentions) == L
 
     ref_hidden = torch.stack(out.hidden_states)[:, 0].float().numpy()
+    ref_hidden[-1] = out.last_block[0].float().numpy()  # layer L = the last block's own output (not normed)
     ref_attn = torch.stack(out.attentions)[:, 0].float().numpy()
     assert_close(tr.hidden_states, ref_hidden, atol, "hidden_states")
     assert_close(tr.attentions, ref_attn, atol, "attentions")

@@ -299,7 +299,8 @@ def test_hooks_are_removed_when_the_forward_pass_fails(tiny_gpt2_case, monkeypat
 
 @pytest.mark.parametrize("layer", [30, -1, 2.0, True, "3"])
 def test_a_layer_out_of_range_is_a_clear_error(smol, layer):
-    with pytest.raises(ValueError, match=r"does not exist: .*SmolLM2.* has layers 0 to 29\."):
+    with pytest.raises(ValueError, match=r"Block index .* does not exist: .*SmolLM2.* has block indices 0 to 29 "
+                                         r"\(layers 1 to 30\)\."):
         capture_qkv(smol.lm, smol.trace.ids, layer)
 
 
@@ -311,7 +312,7 @@ def test_bad_ids_heads_and_queries_are_clear_errors(smol):
     with pytest.raises(ValueError, match="between 0 and 49151"):
         capture_qkv(smol.lm, np.array([1, 49152]), 0)
     c = capture_qkv(smol.lm, smol.trace.ids[:4], 0)
-    for head, query, what in ((9, 0, "Head 9"), (-1, 0, "Head -1"), (0, 4, "Query token 4")):
+    for head, query, what in ((9, 0, "Head index 9"), (-1, 0, "Head index -1"), (0, 4, "Query token 4")):
         with pytest.raises(ValueError, match=f"{what} does not exist: choose 0 to"):
             c.step(head, query)
 
@@ -441,11 +442,17 @@ def test_words_are_whitespace_separated_runs_of_pieces(tok_name, wrapped, reques
         assert (starts < ends).any()  # byte pieces of one character share their characters: same word
 
 
-def test_a_lone_space_piece_is_a_word_of_its_own(smollm2_tok):
-    text = "中文 你好世界"  # "中文" "Ġ" then byte pieces of 你好世界
+@pytest.mark.parametrize("text, labels", [
+    ("中文 你好世界", ["中", "文", "你", "好", "世", "界"]),  # "中文" "Ġ" then byte pieces: the space joins 你
+    ("Hello 世界!", ["Hello", "世", "界", "!"]),
+    ("我喜欢 New York 的披萨", ["我", "喜", "欢", "New", "York", "的", "披", "萨"]),
+])
+def test_a_lone_space_piece_joins_the_word_after_it(smollm2_tok, text, labels):
     enc = encode(smollm2_tok.tokenizer, text)
+    pieces = [text[a:b] for a, b in enc.offsets.tolist()]
+    assert any(p.isspace() for p in pieces)  # the tokenizer really makes a space-only piece here
     words = word_ids(enc.offsets, enc.special, text)
-    assert word_labels(text, enc.offsets, words) == ["中文", "␣", "你好世界"]
+    assert word_labels(text, enc.offsets, words) == labels
 
 
 def test_whitespace_only_pieces_and_special_tokens_in_the_middle():
@@ -453,8 +460,8 @@ def test_whitespace_only_pieces_and_special_tokens_in_the_middle():
     offsets = np.array([[0, 1], [1, 2], [2, 5], [0, 0], [5, 7], [7, 9]])  # "a" "b" " cd" [X] "\n\n" "ef"
     special = np.array([False, False, False, True, False, False])
     words = word_ids(offsets, special, text)
-    assert words.tolist() == [0, 0, 1, 2, 3, 4]
-    assert word_labels(text, offsets, words, ["a", "b", "Ġcd", "[X]", "ĊĊ", "ef"]) == ["ab", "cd", "[X]", "⏎", "ef"]
+    assert words.tolist() == [0, 0, 1, 2, 3, 3]  # the blank piece "\n\n" joins "ef"
+    assert word_labels(text, offsets, words, ["a", "b", "Ġcd", "[X]", "ĊĊ", "ef"]) == ["ab", "cd", "[X]", "ef"]
 
 
 def test_word_attention_sums_key_pieces_and_averages_query_pieces(mini):

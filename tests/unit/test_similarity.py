@@ -16,6 +16,7 @@ import torch
 from models import similarity as sim
 from models.loading import bundled_path
 from models.trace import compute_trace
+from tests.unit.conftest import last_block_output
 
 WORDS = ["cat", "dog", "car", "banana", "king", "queen", "bratwurst"]
 PARTY = ("students celebrate the graduation with a big party",
@@ -37,12 +38,14 @@ def weight(lm) -> np.ndarray:
 
 
 def own_hidden_states(lm, text: str) -> tuple[np.ndarray, np.ndarray]:
-    """hidden_states [L+1, T, d] and the special-token mask from the model's own forward pass."""
+    """hidden_states [L+1, T, d] and the special-token mask from the model's own forward pass; layer L is the
+    last block's own output (transformers takes its last entry after a decoder's final norm)."""
     enc = lm.tokenizer(text, return_tensors="pt", return_special_tokens_mask=True)
     special = enc.pop("special_tokens_mask")[0].numpy().astype(bool)
-    with torch.inference_mode():
+    with last_block_output(lm.model) as last, torch.inference_mode():
         out = lm.model(**enc, output_hidden_states=True)
-    return torch.stack(out.hidden_states)[:, 0].double().numpy(), special
+        hs = torch.stack(out.hidden_states[:-1] + (last["last"],))[:, 0]
+    return hs.double().numpy(), special
 
 
 # ------------------------------------------------------------------------------------ the maths
@@ -166,6 +169,27 @@ def test_party_curve_starts_at_exactly_one_for_the_token_rows(lm):
                                    atol=1e-4)
 
 
+def test_party_preset_describes_what_minilm_computes(minilm):
+    """components/presets.py "party-contexts" (MiniLM): the same embedding row, a little apart at layer 0 already,
+    further apart after every layer, not steadily."""
+    from components.presets import get
+
+    p = get("party-contexts")
+    assert p.params["model"] == "minilm-l6" and p.params["target"] == "party"
+    texts = p.params["contexts"].split("|")
+    t1, t2 = (compute_trace(minilm, s) for s in texts)
+    p1, p2 = (sim.span_positions(t.offsets, t.special, *sim.find_word(s, "party")) for t, s in zip((t1, t2), texts))
+    assert sim.cosine(t1.token_embeddings[p1].mean(0), t2.token_embeddings[p2].mean(0)) == 1.0  # the same row
+    hs1, _ = own_hidden_states(minilm, texts[0])
+    hs2, _ = own_hidden_states(minilm, texts[1])
+    a, b = hs1[:, p1].mean(1), hs2[:, p2].mean(1)
+    curve = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert 0.95 < curve[0] < 1.0  # "already a little apart at layer 0"
+    assert (curve[1:] < curve[0]).all()  # "further apart than that after every layer"
+    assert (np.diff(curve) > 0.005).any()  # "the gap does not grow steadily"
+    assert "a little apart at layer 0" in p.what and "does not grow steadily" in p.what
+
+
 def test_contextual_word_vector_is_the_word_run_alone(lm):
     kind = lm.facts.tokenizer.kind
     for w in ("cat", "bratwurst"):
@@ -265,7 +289,7 @@ def test_layer_drift_figure():
     assert list(line.y) == [1.0, 0.9, 0.5] and list(line.x) == [0, 1, 2]
     assert list(diamond.x) == [0] and list(diamond.y) == [1.0] and diamond.marker.symbol == "diamond-open"
     assert line.name == html.escape(name) and "<b>" not in diamond.name and "<i>" not in fig.layout.title.text
-    assert fig.layout.xaxis.title.text == "layer (0 = input embeddings)"
+    assert fig.layout.xaxis.title.text == "layer (0 = embeddings)"
 
 
 def _holding(lock, fn, timeout: float) -> bool:

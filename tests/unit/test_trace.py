@@ -9,6 +9,7 @@ import torch
 
 from models.tokens import MAX_TOKENS
 from models.trace import Trace, analysed, compute_trace, token_embedding
+from tests.unit.conftest import reference_outputs
 
 TEXT = "The capital of France is Paris, and the capital of Italy is"
 CLS, SEP = 101, 102
@@ -229,3 +230,26 @@ def test_odd_text_traces_like_any_other(lm, text, check_trace):
     tr = compute_trace(lm, text)
     assert isinstance(tr, Trace) and tr.text == text
     check_trace(lm, tr)
+
+
+@pytest.mark.parametrize("lm", ["smollm2", "minilm"])
+def test_the_last_layer_is_the_last_blocks_output_before_any_final_norm(request, lm):
+    """Layer L is block L's own output on every page. transformers' last hidden state is taken after a decoder's
+    final norm (SmolLM2: RMSNorm): that norm applied to the trace's layer L gives it back; an encoder has no
+    final norm, so there the two are the same array."""
+    import torch
+
+    lm = request.getfixturevalue(lm)
+    tr = compute_trace(lm, "The capital of France is")
+    out = reference_outputs(lm, tr.ids)
+    np.testing.assert_allclose(tr.hidden_states[-1], out.last_block[0].numpy(), atol=1e-4, rtol=0)
+    transformers_last = out.hidden_states[-1][0].numpy()
+    if lm.facts.family == "decoder":
+        norm = lm.model.model.norm
+        with torch.inference_mode():
+            renormed = norm(torch.from_numpy(np.array(tr.hidden_states[-1]))).numpy()
+        np.testing.assert_allclose(renormed, transformers_last, atol=1e-4, rtol=0)
+        assert np.linalg.norm(tr.hidden_states[-1], axis=-1).mean() > 10 * np.linalg.norm(transformers_last,
+                                                                                         axis=-1).mean()
+    else:
+        np.testing.assert_allclose(tr.hidden_states[-1], transformers_last, atol=1e-5, rtol=0)
