@@ -6,6 +6,7 @@ import streamlit.components.v1 as components
 
 from components import attention_plots as ap
 from components import attention_redraw as ar
+from components import multihead_plots as mp
 from components import present, state
 from components.cache import get_head_stats, get_model, get_qkv, trace_or_stop
 from components.glossary import glossary_link as g
@@ -13,6 +14,7 @@ from components.plots import chart_config
 from components.widgets import csv_download, md_literal, piece_label, show_chart, visible
 from i18n import N_, _
 from models import attention as att
+from models import numbering as nb
 from models.tokens import Encoding, describe
 
 lm = get_model(st.session_state.active_model)
@@ -29,18 +31,32 @@ LEVELS = {"tokens": N_("Tokens"), "words": N_("Words")}
 SCALE_NAMES = {"sqrt": N_("√ (shows small weights)"), "linear": N_("linear")}
 
 VIEW = state.Param("view", "heatmap", state.choice(*VIEWS))
-LAYER = state.Param("layer", 0, state.int_in(0, L - 1))
-HEAD = state.Param("head", 0, state.int_in(0, H - 1))
+# The URL, the widgets and session_state hold the NUMBERS people see (layers 1..L, heads 1..H; layer 0 is the
+# embeddings, which have no attention); arrays are indexed with nb.index() of them (models/numbering.py).
+LAYER = state.Param("layer", 1, state.int_in(1, L, below=_(
+    "layers are counted from 1 and layer 0 is the embeddings, which have no attention")))
+HEAD = state.Param("head", 1, state.int_in(1, H, below=_("heads are counted from 1")))
 QUERY = state.Param("query", -1, state.int_in(0, 511))  # -1: the last token
 AGG = state.Param("agg", "head", state.choice(*AGGS))
 LEVEL = state.Param("level", "tokens", state.choice(*LEVELS))
 SCALE = state.Param("scale", "sqrt", state.choice(*ap.SCALES))
 STAT = state.Param("stat", "prev", state.choice(*att.STATS))
 PARAMS = [VIEW, LAYER, HEAD, QUERY, AGG, LEVEL, SCALE, STAT]
+NUMBERING_NOTICE = "_attention_numbering_notice"  # set while the layer/head shown came from an old link
+# Every link this page (and the tour) writes carries numbering=1: its layer/head are the numbers of today's
+# convention. Only a link without it can be from before the change and gets the notice.
+NUMBERED = "numbering"
+if state.from_link([LAYER, HEAD], scope="attention") and st.query_params.get(NUMBERED) != "1":
+    st.session_state[NUMBERING_NOTICE] = True
+st.query_params[NUMBERED] = "1"
 state.seed(PARAMS, scope="attention")
-for p, hi in ((LAYER, L - 1), (HEAD, H - 1)):  # a kept value from a bigger model (or a stale widget label)
-    if not isinstance(st.session_state[p.name], int) or not 0 <= st.session_state[p.name] <= hi:
-        st.session_state[p.name] = 0
+for p, hi in ((LAYER, L), (HEAD, H)):  # a kept value from a bigger model (or a stale widget label)
+    if not isinstance(st.session_state[p.name], int) or not 1 <= st.session_state[p.name] <= hi:
+        st.session_state[p.name] = 1
+if st.session_state.get(NUMBERING_NOTICE):
+    # Links made before the change counted from 0: the same numbers in an old link now open the next block.
+    st.info(_("Layers and heads are counted from 1; layer 0 is the embeddings. Links made before {date} counted "
+              "them from 0.").format(date=nb.CHANGED), icon=":material/info:")
 
 text = state.current_text()
 
@@ -71,20 +87,24 @@ def explain_model() -> str:
                 "grows with their position, so q·k depends on how far apart two tokens are.").format(
             rope=g("RoPE", _("RoPE")))
     elif facts.positions == "learned":
-        pos = _("Positions were added to the embeddings before layer 0 (learned position vectors).")
+        pos = _("Positions were added to the embeddings (layer 0) before layer 1 (learned position vectors).")
     else:
-        pos = _("Positions were added to the embeddings before layer 0 (fixed sinusoidal position vectors).")
+        pos = _("Positions were added to the embeddings (layer 0) before layer 1 (fixed sinusoidal position "
+                "vectors).")
     return " ".join([first, heads, pos])
 
 
 st.title(_("Attention: which tokens each token reads"))
 st.markdown(
     _("In every {layer} each {token} makes a **{query}** (what am I looking for?), a **key** (what do I offer?) "
-      "and a **value** (what do I pass on?). Its query is compared with every key: score = q·k / √d, {softmax} "
-      "turns the scores into weights that sum to 1, and the token takes the weighted sum of the values. Many "
-      "**{heads}** do this in parallel and specialise.").format(
+      "and a **value** (what do I pass on?). Its query is compared with every key: score = q·k / √d_head, where "
+      "d_head = {d_head} is the length of one head's query and key (√{d_head} {root}), {softmax} turns the "
+      "scores into weights that sum to 1, and the token takes the weighted sum of the values. Many **{heads}** do "
+      "this in parallel and specialise.").format(
         layer=g("layer", _("layer")), token=g("token", _("token")), query=g("query / key / value", _("query")),
-        softmax=g("softmax", "softmax"), heads=g("head", _("heads")))
+        softmax=g("softmax", "softmax"), heads=g("head", _("heads")), d_head=facts.d_head,
+        root=(f"= {facts.d_head ** 0.5:g}" if (facts.d_head ** 0.5).is_integer()
+              else f"≈ {facts.d_head ** 0.5:.3f}"))
     + " " + explain_model()
 )
 
@@ -100,11 +120,66 @@ labels = [piece_label(p) for p in pieces]
 future = np.triu(np.ones((T, T), dtype=bool), k=1) if CAUSAL else None  # [T, T] True = masked
 
 
+def heads_mix() -> None:
+    """How a layer's heads become one vector per token: concatenation and W^O, with the loaded model's shapes
+    (H, d_head, n_kv, d_model from its facts; W^O's shape, name and bias from the module itself)."""
+    proj = att.output_projection(lm.model, 0)
+    rows, cols = proj.weight.shape
+    every = all(att.output_projection_shape(lm.model, i) == (rows, cols) for i in range(L))
+    with st.expander(_("How the {heads} heads are combined: concatenation and the output projection W^O").format(
+            heads=H)):
+        text_ = _("Each head writes a T × d_head matrix ({t} × {dh}): for every token, its attention weights times "
+                  "the values. The {heads} heads' matrices are **concatenated** side by side, head 1 first, into a "
+                  "{t} × {hd} matrix ({heads} × {dh} = {hd} columns). The **output projection W^O** (`{name}`, "
+                  "{rows} × {cols}) mixes them into one vector of {d} numbers per token: output = concat × W^O").format(
+            t=T, dh=DH, heads=H, hd=H * DH, name=proj.name, rows=rows, cols=cols, d=facts.d_model)
+        text_ += (" + b." if proj.bias is not None else ".") + " "
+        text_ += _("Each head meets only its own {dh} rows of W^O, so the output is also the sum of what the "
+                   "{heads} heads write.").format(dh=DH, heads=H)
+        if every:
+            text_ += " " + _("W^O has this shape in all {layers} layers.").format(layers=L)
+        text_ += " " + (_("The output is added to the layer's input and then normalised: LayerNorm(x + output) "
+                          "(post-norm).") if proj.post_norm else
+                        _("The output is added back to the **residual stream**: x + output (pre-norm: the "
+                          "normalisation happened before attention)."))
+        if facts.gqa:
+            groups = att.kv_groups(lm.model.config)
+            text_ += " " + _("With grouped-query attention only the keys and values are shared: each of the {kv} "
+                             "key/value heads serves a group of {group} query heads ({groups}), but every one of "
+                             "the {heads} query heads computes its own output, so the concatenation still has "
+                             "{heads} × {dh} columns.").format(
+                kv=HKV, group=H // HKV, heads=H, dh=DH,
+                groups="; ".join(f"kv {nb.number(j)} ← {', '.join(str(nb.number(h)) for h in qs)}"
+                                 for j, qs in enumerate(groups)))
+        st.markdown(text_)
+        show_chart(mp.heads_concat_diagram(
+            n_tokens=T, n_heads=H, d_head=DH, d_model=facts.d_model, wo_shape=(rows, cols), wo_name=proj.name,
+            title=_("How the {heads} heads of a layer are combined · {model}").format(heads=H, model=lm.spec.label),
+            kv_groups=att.kv_groups(lm.model.config) if facts.gqa else None, bias=proj.bias is not None,
+            post_norm=proj.post_norm), "attention-heads-concat")
+
+
+heads_mix()
+
+
+def picked(name: str) -> None:
+    """The user chose a layer or head: its link warning and the numbering notice have been read."""
+    state.forget_warning(name)
+    st.session_state.pop(NUMBERING_NOTICE, None)
+
+
+def chosen() -> tuple[int, int]:
+    """(block index, head index), 0-based, of the layer and head the widgets show."""
+    return nb.index(st.session_state[LAYER.name]), nb.index(st.session_state[HEAD.name])
+
+
 def open_head(layer: int, head: int, view: str = "heatmap") -> None:
-    st.session_state[LAYER.name] = int(layer)
-    st.session_state[HEAD.name] = int(head)
+    """Open block ``layer``, head ``head`` (0-based indices, as the grids' customdata holds them)."""
+    st.session_state[LAYER.name] = nb.number(layer)
+    st.session_state[HEAD.name] = nb.number(head)
     st.session_state[AGG.name] = "head"
     st.session_state[VIEW.name] = view
+    st.session_state.pop(NUMBERING_NOTICE, None)
 
 
 def on_grid_click(key: str) -> None:
@@ -115,11 +190,13 @@ def on_grid_click(key: str) -> None:
 
 
 def head_label(h: int) -> str:
-    return f"{h} (kv {int(att.kv_of_heads(lm.model.config)[h])})" if facts.gqa else str(h)
+    """The label of head index ``h``: its number, and with GQA the number of the key/value head it reads."""
+    kv = int(att.kv_of_heads(lm.model.config)[h]) if facts.gqa else 0
+    return f"{nb.number(h)} (kv {nb.number(kv)})" if facts.gqa else str(nb.number(h))
 
 
 def layer_help() -> str:
-    return _("Layer 0 reads the embeddings; later layers read what earlier layers wrote.")
+    return _("Layer 1 reads the embeddings (layer 0); each later layer reads what the layers before it wrote.")
 
 
 def head_help() -> str:
@@ -129,16 +206,15 @@ def head_help() -> str:
 
 def layer_head_controls(with_head: bool = True) -> tuple[int, int]:
     c1, c2 = st.columns([3, 2]) if with_head else (st.container(), None)
-    c1.slider(_("Layer"), 0, L - 1, key=LAYER.name, on_change=state.forget_warning, args=(LAYER.name,),
-              help=layer_help())
+    c1.slider(_("Layer"), 1, L, key=LAYER.name, on_change=picked, args=(LAYER.name,), help=layer_help())
     if with_head:
-        c2.selectbox(_("Head"), range(H), key=HEAD.name, format_func=head_label, on_change=state.forget_warning,
-                     args=(HEAD.name,), help=head_help())
-    return st.session_state[LAYER.name], st.session_state[HEAD.name]
+        c2.selectbox(_("Head"), range(1, H + 1), key=HEAD.name, format_func=lambda n: head_label(nb.index(n)),
+                     on_change=picked, args=(HEAD.name,), help=head_help())
+    return chosen()
 
 
 def describe_head(stats: dict, layer: int, head: int) -> str:
-    """One sentence on what this head mostly does, from its measured statistics."""
+    """One sentence on what head index ``head`` of block index ``layer`` mostly does, from its statistics."""
     s = {k: float(v[layer, head]) for k, v in stats.items()}
     share = max(("prev", "first", "self", "special"), key=lambda k: s.get(k, -1.0))
     what = {"prev": _("the previous token"), "first": _("the first token (an 'attention sink')"),
@@ -148,16 +224,17 @@ def describe_head(stats: dict, layer: int, head: int) -> str:
     return _("Layer {layer}, head {head} sends on average **{share:.0%}** of its attention to {what}; "
              "average entropy {entropy:.2f} bits, average distance {distance:.1f} tokens "
              "(see *Head summary* for every head).").format(
-        layer=layer, head=head, share=s[share], what=what, entropy=s["entropy"], distance=s["distance"])
+        layer=nb.number(layer), head=nb.number(head), share=s[share], what=what, entropy=s["entropy"],
+        distance=s["distance"])
 
 
 def on_redraw_pick() -> None:
-    """The heatmap component's sliders moved: its (layer, head) becomes the page's (and the URL's)."""
-    picked = ar.chosen(REDRAW_KEY)
-    if picked and 0 <= picked[0] < L and 0 <= picked[1] < H:
-        for p, value in zip((LAYER, HEAD), picked):
-            st.session_state[p.name] = value
-            state.forget_warning(p.name)
+    """The heatmap component's sliders moved: its (layer, head) indices become the page's numbers (and the URL's)."""
+    indices = ar.chosen(REDRAW_KEY)
+    if indices and 0 <= indices[0] < L and 0 <= indices[1] < H:
+        for p, value in zip((LAYER, HEAD), indices):
+            st.session_state[p.name] = nb.number(value)
+            picked(p.name)
 
 
 REDRAW_KEY = "attention-redraw"
@@ -165,7 +242,7 @@ REDRAW_KEY = "attention-redraw"
 
 def redraw_heatmap(fig, layer: int, head: int, masked, transform) -> None:
     """One head's heatmap with its own layer/head sliders that redraw in the browser (many heads are sent at
-    once; components/attention_redraw.py)."""
+    once; components/attention_redraw.py). ``layer``, ``head``: 0-based indices (the browser shows numbers)."""
     what = _("layer {layer}, head {head}")  # the browser fills in the numbers
     ar.heatmap(
         trace.attentions, present.style(fig), layer=layer, head=head, masked=masked, transform=transform,
@@ -183,22 +260,27 @@ def view_heatmap() -> None:
              on_change=state.forget_warning, args=(AGG.name,))
     c2.radio(_("Level"), list(LEVELS), key=LEVEL.name, format_func=translated(LEVELS), horizontal=True,
              on_change=state.forget_warning, args=(LEVEL.name,),
-             help=_("Words: pieces of one word are merged (sum over the key pieces, mean over the query pieces)."))
+             help=_("Words: pieces of one word are merged (sum over the key pieces, mean over the query pieces). "
+                    "Chinese and Japanese are written without spaces: each of their characters counts as a word."))
     c3.radio(_("Colour"), ap.SCALES, key=SCALE.name, horizontal=True, format_func=translated(SCALE_NAMES),
              on_change=state.forget_warning, args=(SCALE.name,))
     agg = st.session_state[AGG.name]
     if agg == "head":  # the component below has its own layer/head sliders (redrawn in the browser)
-        layer, head = st.session_state[LAYER.name], st.session_state[HEAD.name]
+        layer, head = chosen()
     else:
         layer, head = layer_head_controls(with_head=False)
     transform = None
     if agg == "head":
-        weights, what = trace.attentions[layer, head], _("layer {layer}, head {head}").format(layer=layer, head=head)
+        weights, what = trace.attentions[layer, head], _("layer {layer}, head {head}").format(
+            layer=nb.number(layer), head=nb.number(head))
+        csv_name = f"attention-{lm.spec.id}-layer{nb.number(layer)}-head{nb.number(head)}.csv"
     elif agg == "layer":
         weights, what = trace.attentions[layer].mean(0), _("mean of the {heads} heads of layer {layer}").format(
-            heads=H, layer=layer)
+            heads=H, layer=nb.number(layer))
+        csv_name = f"attention-{lm.spec.id}-layer{nb.number(layer)}-mean.csv"
     else:
         weights, what = trace.attentions.mean((0, 1)), _("mean of all {n} heads").format(n=L * H)
+        csv_name = f"attention-{lm.spec.id}-all-layers-mean.csv"
     q_labels = k_labels = labels
     masked = future
     if st.session_state[LEVEL.name] == "words":
@@ -223,6 +305,9 @@ def view_heatmap() -> None:
     if st.session_state[LEVEL.name] == "words":
         notes.append(_("Word level: a word's row is the **mean** over its query pieces and each cell the **sum** "
                        "over the key pieces, so rows still sum to 1."))
+        if att.has_spaceless(text):
+            notes.append(_("Chinese and Japanese are written without spaces, so each of their characters is a "
+                           "word here; the byte pieces of one character are merged into it."))
     if st.session_state[SCALE.name] == "sqrt":
         notes.append(_("Colours follow the square root of the weight so small weights stay visible; hover a cell "
                        "for the exact number."))
@@ -230,7 +315,7 @@ def view_heatmap() -> None:
     if agg == "head":
         st.markdown(describe_head(get_head_stats(lm.spec.id, text), layer, head))
     csv_download(pd.DataFrame(weights, index=q_labels, columns=k_labels).reset_index(names="query"),
-                 _("Matrix as CSV"), f"attention-{lm.spec.id}-L{layer}.csv", key="attention_csv")
+                 _("Matrix as CSV"), csv_name, key="attention_csv")
 
 
 def blank_future(thumbs: np.ndarray) -> np.ndarray:
@@ -256,11 +341,12 @@ def view_heads() -> None:
     for h in range(H):
         cells[h // per_row, h % per_row] = (layer, h)
         thumbs[h // per_row, h % per_row] = pooled[h]
-    row_labels = ([f"kv {r}" for r in range(R)] if facts.gqa else [f"{r * per_row}–{min(H, (r + 1) * per_row) - 1}"
-                                                                  for r in range(R)])
+    # rows: "heads first–last" (with GQA "kv k: first–last"); a head's number = the row's first + the column
+    spans = [f"{nb.number(r * per_row)}–{nb.number(min(H, (r + 1) * per_row) - 1)}" for r in range(R)]
+    row_labels = [f"kv {nb.number(r)}: {span}" for r, span in enumerate(spans)] if facts.gqa else spans
     col_labels = [f"+{c}" for c in range(per_row)]
     fig = ap.head_grid(thumbs, cells, _("The {heads} heads of layer {layer} (click one to open it)").format(
-                           heads=H, layer=layer),
+                           heads=H, layer=nb.number(layer)),
                        row_labels=row_labels, col_labels=col_labels,
                        row_title=_("key/value head (query heads sharing it)") if facts.gqa else _("heads"),
                        col_title=_("head = first of the row + column"), selected=(layer, head), scale=scale)
@@ -281,11 +367,11 @@ def view_heads() -> None:
     if L > H:  # many layers (SmolLM2: 30 x 9): layers across, heads down
         thumbs_all = pooled_all.transpose(1, 0, 2, 3)
         cells_all = np.stack(np.meshgrid(np.arange(L), np.arange(H), indexing="xy"), -1)  # [H, L, 2]
-        rl, cl, rt, ct = [str(h) for h in range(H)], [str(x) for x in range(L)], _("head"), _("layer")
+        rl, cl, rt, ct = [str(nb.number(h)) for h in range(H)], [str(nb.number(x)) for x in range(L)], _("head"), _("layer")
     else:
         thumbs_all = pooled_all
         cells_all = np.stack(np.meshgrid(np.arange(L), np.arange(H), indexing="ij"), -1)  # [L, H, 2]
-        rl, cl, rt, ct = [str(x) for x in range(L)], [str(h) for h in range(H)], _("layer"), _("head")
+        rl, cl, rt, ct = [str(nb.number(x)) for x in range(L)], [str(nb.number(h)) for h in range(H)], _("layer"), _("head")
     fig = ap.head_grid(thumbs_all.reshape(*cells_all.shape[:2], s, s), cells_all,
                        _("All {n} heads (click one to open it)").format(n=L * H), row_labels=rl, col_labels=cl,
                        row_title=rt, col_title=ct, selected=(layer, head), scale=scale)
@@ -316,7 +402,7 @@ def view_summary() -> None:
     name, meaning = att.STATS[key]
     label = _(name)
     values = stats[key]
-    layer, head = st.session_state[LAYER.name], st.session_state[HEAD.name]
+    layer, head = chosen()
     share = key in ("prev", "first", "self", "special")
     fig = ap.stat_grid(values, _("{stat} of every head (click one to open it)").format(stat=label), label,
                        fmt=".1%" if share else ".3f", zmin=0.0 if share else None, zmax=1.0 if share else None,
@@ -326,16 +412,18 @@ def view_summary() -> None:
     order = np.argsort(-values, axis=None)[:5]
     top = [np.unravel_index(i, values.shape) for i in order]
     st.markdown(_("**Top heads:**") + " " + " · ".join(
-        f"L{int(lv)} H{int(hv)} ({values[lv, hv]:.1%})" if share else f"L{int(lv)} H{int(hv)} ({values[lv, hv]:.2f})"
-        for lv, hv in top))
+        f"L{nb.number(lv)} H{nb.number(hv)} ({values[lv, hv]:.1%})" if share else
+        f"L{nb.number(lv)} H{nb.number(hv)} ({values[lv, hv]:.2f})" for lv, hv in top))
     cols = st.columns(len(top))
     for col, (lv, hv) in zip(cols, top):
-        col.button(_("Open L{layer} H{head}").format(layer=int(lv), head=int(hv)), key=f"open_{lv}_{hv}",
-                   on_click=open_head, args=(lv, hv), width="stretch")
+        col.button(_("Open L{layer} H{head}").format(layer=nb.number(lv), head=nb.number(hv)), key=f"open_{lv}_{hv}",
+                   on_click=open_head, args=(int(lv), int(hv)), width="stretch")
     kv = att.kv_of_heads(lm.model.config)
-    table = pd.DataFrame({"layer": np.repeat(np.arange(L), H), "head": np.tile(np.arange(H), L)})
+    # the table and its CSV carry the numbers shown everywhere (layers 1..L, heads 1..H, kv heads 1..n_kv)
+    table = pd.DataFrame({"layer": nb.number(0) + np.repeat(np.arange(L), H),
+                          "head": nb.number(0) + np.tile(np.arange(H), L)})
     if facts.gqa:
-        table["kv head"] = np.tile(kv, L)
+        table["kv head"] = nb.number(0) + np.tile(kv, L)
     for k in stats:  # the CSV keeps the English column names; the table on the page shows them translated
         table[att.STATS[k][0]] = np.round(stats[k].ravel(), 4)
     table = table.sort_values(name, ascending=False)
@@ -360,15 +448,17 @@ def view_qk() -> None:
     err = float(np.abs(qkv.weights() - captured).max())
     st.success(_("Recomputed from the queries, keys and values captured with hooks: max difference from the "
                  "attention {model} returned, over all {heads} heads of layer {layer}: {err:.1e}.").format(
-                   model=lm.spec.label, heads=H, layer=layer, err=err),
+                   model=lm.spec.label, heads=H, layer=nb.number(layer), err=err),
                icon=":material/check_circle:")
     if facts.gqa:
         groups = att.kv_groups(lm.model.config)
         st.markdown(
             _("**Grouped-query attention.** Head {head} reads key/value head **{kv}**, shared by query heads "
               "{shared}. All {heads} query heads: {groups}.").format(
-                head=head, kv=step.kv_head, shared=", ".join(map(str, groups[step.kv_head])), heads=H,
-                groups=" · ".join(f"kv {kv} ← q {', '.join(map(str, qs))}" for kv, qs in enumerate(groups))))
+                head=nb.number(head), kv=nb.number(step.kv_head), heads=H,
+                shared=", ".join(str(nb.number(q)) for q in groups[step.kv_head]),
+                groups=" · ".join(f"kv {nb.number(kv)} ← q {', '.join(str(nb.number(q)) for q in qs)}"
+                                  for kv, qs in enumerate(groups))))
     visible_keys = np.flatnonzero(step.mask)  # decoders: 0..query
     klabels = [labels[j] for j in visible_keys]
 
@@ -379,7 +469,7 @@ def view_qk() -> None:
     rows = [step.q] if step.q_raw is None else [step.q_raw, step.q]
     names = ["q"] if step.q_raw is None else [_("q before RoPE"), _("q after RoPE")]
     show_chart(ap.vectors(np.stack(rows), names, _("Query vector · layer {layer}, head {head}").format(
-        layer=layer, head=head)), "qk-query")
+        layer=nb.number(layer), head=nb.number(head))), "qk-query")
     st.markdown((_("**2. The keys** of the {n} tokens it may read (after RoPE), and **q⊙k**: multiply q and each "
                    "key element by element; the sum of a row is the dot product q·k.") if qkv.rope else
                  _("**2. The keys** of the {n} tokens it may read, and **q⊙k**: multiply q and each key element "
@@ -410,7 +500,7 @@ def view_qk() -> None:
                                 c_diff: st.column_config.NumberColumn(format="%.1e")})
     st.markdown(_("**4. The output**: the weights times the value vectors, summed. This is what head {head} writes "
                   "for {token} (before the output projection mixes the heads).").format(
-        head=head, token=md_literal(labels[query])))
+        head=nb.number(head), token=md_literal(labels[query])))
     out_rows = np.vstack([step.v[visible_keys] * step.weights[visible_keys, None], step.output[None]])
     show_chart(ap.vectors(out_rows, [f"{x} × {w:.3f}" for x, w in zip(klabels, step.weights[visible_keys])]
                      + [_("= output")], _("Weighted values and their sum")), "qk-output")
@@ -419,7 +509,7 @@ def view_qk() -> None:
 def view_bertviz(kind: str) -> None:
     from components import bertviz_offline as bv
 
-    layer = st.session_state[LAYER.name]
+    layer, _head = chosen()
     out = bv.head_view(trace, layer=layer) if kind == "head" else bv.model_view(trace)
     if out.note:
         st.info(out.note, icon="✂️")

@@ -3,10 +3,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components import state
+import i18n
+from components import order_text, state
 from components.cache import get_index, get_model, get_trace
 from components.glossary import glossary_link as g
 from components.plots import heatmap, lines, pca_scatter, ranked_bars
+from components.presets import TIM
 from components.widgets import csv_download, md_literal, show_chart, visible
 from i18n import _
 from models import positions as pos
@@ -52,7 +54,7 @@ def keep_in_url() -> None:
 def token_vectors() -> None:
     st.header(_("1. The vectors of your text"))
     st.slider(_("Layer"), 0, L, key=LAYER.name, on_change=state.forget_warning, args=(LAYER.name,),
-              help=_("0 = the rows looked up in the embedding matrix (static). l = the vector after block l "
+              help=_("0 = the embeddings, the vectors the first block reads. l = the vector after block l "
                      "(contextual: attention has mixed in the other tokens)."))
     layer = st.session_state[LAYER.name]
     if not text.strip():
@@ -64,11 +66,12 @@ def token_vectors() -> None:
             st.info(str(e), icon="✍️")
             trace = None
         if trace is not None:
-            vectors = trace.token_embeddings if layer == 0 else trace.hidden_states[layer]  # [T, d]
+            # layer l is hidden_states[l] (models/numbering.py): layer 0 = the embeddings the first block reads
+            vectors = trace.hidden_states[layer]  # [T, d]
             labels = [f"{i}:{visible(t)}" for i, t in enumerate(trace.tokens)]
             shown = vectors[:HEATMAP_ROWS]
             lim = float(np.percentile(np.abs(shown), 99)) or 1.0
-            what = _("token embeddings (static)") if layer == 0 else \
+            what = _("layer 0, the embeddings the first block reads") if layer == 0 else \
                 _("hidden states after layer {layer} of {n}").format(layer=layer, n=L)
             show_chart(heatmap(shown, [str(j) for j in range(facts.d_model)], labels[:HEATMAP_ROWS],
                                _("{what}: {t} tokens × {d} dimensions").format(what=what, t=len(shown), d=facts.d_model),
@@ -77,11 +80,17 @@ def token_vectors() -> None:
                          "percentile); hover for exact values.").format(lim=lim)]
             if len(labels) > HEATMAP_ROWS:
                 caption.append(_("The first {n} tokens are drawn; the CSV has all.").format(n=HEATMAP_ROWS))
-            if L:
+            if L and facts.positions == "rope":  # nothing is added to the embedding row before the first block
                 caption.append(_("Layer 0 rows are identical for the same token wherever it appears; later {layers} "
                                  "differ because {attention} mixes in the context.")
                                .format(layers=g("layer", _("layers")), attention=g("attention")))
-            st.caption(" ".join(caption))
+            elif L:
+                layer0 = pos.layer0_text(lm)
+                caption.append(_("{layer0}: a position vector is in it, so the same token differs from one position "
+                                 "to another; later {layers} also mix in the context through {attention}.").format(
+                    layer0=layer0[:1].upper() + layer0[1:], layers=g("layer", _("layers")), attention=g("attention")))
+            caption.append(order_text.repeated_token_text(trace))  # the claim above, measured on this text
+            st.caption(i18n.sentences(*caption))
             csv_download(pd.DataFrame(vectors, index=labels).reset_index(names="token"), _("Vectors as CSV"),
                          f"vectors-{lm.spec.id}-layer{layer}.csv", key="vectors_csv")
     keep_in_url()
@@ -207,6 +216,7 @@ pca_map()
 
 # ----------------------------------------------------------------------------- 5. positions
 st.header(_("5. Order: where position comes in"))
+st.markdown(order_text.family_truth(lm))
 table = pos.learned_table(lm)
 if facts.positions == "rope":
     inv = pos.rope_inv_freq(lm)
@@ -221,26 +231,32 @@ if facts.positions == "rope":
              base=base))
     show_chart(lines(np.arange(len(inv)), {_("θᵢ (radians per position)"): inv}, _("Rotation speed of each pair"),
                 _("pair i"), "θᵢ"), "rope_freq")
-    demo_text = "Tim chased clouds all his life"
+    demo_text = TIM
     demo = get_trace(lm.spec.id, demo_text)
-    q, k = pos.first_layer_qk(lm, demo, query_pos=min(3, demo.n_tokens - 1), key_pos=1)
+    q_pos, k_pos = min(3, demo.n_tokens - 1), min(1, demo.n_tokens - 1)
+    q, k = pos.first_layer_qk(lm, demo, query_pos=q_pos, key_pos=k_pos)
     rd = pos.rope_relative_demo(lm, q, k)
     show_chart(lines(rd.distances, {_("query at position {m}").format(m=m): rd.scores[i] for i, m in enumerate(rd.starts)},
-                _("q·k after rotation depends only on the distance between the tokens"),
-                _("distance n − m"), "q·k", markers=False), "rope_demo")
-    st.caption(_(
+                _("q·k after rotation depends only on how far back the key is"),
+                _("distance d: the key at n = m − d, before the query at m"), "q·k", markers=False), "rope_demo")
+    st.caption(i18n.sentences(_(
         "A real query (token '{q}') and key (token '{k}') of layer 1, head 1, rotated by the model's own rotary "
-        "module to positions m and m + distance. The lines for different m lie on top of each other (largest gap "
-        "{gap:.1e}): attention sees relative, not absolute, position. Unrotated q·k = {unrotated:.4f}."
-    ).format(q=visible(demo.tokens[min(3, demo.n_tokens - 1)]), k=visible(demo.tokens[1]),
-             gap=np.abs(rd.scores - rd.scores[0]).max(), unrotated=rd.unrotated))
+        "module: the query to position m, the key to position n = m − d, before it (a causal decoder never scores a "
+        "key after its query). The lines for different m lie on top of each other (largest gap {gap:.1e}): for the "
+        "same two vectors, the rotation makes q·k depend on the distance d, not on m. Unrotated q·k = "
+        "{unrotated:.4f}."
+    ).format(q=visible(demo.tokens[q_pos]), k=visible(demo.tokens[k_pos]),
+             gap=np.abs(rd.scores - rd.scores[0]).max(), unrotated=rd.unrotated),
+        _("Only this rotation term is relative: the query and key vectors themselves are computed from the hidden "
+          "states, and a causal decoder can still work out absolute positions (for example from how many tokens "
+          "it sees).")))
 else:
     n_show = min(64, table.shape[0]) if table is not None else 64
-    st.markdown(_(
+    st.markdown(i18n.sentences(_(
         "{model} **learns a position table**: row *p* ({d} numbers) is added to the {embedding} of the token at "
         "position *p* before the first layer ({n} positions, so that is also its longest input)."
     ).format(model=lm.spec.label, d=facts.d_model, embedding=g("embedding"),
-             n=table.shape[0] if table is not None else "?"))
+             n=table.shape[0] if table is not None else "?"), _("So {layer0}.").format(layer0=pos.layer0_text(lm))))
     if table is not None:
         lim = float(np.percentile(np.abs(table[:n_show]), 99)) or 1.0
         show_chart(heatmap(table[:n_show], [str(j) for j in range(facts.d_model)], [str(p) for p in range(n_show)],
@@ -255,21 +271,23 @@ st.caption("PE(p, 2i) = sin(p / 10000^(2i/d)), PE(p, 2i+1) = cos(p / 10000^(2i/d
                "unique pattern."))
 
 st.subheader(_("Same words, different order"))
-first = "Tim chased clouds all his life"
+try:
+    first, od = order_text.demo(lm, text)  # the sidebar's text, or the Tim sentence when it compares nothing
+except pos.NoPositionModule as e:
+    st.info(str(e), icon=":material/info:")
+    state.write_back(PARAMS, scope="embeddings")
+    st.stop()
 second = sim.reverse_words(first)
-t1, t2 = get_trace(lm.spec.id, first), get_trace(lm.spec.id, second)
-od = sim.order_demo(t1, t2)
-show_chart(lines(np.arange(L + 1), {_("mean cosine of the shared tokens"): od.per_layer},
-            _("The same words in reverse order, layer by layer"), _("layer (0 = embedding output)"),
-            _("cosine"), y_range=(min(0.0, float(od.per_layer.min())), 1.02)), "order")
-same = _("Both texts are made of exactly the same tokens.") if od.same_multiset else \
-    _("Both texts are made of almost the same tokens (byte-level BPE writes the first word without its leading space).")
-how = _("The model knows the order only through the rotations inside attention, so layer 0 still matches exactly.") \
-    if facts.positions == "rope" else \
-    _("The model knows the order from the position table, which is already added at layer 0.")
-st.caption(" ".join([_("{first} vs {second}.").format(first=md_literal(first), second=md_literal(second)), same, _(
-    "The {n} tokens found once in each ({tokens}) have identical input embeddings (cosine {static:.4f}), but their "
-    "hidden states differ more and more with depth."
-).format(n=len(od.shared), tokens=" ".join(md_literal(visible(t)) for t in od.shared), static=od.static.min()), how]))
+low = float(min(od.per_layer.min(), od.without_positions.min()))
+show_chart(lines(np.arange(L + 1), {_("with positions (the model as it is)"): od.per_layer,
+                                    _("without positions ({off})").format(off=order_text.switched_off(lm)):
+                                        od.without_positions},
+                 _("The same words in reverse order, layer by layer"), _("layer (0 = embeddings)"),
+                 _("mean cosine of the matched tokens"), y_range=(min(0.0, low), 1.02)), "order")
+st.caption(i18n.sentences(
+    _("{first} vs {second}.").format(first=md_literal(first), second=md_literal(second)),
+    order_text.bag_text(lm, od), order_text.matching_text(od), order_text.layer0_text(lm, od),
+    _("With positions the mean cosine {shape}.").format(shape=order_text.curve_text(od.per_layer)),
+    order_text.comparison_text(lm, od)))
 
 state.write_back(PARAMS, scope="embeddings")

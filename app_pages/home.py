@@ -1,5 +1,6 @@
 """Overview: a guided tour of the path text → tokens → ids → embeddings → attention → next token → generation on
-the model and text in the sidebar (the step is in the URL: ``/?step=4``), the preset gallery and the page links."""
+the model and text in the sidebar (the step is in the URL: ``/?step=4``), where the loaded model's parameters are,
+the preset gallery and the page links."""
 import html
 
 import numpy as np
@@ -7,6 +8,7 @@ import streamlit as st
 
 from components import present, state
 from components import tour
+from components.params_view import parameters_section
 from components.presets import PAGE_FILES, PRESETS, Preset
 from i18n import _
 from models.registry import REGISTRY
@@ -76,6 +78,9 @@ if view.page:
     st.page_link(PAGE_FILES[view.page[0]], label=_("Open the full page: {page}").format(page=view.page_label),
                  icon=":material/open_in_new:", query_params=view.page[1])
 
+# ----------------------------------------------------------------------------- where the parameters are
+parameters_section(lm)
+
 # ------------------------------------------------------------------------------------------- presets
 def gallery(group: list[Preset]) -> None:
     cols = st.columns(3)
@@ -110,6 +115,9 @@ st.page_link("app_pages/attention.py",
              label=_("Attention: which tokens each token reads, head by head, q·k step by step"), icon=":material/hub:")
 st.page_link("app_pages/next-token.py", label=_("Next token: logits, softmax, temperature, top-k and top-p"),
              icon=":material/bar_chart:")
+st.page_link("app_pages/block.py",
+             label=_("Inside a block: the residual stream, the MLP, and which heads and MLPs made the prediction"),
+             icon=":material/layers:")
 st.page_link("app_pages/generate.py", label=_("Generate: greedy, sampling and beam search, token by token"),
              icon=":material/auto_awesome:")
 st.page_link("app_pages/glossary.py", label=_("Glossary: the words used in this app"), icon=":material/menu_book:")

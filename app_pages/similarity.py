@@ -9,9 +9,11 @@ import i18n
 from components import state
 from components.cache import get_index, get_model, get_trace
 from components.glossary import glossary_link
+from components.order_text import curve_text
 from components.plots import heatmap, layer_drift
 from components.widgets import csv_download, md_literal, show_chart, visible
 from i18n import N_, _, ngettext
+from models.positions import layer0_text as model_layer0_text
 from models import similarity as sim
 from models.loading import ModelUnavailable, bundled_path
 
@@ -77,14 +79,8 @@ def joined(items, sep: str = ", ") -> str:
 
 
 def layer0_text() -> str:
-    if facts.positions == "rope":
-        return _("layer 0 is the token's embedding row itself (this model adds no position vector: RoPE acts "
-                 "inside attention)")
-    if facts.family == "encoder":
-        if getattr(lm.model.config, "type_vocab_size", 0):
-            return _("layer 0 is already LayerNorm(token row + position row + token-type row), not the bare token row")
-        return _("layer 0 is already LayerNorm(token row + position row), not the bare token row")
-    return _("layer 0 is token row + position row")
+    """What layer 0 (hidden_states[0]) is for this model, in words (models.positions.layer0_text)."""
+    return model_layer0_text(lm)
 
 
 def upper_first(text: str) -> str:
@@ -369,7 +365,7 @@ else:
         show_chart(layer_drift(
             series, static, _("The word's vectors in different sentences, layer by layer ({model})").format(
                 model=lm.spec.label),
-            x_title=_("layer (0 = input embeddings)"), y_title=_("cosine"),
+            x_title=_("layer (0 = embeddings)"), y_title=_("cosine"),
             static_name=_("input embedding rows alone")), "contexts")
         spelled = joined((
             _("in sentence {i}, {tokens} (id {ids}) at position {positions}").format(
@@ -399,20 +395,17 @@ else:
                 text.append(_("At layer 0 the cosine is {cos:.4f}, not the diamond's {static:.4f}: {layer0}, and the "
                               "word sits at different positions ({positions}).").format(
                                   cos=y[0], static=s0, layer0=layer0_text(), positions=", ".join(map(str, positions))))
+            elif same_ids:  # same tokens at the same positions: the same sum at layer 0
+                text.append(_("At layer 0 the cosine is {cos:.4f} too: {layer0}, and the word sits at the same "
+                              "position ({position}) in every sentence.").format(
+                                  cos=y[0], layer0=layer0_text(), position=positions[0]))
             else:
                 text.append(_("At layer 0 the cosine is {cos:.4f}, not the diamond's {static:.4f}: {layer0}.").format(
                     cos=y[0], static=s0, layer0=layer0_text()))
-        lo = int(np.argmin(y))
-        attention = glossary_link("attention", _("attention"))
-        if lo == L:
-            text.append(_("Then {attention} mixes in the other words, layer by layer: the cosine for {pair} falls to "
-                          "{last:.4f} after the last layer ({n}). Same word, different context: the model's vectors "
-                          "for it drift apart.").format(attention=attention, pair=first, last=y[-1], n=L))
-        else:
-            text.append(_("Then {attention} mixes in the other words, layer by layer: the cosine for {pair} is lowest "
-                          "after layer {lo} ({low:.4f}) and {last:.4f} after the last layer ({n}). Same word, "
-                          "different context: the model's vectors for it drift apart.").format(
-                              attention=attention, pair=first, lo=lo, low=y[lo], last=y[-1], n=L))
+        # what the measured curve does (lowest layer, rises on the way), not a fixed story: curves are not monotonic
+        text.append(_("Then {attention} mixes in the other words: the cosine for {pair} {shape}. Same word, "
+                      "different context: different vectors.").format(
+            attention=glossary_link("attention", _("attention")), pair=first, shape=curve_text(y)))
         st.markdown(i18n.sentences(*text))
 
 # ---------------------------------------------------------------------- 4. cosine, dot, distance

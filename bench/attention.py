@@ -48,23 +48,24 @@ def _redraws(url: str, results: list[dict], label: str, text: str) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(**chromium())
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        query = urllib.parse.urlencode({"model": "smollm2-135m", "text": text, "layer": 0, "head": 2})
+        # layers and heads are shown from 1 (models/numbering.py): layer 1, head 3 = block index 0, head index 2
+        query = urllib.parse.urlencode({"model": "smollm2-135m", "text": text, "layer": 1, "head": 3})
         page.goto(f"{url}/attention?{query}")
         page.frame_locator('iframe[src*="attention_heatmap"]').first.locator(".gtitle").wait_for(timeout=180_000)
         frame = next(f for f in page.frames if "attention_heatmap" in f.url)
         scope = frame.evaluate("() => document.getElementById('plot').dataset.scope")
         frame.focus("#layer")
-        layers = [_press_until(page, frame, "Home" if i % 30 == 0 else "ArrowRight", f"layer {i % 30}, head 2")
+        layers = [_press_until(page, frame, "Home" if i % 30 == 0 else "ArrowRight", f"layer {i % 30 + 1}, head 3")
                   for i in range(1, REDRAWS + 1)]
-        layer = REDRAWS % 30
+        layer = REDRAWS % 30 + 1
         frame.focus("#head")
         heads = [_press_until(page, frame, "Home" if (2 + i) % 9 == 0 else "ArrowRight",
-                              f"layer {layer}, head {(2 + i) % 9}") for i in range(1, REDRAWS // 2 + 1)]
+                              f"layer {layer}, head {(2 + i) % 9 + 1}") for i in range(1, REDRAWS // 2 + 1)]
         # baseline: the same figure redrawn by the server (Streamlit slider -> fragment rerun -> plotly JSON)
         page.goto(f"{url}/attention?{urllib.parse.urlencode({'model': 'smollm2-135m', 'text': text, 'agg': 'layer'})}")
         page.locator(".js-plotly-plot .gtitle").first.wait_for(timeout=180_000)
         page.get_by_role("slider").first.focus()
-        server = [_press_until(page, page.main_frame, "Home" if i % 30 == 0 else "ArrowRight", f"of layer {i % 30}")
+        server = [_press_until(page, page.main_frame, "Home" if i % 30 == 0 else "ArrowRight", f"of layer {i % 30 + 1}")
                   for i in range(1, REDRAWS // 2 + 1)]
         browser.close()
     print(f"attention redraw {label}: payload scope {scope}; layer p50 {_percentile(layers, 50):.0f} "

@@ -14,6 +14,7 @@ from plotly.colors import sample_colorscale
 
 from components.plots import FONT
 from i18n import _
+from models.numbering import number
 
 MASKED_GREY = "#c7ccd4"
 SCALES = ("sqrt", "linear")
@@ -85,8 +86,10 @@ def head_grid(thumbs: np.ndarray, cells: np.ndarray, title: str, *, row_labels: 
               scale: str = "sqrt", height: int | None = None) -> go.Figure:
     """Thumbnails [R, C, s, s] of attention patterns laid out as ONE image (one heatmap: cheap to send and to
     draw), with a clickable marker on each thumbnail (plotly heatmaps are not selectable in Streamlit; scatter
-    markers are). ``cells`` [R, C, 2] holds the (layer, head) of each thumbnail (-1 = empty slot); it becomes
-    the marker's customdata. Axis titles: ``row_title`` (default "layer"), ``col_title`` (default "head")."""
+    markers are). ``cells`` [R, C, 2] holds the 0-based (block, head) indices of each thumbnail (-1 = empty slot);
+    the marker's customdata is (block index, head index, layer number, head number): a click reads the indices,
+    the hover shows the numbers (models/numbering.py). ``selected``: (block index, head index). Axis titles:
+    ``row_title`` (default "layer"), ``col_title`` (default "head"); tick labels are the caller's."""
     row_title, col_title = row_title or _("layer"), col_title or _("head")
     R, C, s = thumbs.shape[:3]
     gap = max(1, s // 6)
@@ -101,13 +104,14 @@ def head_grid(thumbs: np.ndarray, cells: np.ndarray, title: str, *, row_labels: 
             image[r * cell:r * cell + s, c * cell:c * cell + s] = thumbs[r, c]
             xs.append(c * cell + centre)
             ys.append(r * cell + centre)
-            custom.append([int(cells[r, c, 0]), int(cells[r, c, 1])])
+            lyr, hd = int(cells[r, c, 0]), int(cells[r, c, 1])
+            custom.append([lyr, hd, number(lyr), number(hd)])
     fig = go.Figure(go.Heatmap(z=image, zmin=0, zmax=1, colorscale=colorscale(scale), hoverinfo="skip",
                                showscale=False, name="patterns"))
     fig.add_trace(go.Scatter(
         x=xs, y=ys, mode="markers", customdata=custom, name="open",
         marker=dict(symbol="square", size=max(8, min(60, 600 // max(R, C))), color="rgba(0,0,0,0.01)"),
-        hovertemplate=_("layer") + " %{customdata[0]} · " + _("head") + " %{customdata[1]}<br>" + _("click to open")
+        hovertemplate=_("layer") + " %{customdata[2]} · " + _("head") + " %{customdata[3]}<br>" + _("click to open")
         + "<extra></extra>",
     ))
     if selected is not None:
@@ -131,15 +135,18 @@ def head_grid(thumbs: np.ndarray, cells: np.ndarray, title: str, *, row_labels: 
 
 def stat_grid(values: np.ndarray, title: str, label: str, *, fmt: str = ".3f", zmin: float | None = None,
               zmax: float | None = None, selected: tuple[int, int] | None = None) -> go.Figure:
-    """One statistic per (layer, head) [L, H]: coloured squares, the value on hover, click one to open it
-    (scatter markers, selectable in Streamlit; customdata = (layer, head))."""
+    """One statistic per (block, head) [L, H]: coloured squares, the value on hover, click one to open it
+    (scatter markers, selectable in Streamlit; customdata = the 0-based (block, head) indices). The axes and the
+    hover show the numbers people see: layers 1..L, heads 1..H (models/numbering.py). ``selected``: indices."""
     v = np.asarray(values, dtype=np.float64)
     L, H = v.shape
-    layers, heads = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")
+    layers, heads = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")  # 0-based indices
+    first = number(0)  # x and y are drawn at the numbers
     height = int(min(1300, 140 + 24 * L))
     size = max(6, min((height - 110) / L, 900 / max(H, 1)) - 3)  # squares that nearly touch, rows and columns
     fig = go.Figure(go.Scatter(
-        x=heads.ravel(), y=layers.ravel(), mode="markers", customdata=np.stack([layers.ravel(), heads.ravel()], 1).tolist(),
+        x=first + heads.ravel(), y=first + layers.ravel(), mode="markers",
+        customdata=np.stack([layers.ravel(), heads.ravel()], 1).tolist(),
         marker=dict(symbol="square", size=size, color=v.ravel(),
                     colorscale="Viridis", cmin=zmin, cmax=zmax, showscale=True,
                     colorbar=dict(thickness=14, title=dict(text=html.escape(label), side="right")),
@@ -148,12 +155,13 @@ def stat_grid(values: np.ndarray, title: str, label: str, *, fmt: str = ".3f", z
         + f" %{{marker.color:{fmt}}}<br>" + _("click to open") + "<extra></extra>", name="heads",
     ))
     if selected is not None:
-        fig.add_trace(go.Scatter(x=[selected[1]], y=[selected[0]], mode="markers", hoverinfo="skip",
+        fig.add_trace(go.Scatter(x=[number(selected[1])], y=[number(selected[0])], mode="markers", hoverinfo="skip",
                                  marker=dict(symbol="square-open", size=size + 4,
                                              color="#dc2626", line=dict(width=3)), name="selected"))
-    fig.update_xaxes(title_text=_("head"), dtick=1, range=[-0.6, H - 0.4], side="top", showgrid=False, zeroline=False)
-    fig.update_yaxes(title_text=_("layer"), dtick=1 if L <= 32 else None, range=[L - 0.4, -0.6], showgrid=False,
+    fig.update_xaxes(title_text=_("head"), dtick=1, range=[first - 0.6, first + H - 0.4], side="top", showgrid=False,
                      zeroline=False)
+    fig.update_yaxes(title_text=_("layer"), dtick=1 if L <= 32 else None, range=[first + L - 0.4, first - 0.6],
+                     showgrid=False, zeroline=False)
     fig.update_layout(title=html.escape(title), font=FONT, showlegend=False,
                       height=height, margin=dict(l=10, r=10, t=90, b=10),
                       )

@@ -22,7 +22,9 @@ registered as a second component, so Streamlit's own component route serves the 
 this repository and nothing is fetched from the internet.
 
 The component reports ``{"layer": l, "head": h}`` (after the browser has redrawn); the page stores it and
-writes it to the URL. The selection sent in the arguments changes only when it changes from outside the
+writes it to the URL. Everything between Python and the browser (``selection``, ``pairs``, the reported value) is
+a 0-based (block, head) INDEX; the browser SHOWS numbers (layers 1..L, heads 1..H, models/numbering.py): its
+sliders run from 1, and ``{layer}``/``{head}`` in the title and the loading text become index + 1. The selection sent in the arguments changes only when it changes from outside the
 component (a link, another view), so a rerun caused by the component itself leaves the arguments identical
 (Streamlit's message cache then sends a reference instead of the bytes) and never moves the sliders back.
 """
@@ -36,6 +38,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from models.numbering import number
 
 FRONTEND = Path(__file__).parent / "attention_redraw_frontend"
 BUDGET_BYTES = 4 * 2**20  # float32 weights of every layer and head at once (4 MiB: SmolLM2 up to 62 tokens)
@@ -168,6 +172,8 @@ def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, m
     """Show the heatmap component. ``fig`` is attention_heatmap's figure of (layer, head) (the look);
     ``title`` its title with ``{layer}``/``{head}`` placeholders (unescaped; escaped here); ``strings``
     the translated words of the controls (``layer``, ``head``, ``loading``, ``layer_help``, ``head_help``);
+    ``layer``, ``head``: 0-based indices; ``head_labels``: what the head slider shows for each index (default:
+    the head numbers, 1..H);
     ``on_change`` runs when the user picks another layer or head (read it with :func:`chosen`);
     ``transform`` as in :func:`payload` (the figure's size is taken from ``fig``)."""
     import streamlit as st
@@ -184,7 +190,7 @@ def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, m
         data=p.data, mask=p.mask, data_id=p.data_id, scope=p.scope, pairs=[list(x) for x in p.pairs],
         n_tokens=p.n_tokens,
         n_layers=int(L), n_heads=int(H), selection=st.session_state[sent_key], figure=template(fig, title),
-        title=title_template(title), strings=strings, head_labels=head_labels or [str(h) for h in range(H)],
+        title=title_template(title), strings=strings, head_labels=head_labels or [str(number(h)) for h in range(H)],
         config=config or {}, plot_height=height,
         key=key, default=None, on_change=on_change,
     )

@@ -24,6 +24,11 @@ would freeze the tab, so the views take the first tokens only (:data:`HEAD_VIEW_
 :data:`MODEL_VIEW_MAX_TOKENS`) and the model view a subset of layers when all of them would exceed
 :data:`MODEL_VIEW_MAX_LINES`; the result carries a ``note`` saying what is left out.
 
+Layers and heads: the arguments here are 0-based block and head indices, as everywhere in the code; what bertviz
+is GIVEN to label them (``include_layers``, ``layer``, ``include_heads``) are the numbers people see, layers 1..L
+and heads 1..H (models/numbering.py). bertviz uses those lists only as labels (its layer menu, its axes, the
+detail panel's "Layer l, Head h") and the index within them to pick the attention, so its menu starts at 1.
+
 Tokens come from user text: they reach bertviz's code as JSON data (``<``, ``>``, ``&``, U+2028 and U+2029
 escaped, so ``</script>`` in a token cannot end the script) and bertviz draws them with d3's ``.text()``.
 """
@@ -45,6 +50,7 @@ import numpy as np
 
 from components.widgets import visible
 from i18n import N_, _
+from models.numbering import number
 from models.tokens import piece_bytes
 from models.trace import Trace
 
@@ -85,8 +91,8 @@ class BertvizHtml:
     note: str | None  # what is not shown ("showing the first 128 of 300 tokens"), for the page to display
     height: int  # px the view needs (iframe height)
     n_tokens: int = 0  # tokens drawn
-    layers: tuple[int, ...] = ()  # layers included (model layer indices)
-    heads: tuple[int, ...] = ()  # heads included (model view) or initially selected (head view)
+    layers: tuple[int, ...] = ()  # layers included (0-based block indices; shown as index + 1)
+    heads: tuple[int, ...] = ()  # heads included (model view) or initially selected (head view), 0-based indices
     payload_bytes: int = 0  # bytes of the encoded attention inside ``html``
     library_bytes: int = 0  # bytes of the inlined jQuery + d3 + require.js (bertviz fetches those from a CDN)
 
@@ -299,7 +305,8 @@ def _check_indices(values: Sequence[int] | None, n: int, what: str) -> list[int]
         raise ValueError(f"choose at least one {what}")
     bad = [v for v in out if not 0 <= v < n]
     if bad:
-        raise ValueError(f"{what} {bad[0]} does not exist: this model has {what}s 0-{n - 1}")
+        raise ValueError(f"{what} index {bad[0]} does not exist: this model has {what} indices 0-{n - 1} "
+                         f"({what}s 1-{n})")
     return out
 
 
@@ -353,19 +360,22 @@ def _notes(*notes: str | None) -> str | None:
 def head_view(trace: Trace, layer: int | None = None, heads: list[int] | None = None,
               layers: list[int] | None = None, max_tokens: int = HEAD_VIEW_MAX_TOKENS) -> BertvizHtml:
     """bertviz's head view of ``trace``: one layer at a time (a drop-down picks it), lines from each token to
-    the tokens it attends to, one colour per head. ``layer``: the layer shown first; ``heads``: the heads
-    ticked at first (all by default); ``layers``: the layers offered (all by default); the first
-    ``max_tokens`` tokens only."""
+    the tokens it attends to, one colour per head. ``layer``: the block index shown first; ``heads``: the head
+    indices ticked at first (all by default); ``layers``: the block indices offered (all by default); the first
+    ``max_tokens`` tokens only. The menu lists the layer NUMBERS (index + 1)."""
     L, H = trace.attentions.shape[:2]
     layers = _check_indices(layers, L, "layer") or list(range(L))
     heads = _check_indices(heads, H, "head")
     if layer is not None:
         layer = int(layer)
         if layer not in layers:
-            raise ValueError(f"layer {layer} is not among the layers shown ({layers[0]}-{layers[-1]})")
+            raise ValueError(f"layer index {layer} is not among the layer indices shown ({layers[0]}-{layers[-1]})")
     n, note = _token_cap(trace, max_tokens, "head")
     att = trace.attentions[layers][:, :, :n, :n]  # [L', H, n, n]
-    params = {"root_div_id": "bertviz-head", "layer": layer, "heads": heads, "include_layers": layers}
+    # bertviz labels its layer menu with include_layers and selects `layer` among them: give it the numbers.
+    # `heads` are indices into the attention array (which checkboxes start ticked), not labels.
+    params = {"root_div_id": "bertviz-head", "layer": None if layer is None else number(layer), "heads": heads,
+              "include_layers": [number(lyr) for lyr in layers]}
     html, payload = _build("head", trace, att, n, params, _("Layer:") + ' <select id="layer"></select>')
     height = math.ceil(n * 22.5 + 30) + 40  # bertviz: tokens × BOXHEIGHT + TEXT_TOP, plus the layer menu
     ref = bertviz_bytes_estimate(trace, "head", layers, None, n)
@@ -376,9 +386,9 @@ def head_view(trace: Trace, layer: int | None = None, heads: list[int] | None = 
 def model_view(trace: Trace, layers: list[int] | None = None, heads: list[int] | None = None,
                max_tokens: int = MODEL_VIEW_MAX_TOKENS, max_lines: int = MODEL_VIEW_MAX_LINES) -> BertvizHtml:
     """bertviz's model view of ``trace``: a thumbnail of every (layer, head), click one to enlarge it.
-    ``layers`` / ``heads``: which to include (default: all heads; all layers when layers × heads × tokens²
-    lines stay within ``max_lines``, else evenly spaced layers, first and last included); the first
-    ``max_tokens`` tokens only."""
+    ``layers`` / ``heads``: which block / head indices to include (default: all heads; all layers when layers ×
+    heads × tokens² lines stay within ``max_lines``, else evenly spaced layers, first and last included); the
+    first ``max_tokens`` tokens only. Its axes and detail panel show the layer and head NUMBERS (index + 1)."""
     L, H = trace.attentions.shape[:2]
     heads = _check_indices(heads, H, "head") or list(range(H))
     n, note = _token_cap(trace, max_tokens, "model")
@@ -389,12 +399,13 @@ def model_view(trace: Trace, layers: list[int] | None = None, heads: list[int] |
         if len(layers) < L:
             layer_note = _("The BertViz model view shows {n} of the {total} layers ({layers}) so that the browser "
                            "stays responsive; the head view has every layer in its menu.").format(
-                n=len(layers), total=L, layers=", ".join(map(str, layers)))
+                n=len(layers), total=L, layers=", ".join(str(number(lyr)) for lyr in layers))
     else:
         layers = _check_indices(layers, L, "layer")
     att = trace.attentions[layers][:, heads, :n, :n]  # [L', H', n, n]
-    params = {"root_div_id": "bertviz-model", "display_mode": "light", "include_layers": layers,
-              "include_heads": heads, "total_heads": H}
+    # bertviz uses include_layers / include_heads only as labels (and a layer's colour): give it the numbers
+    params = {"root_div_id": "bertviz-model", "display_mode": "light", "include_layers": [number(x) for x in layers],
+              "include_heads": [number(h) for h in heads], "total_heads": H}
     html, payload = _build("model", trace, att, n, params, "")
     # bertviz's layout: thumbnails of n × 7·12/H px (+10), under a 38 px axis; or the detail panel if taller
     thumb = n * 7 * (12 / H) + 10

@@ -2,9 +2,15 @@
 
 Formats (the README documents them):
 * JSON, one file: ``{"model", "text", "tokens": [{position, token, id, start, end, special}], "attention":
-  {"layer", "heads": [H][T][T]}, "next_token": [{rank, id, token, logit, probability}] | null}``.
-* CSV, a zip of one CSV per table: ``tokens.csv``, ``attention.csv`` (long format: head, query, key, weight) and,
-  for decoders, ``next_token.csv``. Text cells that a spreadsheet would run as a formula get a leading
+  {"layer", "block_index", "numbering", "shape", "heads": [H][T][T]}, "next_token": [{rank, id, token, logit,
+  probability}] | null}``.
+* CSV, a zip of one CSV per table: ``tokens.csv``, ``attention.csv`` (long format: layer, head, query, key,
+  weight) and, for decoders, ``next_token.csv``.
+
+Layers and heads are written as the app shows them (models/numbering.py): ``layer`` is the layer NUMBER (1..L;
+layer 0 is the embeddings, which have no attention), ``block_index`` its 0-based index (``model.layers[i]``);
+heads are numbered 1..H (``heads[h - 1]`` in the JSON is head h). Token positions (``position``, ``query``,
+``key``) are 0-based, as everywhere. Text cells that a spreadsheet would run as a formula get a leading
   apostrophe (``csv_safe``).
 
 The builders are pure (no streamlit) so tests can parse the files back and compare them with compute_trace;
@@ -21,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from models.numbering import index, number
+
 TOP_N = 20  # next-token candidates exported
 
 
@@ -28,20 +36,21 @@ TOP_N = 20  # next-token candidates exported
 class Export:
     model_id: str
     text: str
-    layer: int
+    layer: int  # 0-based block index (the layer number is layer + 1)
     tokens: pd.DataFrame  # position, token, id, start, end, special
     attention: np.ndarray  # [H, T, T] of ``layer``
     next_token: pd.DataFrame | None  # rank, id, token, logit, probability (decoders)
 
 
 def build(trace, layer: int, top_texts=None, top_n: int = TOP_N) -> Export:
-    """The tables of one trace. ``top_texts(ids) -> list[str]`` decodes next-token candidates (the page's
-    ``sampling.token_texts``); without it the vocabulary strings are used."""
+    """The tables of one trace, with the attention of block index ``layer`` (layer ``layer + 1``).
+    ``top_texts(ids) -> list[str]`` decodes next-token candidates (the page's ``sampling.token_texts``); without
+    it the vocabulary strings are used."""
     from models.sampling import softmax, top_ranked
 
     L = trace.attentions.shape[0]
     if not 0 <= layer < L:
-        raise ValueError(f"layer must be between 0 and {L - 1}")
+        raise ValueError(f"block index must be between 0 and {L - 1} (layers 1 to {L})")
     tokens = pd.DataFrame({
         "position": np.arange(trace.n_tokens),
         "token": list(trace.tokens),
@@ -61,11 +70,12 @@ def build(trace, layer: int, top_texts=None, top_n: int = TOP_N) -> Export:
     return Export(trace.model_id, trace.text, layer, tokens, np.asarray(trace.attentions[layer]), nxt)
 
 
-def attention_frame(att: np.ndarray) -> pd.DataFrame:
-    """[H, T, T] -> long table (head, query, key, weight), one row per cell."""
+def attention_frame(att: np.ndarray, layer: int) -> pd.DataFrame:
+    """[H, T, T] of block index ``layer`` -> long table (layer, head, query, key, weight), one row per cell: the
+    layer and head NUMBERS (1-based), the query and key token positions (0-based, as in tokens.csv)."""
     H, T, _ = att.shape
     h, q, k = np.meshgrid(np.arange(H), np.arange(T), np.arange(T), indexing="ij")
-    return pd.DataFrame({"head": h.ravel(), "query": q.ravel(), "key": k.ravel(),
+    return pd.DataFrame({"layer": number(layer), "head": number(0) + h.ravel(), "query": q.ravel(), "key": k.ravel(),
                          "weight": att.astype(np.float64).ravel()})
 
 
@@ -74,11 +84,15 @@ def to_json(ex: Export) -> bytes:
         "model": ex.model_id,
         "text": ex.text,
         "tokens": ex.tokens.to_dict(orient="records"),
-        "attention": {"layer": ex.layer, "shape": list(ex.attention.shape),
-                      "heads": ex.attention.astype(np.float64).tolist()},
+        "attention": {"layer": number(ex.layer), "block_index": ex.layer, "numbering": NUMBERING,
+                      "shape": list(ex.attention.shape), "heads": ex.attention.astype(np.float64).tolist()},
         "next_token": None if ex.next_token is None else ex.next_token.to_dict(orient="records"),
     }
     return json.dumps(doc, ensure_ascii=False, default=_plain).encode("utf-8")
+
+
+NUMBERING = ("layer 0 is the embeddings (hidden_states[0]); layer l is model.layers[l-1] (block_index l-1) and "
+             "hidden_states[l] is its output; heads[h-1] is head h; token positions count from 0")
 
 
 def _plain(value):
@@ -90,7 +104,7 @@ def _plain(value):
 def to_zip(ex: Export) -> bytes:
     from components.widgets import csv_safe
 
-    tables = {"tokens.csv": ex.tokens, "attention.csv": attention_frame(ex.attention)}
+    tables = {"tokens.csv": ex.tokens, "attention.csv": attention_frame(ex.attention, ex.layer)}
     if ex.next_token is not None:
         tables["next_token.csv"] = ex.next_token
     buf = io.BytesIO()
@@ -111,7 +125,8 @@ def view_url(base: str, url_path: str, params: dict[str, str]) -> str:
 
 # ------------------------------------------------------------------------------------------ streamlit
 def shown_layer(url_path: str, n_layers: int) -> int:
-    """The attention layer the Attention page shows (its slider now, or what it kept), else 0."""
+    """The block index of the layer the Attention page shows (its slider now, or what it kept), else 0 (layer 1).
+    The page, its URL and what it keeps hold layer NUMBERS (1..L)."""
     import streamlit as st
 
     slot = ("attention", "layer")
@@ -122,8 +137,8 @@ def shown_layer(url_path: str, n_layers: int) -> int:
             value = st.session_state.get("layer")  # the slider, as moved for this run
         elif slot not in st.session_state.get("_url_seeded", set()):
             raw = st.query_params.get("layer", "")  # first visit: the page will read the link's value
-            value = int(raw) if raw.isdigit() else 0
-    return value if isinstance(value, int) and 0 <= value < n_layers else 0
+            value = int(raw) if raw.isdigit() else None
+    return index(value) if isinstance(value, int) and 1 <= value <= n_layers else 0
 
 
 def sidebar(lm, url_path: str, text: str) -> None:
@@ -160,7 +175,7 @@ def sidebar(lm, url_path: str, text: str) -> None:
                      "and the top {top} next tokens.")
         else:
             what = _("{n} tokens, their ids and character spans, the attention of layer {layer} ({heads} heads).")
-        st.caption(what.format(n=n_tokens, layer=layer, heads=facts.n_heads, top=TOP_N))
+        st.caption(what.format(n=n_tokens, layer=number(layer), heads=facts.n_heads, top=TOP_N))
 
         def file(write):
             def make() -> bytes:

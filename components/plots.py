@@ -158,7 +158,7 @@ def layer_drift(series: dict[str, np.ndarray], static: dict[str, float], title: 
     """One line per comparison over layers 0..L (value per layer), plus, at x = 0, an open diamond with the
     cosine of the bare input-embedding rows of the same comparison. Names are escaped (user text). Axis and
     marker names default to the session's language."""
-    x_title = _("layer (0 = input embeddings)") if x_title is None else x_title
+    x_title = _("layer (0 = embeddings)") if x_title is None else x_title
     y_title = _("cosine") if y_title is None else y_title
     static_name = _("token rows alone") if static_name is None else static_name
     layer = _("layer")

@@ -60,14 +60,17 @@ def parse_text(value: str) -> str:
     return clean_text(value)
 
 
-def int_in(lo: int, hi: int) -> Callable[[str], int]:
+def int_in(lo: int, hi: int, below: str | None = None) -> Callable[[str], int]:
+    """A whole number in [lo, hi]. ``below``: the reason given for a number under ``lo`` instead of the range
+    alone (e.g. why layer 0 is not an Attention layer)."""
     def parse(value: str) -> int:
         m = re.fullmatch(r"\s*([+-]?[0-9]+)(\.0*)?\s*", value)
         if not m:
             raise ValueError(_("not a whole number"))
         number = int(m.group(1))
         if not lo <= number <= hi:
-            raise ValueError(_("must be between {lo} and {hi}").format(lo=lo, hi=hi))
+            reason = _("must be between {lo} and {hi}").format(lo=lo, hi=hi)
+            raise ValueError(_("{range}; {why}").format(range=reason, why=below) if below and number < lo else reason)
         return number
 
     return parse
@@ -144,6 +147,13 @@ def seed(params: list[Param], scope: str = "shared", prefix: str = "") -> None:
     for p in params:  # shown on every run until the user changes that widget
         if p.name in warnings:
             st.warning(warnings[p.name], icon="⚠️")
+
+
+def from_link(params: list[Param], scope: str) -> list[str]:
+    """Names of ``params`` that the next :func:`seed` of ``scope`` will read from the URL (first visit of the page
+    in this session, or a preset link followed): a page can say how it reads them."""
+    seeded = st.session_state.get(_SEEDED, set())
+    return [p.name for p in params if (scope, p.name) not in seeded and st.query_params.get_all(p.name)]
 
 
 def forget_warning(name: str) -> None:

@@ -17,6 +17,7 @@ from components.glossary import glossary_link as g, with_language
 from components.presets import PRESET_PARAM, get as preset, parse_url
 from components.widgets import md_literal, piece_label, show_chart, token_chips, visible
 from i18n import N_, _
+from models.numbering import number
 from models.tokens import Encoding, describe
 
 MAX_SHOWN = 32  # tokens in the tour's figures (the full pages show up to 512)
@@ -99,11 +100,21 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
 
     if i == 0:
         t = f.tokenizer
-        wrap = (_("It wraps the text in [CLS] … [SEP], two special tokens BERT-style models read as “start” and "
-                  "“end”.") if t.wraps_cls_sep else
-                _("It puts a beginning-of-text token ({bos}) in front.").format(bos=md_literal(t.bos_token))
-                if t.adds_bos else
-                _("It adds no special token: the first piece is your first word."))
+        if t.wraps_cls_sep:
+            # What [CLS] and [SEP] are for (not "start" and "end"), and whether THIS model's sentence vector is
+            # the [CLS] vector (facts.training.pooling, read from the sentence-transformers files it ships with).
+            wrap = i18n.sentences(
+                _("It wraps the text in {cls} … {sep}. {sep} separates a first sentence from a second one and ends "
+                  "the input; {cls}'s final vector is meant to sum up the whole input: BERT was trained to tell "
+                  "from it whether the second sentence follows the first (next-sentence prediction), and "
+                  "classifiers built on BERT read it.").format(cls=md_literal(t.cls_token),
+                                                               sep=md_literal(t.sep_token)),
+                _("{model} itself does not use it that way: {pooling}.").format(model=model, pooling=f.pooling_text)
+                if f.training.pooling and f.training.pooling != "cls" else "")
+        elif t.adds_bos:
+            wrap = _("It puts a beginning-of-sequence token ({bos}) in front.").format(bos=md_literal(t.bos_token))
+        else:
+            wrap = _("It adds no special token: the first piece is your first word.")
         st.markdown(i18n.sentences(
             _("A model does not read letters. The {kind} tokenizer of {model} cuts the text into **{n} {tokens}**, "
               "pieces from a fixed {vocabulary} of {size:,}.").format(
@@ -154,39 +165,29 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         return _page("embeddings", lm, text, _("Embeddings"))
 
     if i == 3:
+        from components import order_text
         from components.plots import lines
-        from models import similarity as sim
+        from models.positions import NoPositionModule
 
-        if f.positions == "rope":
-            how = _("{model} adds no position vector: it rotates each query and key by an angle that grows with the "
-                    "position ({rope}), so attention depends on how far apart two tokens are.").format(
-                model=model, rope=g("RoPE"))
-        elif f.positions == "learned":
-            how = _("{model} adds a learned position vector to each token's embedding (a trained table).").format(
-                model=model)
-        else:
-            how = _("{model} adds fixed sine/cosine waves to each token's embedding.").format(model=model)
-        other = sim.reverse_words(text)
-        demo_text = text
-        if other == text or len(text.split()) < 2:
-            from components.presets import TIM
-            demo_text, other = TIM, sim.reverse_words(TIM)
         try:
-            od = sim.order_demo(get_trace(lm.spec.id, demo_text), get_trace(lm.spec.id, other))
-        except ValueError:
-            from components.presets import TIM
-            demo_text, other = TIM, sim.reverse_words(TIM)
-            od = sim.order_demo(get_trace(lm.spec.id, demo_text), get_trace(lm.spec.id, other))
+            demo_text, od = order_text.demo(lm, text)
+        except NoPositionModule as e:
+            st.info(i18n.sentences(order_text.family_truth(lm), str(e)), icon=":material/info:")
+            return _page("embeddings", lm, text, _("Embeddings (positions)"))
         st.markdown(i18n.sentences(
-            _("Attention by itself ignores order: a bag of the same tokens would look the same."), how,
-            _("Below, the same tokens in {text} and in its reversal: identical embedding rows at layer 0, different "
-              "vectors after the first layer.").format(text=md_literal(demo_text[:80]))))
-        fig = lines(np.arange(len(od.per_layer)), {_("same tokens, reversed order"): od.per_layer},
+            order_text.family_truth(lm),
+            _("Below, the same words in {text} and in its word reversal, with the model's positions and without them "
+              "({off}).").format(text=md_literal(demo_text[:80]), off=order_text.switched_off(lm)),
+            order_text.layer0_text(lm, od), order_text.short_comparison(lm, od)))
+        fig = lines(np.arange(len(od.per_layer)), {_("with positions"): od.per_layer,
+                                                   _("without positions"): od.without_positions},
                     _("Cosine of the same tokens' vectors, text vs reversed text"), _("layer"), _("mean cosine"),
-                    y_range=(min(0.0, float(od.per_layer.min())), 1.05))
-        _chart(fig, "order", _("Line: mean cosine similarity per layer between the same tokens in the text and in "
-                               "its word-reversed version; 1 at the embedding layer, lower after."), projector)
-        _try(_("{link} on the Embeddings page.").format(link=_preset_link("word-order")))
+                    y_range=(min(0.0, float(od.per_layer.min()), float(od.without_positions.min())), 1.05))
+        _chart(fig, "order", order_text.alt_text(lm, od), projector)
+        word_order = preset("word-order")
+        url = next((u for _l, u in word_order.links() if parse_url(u)[1].get("model") == lm.spec.id),
+                   word_order.links()[0][1])
+        _try(_("{link} on the Embeddings page.").format(link=f"[{_(word_order.title)}]({with_language(url)})"))
         return _page("embeddings", lm, demo_text, _("Embeddings (positions)"))
 
     stats = get_head_stats(lm.spec.id, text)
@@ -195,6 +196,8 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         layer, head = 0, 0
     else:
         layer, head = (int(v) for v in np.unravel_index(np.nanargmax(prev), prev.shape))
+    # 0-based indices above; what the text, the titles and the Attention link show are the numbers
+    layer_no, head_no = number(layer), number(head)
 
     if i == 4:
         from components.attention_plots import attention_heatmap
@@ -209,17 +212,17 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
             _("Each token makes a {qkv}; query · key scores how much it reads every other token, and {softmax} turns "
               "the scores into weights that add up to 1.").format(
                 qkv=g("query / key / value", _("query, a key and a value")), softmax=g("softmax")),
-            see, gqa, _("This is layer {layer}, head {head}{cut}.").format(layer=layer, head=head, cut=cut)))
+            see, gqa, _("This is layer {layer}, head {head}{cut}.").format(layer=layer_no, head=head_no, cut=cut)))
         w = trace.attentions[layer, head, :T, :T]
         masked = np.triu(np.ones((T, T), dtype=bool), 1) if decoder else None
         fig = attention_heatmap(w, labels, labels, _("Attention weights, layer {layer} head {head}").format(
-            layer=layer, head=head), masked=masked)
+            layer=layer_no, head=head_no), masked=masked)
         _chart(fig, "attention", _("Heatmap of attention weights of layer {layer}, head {head}: rows are the "
-                                   "reading tokens, columns the tokens read.").format(layer=layer, head=head),
+                                   "reading tokens, columns the tokens read.").format(layer=layer_no, head=head_no),
                projector)
         _try(_("move the layer and head sliders on the Attention page: some heads read the previous token, some the "
                "first token, some the same word."))
-        return _page("attention", lm, text, _("Attention"), layer=str(layer), head=str(head))
+        return _page("attention", lm, text, _("Attention"), layer=str(layer_no), head=str(head_no), numbering="1")
 
     if i == 5:
         from components.attention_plots import stat_grid
@@ -228,9 +231,9 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
                       "square is one head: the share of its attention that goes to the token just before. Bright "
                       "squares are “previous-token heads”; the brightest here is layer {layer}, head {head}.").format(
             model=model, n_layers=f.n_layers, layers=g("layer", _("layers")), n_heads=f.n_heads,
-            heads=g("head", _("heads")), layer=layer, head=head))
+            heads=g("head", _("heads")), layer=layer_no, head=head_no))
         fig = stat_grid(prev, _("Share of attention to the previous token, every layer × head"),
-                        _("previous-token share"), zmin=0.0, zmax=1.0)
+                        _("previous-token share"), zmin=0.0, zmax=1.0, selected=(layer, head))
         _chart(fig, "heads", _("Grid of {n_layers} layers by {n_heads} heads coloured by how much each head attends "
                                "to the previous token.").format(n_layers=f.n_layers, n_heads=f.n_heads), projector)
         _try(_("{link}.").format(link=_preset_link("previous-token-head")))
@@ -244,11 +247,16 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         top = top_ranked(a.probs_original, 10)
         with lm.tokenizer_lock:
             texts = token_texts(lm.tokenizer, top, f.tokenizer.kind)
-        st.markdown(_("The last token's final vector is multiplied by the unembedding matrix: one {logit} for each "
-                      "of the {vocab:,} vocabulary entries. {softmax} turns them into probabilities; the top one "
-                      "here is {token} with {p:.1%}.").format(
-            logit=g("logit"), vocab=f.vocab_size, softmax=g("softmax", _("Softmax")), token=md_literal(texts[0]),
-            p=a.probs_original[top[0]]))
+        # The final norm comes before the unembedding; its kind (RMSNorm, LayerNorm) is read from the loaded model.
+        unembed = (_("The last token's final vector goes through the model's final normalisation ({norm}) and is "
+                     "then multiplied by the unembedding matrix: one {logit} for each of the {vocab:,} vocabulary "
+                     "entries.") if f.final_norm else
+                   _("The last token's final vector is multiplied by the unembedding matrix: one {logit} for each of "
+                     "the {vocab:,} vocabulary entries."))
+        st.markdown(i18n.sentences(
+            unembed.format(norm=f.final_norm, logit=g("logit"), vocab=f.vocab_size),
+            _("{softmax} turns them into probabilities; the top one here is {token} with {p:.1%}.").format(
+                softmax=g("softmax", _("Softmax")), token=md_literal(texts[0]), p=a.probs_original[top[0]])))
         fig = ranked_bars([visible(s) for s in texts], a.probs_original[top],
                           _("The 10 most likely next tokens of {vocab:,}").format(vocab=f.vocab_size),
                           value_name=_("probability"))
@@ -263,13 +271,16 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         from components.plots import heatmap
         from models.similarity import cosine_matrix
 
-        head_md = (_("It has a masked-LM head: it fills a [MASK] from both sides rather than continuing text.")
-                   if f.head == "masked-lm" else
-                   _("It has no LM head at all: it was trained to turn sentences into vectors for search."))
+        # How THIS checkpoint was trained (facts.training: its head, its files, its model card), not BERT's recipe.
+        if f.head == "masked-lm":
+            what = _("{model} is an encoder with a {masked_lm} head: it fills a [MASK] from both sides rather than "
+                     "continuing text.").format(model=model, masked_lm=g("masked LM"))
+        else:
+            what = _("{model} is an encoder without any LM head: it predicts no tokens, it turns text into vectors "
+                     "({sentence_embedding}).").format(model=model,
+                                                       sentence_embedding=g("sentence embedding"))
         st.markdown(i18n.sentences(
-            _("{model} is an encoder, trained as a {masked_lm} rather than to predict the next token.").format(
-                model=model, masked_lm=g("masked LM")),
-            head_md,
+            what, *f.training_sentences,
             _("Its output is one contextual vector per token; below, how alike the last layer's vectors are "
               "({cosine}){cut}.").format(cosine=g("cosine"), cut=cut)))
         fig = heatmap(cosine_matrix(trace.hidden_states[-1, :T]), labels, labels,
@@ -310,16 +321,26 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
 
     from components.plots import lines
 
-    st.markdown(_("{model} is an encoder: it reads the whole text at once and does not generate text left to right; "
-                  "generating needs a decoder (GPT-style) such as SmolLM2. What an encoder gives is the contextual "
-                  "vectors below: each token's vector moves away from its embedding row as the layers mix in its "
-                  "context.").format(model=model))
+    from components.order_text import curve_text
+    from models.positions import layer0_text
+
+    # The reference is layer 0, hidden_states[0]: for a BERT-style encoder that is LayerNorm(token + position +
+    # type) already, not the bare embedding row (models.positions.layer0_kind), so the words say which it is.
     h = trace.hidden_states[:, :min(T, 6)]  # [L+1, t, d]
     norm = h / np.maximum(np.linalg.norm(h, axis=-1, keepdims=True), 1e-12)
     cos = np.einsum("ltd,td->lt", norm, norm[0])  # [L+1, t]
+    st.markdown(i18n.sentences(
+        _("{model} is an encoder: it reads the whole text at once and does not generate text left to right; "
+          "generating needs a decoder (GPT-style) such as SmolLM2.").format(model=model),
+        _("What an encoder gives is the contextual vectors below: each line compares a token's vector after each "
+          "layer with its own vector at layer 0 ({layer0}).").format(layer0=layer0_text(lm)),
+        _("On average over these tokens the cosine {shape}.").format(shape=curve_text(cos.mean(axis=1)))))
     fig = lines(np.arange(h.shape[0]), {labels[j]: cos[:, j] for j in range(cos.shape[1])},
-                _("Cosine of each token's vector with its embedding row, layer by layer"), _("layer"), _("cosine"))
-    _chart(fig, "encoder-layers", _("Lines: for the first tokens, cosine similarity between the vector after each "
-                                    "layer and the embedding row."), projector)
+                _("Cosine of each token's vector with its layer-0 vector, layer by layer"), _("layer"), _("cosine"))
+    _chart(fig, "encoder-layers", _("Lines: for the first {n} tokens, cosine similarity between the vector after each "
+                                    "layer and the same token's vector at layer 0 (1 there by definition); on "
+                                    "average the cosine {shape}.").format(n=cos.shape[1],
+                                                                          shape=curve_text(cos.mean(axis=1))),
+           projector)
     _try(_("switch the model to SmolLM2 in the sidebar and come back to this step."))
     return _page("generate", lm, text, _("Generate"))

@@ -131,6 +131,8 @@ def facts_rows(f: ModelFacts) -> list[tuple[str, str]]:
         (_("Context length"), _("{n:,} tokens").format(n=f.context_length)),
         (_("Positions"), positions[f.positions]),
         (_("Output head"), f.head_text),
+        (_("Training"), f.training_text),
+        (_("Weights"), f.weights_text),
     ]
 
 
@@ -145,7 +147,11 @@ def kv_table(rows: list[tuple[str, str]], font_size: str = "0.8rem") -> None:
 
 
 def model_facts_card(f: ModelFacts) -> None:
+    from components.window import facts_line  # components.window imports this module
+    from models.tokens import MAX_TOKENS
+
     kv_table(facts_rows(f))
+    st.caption(facts_line(f.context_length, MAX_TOKENS))  # what the context length means (glossary link)
 
 
 def tokenizer_caption(t: TokenizerFacts, label: str) -> str:

@@ -6,6 +6,10 @@
 //
 // Everything from the page is data: labels and titles go into Plotly (escaped in Python, drawn as SVG text)
 // or into textContent; nothing is ever parsed as HTML or run.
+//
+// Numbering (models/numbering.py): the arguments and the reported value use 0-based (layer, head) INDICES;
+// people see NUMBERS, layers 1..L (layer 0 is the embeddings) and heads 1..H: the sliders, their values, the
+// title and the loading text show index + 1 (shown()).
 (function () {
   "use strict";
 
@@ -20,7 +24,7 @@
   var weights = null; // Float32Array [layers, heads, T, T], masked cells set to NaN
   var maskRows = null; // rows of the grey mask layer: 1 where masked, NaN elsewhere
   var selectionKey = null; // the selection the page last sent ("layer,head")
-  var current = { layer: 0, head: 0 }; // what the sliders say
+  var current = { layer: 0, head: 0 }; // the indices the sliders show (as numbers: index + 1)
   var shownFigureKey = null; // the figure template that is drawn (a new one needs a full Plotly.react)
   var reported = null; // "layer,head" last sent to the page
   var reportTimer = null;
@@ -64,8 +68,10 @@
     return -1;
   }
 
+  function shown(index) { return index + 1; } // a 0-based layer/head index -> the number people see
+
   function titleFor(layer, head) {
-    return args.title.split("{layer}").join(String(layer)).split("{head}").join(String(head));
+    return args.title.split("{layer}").join(String(shown(layer))).split("{head}").join(String(shown(head)));
   }
 
   function fill(template, values) {
@@ -80,12 +86,13 @@
     labels.head.textContent = s.head || "Head";
     labels.layer.title = inputs.layer.title = s.layer_help || "";
     labels.head.title = inputs.head.title = s.head_help || "";
-    inputs.layer.max = String(args.n_layers - 1);
-    inputs.head.max = String(args.n_heads - 1);
-    inputs.layer.value = String(current.layer);
-    inputs.head.value = String(current.head);
-    outputs.layer.textContent = String(current.layer);
-    outputs.head.textContent = args.head_labels[current.head] || String(current.head);
+    inputs.layer.min = inputs.head.min = "1";
+    inputs.layer.max = String(args.n_layers);
+    inputs.head.max = String(args.n_heads);
+    inputs.layer.value = String(shown(current.layer));
+    inputs.head.value = String(shown(current.head));
+    outputs.layer.textContent = String(shown(current.layer));
+    outputs.head.textContent = args.head_labels[current.head] || String(shown(current.head));
     inputs.head.setAttribute("aria-valuetext", outputs.head.textContent);
   }
 
@@ -110,7 +117,8 @@
     var off = offsetOf(current.layer, current.head);
     if (off < 0) { // not sent: ask the page for it (one round trip) and show the old map dimmed meanwhile
       plot.classList.add("waiting");
-      status.textContent = fill((args.strings || {}).loading || "…", current);
+      status.textContent = fill((args.strings || {}).loading || "…",
+                                { layer: shown(current.layer), head: shown(current.head) });
       report(true);
       return;
     }
@@ -133,14 +141,14 @@
     } else {
       done = Plotly.update(plot, { z: [z] }, { "title.text": title }, [0]);
     }
-    plot.dataset.layer = String(current.layer);
-    plot.dataset.head = String(current.head);
+    plot.dataset.layer = String(shown(current.layer)); // the numbers shown, like the sliders
+    plot.dataset.head = String(shown(current.head));
     return done.then(setHeight);
   }
 
   function onInput(which) {
     return function () {
-      current[which] = parseInt(inputs[which].value, 10);
+      current[which] = parseInt(inputs[which].value, 10) - 1; // the slider shows numbers, 1..n
       syncControls();
       draw();
       report(false);

@@ -1,5 +1,9 @@
 """AppTest of /attention through the real app.py: every view, both models, bad params; the numbers the page
-sends are the model's attention (compared with a Trace computed here, and with transformers via that Trace)."""
+sends are the model's attention (compared with a Trace computed here, and with transformers via that Trace).
+
+Layers and heads on the page, in its URL and its labels are numbered from 1 (layer 0 is the embeddings): layer
+l, head h is ``trace.attentions[l - 1, h - 1]``. The tests index the trace with those literal offsets (not
+with the app's own helper)."""
 from __future__ import annotations
 
 import html
@@ -41,7 +45,8 @@ def redraw_figures(at: AppTest) -> dict[str, dict]:
             mask = np.frombuffer(raw["mask"], np.uint8).reshape(T, T).astype(bool)
             fig["data"][0]["z"] = np.where(mask, np.float32(np.nan), w)
             fig["data"][1]["z"] = np.where(mask, 1.0, np.nan)
-        title = html.unescape(args["title"]).replace("{layer}", str(layer)).replace("{head}", str(head))
+        # the component's selection is 0-based; the browser writes index + 1 into the title (redraw.js shown())
+        title = html.unescape(args["title"]).replace("{layer}", str(layer + 1)).replace("{head}", str(head + 1))
         fig["layout"]["title"]["text"] = html.escape(title)
         out[title] = fig | {"args": args}
     return out
@@ -73,12 +78,12 @@ def test_every_view_renders(model_id, view):
         assert figures(at)
 
 
-@pytest.mark.parametrize("model_id,layer,head", [("smollm2-135m", 3, 5), ("minilm-l6", 5, 11)])
+@pytest.mark.parametrize("model_id,layer,head", [("smollm2-135m", 4, 6), ("minilm-l6", 6, 12), ("minilm-l6", 1, 1)])
 def test_heatmap_is_the_traced_head(model_id, layer, head, traces):
     at = run_page(model=model_id, layer=str(layer), head=str(head))
-    fig = chart(at, "Attention weights")
+    fig = chart(at, f"Attention weights · layer {layer}, head {head}")
     z = array(fig["data"][0]["z"])
-    expected = traces[model_id].attentions[layer, head]
+    expected = traces[model_id].attentions[layer - 1, head - 1]
     if model_id == "smollm2-135m":  # decoder: the future is masked, drawn in its own grey layer
         future = np.triu(np.ones_like(expected, dtype=bool), 1)
         assert np.isnan(z[future]).all() and (expected[future] == 0).all()
@@ -88,14 +93,15 @@ def test_heatmap_is_the_traced_head(model_id, layer, head, traces):
         assert len(fig["data"]) == 1
         np.testing.assert_allclose(z, expected, atol=1e-7)
     np.testing.assert_allclose(np.nansum(z, -1), 1.0, atol=1e-5)
-    assert at.query_params["layer"] == str(layer) and at.query_params["head"] == str(head)
-    assert any("sends on average" in m.value for m in at.markdown)
+    assert at.query_params.get("layer", "1") == str(layer) and at.query_params.get("head", "1") == str(head)
+    assert any(f"Layer {layer}, head {head} sends on average" in m.value for m in at.markdown)
 
 
 def test_aggregations_and_word_level(traces, minilm):
     t = traces["minilm-l6"]
     at = run_page(model="minilm-l6", agg="layer", layer="2")
-    np.testing.assert_allclose(array(chart(at, "Attention weights")["data"][0]["z"]), t.attentions[2].mean(0), atol=1e-6)
+    np.testing.assert_allclose(array(chart(at, "Attention weights · mean of the 12 heads of layer 2")["data"][0]["z"]),
+                               t.attentions[1].mean(0), atol=1e-6)
     at = run_page(model="minilm-l6", agg="all")
     np.testing.assert_allclose(array(chart(at, "Attention weights")["data"][0]["z"]), t.attentions.mean((0, 1)),
                                atol=1e-6)
@@ -114,17 +120,21 @@ def test_heads_view_sends_every_head_pooled(traces):
     image = array(fig["data"][0]["z"])
     T = t.n_tokens
     gap = max(1, T // 6)
-    # rows are the 3 key/value heads; head h sits at row h // 3, column h % 3
-    h = 7
+    # rows are the 3 key/value heads; head index h sits at row h // 3, column h % 3
+    h = 7  # head 8
     r, c = divmod(h, 3)
     block = image[r * (T + gap):r * (T + gap) + T, c * (T + gap):c * (T + gap) + T]
     future = np.triu(np.ones((T, T), bool), 1)
     assert np.isnan(block[future]).all()  # the masked future is left blank
-    np.testing.assert_allclose(block[~future], t.attentions[4, h][~future], atol=1e-7)
+    np.testing.assert_allclose(block[~future], t.attentions[3, h][~future], atol=1e-7)  # layer 4 = attentions[3]
     custom = fig["data"][1]["customdata"]
-    assert [4, 7] in custom and len(custom) == 9
+    assert [3, 7, 4, 8] in custom and len(custom) == 9  # indices for the click, numbers for the hover
+    assert fig["layout"]["yaxis"]["ticktext"] == ["kv 1: 1–3", "kv 2: 4–6", "kv 3: 7–9"]
     overview = chart(at, "All 270 heads")
     assert len(overview["data"][1]["customdata"]) == 270
+    # SmolLM2 has more layers than heads: layers across, numbered 1..30; heads down, 1..9
+    assert overview["layout"]["xaxis"]["ticktext"] == [str(n) for n in range(1, 31)]
+    assert overview["layout"]["yaxis"]["ticktext"] == [str(n) for n in range(1, 10)]
 
 
 def test_summary_view_table_and_finder(traces):
@@ -133,18 +143,25 @@ def test_summary_view_table_and_finder(traces):
     t = traces["smollm2-135m"]
     stats = head_stats(t.attentions, t.special, causal=True)
     at = run_page(model="smollm2-135m", view="summary", stat="prev")
-    fig = chart(at, "")
+    fig = chart(at, "Previous token of every head")
     colours = array(fig["data"][0]["marker"]["color"])
     np.testing.assert_allclose(colours, stats["prev"].ravel(), atol=1e-6)
     table = at.dataframe[0].value
     assert len(table) == 30 * 9 and "kv head" in table.columns
-    best = np.unravel_index(np.argmax(stats["prev"]), stats["prev"].shape)
-    assert any(b.label == f"Open L{best[0]} H{best[1]}" for b in at.button)
+    best = np.unravel_index(np.argmax(stats["prev"]), stats["prev"].shape)  # (block index, head index)
+    layer, head = best[0] + 1, best[1] + 1  # the numbers shown
+    assert table["layer"].between(1, 30).all() and table["head"].between(1, 9).all()
+    assert table["kv head"].between(1, 3).all()
+    top = table.iloc[0]  # sorted by the statistic: its row carries the best head's numbers
+    assert (top["layer"], top["head"], top["kv head"]) == (layer, head, best[1] // 3 + 1)
+    assert any(b.label == f"Open L{layer} H{head}" for b in at.button)
     # one click opens the best previous-token head as a heatmap
-    next(b for b in at.button if b.label == f"Open L{best[0]} H{best[1]}").click().run()
+    next(b for b in at.button if b.label == f"Open L{layer} H{head}").click().run()
     assert not at.exception
     assert at.query_params.get("view", "heatmap") == "heatmap"
-    assert at.query_params["layer"] == str(best[0]) and at.query_params["head"] == str(best[1])
+    assert at.query_params["layer"] == str(layer) and at.query_params["head"] == str(head)
+    np.testing.assert_allclose(array(chart(at, f"Attention weights · layer {layer}, head {head}")["data"][0]["z"])[1:, 0],
+                               t.attentions[best][1:, 0], atol=1e-7)
 
 
 @pytest.mark.parametrize("model_id", ["smollm2-135m", "minilm-l6"])
@@ -155,7 +172,7 @@ def test_qk_view_recomputes_the_model_attention(model_id, traces):
     err = float(re.search(r"over all \d+ heads of layer 2: ([0-9.]+e[+-][0-9]+)", ok).group(1))
     assert err <= 1e-4
     table = at.dataframe[0].value
-    np.testing.assert_allclose(table["softmax weight"].to_numpy(), t.attentions[2, 1, 4], atol=1e-4)
+    np.testing.assert_allclose(table["softmax weight"].to_numpy(), t.attentions[1, 0, 4], atol=1e-4)  # layer 2, head 1
     if model_id == "smollm2-135m":
         assert (table["masked"].to_numpy() == (np.arange(t.n_tokens) > 4)).all()
         assert any("Grouped-query attention" in m.value for m in at.markdown)
@@ -166,10 +183,40 @@ def test_qk_view_recomputes_the_model_attention(model_id, traces):
 
 def test_bad_params_warn_and_fall_back():
     for params, name in [({"view": "<script>"}, "view"), ({"layer": "99"}, "layer"), ({"head": "-1"}, "head"),
+                         ({"layer": "7"}, "layer"), ({"head": "13"}, "head"),
                          ({"query": "abc"}, "query"), ({"agg": "max"}, "agg"), ({"stat": "nan"}, "stat")]:
         at = run_page(model="minilm-l6", **params)
         assert any(f"{name}=" in w.value for w in at.warning), params
         assert figures(at)
+
+
+def test_layer_0_and_head_0_links_are_rejected_with_the_reason(traces):
+    """Layer 0 is the embeddings (no attention) and heads count from 1: an old 0-based link gets the usual
+    bad-value warning, says why, and shows the default, layer 1 head 1 = the first block's first head."""
+    at = run_page(model="minilm-l6", layer="0", head="0")
+    warnings = " ".join(w.value for w in at.warning)
+    assert "layer=` 0 ` was not used" in warnings and "layer 0 is the embeddings" in warnings
+    assert "head=` 0 ` was not used" in warnings and "heads are counted from 1" in warnings
+    fig = chart(at, "Attention weights · layer 1, head 1")
+    np.testing.assert_allclose(array(fig["data"][0]["z"]), traces["minilm-l6"].attentions[0, 0], atol=1e-7)
+    assert fig["args"]["selection"] == [0, 0]
+    assert "layer" not in at.query_params and "head" not in at.query_params  # the defaults are not written
+
+
+def test_a_link_with_layer_or_head_shows_the_numbering_notice():
+    notice = "Layers and heads are counted from 1; layer 0 is the embeddings. Links made before 2026-12-06"
+    at = run_page(model="minilm-l6", view="qk", layer="3")
+    assert any(i.value.startswith(notice) for i in at.info)
+    assert at.get_by_key("layer").value == 3
+    at.get_by_key("layer").set_value(4).run()  # the user moves the slider: the notice has been read
+    assert not any(i.value.startswith(notice) for i in at.info) and at.query_params["layer"] == "4"
+    at = run_page(model="minilm-l6", view="qk")  # no layer or head in the link: no notice
+    assert not any(i.value.startswith(notice) for i in at.info)
+    assert at.query_params["numbering"] == "1"  # the address written now marks today's numbering
+    at = run_page(model="minilm-l6", view="qk", layer="3", numbering="1")  # a link made since: no notice
+    assert not any(i.value.startswith(notice) for i in at.info) and at.get_by_key("layer").value == 3
+    at = run_page(model="minilm-l6", lang="zh", head="2")
+    assert any(i.value.startswith("层和注意力头都从 1 开始编号；第 0 层是嵌入向量。2026-12-06 之前") for i in at.info)
 
 
 def test_empty_text_is_a_message_not_an_error():
@@ -235,18 +282,21 @@ def test_head_heatmap_is_the_redraw_component_with_every_head(traces):
     at = run_page(model="smollm2-135m", layer="6", head="4")
     assert not any(html.unescape(json.loads(el.proto.spec)["layout"]["title"]["text"]).startswith("Attention weights")
                    for el in at.get("plotly_chart"))  # one head: drawn by the component, not by st.plotly_chart
-    fig = chart(at, "Attention weights · layer 6, head 4")
+    fig = chart(at, "Attention weights · layer 6, head 4")  # redraw_figures: the browser shows index + 1
     args = fig["args"]
-    assert args["scope"] == "model" and args["selection"] == [6, 4] and (args["n_layers"], args["n_heads"]) == (30, 9)
+    # the component speaks 0-based indices (layer 6, head 4 = block 5, head index 3); the browser shows numbers
+    assert args["scope"] == "model" and args["selection"] == [5, 3] and (args["n_layers"], args["n_heads"]) == (30, 9)
     (data,) = [s.bytes for el in at.get("component_instance") for s in el.proto.special_args if s.key == "data"]
     sent = np.frombuffer(data, "<f4").reshape(t.attentions.shape)
     np.testing.assert_array_equal(sent, t.attentions)  # every head, the exact float32 weights
-    assert args["head_labels"][4] == "4 (kv 1)" and args["strings"]["layer"] == "Layer"
+    assert args["head_labels"][:5] == ["1 (kv 1)", "2 (kv 1)", "3 (kv 1)", "4 (kv 2)", "5 (kv 2)"]
+    assert args["strings"]["layer"] == "Layer"
     assert "{layer}" in args["title"] and "{head}" in args["title"]
     assert any("sends on average" in m.value for m in at.markdown)  # the head's description follows the page
     # the mean of a layer's heads keeps the server-side figure and the page's slider
     at = run_page(model="smollm2-135m", agg="layer", layer="6")
     assert not at.get("component_instance") and at.get_by_key("layer").value == 6
+    assert (at.get_by_key("layer").min, at.get_by_key("layer").max) == (1, 30)
 
 
 def test_redraw_component_word_level_and_chinese(traces, minilm):
@@ -257,7 +307,7 @@ def test_redraw_component_word_level_and_chinese(traces, minilm):
     at = run_page(model="minilm-l6", text=text, level="words", layer="1", head="4")
     fig = chart(at, "Attention weights · layer 1, head 4")
     words = att.word_ids(t.offsets, t.special, text)
-    np.testing.assert_allclose(array(fig["data"][0]["z"]), att.word_attention(t.attentions[1, 4], words), atol=1e-7)
+    np.testing.assert_allclose(array(fig["data"][0]["z"]), att.word_attention(t.attentions[0, 3], words), atol=1e-7)
     assert fig["args"]["n_tokens"] == words.max() + 1 and any("unbelievably" in y for y in fig["data"][0]["y"])
     at = run_page(model="minilm-l6", lang="zh", layer="2", head="3")
     fig = chart(at, "注意力权重 · 第 2 层，第 3 个头")

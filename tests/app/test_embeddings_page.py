@@ -21,7 +21,7 @@ def run_page(**params: str) -> AppTest:
 def test_page_renders_every_section(model_id):
     at = run_page(model=model_id)
     titles = " | ".join(charts(at))
-    for part in ("token embeddings (static)", "Closest of all", "king − man + woman", "projected from",
+    for part in ("layer 0, the embeddings the first block reads", "Closest of all", "king − man + woman", "projected from",
                  "sine/cosine", "The same words in reverse order"):
         assert part in titles, part
     assert ("rotation" in titles) == (model_id == "smollm2-135m")
@@ -44,7 +44,31 @@ def test_layer_param_shows_hidden_states_and_bad_values_warn():
     for bad in ("99", "abc", "-2"):
         at = run_page(model="minilm-l6", layer=bad)
         assert any("layer=" in w.value for w in at.warning)
-        assert any("token embeddings (static)" in t for t in charts(at))
+        assert any("layer 0, the embeddings the first block reads" in t for t in charts(at))
+
+
+@pytest.mark.parametrize("model_id", ["smollm2-135m", "minilm-l6"])
+def test_layer_0_is_what_the_first_block_reads(model_id, request):
+    """Layer 0 is hidden_states[0] on every page: for MiniLM that is LayerNorm(token + position + type rows), not
+    the bare token rows; for SmolLM2 (RoPE) it is the token rows themselves."""
+    import torch
+
+    from components.state import DEFAULT_TEXT
+
+    lm = request.getfixturevalue("smollm2" if model_id == "smollm2-135m" else "minilm")
+    at = run_page(model=model_id)
+    (title, fig), = [(t, f) for t, f in charts(at).items() if t.startswith("layer 0, the embeddings")]
+    z = array(fig["data"][0]["z"])
+    ids = lm.tokenizer(DEFAULT_TEXT, return_tensors="pt").input_ids
+    with torch.inference_mode():
+        out = lm.model(input_ids=ids, output_hidden_states=True)
+        rows = lm.model.get_input_embeddings()(ids)[0].numpy()
+    first = out.hidden_states[0][0].numpy()  # what transformers feeds the first block
+    np.testing.assert_allclose(z, first, atol=1e-5)
+    if model_id == "smollm2-135m":  # RoPE: nothing is added to the rows before the first block
+        np.testing.assert_allclose(first, rows, atol=1e-6)
+    else:  # positions, token types and LayerNorm: layer 0 is not the bare rows
+        assert np.abs(first - rows).max() > 0.1
 
 
 def test_analogy_preset_and_custom_words():
@@ -133,3 +157,79 @@ def test_presentation_mode_enlarges_every_figure():
     assert len(sizes) == 7 and set(sizes) == {FIGURE_FONT}
     at = run_page(model="minilm-l6")
     assert FIGURE_FONT not in {json.loads(c.proto.spec)["layout"]["font"]["size"] for c in at.get("plotly_chart")}
+
+
+# ------------------------------------------------------------------- word order: with and without positions
+@pytest.mark.parametrize("model_id", ["smollm2-135m", "minilm-l6"])
+def test_order_section_draws_both_curves_and_its_caption_says_what_they_show(model_id, request):
+    from components.order_text import CLOSE
+    from components.presets import TIM
+    from tests.app.order_reference import order_reference
+
+    lm = request.getfixturevalue({"smollm2-135m": "smollm2", "minilm-l6": "minilm"}[model_id])
+    at = run_page(model=model_id, text=TIM)  # the section compares the sidebar's text with its reversal
+    fig = charts(at)["The same words in reverse order, layer by layer"]
+    with_pos, without = fig["data"]
+    assert with_pos["name"] == "with positions (the model as it is)" and without["name"].startswith("without positions")
+    ref_on, ref_off, shared = order_reference(lm, TIM)
+    np.testing.assert_allclose(array(with_pos["y"]), ref_on, atol=1e-5)
+    np.testing.assert_allclose(array(without["y"]), ref_off, atol=1e-5)
+    caption = next(c.value for c in at.caption if c.value.startswith("` Tim chased"))
+    text = " ".join([caption] + [m.value for m in at.markdown])
+    for gone in ("only through the rotations", "more and more with depth", "Attention by itself ignores order"):
+        assert gone not in text
+    lo = int(np.argmin(ref_on))
+    assert f"lowest, {ref_on[lo]:.3f}, after" in caption and (f"after layer {lo}" in caption or lo == len(ref_on) - 1)
+    if model_id == "smollm2-135m":
+        assert "causal mask" in text and "RoPE" in text  # the decoder's two sources of order
+        assert ref_on[0] == pytest.approx(1.0, abs=1e-6) and "At layer 0 the cosine is 1.0000:" in caption
+        assert "not the same bag of tokens" in caption and "` Tim ` ` Ġlife ` only in the first" in caption
+        assert "the causal mask gives each token a different prefix (here the two texts also differ in 2 tokens)" \
+            in caption
+        # the mask-only and mask+RoPE curves barely differ at first: the caption says up to which layer
+        close = next(l for l in range(1, len(ref_on)) if abs(ref_on[l] - ref_off[l]) >= CLOSE) - 1
+        assert close >= 5 and f"Up to layer {close} the two curves differ by less than {CLOSE}" in caption
+        assert "every position id set to 0" in without["name"]
+    else:
+        assert "without position information, the same tokens in another order would get exactly the same" in text
+        assert ref_on[0] < 0.99 and f"At layer 0 the cosine is already {ref_on[0]:.4f}, not 1" in caption
+        np.testing.assert_allclose(ref_off, 1.0, atol=1e-5)
+        assert "stays at 1 at every layer" in caption and "exactly the same bag of tokens" in caption
+        assert f"then rises again to {ref_on[-1]:.3f}" in caption  # not monotonic: said so, with the number
+    assert f"Compared: {len(shared)} of the 6 words" in caption
+
+
+def test_rope_demo_keys_are_before_the_query():
+    at = run_page(model="smollm2-135m")
+    fig = charts(at)["q·k after rotation depends only on how far back the key is"]
+    assert fig["layout"]["xaxis"]["title"]["text"] == "distance d: the key at n = m − d, before the query at m"
+    assert all(min(array(t["x"])) >= 0 for t in fig["data"])
+    starts = [int(t["name"].removeprefix("query at position ")) for t in fig["data"]]
+    assert min(starts) >= max(array(fig["data"][0]["x"]))  # every key position m − d exists
+    caption = " ".join(c.value for c in at.caption)
+    assert "relative, not absolute" not in caption and "Only this rotation term is relative" in caption
+
+
+def test_layer0_caption_is_measured_on_a_repeated_token(minilm, smollm2):
+    """Section 1's caption: the same token at two positions, its cosine at layer 0 (hidden_states[0]): exactly 1
+    for SmolLM2 (RoPE adds nothing to the row), below 1 for MiniLM (position vector + LayerNorm)."""
+    import torch
+
+    text = "I saw a cat and a dog"
+    for lm in (minilm, smollm2):
+        at = run_page(model=lm.spec.id, text=text, layer="0")
+        enc = lm.tokenizer(text, return_tensors="pt")
+        with torch.inference_mode():
+            h0 = lm.model(**enc, output_hidden_states=True).hidden_states[0][0].double().numpy()
+        ids = enc.input_ids[0].tolist()
+        a = lm.tokenizer.convert_tokens_to_ids("Ġa" if lm.spec.id == "smollm2-135m" else "a")
+        i = ids.index(a)
+        j = ids.index(a, i + 1)
+        cos = float(h0[i] @ h0[j] / np.linalg.norm(h0[i]) / np.linalg.norm(h0[j]))
+        if lm.facts.positions == "rope":
+            assert cos == pytest.approx(1.0, abs=1e-12)
+            assert any("Layer 0 rows are identical for the same token" in c.value for c in at.caption)
+        else:
+            assert cos < 0.999
+            assert any("a position vector is in it" in c.value for c in at.caption)
+        assert any(f"appears at positions {i} and {j}: cosine {cos:.4f} at layer 0" in c.value for c in at.caption)

@@ -3,6 +3,7 @@ model's own greedy continuation, hostile text stays literal, compare mode, branc
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pytest
@@ -97,7 +98,8 @@ def test_compare_mode_shows_three_methods_with_log_probabilities():
 
 def test_encoder_says_it_does_not_generate_and_offers_the_decoder():
     at = run_page(PAGE, model="minilm-l6", text=PROMPT)
-    assert any("does not generate text left to right" in i.value for i in at.info)
+    # MiniLM has no LM head (a sentence-embedding model), so it cannot generate at all (#18)
+    assert any("cannot generate text" in i.value and "no language-model head" in i.value for i in at.info)
     assert not output_blocks(at)
     at.button(key="gen_switch").click().run()
     assert not at.exception
@@ -164,8 +166,10 @@ def test_switching_to_chinese_keeps_the_settings_and_the_run():
     at.run()
     assert not at.exception
     assert at.title[0].value == "生成：一次一个词元"
-    assert at.radio(key="mode").value == "sample" and at.slider(key="temperature").value == 0.7
-    assert at.number_input(key="top_k").value == 20 and at.number_input(key="seed").value == 5
+    # sampling's temperature and top-k are the browser component's sliders (components/sampling_redraw.py)
+    [sliders] = [el for el in at.get("component_instance") if el.proto.component_name.endswith(".sampling_redraw")]
+    assert at.radio(key="mode").value == "sample" and json.loads(sliders.proto.json_args)["selection"][:2] == [0.7, 20]
+    assert at.session_state["temperature"] == 0.7 and at.number_input(key="seed").value == 5
     assert {k: at.query_params[k] for k in ("mode", "temperature", "top_k", "seed", "lang")} == \
         {"mode": "sample", "temperature": "0.7", "top_k": "20", "seed": "5", "lang": "zh"}
     assert generated_ids_text(output_blocks(at)[-1]) == before  # the finished run is still shown

@@ -65,3 +65,24 @@ def test_tour_links_in_chinese_point_at_the_same_entries():
     links = re.findall(r"\]\(/glossary\?term=([a-z0-9-]+)&lang=zh#\1\)", text)
     assert {"softmax", "causal-mask", "gqa", "query-key-value"} <= set(links) <= {t.anchor for t in glossary.TERMS}
     assert not re.findall(r"\]\(/glossary\?term=[a-z0-9-]+#", text)  # none without the language
+
+
+# --------------------------------------------------------------------------- true for the models (issue #18)
+def test_glossary_entries_fixed_for_the_bundled_models():
+    at = run_page("app_pages/glossary.py")
+    body = " ".join(m.value for m in at.markdown)
+    headings = {h.proto.anchor for h in at.subheader}
+    assert {"feed-forward-network", "sentence-embedding"} <= headings
+    assert "small feed-forward" not in body
+    assert "most of a block's parameters" in body
+    assert "how BERT was trained" not in body and "next-sentence prediction" in body and "15%" in body
+    assert "the most likely whole sequence wins" not in body and "divided by their length" in body
+    assert "√d_head" in body
+
+
+def test_chinese_glossary_divides_the_logits_by_the_temperature():
+    at = run_page("app_pages/glossary.py", lang="zh")
+    body = " ".join(m.value for m in at.markdown)
+    assert "去除" not in body and "把 logit 除以温度" in body
+    assert "BOS 词元" not in body
+    assert ZH.gettext("feed-forward network") != "feed-forward network" and "75%" in body

@@ -19,6 +19,12 @@ MODELS = ("smollm2-135m", "minilm-l6")
 N = len(tour.STEPS)
 
 
+def tour_charts(at) -> list:
+    """The tour's figures: every chart on the Overview except the parameter treemap drawn after the tour
+    (components/params_view.py)."""
+    return [el for el in at.get("plotly_chart") if json.loads(el.proto.spec)["data"][0].get("type") != "treemap"]
+
+
 def step_title(at) -> str:
     return next(h.value for h in [*at.subheader, *at.header] if "·" in h.value or h.value.startswith("Step"))
 
@@ -32,7 +38,7 @@ def test_every_step_renders(model, step):
     assert at.session_state["step"] == step
     assert any("Try this" in m.value for m in at.markdown)
     assert [p.proto.page for p in at.get("page_link")]  # the full page, presets and the page list
-    figures = len(at.get("plotly_chart"))
+    figures = len(tour_charts(at))
     assert figures == (0 if step == 1 or (step == 8 and model == "smollm2-135m") else 1)
     if step == 1 or (step == 8 and model == "smollm2-135m"):
         assert at.get("html")  # token chips / the generated text
@@ -83,11 +89,12 @@ def test_next_in_presentation_mode_keeps_the_mode():
 
 def test_attention_step_is_the_models_attention(smollm2):
     at = run_page(HOME, model="smollm2-135m", step="5", text=TEXT)
-    (title, spec), = charts(at).items()
+    (title, spec), = [(t, f) for t, f in charts(at).items() if t.startswith("Attention weights, layer ")]
+    # layers and heads are shown from 1 (layer 0 = the embeddings): layer l is transformers' attentions[l - 1]
     layer, head = (int(x) for x in title.removeprefix("Attention weights, layer ").split(" head "))
     ids = smollm2.tokenizer(TEXT, return_tensors="pt").input_ids
     with torch.inference_mode():
-        att = smollm2.model(input_ids=ids, output_attentions=True).attentions[layer][0, head].numpy()
+        att = smollm2.model(input_ids=ids, output_attentions=True).attentions[layer - 1][0, head - 1].numpy()
     z = array(spec["data"][0]["z"])
     T = z.shape[0]
     future = np.triu(np.ones((T, T), dtype=bool), 1)
@@ -96,13 +103,13 @@ def test_attention_step_is_the_models_attention(smollm2):
     # the head shown is the strongest previous-token head of the model
     prev = np.array([[np.mean([a[h, t, t - 1] for t in range(1, a.shape[-1])]) for h in range(a.shape[0])]
                      for a in (x[0].numpy() for x in smollm2.model(input_ids=ids, output_attentions=True).attentions)])
-    assert (layer, head) == np.unravel_index(np.argmax(prev), prev.shape)
+    assert (layer - 1, head - 1) == np.unravel_index(np.argmax(prev), prev.shape)
 
 
 def test_next_token_step_is_the_models_softmax(smollm2):
     text = "The capital of France is"
     at = run_page(HOME, model="smollm2-135m", step="7", text=text)
-    (_, spec), = charts(at).items()
+    (_, spec), = [(t, f) for t, f in charts(at).items() if f["data"][0].get("type") != "treemap"]
     ids = smollm2.tokenizer(text, return_tensors="pt").input_ids
     with torch.inference_mode():
         probs = smollm2.model(input_ids=ids).logits[0, -1].softmax(-1)
@@ -128,13 +135,61 @@ def test_generation_step_is_greedy(smollm2):
 def test_encoder_steps_say_what_an_encoder_is():
     at = run_page(HOME, model="minilm-l6", step="7")
     text = " ".join(m.value for m in at.markdown)
-    assert "encoder" in text and "masked LM" in text and "no LM head" in text
+    # MiniLM has no MLM head and was fine-tuned contrastively (its model card): not called a masked LM (#18)
+    assert "encoder" in text and "without any LM head" in text and "masked LM" not in text
     at = run_page(HOME, model="minilm-l6", step="1")
     assert "[CLS]" in " ".join(m.value for m in at.markdown)
     at = run_page(HOME, model="smollm2-135m", step="4")
     assert "RoPE" in " ".join(m.value for m in at.markdown)
     at = run_page(HOME, model="minilm-l6", step="4")
-    assert "learned position vector" in " ".join(m.value for m in at.markdown)
+    assert "adds a position vector to each token" in " ".join(m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_order_step_shows_mask_only_and_positions_curves_and_says_which_is_which(model, request):
+    """Step 4: the text against its word reversal with and without positions, computed here independently
+    (tests/app/order_reference.py); the words follow the family and the numbers."""
+    from tests.app.order_reference import order_reference
+
+    lm = request.getfixturevalue({"smollm2-135m": "smollm2", "minilm-l6": "minilm"}[model])
+    at = run_page(HOME, model=model, step="4", text=TEXT)
+    (title, spec), = [(t, f) for t, f in charts(at).items() if f["data"][0].get("type") != "treemap"]
+    on, off = spec["data"]
+    assert (on["name"], off["name"]) == ("with positions", "without positions")
+    ref_on, ref_off, _shared = order_reference(lm, TEXT)
+    np.testing.assert_allclose(array(on["y"]), ref_on, atol=1e-5)
+    np.testing.assert_allclose(array(off["y"]), ref_off, atol=1e-5)
+    text = " ".join(m.value for m in at.markdown)
+    assert "Attention by itself ignores order" not in text and "identical embedding rows at layer 0" not in text
+    alt = at.get("plotly_chart")[0].proto.alt
+    assert f"With positions it is {ref_on[0]:.3f} at layer 0" in alt
+    if model == "smollm2-135m":
+        assert "causal mask" in text and "the mask already tells the two orders apart" in text
+        assert ref_on[0] == pytest.approx(1.0, abs=1e-6) and "At layer 0 the cosine is 1.0000:" in text
+        assert ref_off[1:].min() < 0.99
+    else:
+        assert ref_on[0] < 0.99 and f"At layer 0 the cosine is already {ref_on[0]:.4f}, not 1" in text
+        np.testing.assert_allclose(ref_off, 1.0, atol=1e-5)
+        assert "Without positions the curve stays at 1" in text and "Without positions it stays at 1" in alt
+    lo = int(np.argmin(ref_on))
+    assert f"lowest after layer {lo} ({ref_on[lo]:.3f})" in text
+
+
+def test_encoder_last_step_compares_with_layer_0_and_says_what_layer_0_is(minilm):
+    at = run_page(HOME, model="minilm-l6", step="8", text=TEXT)
+    (title, spec), = [(t, f) for t, f in charts(at).items() if f["data"][0].get("type") != "treemap"]
+    assert title == "Cosine of each token's vector with its layer-0 vector, layer by layer"
+    text = " ".join(m.value for m in at.markdown)
+    assert "its own vector at layer 0 (layer 0 is already LayerNorm(token row + position row + token-type row)" in text
+    enc = minilm.tokenizer(TEXT, return_tensors="pt")
+    with torch.inference_mode():
+        h = torch.stack(minilm.model(**enc, output_hidden_states=True).hidden_states)[:, 0, :6].double().numpy()
+    cos = np.einsum("ltd,td->lt", h / np.linalg.norm(h, axis=-1, keepdims=True),
+                    h[0] / np.linalg.norm(h[0], axis=-1, keepdims=True))
+    for j, trace in enumerate(spec["data"]):
+        np.testing.assert_allclose(array(trace["y"]), cos[:, j], atol=1e-5)
+    mean = cos.mean(axis=1)
+    assert f"{mean[-1]:.3f} after the last layer (6)" in text
 
 
 def test_empty_text_does_not_break_the_tour():
@@ -192,8 +247,9 @@ def test_numbers_are_the_same_in_both_languages():
     """The translated tour shows the same model numbers: the attention step's figure is identical."""
     en = charts(run_page(HOME, model="smollm2-135m", step="5", text=TEXT))
     zh = charts(run_page(HOME, model="smollm2-135m", step="5", text=TEXT, lang="zh"))
-    (en_title, en_spec), = en.items()
-    (zh_title, zh_spec), = zh.items()
+    (en_title, en_spec), = [(t, f) for t, f in en.items() if t.startswith("Attention weights, layer ")]
+    zh_prefix = ZH.gettext("Attention weights, layer {layer} head {head}").split("{")[0]
+    (zh_title, zh_spec), = [(t, f) for t, f in zh.items() if t.startswith(zh_prefix)]
     layer, head = (int(x) for x in en_title.removeprefix("Attention weights, layer ").split(" head "))
     assert zh_title == ZH.gettext("Attention weights, layer {layer} head {head}").format(layer=layer, head=head)
     np.testing.assert_array_equal(array(en_spec["data"][0]["z"]), array(zh_spec["data"][0]["z"]))

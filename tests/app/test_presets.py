@@ -44,8 +44,8 @@ def follow_link(at: AppTest, url: str) -> None:
 
 
 def widget_value(at, name: str):
-    """A page parameter's value in the session (the Similarity page prefixes its keys)."""
-    for key in (name, f"sim_{name}"):
+    """A page parameter's value in the session (the Similarity and Block pages prefix their keys)."""
+    for key in (name, f"sim_{name}", f"blk_{name}"):  # /block prefixes its keys too
         if key in at.session_state:
             return at.session_state[key]
     raise AssertionError(f"{name} is not in the session")
@@ -113,18 +113,19 @@ def test_the_tokens_page_computes_no_trace_for_the_export(smollm2):
     assert ("smollm2-135m", text) in TRACES
     caption = " ".join(c.value for c in at.sidebar.caption)
     assert f"{trace.n_tokens} tokens, their ids" in caption
-    assert f"attention of layer 0 ({trace.attentions.shape[1]} heads), and the top {TOP_N} next tokens" in caption
+    # not opened yet: the export takes the Attention page's default, layer 1 (block index 0)
+    assert f"attention of layer 1 ({trace.attentions.shape[1]} heads), and the top {TOP_N} next tokens" in caption
     assert b'"next_token": [' in to_json(build(trace, 0))
 
 
 def test_export_offers_the_attention_pages_layer():
     at = open_link("/attention?model=minilm-l6&text=hello%20world&layer=3")
     caption = " ".join(c.value for c in at.sidebar.caption)
-    assert "attention of layer 3 (12 heads)" in caption and "next tokens" not in caption
+    assert "attention of layer 3 (12 heads)" in caption and "next tokens" not in caption  # the page's layer 3
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Trace as JSON" in labels and "Trace as CSV (zip)" in labels
     at = open_link("/tokens?model=smollm2-135m&text=hello%20world")
-    assert "attention of layer 0 (9 heads), and the top 20 next tokens" in " ".join(
+    assert "attention of layer 1 (9 heads), and the top 20 next tokens" in " ".join(
         c.value for c in at.sidebar.caption)
 
 

@@ -86,12 +86,18 @@ def test_default_view_numbers_equal_the_models_maths(model_id, request):
     np.testing.assert_allclose(array(line["y"]), expected, atol=1e-6)
     assert len(array(line["y"])) == lm.facts.n_layers + 1
     assert array(diamond["y"]).tolist() == [1.0] and array(diamond["x"]).tolist() == [0]
-    assert fig["layout"]["xaxis"]["title"]["text"] == "layer (0 = input embeddings)"
+    assert fig["layout"]["xaxis"]["title"]["text"] == "layer (0 = embeddings)"
     md = texts(at.markdown)
     if model_id == "smollm2-135m":
-        assert expected[0] == 1.0 and "adds no position vector" in md
+        assert expected[0] == 1.0 and "adds no position vector" in md and "exactly those rows: cosine 1.0000" in md
     else:
         assert expected[0] < 1.0 and "LayerNorm(token row + position row + token-type row)" in md
+        assert f"At layer 0 the cosine is {expected[0]:.4f}, not the diamond's 1.0000" in md
+    # what the curve does, from its numbers (not "drift apart layer by layer": the curves are not monotonic)
+    lo = int(np.argmin(expected))
+    assert f"{expected[lo]:.3f}" in md and "drift apart" not in md
+    if lo < len(expected) - 1:
+        assert f"after layer {lo}, then rises again to {expected[-1]:.3f}" in md
 
     # 4. the pair table: cat and dog
     table = at.dataframe[0].value
@@ -301,7 +307,7 @@ def test_chinese_page_shows_the_same_numbers_in_chinese():
                                       array(chart(en, en_title)["data"][0]["z"]))
     assert "余弦相似度 %{z:.5f}" in chart(zh, "余弦相似度（静态")["data"][0]["hovertemplate"]
     drift = chart(zh, "同一个词在不同句子中的向量")
-    assert drift["layout"]["xaxis"]["title"]["text"] == "层（0 = 输入嵌入）"
+    assert drift["layout"]["xaxis"]["title"]["text"] == "层（0 = 嵌入）"
     assert [html.unescape(t["name"]) for t in drift["data"]][0] == "第 1 句 vs 第 2 句"
     # the pair table: Chinese headers and measures, the same values
     t_en, t_zh = en.dataframe[0].value, zh.dataframe[0].value

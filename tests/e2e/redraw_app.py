@@ -1,5 +1,6 @@
 """A bare Streamlit app around the attention heatmap component (tests/e2e/test_attention_redraw_e2e.py): the
-real SmolLM2 trace of ``?text=``, ``?layer=``/``?head=`` to start with, the chosen head written under it."""
+real SmolLM2 trace of ``?text=``, ``?layer=``/``?head=`` to start with (the numbers people see, from 1, as on
+/attention), the chosen head written under it (numbers). The component itself speaks 0-based indices."""
 import sys
 from pathlib import Path
 
@@ -21,9 +22,9 @@ def trace(text: str):
 
 t = trace(st.query_params.get("text", "students celebrate the graduation with a big party"))
 T = t.n_tokens
-if "layer" not in st.session_state:
-    st.session_state.layer = int(st.query_params.get("layer", 0))
-    st.session_state.head = int(st.query_params.get("head", 0))
+if "layer" not in st.session_state:  # 0-based indices from the numbers in the link
+    st.session_state.layer = int(st.query_params.get("layer", 1)) - 1
+    st.session_state.head = int(st.query_params.get("head", 1)) - 1
 budget = int(st.query_params.get("budget", ar.BUDGET_BYTES))
 layer_budget = int(st.query_params.get("layer_budget", budget))
 
@@ -36,9 +37,9 @@ labels = [f"{i} {tok}" for i, tok in enumerate(t.tokens)]
 future = np.triu(np.ones((T, T), bool), 1)
 layer, head = st.session_state.layer, st.session_state.head
 title = "Attention weights · layer {layer}, head {head}"
-fig = ap.attention_heatmap(t.attentions[layer, head], labels, labels, title.format(layer=layer, head=head),
+fig = ap.attention_heatmap(t.attentions[layer, head], labels, labels, title.format(layer=layer + 1, head=head + 1),
                            masked=future)
 ar.heatmap(t.attentions, fig, layer=layer, head=head, title=title, masked=future, key="redraw",
            strings={"layer": "Layer", "head": "Head", "loading": "Loading layer {layer}, head {head}…"},
            on_change=picked, budget=budget, layer_budget=layer_budget)
-st.write(f"server: layer {st.session_state.layer}, head {st.session_state.head}")
+st.write(f"server: layer {st.session_state.layer + 1}, head {st.session_state.head + 1}")

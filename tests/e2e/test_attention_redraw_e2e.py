@@ -1,7 +1,8 @@
 """The attention heatmap component in real Chromium, in a bare app (tests/e2e/redraw_app.py, its own server):
 its layer/head sliders redraw the heatmap in the browser with the weights of the right head (compared with a
 Trace computed here), the page learns the choice, a head that was not sent arrives after one round trip, token
-text stays text, and nothing leaves localhost (the ``page`` fixture records every request)."""
+text stays text, and nothing leaves localhost (the ``page`` fixture records every request). Layers and heads are
+shown from 1 (layer l, head h = ``trace.attentions[l - 1, h - 1]``); the component's own protocol is 0-based."""
 from __future__ import annotations
 
 import os
@@ -68,62 +69,68 @@ def shown(frame) -> tuple[str, np.ndarray]:
 
 
 def assert_head(frame, trace, layer: int, head: int) -> None:
+    """The frame shows layer ``layer``, head ``head`` (numbers from 1) with that block's weights."""
     title, z = shown(frame)
     assert title == f"Attention weights · layer {layer}, head {head}"
-    expected = trace.attentions[layer, head]
+    assert frame.locator("#layer").input_value() == str(layer) and frame.locator("#head").input_value() == str(head)
+    expected = trace.attentions[layer - 1, head - 1]
     future = np.triu(np.ones_like(expected, dtype=bool), 1)
     assert np.isnan(z[future]).all()
     np.testing.assert_array_equal(z[~future].astype(np.float32), expected[~future])  # exact float32, not rounded
 
 
 def test_sliders_redraw_in_the_browser_with_the_right_head(page, server, trace):
-    frame = open_component(page, server, layer=0, head=2)
-    assert_head(frame, trace, 0, 2)
+    frame = open_component(page, server, layer=1, head=3)
+    assert_head(frame, trace, 1, 3)
     layer = frame.locator("#layer")
     expect(layer).to_have_accessible_name("Layer")
+    # the sliders run over the numbers people see: layers 1..30, heads 1..9
+    assert [layer.get_attribute(a) for a in ("min", "max")] == ["1", "30"]
+    assert [frame.locator("#head").get_attribute(a) for a in ("min", "max")] == ["1", "9"]
+    expect(frame.locator("#layer-value")).to_have_text("1")
     layer.focus()
     for _ in range(3):
         page.keyboard.press("ArrowRight")
-    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 3, head 2")
-    assert_head(frame, trace, 3, 2)
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 4, head 3")
+    assert_head(frame, trace, 4, 3)
     frame.locator("#head").focus()
     page.keyboard.press("End")
-    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 3, head 8")
-    assert_head(frame, trace, 3, 8)
-    expect(page.get_by_text("server: layer 3, head 8")).to_be_visible(timeout=30_000)  # the page knows
-    expect(frame.locator("#head-value")).to_have_text("8")
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 4, head 9")
+    assert_head(frame, trace, 4, 9)
+    expect(page.get_by_text("server: layer 4, head 9")).to_be_visible(timeout=30_000)  # the page knows
+    expect(frame.locator("#head-value")).to_have_text("9")
     # the grey mask layer has its own hover text
     assert "masked" in frame.locator("#plot").evaluate("gd => gd.data[1].hovertemplate")
     save_screenshot(page, "attention-redraw-component")
 
 
 def test_a_head_not_sent_comes_after_one_round_trip(page, server, trace):
-    frame = open_component(page, server, layer=5, head=1, budget=1)  # budget 1 byte: one head at a time
-    assert_head(frame, trace, 5, 1)
+    frame = open_component(page, server, layer=6, head=2, budget=1)  # budget 1 byte: one head at a time
+    assert_head(frame, trace, 6, 2)
     frame.locator("#layer").focus()
     page.keyboard.press("ArrowLeft")
-    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 4, head 1", timeout=30_000)
-    assert_head(frame, trace, 4, 1)
-    expect(page.get_by_text("server: layer 4, head 1")).to_be_visible()
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 5, head 2", timeout=30_000)
+    assert_head(frame, trace, 5, 2)
+    expect(page.get_by_text("server: layer 5, head 2")).to_be_visible()
 
 
 def test_cross_moves_both_sliders_in_the_browser(page, server, trace):
     """A text too long for every head at once: the current layer's heads and the current head's layers are sent
     (the 'cross'); both sliders redraw in the browser and the page re-centres the cross after a move."""
     T = trace.n_tokens
-    frame = open_component(page, server, layer=5, head=1, budget=1, layer_budget=(30 + 9 - 1) * T * T * 4)
+    frame = open_component(page, server, layer=6, head=2, budget=1, layer_budget=(30 + 9 - 1) * T * T * 4)
     assert frame.locator("#plot").evaluate("gd => gd.dataset.scope") == "cross"
-    assert_head(frame, trace, 5, 1)
+    assert_head(frame, trace, 6, 2)
     frame.locator("#layer").focus()
-    page.keyboard.press("End")  # layer 29, head 1: on the cross
-    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 29, head 1")
-    assert_head(frame, trace, 29, 1)
-    expect(page.get_by_text("server: layer 29, head 1")).to_be_visible(timeout=30_000)
+    page.keyboard.press("End")  # layer 30, head 2: on the cross
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 30, head 2")
+    assert_head(frame, trace, 30, 2)
+    expect(page.get_by_text("server: layer 30, head 2")).to_be_visible(timeout=30_000)
     frame.locator("#head").focus()
-    page.keyboard.press("End")  # head 8 of layer 29: on the re-centred cross
-    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 29, head 8", timeout=30_000)
-    assert_head(frame, trace, 29, 8)
-    expect(page.get_by_text("server: layer 29, head 8")).to_be_visible(timeout=30_000)
+    page.keyboard.press("End")  # head 9 of layer 30: on the re-centred cross
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 30, head 9", timeout=30_000)
+    assert_head(frame, trace, 30, 9)
+    expect(page.get_by_text("server: layer 30, head 9")).to_be_visible(timeout=30_000)
 
 
 def test_token_text_stays_text(page, server, browser_log):
@@ -134,5 +141,5 @@ def test_token_text_stays_text(page, server, browser_log):
     assert frame.locator("img[src=x]").count() == 0 and page.locator("img[src=x]").count() == 0
     frame.locator("#layer").focus()
     page.keyboard.press("ArrowRight")
-    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 1, head 0")
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 2, head 1")
     assert browser_log.dialogs == []

@@ -80,9 +80,11 @@ def test_head_view_draws_the_weights(open_html, traces, model_id):
     want = f16(trace.attentions[1]) / H
     np.testing.assert_allclose(op, want, atol=1e-6)
     assert page.locator("#left text").all_text_contents() == bo.display_tokens(trace.tokens, trace.special.tolist())
-    assert page.locator("select#layer option").count() == L
-    # bertviz's own layer menu redraws the lines from the decoded data of another layer
-    page.select_option("select#layer", str(L - 1))
+    # the menu lists the layer numbers 1..L (block index + 1) and opens on block index 1 = layer 2
+    assert page.locator("select#layer option").all_text_contents() == [str(n) for n in range(1, L + 1)]
+    assert page.locator("select#layer").input_value() == "2"
+    # bertviz's own layer menu redraws the lines from the decoded data of another layer: the last, layer L
+    page.select_option("select#layer", str(L))
     np.testing.assert_allclose(line_opacities(page), f16(trace.attentions[L - 1]) / H, atol=1e-6)
     # clicking a head's colour square hides its lines (bertviz's checkbox), the others get brighter
     page.locator("#vis svg > g:last-child rect").first.click()
@@ -107,8 +109,8 @@ def test_model_view_draws_every_head(open_html, traces, model_id):
         .querySelectorAll('g')).map(g => Array.from(g.querySelectorAll('line')).map(l => +l.getAttribute('stroke-opacity')))"""))
     np.testing.assert_allclose(first, f16(trace.attentions[out.layers[0], 0]), atol=1e-6)
     # clicking a thumbnail opens bertviz's detail panel with the tokens
-    thumbs.nth(H + 2).locator("rect").last.click()
-    assert page.get_by_text(f"Layer {out.layers[1]}, Head 2").count() == 1
+    thumbs.nth(H + 2).locator("rect").last.click()  # second row, third column: numbered from 1 in the heading
+    assert page.get_by_text(f"Layer {out.layers[1] + 1}, Head 3").count() == 1
     assert page.locator("text.token").count() == 2 * T
 
 

@@ -71,3 +71,18 @@ def test_embeddings_page_in_chinese(app):
     expect(pg.locator(".js-plotly-plot").nth(1)).to_contain_text("queen")  # the words stay the model's words
     assert app.exceptions().count() == 0 and app.query()["lang"] == ["zh"]
     app.screenshot("embeddings-zh")
+
+
+@pytest.mark.parametrize("model_id", ["smollm2-135m", "minilm-l6"])
+def test_word_order_section_draws_two_curves(app, model_id):
+    """The positions section: the text against its reversal with the model's positions and without them."""
+    pg = app.open("/embeddings", model=model_id)
+    expect(pg.locator(".js-plotly-plot")).to_have_count(N_FIGURES[model_id], timeout=90_000)
+    app.wait_idle()
+    plot = pg.locator(".js-plotly-plot").filter(has_text="The same words in reverse order")
+    expect(plot).to_have_count(1)
+    plot.scroll_into_view_if_needed()
+    expect(plot.locator(".scatterlayer .trace")).to_have_count(2)  # two curves drawn by plotly
+    expect(plot).to_contain_text("with positions (the model as it is)")
+    expect(plot).to_contain_text("without positions")
+    assert app.exceptions().count() == 0

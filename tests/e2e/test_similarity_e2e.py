@@ -19,7 +19,7 @@ def test_similarity_page_draws_every_figure(app, model_id, canonical):
     words = pg.locator(".js-plotly-plot").first
     expect(words).to_contain_text("queen")  # the heatmap's axis labels are drawn
     assert words.locator(".hm, image").count() >= 1  # and its cells
-    expect(pg.locator(".js-plotly-plot").last).to_contain_text("layer (0 = input embeddings)")
+    expect(pg.locator(".js-plotly-plot").last).to_contain_text("layer (0 = embeddings)")
     expect(pg.locator('[data-testid="stDataFrame"]')).to_have_count(1)  # cosine / dot / distance table
     app.screenshot(f"similarity-{model_id}", canonical)
 

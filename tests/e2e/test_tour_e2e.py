@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from components import glossary, presets
+from tests.e2e.sampling_frame import IFRAME
 
 pytestmark = pytest.mark.e2e
 
@@ -32,8 +33,10 @@ def test_tour_step_from_the_url_and_next(app):
     page = app.open("/", step="5")
     expect(heading(page, "Step 5 of 8: Attention")).to_be_visible(timeout=90_000)
     app.wait_idle()
+    # the tour's figure, and the parameter treemap after the tour ("Where the parameters are")
     chart = page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]')
-    expect(chart).to_have_count(1)
+    expect(chart).to_have_count(2)
+    chart = chart.first
     expect(chart.locator(".main-svg").first).to_be_visible()
     assert app.exceptions().count() == 0
     app.screenshot("tour-step5", canonical="tour")
@@ -90,8 +93,8 @@ def test_preset_link_opens_its_page_in_the_same_session(app):
     page.locator('[data-testid="stMain"] [data-testid="stPageLink"] a', has_text="T = 2").click()
     expect(page).to_have_url(re.compile(r"/next-token\?"), timeout=60_000)
     app.wait_idle()
-    slider = page.locator('[data-testid="stSlider"]', has_text="Temperature")
-    expect(slider.locator('[data-testid="stSliderThumbValue"]')).to_have_text("2.00", timeout=60_000)
+    # the temperature slider is the sampling component's (components/sampling_redraw.py), in its own frame
+    expect(page.frame_locator(IFRAME).locator("#temperature-value")).to_have_text("2.00", timeout=60_000)
     expect(app.sidebar_text()).to_have_value(query["text"])
     q = app.query()
     assert q["temperature"] == ["2"] and q["text"] == [query["text"]] and "preset" not in q
@@ -128,7 +131,7 @@ def test_export_json_download_is_the_trace(app, tokenizer):
     doc = json.loads(open(info.value.path(), encoding="utf-8").read())
     assert doc["model"] == "minilm-l6" and doc["text"] == TEXT
     assert [t["id"] for t in doc["tokens"]] == list(tokenizer("minilm-l6")(TEXT)["input_ids"])
-    assert doc["attention"]["layer"] == 0 and doc["next_token"] is None
+    assert doc["attention"]["layer"] == 1 and doc["attention"]["block_index"] == 0 and doc["next_token"] is None
     page.get_by_role("button", name="Copy link to this view").click()
     code = page.locator('[data-testid="stSidebar"] [data-testid="stCode"]')
     expect(code).to_contain_text("/tokens?model=minilm-l6&text=students%20celebrate", timeout=60_000)

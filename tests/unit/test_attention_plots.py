@@ -80,7 +80,10 @@ def test_head_grid_places_each_thumbnail_and_its_click_target():
     np.testing.assert_allclose(image[cell:cell + s, cell:cell + s], thumbs[1, 1])
     assert np.isnan(image[cell:cell + s, 2 * cell:2 * cell + s]).all()
     marks = fig["data"][1]
-    assert [tuple(c) for c in marks["customdata"]] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
+    # (block index, head index) for the click, then the numbers people see (from 1) for the hover
+    assert [tuple(c) for c in marks["customdata"]] == [(0, 0, 1, 1), (0, 1, 1, 2), (0, 2, 1, 3), (1, 0, 2, 1),
+                                                      (1, 1, 2, 2)]
+    assert "customdata[2]" in marks["hovertemplate"] and "customdata[3]" in marks["hovertemplate"]
     centre = (s - 1) / 2
     assert marks["x"][4] == cell + centre and marks["y"][4] == cell + centre
     assert len(fig["layout"]["shapes"]) == 1  # the selected head is outlined
@@ -93,8 +96,9 @@ def test_stat_grid_click_targets_are_layer_and_head():
     custom = array(pts["customdata"]).astype(int).reshape(-1, 2)
     colour = array(pts["marker"]["color"])
     for (layer, head), c, x, y in zip(custom, colour, array(pts["x"]), array(pts["y"])):
-        assert v[layer, head] == c and x == head and y == layer
-    assert fig["data"][1]["x"] == [3] and fig["data"][1]["y"] == [2]
+        assert v[layer, head] == c and x == head + 1 and y == layer + 1  # drawn (and hovered) at the numbers
+    assert fig["data"][1]["x"] == [4] and fig["data"][1]["y"] == [3]  # selected indices (2, 3): layer 3, head 4
+    assert fig["layout"]["xaxis"]["range"][0] > 0 and fig["layout"]["yaxis"]["range"][1] > 0  # no row/column 0
 
 
 def test_step_bars_hide_scores_of_masked_keys():

@@ -82,7 +82,10 @@ def test_payload_decodes_to_the_attention_within_float16_rounding(traces):
             # exactly float16 rounding, no other loss
             np.testing.assert_array_equal(got, want.astype(np.float16).astype(np.float32))
             assert data["tokens"] == bo.display_tokens(trace.tokens[:n], trace.special[:n].tolist())
-            assert data["params"]["include_layers"] == list(out.layers)
+            # bertviz labels its layer menu / axes with include_layers: the layer NUMBERS (block index + 1)
+            assert data["params"]["include_layers"] == [i + 1 for i in out.layers]
+            if view == "model":
+                assert data["params"]["include_heads"] == [h + 1 for h in out.heads]
 
 
 def test_payload_is_at_most_a_quarter_of_bertviz_own_html(traces):
@@ -121,6 +124,7 @@ def test_limits_cut_tokens_and_layers_with_a_note(smollm2, minilm):
         assert len(model.layers) * H * n * n <= max(bo.MODEL_VIEW_MAX_LINES, H * n * n)
         if len(model.layers) < L:
             assert f"{len(model.layers)} of the {L} layers" in model.note
+            assert f"({', '.join(str(i + 1) for i in model.layers)})" in model.note  # numbered from 1
             assert model.layers[0] == 0 and (len(model.layers) == 1 or model.layers[-1] == L - 1)
         if lm is minilm:  # encoder: rows of a cut matrix no longer sum to 1, and the note says so
             assert "sum to less than 1" in model.note
@@ -136,17 +140,19 @@ def test_short_text_has_no_note(minilm):
     out = bo.head_view(trace, layer=3, heads=[1, 2])
     assert out.note is None and out.n_tokens == trace.n_tokens
     params = tx_data(out.html)["params"]
-    assert params["layer"] == 3 and params["heads"] == [1, 2]
+    # block index 3 is layer 4 in bertviz's menu (it selects `layer` among include_layers = 1..6); `heads` are the
+    # indices of the checkboxes ticked, not labels
+    assert params["layer"] == 4 and params["include_layers"] == [1, 2, 3, 4, 5, 6] and params["heads"] == [1, 2]
     assert out.height >= trace.n_tokens * 22.5
 
 
 def test_bad_indices_are_clear_errors(traces):
     trace = traces["minilm-l6"]
-    with pytest.raises(ValueError, match="layer 6 does not exist"):
+    with pytest.raises(ValueError, match=r"layer index 6 does not exist: .* indices 0-5 \(layers 1-6\)"):
         bo.model_view(trace, layers=[6])
-    with pytest.raises(ValueError, match="head 12 does not exist"):
+    with pytest.raises(ValueError, match=r"head index 12 does not exist: .* \(heads 1-12\)"):
         bo.head_view(trace, heads=[12])
-    with pytest.raises(ValueError, match="not among the layers"):
+    with pytest.raises(ValueError, match="not among the layer indices"):
         bo.head_view(trace, layer=5, layers=[0, 1])
     with pytest.raises(ValueError, match="at least one"):
         bo.model_view(trace, heads=[])

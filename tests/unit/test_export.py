@@ -41,7 +41,9 @@ def test_json_parses_back_to_the_trace(case):
     assert [t["id"] for t in toks] == trace.ids.tolist()
     assert [[t["start"], t["end"]] for t in toks] == trace.offsets.tolist()
     assert [t["special"] for t in toks] == trace.special.tolist()
-    assert doc["attention"]["layer"] == layer
+    # the layer NUMBER (1..L; layer 0 = the embeddings) and its 0-based block index, stated in the file
+    assert doc["attention"]["layer"] == layer + 1 and doc["attention"]["block_index"] == layer
+    assert "layer 0 is the embeddings" in doc["attention"]["numbering"]
     att = np.array(doc["attention"]["heads"])
     assert list(att.shape) == doc["attention"]["shape"] == list(trace.attentions[layer].shape)
     np.testing.assert_array_equal(att.astype(np.float32), trace.attentions[layer])  # exact: float32 -> float64
@@ -83,8 +85,10 @@ def test_zip_of_csvs_parses_back_to_the_trace(case):
     att = tables["attention.csv"]
     H, T, _ = trace.attentions[layer].shape
     assert len(att) == H * T * T
+    assert att.columns.tolist() == ["layer", "head", "query", "key", "weight"]
+    assert (att["layer"] == layer + 1).all() and sorted(set(att["head"])) == list(range(1, H + 1))  # numbers
     grid = np.zeros((H, T, T))
-    grid[att["head"], att["query"], att["key"]] = att["weight"]
+    grid[att["head"] - 1, att["query"], att["key"]] = att["weight"]  # head h = attentions[layer][h - 1]
     np.testing.assert_allclose(grid, trace.attentions[layer], rtol=0, atol=1e-7)
     if "next_token.csv" in tables:
         nt = tables["next_token.csv"]

@@ -15,8 +15,15 @@ SHARED = {"model", "text", presets.PRESET_PARAM}
 
 
 def page_params(page_file: str) -> set[str]:
-    """The URL parameter names a page defines (its ``state.Param("name", ...)``), read from its source."""
-    return set(re.findall(r"Param\(\s*\"([a-z_]+)\"", (REPO / page_file).read_text()))
+    """The URL parameter names a page defines (its ``state.Param("name", ...)``), read from its source and from the
+    sources of the component modules it imports whole (``from components import bpe_view``: a lesson section that
+    defines its own parameters)."""
+    source = (REPO / page_file).read_text()
+    modules = [m for line in re.findall(r"^from components import ([a-z_, ]+)$", source, re.M)
+               for m in re.split(r"\s*,\s*", line.strip())]
+    sources = [source] + [(REPO / "components" / f"{m}.py").read_text() for m in modules
+                          if (REPO / "components" / f"{m}.py").is_file()]
+    return {name for s in sources for name in re.findall(r"Param\(\s*\"([a-z_]+)\"", s)}
 
 
 @pytest.mark.parametrize("preset, label, url", presets.all_links(), ids=[f"{p.id}:{lbl}" for p, lbl, _ in
