@@ -24,6 +24,7 @@ PAGES = [
             url_path="similarity"),
     st.Page("app_pages/attention.py", title=_("Attention"), icon=":material/hub:", url_path="attention"),
     st.Page("app_pages/next-token.py", title=_("Next token"), icon=":material/bar_chart:", url_path="next-token"),
+    st.Page("app_pages/block.py", title=_("Inside a block"), icon=":material/layers:", url_path="block"),
     st.Page("app_pages/generate.py", title=_("Generate"), icon=":material/auto_awesome:", url_path="generate"),
     st.Page("app_pages/glossary.py", title=_("Glossary"), icon=":material/menu_book:", url_path="glossary"),
 ]

@@ -38,6 +38,11 @@ TERMS: tuple[Term, ...] = (
     Term(N_("vocabulary"),
          N_("The fixed list of all tokens a model knows (49,152 for SmolLM2, 30,522 for BERT's uncased WordPiece). "
             "Text that is not in it is built from smaller pieces."), "/tokens"),
+    Term(N_("BPE"),
+         N_("Byte-pair encoding, the way byte-level vocabularies such as GPT-2's and SmolLM2's are learned: start "
+            "from the 256 bytes, find the pair of neighbouring tokens that occurs most often in a large corpus, add "
+            "it to the vocabulary as a new token (a merge), and repeat until the vocabulary is big enough. To cut a "
+            "text, the merges are applied in the order they were learned."), "/tokens"),
     Term(N_("embedding"),
          N_("A list of numbers (a vector) that stands for a token: row *id* of a learned matrix. Tokens used in "
             "similar ways end up with vectors that point in similar directions."), "/embeddings"),
@@ -49,21 +54,31 @@ TERMS: tuple[Term, ...] = (
             "into weights that add up to 1 (softmax), and takes the weighted mix of their values."), "/attention"),
     Term(N_("query / key / value"),
          N_("Three vectors each token makes in every attention head. The query asks “what am I looking for?”, each "
-            "key answers “what do I contain?”; query·key gives the score, and the values are what gets mixed."),
+            "key answers “what do I contain?”; query·key divided by √d_head (d_head: the length of one head's query "
+            "and key, 64 in SmolLM2 and 32 in MiniLM) gives the score, and the values are what gets mixed."),
          "/attention"),
     Term(N_("head"),
          N_("One attention pattern inside a layer. A layer runs several heads in parallel, and they specialise: one "
             "reads the previous token, another the first token, another the same word."), "/attention"),
     Term(N_("layer"),
-         N_("One block of the model: attention, then a small feed-forward network, each added back to the token's "
-            "vector (the residual stream). Models stack many: SmolLM2-135M has 30, MiniLM-L6 has 6."), "/attention"),
+         N_("One block of the model: attention, then a feed-forward network (the MLP, most of the block's "
+            "parameters), each added back to the token's vector (the residual stream); models stack many "
+            "(SmolLM2-135M has 30, MiniLM-L6 has 6). Every page counts the same way: layer 0 is the embeddings (the "
+            "vectors the first block reads), the blocks are layers 1, 2, … up to the last, and “after layer l” is "
+            "the output of block l. The heads of a layer are numbered from 1."), "/attention"),
+    Term(N_("feed-forward network"),
+         N_("The second part of every block, also called the MLP: it works on each token's vector on its own, "
+            "expands it to a wider vector (SmolLM2: 576 → 1,536 numbers), applies a non-linearity (a gated SiLU in "
+            "SmolLM2, GELU in MiniLM and BERT) and projects it back, then adds the result to the residual stream. "
+            "It is not small: it holds most of a block's parameters (in SmolLM2 2.65 M of 3.54 M, 75%)."), "/block"),
     Term(N_("causal mask"),
          N_("In a decoder (GPT-style) a token may only attend to itself and earlier tokens, never to later ones: the "
             "model must predict the future without seeing it. Encoders have no such mask."), "/attention"),
     Term(N_("RoPE"),
          N_("Rotary position embedding: instead of adding a position vector, the model rotates each query and key by "
-            "an angle that depends on the position, so q·k depends on how far apart two tokens are. SmolLM2 uses it; "
-            "GPT-2 and BERT learn a position table instead."), "/embeddings"),
+            "an angle that depends on the position, so for the same query and key vectors q·k depends only on how "
+            "far apart the two tokens are. Only this rotation term is relative: a causal decoder can still work out "
+            "absolute positions. SmolLM2 uses it; GPT-2 and BERT learn a position table instead."), "/embeddings"),
     Term(N_("GQA"),
          N_("Grouped-query attention: several query heads share one key/value head to save memory. SmolLM2 has 9 "
             "query heads that share 3 key/value heads."), "/attention"),
@@ -84,14 +99,68 @@ TERMS: tuple[Term, ...] = (
          N_("Nucleus sampling: keep the smallest set of most likely tokens whose probabilities add up to at least p, "
             "set the rest to zero and renormalise."), "/next-token"),
     Term(N_("beam search"),
-         N_("Instead of picking one token at a time, keep the few most likely partial continuations (the beams), "
-            "extend each, and keep the best again; the most likely whole sequence wins."), "/generate"),
+         N_("Instead of committing to one token at a time, keep the few best partial continuations (the beams), "
+            "extend each by one token, and keep the best few again. It is a search with a limited view: it can "
+            "still miss the most likely sequence. transformers ranks the finished beams by their total "
+            "log-probability divided by their length (length_penalty 1, the default used here): the mean "
+            "log-probability per token."), "/generate"),
     Term(N_("KV cache"),
-         N_("While generating, the keys and values of the tokens already read are kept, so each new token needs only "
-            "its own row of work instead of re-reading the whole text."), "/generate"),
+         N_("While generating, the keys and values of the tokens already read are kept, so each new token computes "
+            "only its own query, key and value and reads the kept ones, instead of running the whole text through "
+            "the model again. The cache grows by the same amount with every token: layers × key/value heads × head "
+            "dimension × 2 (keys and values) × bytes per number. In SmolLM2 (30 layers, 3 key/value heads of 64 "
+            "numbers, float32) that is 46,080 bytes per token, a third of what it would be if each of its 9 query "
+            "heads had its own keys and values (see GQA)."), "/generate"),
     Term(N_("masked LM"),
-         N_("Masked language modelling, how BERT was trained: hide some tokens behind [MASK] and predict them from "
-            "the words on both sides. Such a model fills blanks instead of continuing text."), "/next-token"),
+         N_("Masked language modelling, one of BERT's two pre-training tasks: 15% of the tokens are picked; 80% of "
+            "those are replaced by [MASK], 10% by a random token and 10% are left as they are, and the model "
+            "predicts the original tokens from the words on both sides. The other task was next-sentence "
+            "prediction (whether sentence B really followed sentence A, read from the final [CLS] vector). A masked-LM model "
+            "fills blanks instead of continuing text; the bundled all-MiniLM-L6-v2 has no such head."),
+         "/next-token"),
+    Term(N_("sentence embedding"),
+         N_("One vector for a whole text, made from the token vectors of an encoder's last layer; texts with "
+            "similar meanings get vectors with a high cosine. The bundled all-MiniLM-L6-v2 is such a model: it "
+            "averages its token vectors (mean pooling), and it was fine-tuned contrastively on sentence pairs, so "
+            "that the vector of a sentence lands close to its partner's (a question and its answer, say) and far "
+            "from the other sentences'."), "/similarity"),
+    Term(N_("loss (cross-entropy)"),
+         N_("How wrong one prediction was: −log p, where p is the probability the model gave the token that "
+            "actually came. It is 0 when the model was sure and right, and grows the more the token surprised it. "
+            "A decoder is pre-trained by lowering this loss averaged over every position of many texts."),
+         "/next-token"),
+    Term(N_("perplexity"),
+         N_("exp of a text's mean loss. A perplexity of 10 means the model was, on average, as unsure as if it "
+            "picked uniformly among 10 tokens; lower is better. It depends on the tokenizer, so compare it only "
+            "between models with the same vocabulary."), "/next-token"),
+    Term(N_("context window"),
+         N_("The most tokens a model can attend to at once (“Context length” in the model facts). With a learned "
+            "position table the window ends where the table does: MiniLM and BERT-base 512, GPT-2 1,024, GPT-3 "
+            "2,048. SmolLM2 uses RoPE, which has no table that ends, but it was trained on texts up to 8,192 "
+            "tokens. Text past the window has to be cut or read in pieces: the model cannot see it. This app "
+            "analyses at most 512 tokens of a text; sentence-transformers reads only the first 256 when it makes "
+            "all-MiniLM-L6-v2's sentence vector."), "/tokens"),
+    Term(N_("residual stream"),
+         N_("The running vector of each token that flows through the model. The embeddings start it; each attention "
+            "layer and each MLP reads it and adds its own output to it, so every block can only add, never "
+            "overwrite. Decoders such as SmolLM2 and GPT-2 normalise a copy before each sub-layer and leave the "
+            "stream itself unnormalised (pre-norm); BERT and MiniLM normalise the stream after every addition "
+            "(post-norm). The prediction is read from what the last layer leaves."), "/block"),
+    Term(N_("direct logit attribution"),
+         N_("Splitting one logit into what each part of the model wrote at that position: the embeddings, every "
+            "head, every MLP and the bias terms, each read through the final normalisation (with its scale from "
+            "the actual run) and the token's unembedding row. The parts add up exactly to the logit. It shows "
+            "direct effects only: a head that matters because later layers read its output looks small here."),
+         "/block"),
+    Term(N_("ablation"),
+         N_("Switching a part of the model off and running it again: zero ablation replaces a head's or an MLP's "
+            "output with zeros, mean ablation with its average over the text's positions. The change in the "
+            "prediction measures the part's whole effect, including what later layers did with its output."),
+         "/block"),
+    Term(N_("neuron"),
+         N_("One number of an MLP's wider middle layer (1,536 per block in SmolLM2 and in MiniLM). After the "
+            "non-linearity its value says how strongly the pattern it detects is present; the MLP then adds the "
+            "neuron's own fixed output direction to the residual stream, scaled by that value."), "/block"),
 )
 
 _BY_KEY = {t.anchor: t for t in TERMS}

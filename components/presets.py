@@ -22,6 +22,7 @@ PAGE_FILES = {  # url path -> page file (the same pairs as app.py's PAGES)
     "similarity": "app_pages/similarity.py",
     "attention": "app_pages/attention.py",
     "next-token": "app_pages/next-token.py",
+    "block": "app_pages/block.py",
     "generate": "app_pages/generate.py",
     "glossary": "app_pages/glossary.py",
 }
@@ -36,6 +37,10 @@ CHINESE_NLP = "我爱自然语言处理"  # "I love natural language processing"
 CHINESE_WEATHER = "今天天气很好，我们去公园散步吧。"  # "nice weather today, let's walk in the park."
 CHINESE_CAPITAL = "中国的首都是"  # "the capital of China is"
 CHINESE_STORY = "从前有一只小猫，它"  # "once upon a time there was a kitten; it"
+# issue #24's lessons
+APP_SENTENCE = "The model reads the tokens of the text one layer at a time."  # words the app's own texts use a lot
+STORY = "Once upon a time, in a small village by the sea, there lived"
+TAX_EN = "The weather is very nice today, let's go for a walk in the park."
 
 
 @dataclass(frozen=True)
@@ -88,16 +93,36 @@ PRESETS: tuple[Preset, ...] = (
            N_("Vector arithmetic on embedding rows, with the honest nearest neighbours of a small model."),
            "embeddings", {"model": DECODER, "text": BERT_SENTENCE, "a": "king", "b": "man", "c": "woman",
                           "word": "queen"}),
+    # The claims of these two descriptions are what the bundled models compute: checked by
+    # tests/unit/test_similarity.py (party) and tests/unit/test_positions.py (word order).
     Preset("party-contexts", N_("“party” in two contexts"),
-           N_("The same word at a graduation and in politics: identical embedding rows, drifting apart layer by "
-              "layer."),
+           N_("The same word at a graduation and in politics: the same embedding row, yet already a little apart at "
+              "layer 0 (MiniLM adds a position vector and normalises), and further apart than that after every "
+              "layer, though the gap does not grow steadily."),
            "similarity", {"model": ENCODER, "text": BERT_SENTENCE, "target": "party", "contexts": PARTY_CONTEXTS}),
     Preset("word-order", N_("Tim chased clouds all his life"),
-           N_("The same words reversed: the same bag of tokens, different hidden states (positions matter)."),
-           "embeddings", {"model": DECODER, "text": TIM, "layer": "1"}),
+           N_("The same words reversed, with and without positions. SmolLM2 (decoder): not even the same bag of "
+              "tokens (`Tim` vs `ĠTim`), and even with no positions its causal mask already tells the two orders "
+              "apart. MiniLM (encoder): the same bag of tokens, which it could not tell apart without its position "
+              "vectors."),
+           "embeddings", {"text": TIM, "layer": "1"},
+           variants=((N_("SmolLM2 (decoder, RoPE)"), {"model": DECODER}),
+                     (N_("MiniLM (encoder, learned positions)"), {"model": ENCODER}))),
     Preset("capital-france", N_("The capital of France is"),
            N_("The model's probabilities for the next token, over its whole vocabulary."),
            "next-token", {"model": DECODER, "text": CAPITAL}),
+    # Inside a block (issue #20); the claims are checked by tests/unit/test_block.py against the models.
+    Preset("heads-paris", N_("Which heads know Paris?"),
+           N_("The capital of France is → “ Paris”: what each head and MLP adds to its logit, what switching them "
+              "off does, and one click to rank every head and MLP by how much p( Paris) falls without it."),
+           "block", {"model": DECODER, "text": CAPITAL, "target": " Paris"}),
+    Preset("pre-post-norm", N_("Pre-norm vs post-norm"),
+           N_("The same sentence inside two models. SmolLM2 (pre-norm) never normalises its residual stream on the "
+              "way: at every token it ends more than a hundred times longer than it started. MiniLM (post-norm) "
+              "applies LayerNorm after every addition, which keeps the stream from growing: it ends about as long "
+              "as it started."),
+           "block", {"text": BERT_SENTENCE},
+           variants=((N_("SmolLM2 (pre-norm)"), {"model": DECODER}), (N_("MiniLM (post-norm)"), {"model": ENCODER}))),
     Preset("temperature", N_("Temperature 0 vs 1 vs 2"),
            N_("0 always picks the top token, 1 is the model's own distribution, 2 flattens it."),
            "next-token", {"model": DECODER, "text": CAPITAL},
@@ -115,6 +140,24 @@ PRESETS: tuple[Preset, ...] = (
            N_("Heads specialise: find the heads that mostly read the token just before."),
            "attention", {"model": DECODER, "text": TIM + ", and he never caught one", "view": "summary",
                          "stat": "prev"}),
+    # Issue #24's lessons; the claims are checked by tests/unit/test_lessons24.py against the models.
+    Preset("train-tokenizer", N_("Train a tokenizer"),
+           N_("Byte-pair encoding learned from scratch on the app's own glossary and tour: the merges one by one, and "
+              "the sidebar text cut with the first N of them next to SmolLM2's real tokenizer. After 500 merges the "
+              "words the corpus uses most, such as “model” and “token”, are single tokens."),
+           "tokens", {"model": DECODER, "text": APP_SENTENCE, "bpe_corpus": "app"},
+           variants=((N_("10 merges"), {"bpe_merges": "10"}), (N_("100 merges"), {"bpe_merges": "100"}),
+                     (N_("500 merges"), {"bpe_merges": "500"}))),
+    Preset("kv-cache", N_("The KV cache, token by token"),
+           N_("Which keys and values each generation step computes and which it reuses from the cache; the cache "
+              "grows by 46,080 bytes with every token in SmolLM2, where 3 key/value heads instead of 9 make it three "
+              "times smaller; and the time per step with and without it, measured live."),
+           "generate", {"model": DECODER, "text": STORY, "kv_layer": "1", "kv_head": "1"}),
+    Preset("sample-100", N_("Sample 100 times"),
+           N_("Press “Sample 100 times”: at T = 0 all 100 samples are the same continuation; at T = 1 their first "
+              "tokens spread over several candidates, about as often as the probabilities say."),
+           "next-token", {"model": DECODER, "text": "Once upon a time, there was a"},
+           variants=(("T = 0", {"temperature": "0"}), ("T = 1", {"temperature": "1"}))),
     # Chinese examples (issue #7). The numbers in the descriptions are what the bundled models do: checked by
     # tests/unit/test_preset_links.py against the tokenizers and the model.
     Preset("chinese-tokens", N_("A Chinese sentence in two tokenizers"),
@@ -150,6 +193,12 @@ PRESETS: tuple[Preset, ...] = (
               "of a character."),
            "generate", {"model": DECODER, "text": CHINESE_STORY, "mode": "greedy", "max_new_tokens": "12"},
            chinese=True),
+    Preset("token-tax", N_("The token tax: English vs Chinese"),
+           N_("The same sentence in English (64 characters) and Chinese (16). SmolLM2 needs 17 tokens for the English "
+              "and 31 for the Chinese, 1.8 times as many; MiniLM needs only 16 for the Chinese, but 10 of them are "
+              "[UNK]."),
+           "tokens", {"text": CHINESE_WEATHER, "tax_a": TAX_EN, "tax_b": CHINESE_WEATHER},
+           variants=((SMOLLM2_BPE, {"model": DECODER}), (MINILM_WORDPIECE, {"model": ENCODER})), chinese=True),
 )
 
 
