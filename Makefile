@@ -15,12 +15,12 @@ export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 # freed memory in per-thread arenas and lets RSS creep up under a class of sessions. Two arenas keep it bounded.
 export MALLOC_ARENA_MAX ?= 2
 
-.PHONY: run test test-fast setup models browser bench load fuzz messages clean-cache
+.PHONY: run test test-fast setup models browser proxy bench load load-browser load-validate fuzz messages clean-cache
 
 run: setup models
 	$(PY) serve.py --server.port $(PORT)
 
-test: setup models browser
+test: setup models browser proxy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # unit + app tests only (no browser)
@@ -30,9 +30,19 @@ test-fast: setup models
 bench: setup models browser
 	$(PY) -m bench.run
 
-# A class on one server: 30 browser sessions x 20 interactions, then 300 texts (bench/load.py, ~10-20 min).
-load: setup models browser
+# A class as the students feel it (bench/loadproto.py, ~30-40 min on an idle machine): protocol students (Streamlit's
+# own websocket protocol) + 2 Chromium witnesses per run: 30 at reading pace, 30 back to back (then 300 texts),
+# 30 opening the link at once, 30 generating at once, up to 100 for the knee, 60 through nginx on 2 replicas.
+load: setup models browser proxy
+	$(PY) -m bench.loadproto $(LOAD_ARGS)
+
+# The same class with 30 real Chromium tabs as the students (bench/load.py): what the browsers cost, not the server.
+load-browser: setup models browser
 	$(PY) -m bench.load
+
+# The protocol client against Chromium, same page and change: the margin a browser adds (bench/protocheck.py).
+load-validate: setup models browser
+	$(PY) -m bench.protocheck
 
 # The fuzz suite at full size (>= 500 app runs); its case counts go to bench/results.json.
 fuzz: setup models
@@ -67,6 +77,22 @@ browser:
 	  echo "Installing Debian packages for the browser tests: $$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+# Debian's nginx for the replica test (deploy/nginx.conf in front of two servers). The tests start their own
+# nginx processes on free loopback ports; the package's own service (port 80) is kept from starting at install.
+PROXY_PKGS := nginx
+proxy:
+	@missing=$$(for p in $(PROXY_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages for the replica test: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=1; \
+	    printf '#!/bin/sh\n[ "$$1" = nginx ] && exit 101\nexit 0\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null; \
+	    $$SUDO chmod 755 /usr/sbin/policy-rc.d; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; status=$$?; \
+	  if [ -n "$$guard" ]; then $$SUDO rm -f /usr/sbin/policy-rc.d; fi; \
+	  exit $$status; \
 	fi
 
 clean-cache:

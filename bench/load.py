@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as _dt
 import json
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -47,8 +47,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -69,14 +67,12 @@ COLD_TIMEOUT_MS = 240_000
 
 # ------------------------------------------------------------------------------------ results file
 def merge_results(entries: list[dict], section: str, notes: dict | None = None, out: Path = RESULTS) -> None:
-    """Put ``entries`` into bench/results.json, replacing the rows of the same names and keeping the others
-    (like `python -m bench.run --only`); ``notes`` go under metadata[section]."""
-    data = json.loads(out.read_text()) if out.exists() else {"metadata": {}, "results": []}
-    fresh = {e["name"] for e in entries}
-    data["results"] = [r for r in data.get("results", []) if r["name"] not in fresh] + entries
-    meta = data.setdefault("metadata", {})
-    meta[section] = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **(notes or {})}
-    out.write_text(json.dumps(data, indent=2) + "\n")
+    """Record ``entries`` as the section ``section`` of bench/results.json (bench/results.py: the section is replaced
+    whole and carries its own date, commit, CPU model and core count; the other sections stay as they are);
+    ``notes`` go into its metadata."""
+    from bench import results as store
+
+    store.record(section, entries, notes, path=out)
 
 
 def record_fuzz(report: dict) -> None:
@@ -210,35 +206,11 @@ class Server:
 
 
 def start_server(timeout: float = 240) -> Server:
-    import socket
+    """The counting server (``python -m bench.load --serve``) on a free loopback port, healthy (devserver.py)."""
+    import devserver
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    log = Path(tempfile.mkstemp(prefix="tx-load-server-", suffix=".log")[1])
-    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TOKENIZERS_PARALLELISM="false",
-               MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"),  # as `make run` sets it
-               HF_HUB_DISABLE_TELEMETRY="1", PYTHONUNBUFFERED="1")
-    t0 = time.perf_counter()
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.load", "--serve", "--server.port", str(port),
-                                 "--server.address", "127.0.0.1", "--server.headless", "true"],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server(proc, url, log, 0.0)
-    while True:
-        if proc.poll() is not None or time.perf_counter() - t0 > timeout:
-            server.stop()
-            raise RuntimeError(f"the server did not start; log: {log}\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    break
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    server.started_s = time.perf_counter() - t0
-    return server
+    srv = devserver.start(["-m", "bench.load", "--serve"], timeout=timeout)
+    return Server(srv.proc, srv.url, srv.log, srv.started_s)
 
 
 # ------------------------------------------------------------------------------------ one session
@@ -386,14 +358,34 @@ def main_text(pg):
     return pg.locator('[data-testid="stMain"]')
 
 
+SAMPLING_FRAME = 'iframe[data-testid="stCustomComponentV1"]'  # components/sampling_redraw.py's sliders
+
+
+async def _sampling_thumb(s: Session, label: str, element_id: str, timeout: float = ACTION_TIMEOUT_MS):
+    """The sampling slider: Streamlit's own on the page (the server-side path), or the one inside the
+    browser-side sampling component's iframe; waits until one of them is there."""
+    main = s.page.locator('[data-testid="stSlider"]').filter(has_text=label).locator('input[type="range"]')
+    inner = s.page.frame_locator(SAMPLING_FRAME).first.locator(f"#{element_id}")
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        if await main.count():
+            return main
+        if await inner.count():
+            return inner
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {label} slider on the page or in the sampling component")
+        await asyncio.sleep(0.2)
+
+
 async def next_token_open(s: Session) -> None:
     await goto_page(s, "Next token", "/next-token")
-    await main_text(s.page).filter(has_text="tokens shown").wait_for()
+    await _sampling_thumb(s, "Temperature", "temperature")
 
 
 async def _slider_to_end(s: Session, label: str, param: str, low: str, high: str | None) -> None:
-    """Move a slider to its lowest or highest value (whichever it is not at) and wait for the URL to follow."""
-    thumb = s.page.locator('[data-testid="stSlider"]').filter(has_text=label).locator('input[type="range"]')
+    """Move a slider to its lowest or highest value (whichever it is not at) and wait for the URL to follow (the
+    sampling component reports its setting to the server, which writes the URL, after its own redraw)."""
+    thumb = await _sampling_thumb(s, label, param)
     at_low = await s.page.evaluate("p => new URLSearchParams(location.search).get(p)", param) == low
     await thumb.focus()
     await thumb.press("End" if at_low else "Home")
@@ -648,7 +640,7 @@ async def _run(args) -> dict:
     interactions), then the memory phase (``args.texts``)."""
     from playwright.async_api import async_playwright
 
-    from tests.e2e.conftest import chromium_path
+    chromium_path = lambda: shutil.which("chromium") or "/usr/bin/chromium"  # noqa: E731 (bench does not import tests)
 
     texts, mean_tokens = texts_of_about(128, args.texts) if args.texts else ([], 0.0)
     server = start_server()
