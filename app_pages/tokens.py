@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from components import state
+from components import bpe_view, inputs, state
 from components.cache import get_model, get_tokenizer, tokens_or_stop
 from components.plots import one_hot_vs_dense
 from components.glossary import glossary_link as g
@@ -12,9 +12,17 @@ from models.loading import ModelUnavailable
 from models.registry import get_spec, other_family_default
 from models.tokens import MAX_TOKENS, describe, encode, han_summary, pieces_table
 from models.trace import token_embedding
+from models.window import cut_of, window_of
+from components.window import cut_notice, recipe_notice
 
 TOKEN = state.Param("token", 0, state.int_in(0, MAX_TOKENS - 1))
-state.seed([TOKEN], scope="tokens")
+# the two input lessons at the end of the page (components/inputs.py): a sentence pair, a chat
+PAIR_A = state.Param("pair_a", inputs.DEFAULT_A, inputs.text_up_to(inputs.MAX_SENTENCE_CHARS))
+PAIR_B = state.Param("pair_b", inputs.DEFAULT_B, inputs.text_up_to(inputs.MAX_SENTENCE_CHARS))
+MESSAGE = state.Param("message", _(inputs.DEFAULT_MESSAGE), inputs.text_up_to(inputs.MAX_SENTENCE_CHARS))
+SYSTEM = state.Param("system", "", inputs.text_up_to(inputs.MAX_SENTENCE_CHARS))
+PARAMS = [TOKEN, PAIR_A, PAIR_B, MESSAGE, SYSTEM] + bpe_view.PARAMS  # + the two lessons below (issue #24)
+state.seed(PARAMS, scope="tokens")
 # Column headers of the table on screen; the CSV keeps the English names (a stable export format).
 COLUMNS = {"position": N_("position"), "piece": N_("piece"), "id": N_("id"), "vocabulary string": N_("vocabulary string"),
            "decoded": N_("decoded"), "start": N_("start"), "end": N_("end"), "special": N_("special"),
@@ -30,9 +38,12 @@ st.markdown(tokenizer_caption(facts.tokenizer, lm.spec.label))
 # only the tokenizer here: a text typed on this page costs no forward pass (the other pages trace it)
 enc = tokens_or_stop(lm, text, _("see how the model cuts it into tokens"))
 pieces = describe(lm.tokenizer, enc, text, facts.tokenizer.kind)
-if enc.truncated:
-    st.info(_("This text is {n:,} tokens long; the model analyses the first {max}, shown here. The rest is left out "
-              "on every page.").format(n=enc.n_total, max=MAX_TOKENS), icon="✂️")
+window = window_of(lm)
+cut = cut_of(enc, window)
+if cut is not None:  # which tokens are dropped, and whether the app's cap or the model's window cut them
+    st.info(cut_notice(cut, window, lm.spec.label, text), icon="✂️")
+if (recipe_cut := recipe_notice(enc.n_total, window, lm.spec.label)) is not None:
+    st.caption(recipe_cut)
 
 selected = st.session_state.get(TOKEN.name, 0)
 # Streamlit 1.67's selectbox hands back the browser's old option LABEL (a str) when the options changed under it
@@ -86,7 +97,8 @@ st.markdown(_(
     "{T:,} × {V:,} = {TV:,} numbers ({mb:,.1f} MB in float32). The model instead looks up row {id:,} of its "
     "{embedding} matrix: {d} numbers per token, {Td:,} for the text ({kb:,.1f} kB). Multiplying the one-hot vector "
     "by the matrix would give exactly that row, so the lookup is the same maths, done cheaply. Related words get "
-    "nearby rows; a one-hot vector says nothing about meaning."
+    "similar vectors (rows that point in similar directions, wherever they sit in the matrix); a one-hot vector "
+    "says nothing about meaning."
 ).format(V=V, T=T, TV=T * V, mb=T * V * 4 / 1e6, id=p.id, embedding=g("embedding"), d=d, Td=T * d,
          kb=T * d * 4 / 1e3))
 
@@ -123,4 +135,14 @@ st.dataframe(table.rename(columns={k: _(v) for k, v in COLUMNS.items()}), hide_i
              height=min(400, 38 + 35 * len(table)))
 csv_download(table, _("Download as CSV"), f"tokens-{lm.spec.id}.csv", key="tokens_csv")
 
-state.write_back([TOKEN], scope="tokens")
+# -------------------------------------------------------------------- what else a model is given as input
+if lm.spec.family == "encoder":
+    inputs.pair_view(lm, PAIR_A.name, PAIR_B.name)
+if lm.spec.family == "decoder" or inputs.has_chat_template(lm.tokenizer):
+    inputs.chat_view(lm, MESSAGE.name, SYSTEM.name)
+
+# ------------------------------------------------- where the vocabulary comes from; the token tax (components/bpe_view.py)
+bpe_view.train_section(lm, text)
+bpe_view.tax_section(lm)
+
+state.write_back(PARAMS, scope="tokens")

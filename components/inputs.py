@@ -33,7 +33,7 @@ MAX_SENTENCE_CHARS = 1_000
 DEFAULT_A = "the man went to the store"
 DEFAULT_B = "he bought a gallon of milk"
 UNRELATED_B = "penguins are flightless birds"
-DEFAULT_MESSAGE = "What is the capital of France?"
+DEFAULT_MESSAGE = N_("What is the capital of France?")  # translated where it becomes a widget default
 INPUT_MODES = ("text", "chat")
 INPUT_LABELS = {"text": N_("The sidebar text"), "chat": N_("A chat message")}  # translated where shown
 

@@ -61,6 +61,7 @@ MIN_SAMPLING_TEMPERATURE = 1e-4
 TOP_N = 10  # alternatives kept per step
 SPLIT_ROWS = 4  # a step of this many rows or more runs in two halves, one core each (Engine._step)
 PREFILL_TOKENS = 1024  # prompt tokens packed into one prefill pass (a 512-token prompt always fits)
+MAX_GROUP = 100  # samples of one prompt submitted together (Engine.submit_many: "Sample 100 times")
 MODES = ("greedy", "sample", "beam", "compare")
 
 
@@ -121,6 +122,7 @@ class Request:
         self.first_token_at: float | None = None
         self.finished_at: float | None = None
         self.generator = torch.Generator().manual_seed(int(settings.seed))
+        self.group = self.id  # the id of the submit_many call it came with (its own id when submitted alone)
         self._cancel = threading.Event()
         self._cv = threading.Condition()
 
@@ -197,8 +199,12 @@ class KVCache:
     def ensure(self, rows: int, length: int) -> None:
         if rows <= self.rows and length <= self.length:
             return
-        R, T = max(rows, self.rows, 4), max(length, self.length, 128)
-        R, T = 1 << (R - 1).bit_length(), 1 << (T - 1).bit_length()
+        R = max(rows, self.rows, 4)
+        R = 1 << (R - 1).bit_length()
+        # at least 128 positions (fewer regrowths as streams get longer), but that floor alone never takes more
+        # than 32 x 128 row-slots: 100 samples of a short prompt get 128 rows of 32 positions, not of 128 (755 MB)
+        T = max(length, self.length, 128 if R <= 32 else max(16, 128 * 32 // R))
+        T = 1 << (T - 1).bit_length()
         L, H, D = self.shape
         # zeros, not empty: masked positions get weight 0, and 0 * NaN garbage from uninitialised memory is NaN
         k, v = torch.zeros(L, R, H, T, D, dtype=self.dtype), torch.zeros(L, R, H, T, D, dtype=self.dtype)
@@ -414,6 +420,12 @@ class Engine:
 
     # ------------------------------------------------------------------ public
     def submit(self, prompt_ids: list[int], settings: Settings) -> Request:
+        req = self._request(prompt_ids, settings)
+        self._enqueue([req])
+        return req
+
+    def _request(self, prompt_ids: list[int], settings: Settings) -> Request:
+        """A checked request (not queued yet); raises Refused in the caller's thread."""
         if not prompt_ids:
             raise Refused(N_("The prompt has no tokens."))
         if not 1 <= settings.max_new_tokens <= MAX_NEW_TOKENS:
@@ -421,18 +433,32 @@ class Engine:
         if not settings.is_greedy and settings.temperature < MIN_SAMPLING_TEMPERATURE:
             raise Refused(N_("A temperature of {value:g} is too small to sample from: use 0 for greedy decoding."),
                           value=settings.temperature)
-        req = Request(prompt_ids[-MAX_PROMPT_TOKENS:] if len(prompt_ids) > MAX_PROMPT_TOKENS else prompt_ids,
-                      settings, self.stop_ids)
+        return Request(prompt_ids[-MAX_PROMPT_TOKENS:] if len(prompt_ids) > MAX_PROMPT_TOKENS else prompt_ids,
+                       settings, self.stop_ids)
+
+    def _enqueue(self, reqs: list[Request]) -> None:
         with self._cv:
             if self._closed:
                 raise EngineClosed(N_("The generation engine has been shut down."))
-            self._queue.append(req)
+            self._queue.extend(reqs)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name=f"generation-{self.lm.spec.id}",
                                                 daemon=True)
                 self._thread.start()
             self._cv.notify_all()
-        return req
+
+    def submit_many(self, prompt_ids: list[int], settings: list[Settings]) -> list[Request]:
+        """Several generations of ONE prompt queued together (e.g. 100 seeded samples): the prompt is prefilled once
+        (its copies get its keys and values) and, when the engine has no other rows, the whole group runs as one
+        batch even past ``max_batch``; beside other users' streams it takes ordinary turns. Each request gets what
+        it gets when submitted alone (its own generator, its own row)."""
+        if not 1 <= len(settings) <= MAX_GROUP:
+            raise Refused(N_("Between 1 and {most} samples can be drawn at once."), most=MAX_GROUP)
+        reqs = [self._request(prompt_ids, s) for s in settings]
+        for r in reqs:
+            r.group = reqs[0].id
+        self._enqueue(reqs)
+        return reqs
 
     def generate(self, prompt_ids: list[int], settings: Settings, timeout: float | None = None) -> Request:
         return self.submit(prompt_ids, settings).result(timeout)
@@ -495,6 +521,9 @@ class Engine:
         """Prefill waiting requests into free rows, several prompts per pass (up to PREFILL_TOKENS tokens), at
         least one pass, then more until the prefill budget is spent."""
         t0 = time.perf_counter()
+        if not self._rows and self.backend.kv is not None and self.backend.kv.rows:
+            self.backend.kv.release()  # nothing in it is needed: the next batch's shape starts afresh (a group's
+            # wide cache is not kept for the streams that follow, nor a long stream's length for a group)
         while len(self._rows) < self.max_batch:
             with self._cv:
                 for r in [r for r in self._queue if r._cancel.is_set()]:
@@ -503,7 +532,9 @@ class Engine:
                 take: list[Request] = []
                 seen: set[tuple[int, ...]] = set()
                 tokens = 0  # distinct prompts' tokens: a repeated prompt is prefilled once
-                while self._queue and len(self._rows) + len(take) < self.max_batch:
+                # a group of samples at the head of an idle engine goes in whole: one batch of up to MAX_GROUP rows
+                most = max(self.max_batch, self._head_group()) if not self._rows else self.max_batch
+                while self._queue and len(self._rows) + len(take) < most:
                     prompt = tuple(self._queue[0].prompt_ids)
                     cost = 0 if prompt in seen else len(prompt)
                     if take and tokens + cost > PREFILL_TOKENS:
@@ -535,6 +566,13 @@ class Engine:
             if time.perf_counter() - t0 > self.prefill_budget_s:
                 return
 
+    def _head_group(self) -> int:
+        """How many requests at the head of the queue came from the same submit_many call (1 for a lone one)."""
+        if not self._queue:
+            return 0
+        group = self._queue[0].group
+        return sum(1 for _ in itertools.takewhile(lambda r: r.group == group, self._queue))
+
     def _prefill(self, first: int, take: list[Request]) -> torch.Tensor:
         """Prefill ``take`` into rows first.. in one pass; logits of each one's last position [n, V]. In a class
         many students often send the same prompt at once: each distinct prompt runs once and its copies get its
@@ -543,6 +581,8 @@ class Engine:
         for j, req in enumerate(take):
             firsts.setdefault(tuple(req.prompt_ids), j)
         order = list(firsts.values())
+        if self.backend.kv is not None:  # every row at once: the cache's shape is chosen for the whole batch
+            self.backend.kv.ensure(first + len(take), max(len(r.prompt_ids) for r in take) + 1)
         out = self.backend.prefill([first + j for j in order], [take[j].prompt_ids for j in order])  # [u, V]
         src = [firsts[tuple(req.prompt_ids)] for req in take]
         if len(order) < len(take):

@@ -17,7 +17,8 @@ ZH_TEXT = "学生们用一场盛大的派对庆祝毕业。"
 PAGES = {  # page file, extra query params
     "home": ("app_pages/home.py", {}),
     "tour": ("app_pages/home.py", {"step": "4"}),
-    "tokens": ("app_pages/tokens.py", {}),
+    # a Chinese class writes its own system message: the template's default one is the model's English text
+    "tokens": ("app_pages/tokens.py", {"system": "你是一个乐于助人的助手。"}),
     "tokens-bert": ("app_pages/tokens.py", {"model": "minilm-l6"}),
     "embeddings": ("app_pages/embeddings.py", {}),
     "similarity": ("app_pages/similarity.py", {  # the page's own examples are English user text: Chinese ones here
@@ -30,6 +31,8 @@ PAGES = {  # page file, extra query params
     "attention-bertviz": ("app_pages/attention.py", {"view": "bertviz-head"}),
     "next-token": ("app_pages/next-token.py", {}),
     "next-token-bert": ("app_pages/next-token.py", {"model": "minilm-l6"}),
+    "block": ("app_pages/block.py", {"ablate": "a1.1,m2"}),
+    "block-bert": ("app_pages/block.py", {"model": "minilm-l6", "ablate": "a1.1"}),
     "generate": ("app_pages/generate.py", {}),
     "glossary": ("app_pages/glossary.py", {}),
 }
