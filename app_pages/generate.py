@@ -6,7 +6,10 @@ import urllib.parse
 
 import streamlit as st
 
-from components import state
+import i18n
+from components import inputs, state
+from components import sampling_redraw as sr
+from components import kv_view
 from components.cache import get_model
 from components.engine import Run, branch, get_engine, get_text_tools, start
 from components.generation_plots import alternatives_figure, compare_figure, legend_html, tokens_html
@@ -15,6 +18,7 @@ from components.widgets import md_literal, show_chart, visible
 from i18n import N_, _, ngettext
 from models.generation import DEFAULT_NEW_TOKENS, MAX_NEW_TOKENS, MAX_PROMPT_TOKENS, MODES, Settings
 from models.registry import DEFAULT_DECODER, get_spec
+from models.sampling import token_texts
 
 TOP_K_MAX = 200
 LABELS = {"greedy": N_("Greedy"), "sample": N_("Sampling"), "beam": N_("Beam search"),
@@ -34,7 +38,11 @@ TOP_P = state.Param("top_p", 1.0, state.float_in(0.0, 1.0), to_url=_num)
 SEED = state.Param("seed", 0, state.int_in(0, 2**31 - 1))
 MAX_NEW = state.Param("max_new_tokens", DEFAULT_NEW_TOKENS, state.int_in(1, MAX_NEW_TOKENS))
 BEAMS = state.Param("beams", 3, state.int_in(2, 5))
-PARAMS = [MODE, TEMPERATURE, TOP_K, TOP_P, SEED, MAX_NEW, BEAMS]
+# the input: the sidebar text, or a chat message in the tokenizer's chat template (components/inputs.py)
+INPUT = state.Param("input", "text", state.choice(*inputs.INPUT_MODES))
+MESSAGE = state.Param("message", _(inputs.DEFAULT_MESSAGE), inputs.text_up_to(inputs.MAX_SENTENCE_CHARS))
+SYSTEM = state.Param("system", "", inputs.text_up_to(inputs.MAX_SENTENCE_CHARS))
+PARAMS = [MODE, TEMPERATURE, TOP_K, TOP_P, SEED, MAX_NEW, BEAMS, INPUT, MESSAGE, SYSTEM]
 state.seed(PARAMS, scope="generate")
 
 lm = get_model(st.session_state.active_model)
@@ -47,10 +55,18 @@ def _switch_to_decoder() -> None:
 
 
 if lm.spec.family != "decoder" or lm.spec.head != "causal-lm":
-    st.info(_("{model} is an encoder (BERT-style): it reads the whole text at once, in both directions, and was "
-              "trained to fill in blanks, so it does not generate text left to right. Generation needs a decoder "
-              "(GPT-style), which predicts each next token from the tokens before it.").format(model=lm.spec.label),
-            icon=":material/info:")
+    # What THIS encoder was trained for (facts.training: its head, its files, its model card), never a fixed story.
+    if lm.facts.training.objective == "masked-lm":
+        why = _("{model} is an encoder (BERT-style): it reads the whole text at once, in both directions, and was "
+                "trained to fill in blanks (a masked language model), so it does not generate text left to right.")
+    else:
+        why = _("{model} is an encoder (BERT-style): it reads the whole text at once, in both directions, and has "
+                "no language-model head: it turns text into vectors and predicts no tokens at all, so it cannot "
+                "generate text.")
+    st.info(i18n.sentences(
+        why.format(model=lm.spec.label), *lm.facts.training_sentences,
+        _("Generation needs a decoder (GPT-style), which predicts each next token from the tokens before it.")),
+        icon=":material/info:")
     st.button(_("Switch to the bundled decoder, {model}").format(model=get_spec(DEFAULT_DECODER).label),
               on_click=_switch_to_decoder, type="primary", key="gen_switch")
     state.write_back(PARAMS, scope="generate")
@@ -63,16 +79,22 @@ ids, from_bos = tools.encode(text)
 bos = tools.token(ids[0]) if from_bos else None
 
 st.markdown(_(
-    "{model} continues the sidebar text one {token} at a time: it computes a probability for each of its {V:,} "
+    "{model} continues its prompt (the sidebar text, or in chat mode the conversation) one {token} at a time: it computes a probability for each of its {V:,} "
     "tokens, one is picked, appended, and the model runs again on the longer text. Thanks to the **{kv_cache}** each "
     "step only computes the new token (the keys and values of earlier tokens are kept). **Greedy** always takes the "
     "most likely token; **sampling** draws at random from the probabilities (reshaped by {temperature}, {top_k} and "
     "{top_p}; a fixed seed makes the draw repeatable); **{beam_search}** keeps the best few partial continuations "
-    "and returns the one with the highest total probability."
+    "and returns the finished one with the best score: its total log-probability divided by its length (the mean "
+    "log-probability per token, transformers' default length_penalty of 1). It is a search, not a guarantee: it "
+    "can miss the most likely sequence."
 ).format(model=lm.spec.label, token=g("token", _("token")), V=lm.facts.vocab_size, kv_cache=g("KV cache", "KV cache"),
          temperature=g("temperature", _("temperature")), top_k=g("top-k", "top-k"), top_p=g("top-p", "top-p"),
          beam_search=g("beam search", _("beam search"))))
-if from_bos:
+kv_view.section(lm, text)  # the KV cache, token by token (issue #24)
+chat = inputs.chat_prompt(lm, tools, engine, INPUT.name, MESSAGE.name, SYSTEM.name, PARAMS, scope="generate")
+if chat is not None:  # chat mode: the prompt is the templated conversation, the reply stops at the model's eos
+    ids, from_bos = chat, False
+elif from_bos:
     st.info(_("The text is empty, so the model starts from its beginning-of-sequence token {bos} and writes "
               "whatever it finds likely.").format(bos=md_literal(bos or "")), icon="✍️")
 elif len(ids) >= MAX_PROMPT_TOKENS:
@@ -83,15 +105,56 @@ st.radio(_("Method"), MODES, key=MODE.name, format_func=lambda m: _(LABELS[m]), 
          on_change=state.forget_warning, args=(MODE.name,))
 mode = st.session_state[MODE.name]
 sampling = mode in ("sample", "compare")
-c1, c2, c3, c4, c5 = st.columns(5)
-c1.slider(_("Temperature"), 0.0, 2.0, step=0.05, key=TEMPERATURE.name, disabled=not sampling,
-          on_change=state.forget_warning, args=(TEMPERATURE.name,),
-          help=_("Divides the logits before the softmax: below 1 sharper, above 1 flatter; 0 = greedy."))
-c2.number_input(_("Top-k (0 = off)"), 0, TOP_K_MAX, step=1, key=TOP_K.name, disabled=not sampling,
-                on_change=state.forget_warning, args=(TOP_K.name,), help=_("Keep only the k most likely tokens."))
-c3.slider(_("Top-p (1 = off)"), 0.0, 1.0, step=0.01, key=TOP_P.name, disabled=not sampling,
-          on_change=state.forget_warning, args=(TOP_P.name,),
-          help=_("Keep the smallest set of most likely tokens whose probabilities add up to p."))
+SAMPLING_KEY = "gen-sampling"  # the component's value: the setting its sliders last showed
+SERVER_KEY = "gen_server"  # the toggle: Streamlit's own sliders instead of the component
+SAMPLING_LIMITS = sr.Limits(2.0, 0.05, TOP_K_MAX, 0.01)
+
+
+def _on_pick() -> None:
+    """The component's sliders moved (it has redrawn): its setting becomes the page's (and the URL's)."""
+    picked = sr.chosen(SAMPLING_KEY, SAMPLING_LIMITS)
+    if picked is not None:
+        for p, value in zip((TEMPERATURE, TOP_K, TOP_P), (picked.temperature, picked.top_k, picked.top_p)):
+            st.session_state[p.name] = value
+            state.forget_warning(p.name)
+
+
+@st.fragment
+def next_step() -> None:
+    """The sampling sliders with, beside them, the distribution the first new token is drawn from (the model's
+    logits after the prompt, re-weighted in the browser: components/sampling_redraw.py). Only this fragment reruns
+    when the browser reports a setting (to write the URL)."""
+    for p in (TEMPERATURE, TOP_K, TOP_P):  # kept as the page's own values while no slider widget holds them
+        st.session_state[p.name] = st.session_state.get(p.name, p.default)
+    logits = sr.next_step_logits(lm, ids[-MAX_PROMPT_TOKENS:])  # what the engine keeps of the prompt
+    top = sr.top_ids(logits)
+    with lm.tokenizer_lock:
+        labels = [visible(t) for t in token_texts(lm.tokenizer, top, lm.facts.tokenizer.kind)]
+    sr.sliders(logits, labels, sr.Setting(*(st.session_state[p.name] for p in (TEMPERATURE, TOP_K, TOP_P))),
+               key=SAMPLING_KEY, on_change=_on_pick, mode="compact", limits=SAMPLING_LIMITS, chart_name="generate-next",
+               title=_("Next-token probabilities: the {n} most likely of all {V:,} tokens").format(
+                   n=len(labels), V=len(logits)))
+    st.caption(_("The bars show the distribution the first new token is drawn from: the model's probabilities after "
+                 "the prompt, reshaped by the sliders as you move them. Every later token gets a distribution of its "
+                 "own, computed from the text so far."))
+    state.write_back(PARAMS, scope="generate")
+
+
+if sampling and not sr.on_server(SERVER_KEY):
+    next_step()
+    c4, c5 = st.columns(2)
+else:
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.slider(_("Temperature"), 0.0, 2.0, step=0.05, key=TEMPERATURE.name, disabled=not sampling,
+              on_change=state.forget_warning, args=(TEMPERATURE.name,),
+              help=_("Divides the logits before the softmax: below 1 sharper, above 1 flatter; 0 = greedy."))
+    c2.number_input(_("Top-k (0 = off)"), 0, TOP_K_MAX, step=1, key=TOP_K.name, disabled=not sampling,
+                    on_change=state.forget_warning, args=(TOP_K.name,), help=_("Keep only the k most likely tokens."))
+    c3.slider(_("Top-p (1 = off)"), 0.0, 1.0, step=0.01, key=TOP_P.name, disabled=not sampling,
+              on_change=state.forget_warning, args=(TOP_P.name,),
+              help=_("Keep the smallest set of most likely tokens whose probabilities add up to p."))
+if sampling:
+    sr.fallback_toggle(SERVER_KEY)
 c4.number_input(_("Seed"), 0, 2**31 - 1, step=1, key=SEED.name, disabled=not sampling,
                 on_change=state.forget_warning, args=(SEED.name,),
                 help=_("The random draws of sampling come from this seed: the same seed and settings give the same "

@@ -5,9 +5,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components import state
+from components import sampling_redraw as sr
+from components import samples_view, state
 from components.cache import get_model, trace_or_stop
 from components.glossary import glossary_link as g
+from components.loss_plots import loss_bars
 from components.plots import ranked_bars
 from components.sampling_plots import lens_heatmap, lens_line, nucleus_curve, probability_bars, steps_table_html
 from components.widgets import csv_download, md_literal, show_chart, visible
@@ -15,6 +17,7 @@ import i18n
 from i18n import _
 from models import mlm
 from models.lens import NoFinalNorm, final_norm, logit_lens
+from models.loss import next_token_scores
 from models.registry import DEFAULT_DECODER, get_spec
 from models.sampling import TEMPERATURE_MAX, BadSetting, adjust, ranking, token_texts
 
@@ -66,19 +69,30 @@ def _trace_or_stop(for_text: str):
 
 # ==================================================================================== encoders
 if lm.spec.family == "encoder":
-    st.title(_("Fill in the blank: what an encoder predicts"))
+    # the title promises only what the loaded model can do: a blank is filled only by a masked-LM head
+    st.title(_("Fill in the blank: what an encoder predicts") if mlm.has_mlm_head(lm) else
+             _("What an encoder predicts, and why this one predicts no token"))
     st.markdown(_(
-        "BERT-style encoders are not trained to continue a text. They learn {masked_lm}: some words are hidden "
+        "Encoders such as BERT are not trained to continue a text. BERT learned {masked_lm}: some words are hidden "
         "behind `[MASK]` and the model predicts them from the words on **both** sides. So instead of a next "
-        "{token}, an encoder fills blanks."
+        "{token}, an encoder with such a head fills blanks."
     ).format(masked_lm=g("masked LM", _("masked language modelling")), token=g("token", _("token"))))
+    # the decoder page's training-signal section (loss at every position) has no counterpart here: say why
+    if mlm.has_mlm_head(lm):
+        no_loss = _("{model} has no next-token head, so there is no next-token {loss} at each position to show: "
+                    "its masked-LM head is trained by filling masked tokens from both sides instead.")
+    else:
+        no_loss = _("{model} has no language-model head at all, so it gives no probability to any token: there is "
+                    "no next-token {loss} at each position to show, as there is for a decoder.")
+    st.caption(no_loss.format(model=lm.spec.label, loss=g("loss (cross-entropy)", _("loss"))))
     if not mlm.has_mlm_head(lm):
-        st.info(_(
-            "{model} has no masked-language-model head: it is a sentence-embedding model, trained to turn a whole "
-            "text into one vector, and its checkpoint does not include the layer that turns hidden states into "
-            "token predictions. So it cannot predict tokens at all. A decoder (GPT-style) predicts the next token; "
-            "BERT-base-uncased and DistilBERT fill blanks when they are in the Hugging Face cache."
-        ).format(model=lm.spec.label), icon=":material/info:")
+        # How this checkpoint was trained comes from facts.training (its files and model card), not from BERT's.
+        st.info(i18n.sentences(
+            _("{model} has no masked-language-model head: its checkpoint does not include the layer that turns "
+              "hidden states into token predictions, so it cannot predict tokens at all.").format(model=lm.spec.label),
+            *facts.training_sentences,
+            _("A decoder (GPT-style) predicts the next token; BERT-base-uncased and DistilBERT fill blanks when they "
+              "are in the Hugging Face cache.")), icon=":material/info:")
         st.button(_("Switch to the decoder {model}").format(model=get_spec(DEFAULT_DECODER).label),
                   on_click=_set_model, args=(DEFAULT_DECODER,), icon=":material/swap_horiz:", type="primary",
                   key="nt_switch")
@@ -168,9 +182,42 @@ def _on_off(value: str | None) -> str:
     return value if value is not None else _("off")
 
 
+SAMPLING_KEY = "nt-sampling"  # the component's value: the setting its sliders last showed
+SERVER_KEY = "nt_server"  # the toggle: sliders and figures drawn on the server instead
+
+
+def _on_pick() -> None:
+    """The component's sliders moved (and it has redrawn): its setting becomes the page's (and the URL's)."""
+    picked = sr.chosen(SAMPLING_KEY, sr.Limits(TEMPERATURE_MAX, 0.01, TOP_K_MAX, 0.01))
+    if picked is not None:
+        for p, value in zip(PARAMS, (picked.temperature, picked.top_k, picked.top_p)):
+            st.session_state[p.name] = value
+            state.forget_warning(p.name)
+
+
 @st.fragment
 def sampling() -> None:
-    """Sliders + everything they change. Only this part reruns when a slider moves (no forward pass)."""
+    """The sliders and everything they change: re-weighted in the browser (components/sampling_redraw.py: the
+    logits go to the browser once, no server run per move), or on the server when the toggle under it is on.
+    Only this fragment reruns: when the browser reports a setting (to write the URL) or the toggle moves."""
+    if sr.on_server(SERVER_KEY):
+        sampling_on_server()
+    else:
+        for p in PARAMS:  # kept as the page's own values while no slider widget holds them
+            st.session_state[p.name] = st.session_state.get(p.name, p.default)
+        setting = sr.Setting(*(st.session_state[p.name] for p in PARAMS))
+        sr.sliders(logits, bar_labels, setting, key=SAMPLING_KEY, on_change=_on_pick,
+                   limits=sr.Limits(TEMPERATURE_MAX, 0.01, TOP_K_MAX, 0.01),
+                   title=_("Next-token probabilities: the {n} most likely of all {V:,} tokens").format(
+                       n=len(bar_labels), V=len(logits)))
+    sr.fallback_toggle(SERVER_KEY)
+    # 100 seeded samples at this setting, next to the probabilities (issue #24)
+    samples_view.section(lm, trace, *(st.session_state[p.name] for p in PARAMS))
+    state.write_back(PARAMS, scope="next-token")
+
+
+def sampling_on_server() -> None:
+    """Streamlit's sliders + the same figures built on the server (one round trip per move; no forward pass)."""
     c1, c2, c3 = st.columns(3)
     c1.slider(_("Temperature"), 0.0, TEMPERATURE_MAX, step=0.01, key=TEMPERATURE.name, on_change=state.forget_warning,
               args=(TEMPERATURE.name,), help=_("Divides every logit before the softmax. 0 = greedy (always the top "
@@ -296,10 +343,91 @@ else:
                         title=_("Top {k} tokens after each of the {L} layers").format(k=N_LENS, L=L)), "lens")
     show_chart(lens_line(lens.final_probs, lens.final_ranks, final_label,
                      title=_("Probability of {token} after each layer").format(token=final_label)), "lens-line")
-    st.caption(_("transformers returns the last hidden state already normalised by the final norm, so it is not "
-                 "normalised twice: the last row equals the model's own next-token probabilities."))
+    st.caption(_("Every row puts that layer's output through the model's final norm and its unembedding, exactly "
+                 "as the model treats its last layer, so the last row equals the model's own next-token "
+                 "probabilities."))
 
 full = order[:500]
 csv_download(pd.DataFrame({"rank": np.arange(1, len(full) + 1), "token": _texts(full),
                            "id": full, "logit": logits[full], "probability": adjust(logits).probs_original[full]}),
              _("Download the 500 most likely next tokens (CSV)"), f"next-token-{lm.spec.id}.csv", key="next_csv")
+
+
+# ====================================================================== the training signal at every position
+N_SURPRISING = 5  # tokens in the "most surprising" table
+
+
+@st.fragment
+def training_signal() -> None:
+    """The loss at every position of the sidebar's text, from the cached trace (no forward pass here)."""
+    st.header(_("Every position predicts: the training signal"))
+    scores = next_token_scores(lm, trace)  # entry j: the prediction at position j for token j + 1
+    labels = _labels(trace.ids)
+    tf = facts.tokenizer
+    if tf.adds_bos and trace.tokens[0] == tf.bos_token:
+        first = _("{model}'s tokenizer puts {bos} (the beginning-of-sequence token) in front of the text, so your "
+                  "first word is predicted from it; {bos} itself has no prediction, since nothing comes before "
+                  "it.").format(model=lm.spec.label, bos=md_literal(tf.bos_token))
+    else:
+        first = _("{model}'s tokenizer adds no beginning-of-sequence token, so the first token {token} has no "
+                  "prediction and no loss: nothing comes before it.").format(
+            model=lm.spec.label, token=md_literal(labels[0]))
+    st.markdown(i18n.sentences(_(
+        "The model does not only predict the token after the last one: at **every** position it predicts what "
+        "comes next from the tokens up to there (the {causal_mask} hides the rest), all in the same forward pass. "
+        "For your text we know which token actually follows each position, so we can read the probability p the "
+        "model gave it. The **{loss}** there is −log p: near 0 when the model expected that token, large when it "
+        "surprised the model."
+    ).format(causal_mask=g("causal mask", _("causal mask")), loss=g("loss (cross-entropy)", _("loss"))), first))
+    if scores is None or scores.n == 0:
+        st.info(_("This text is a single token, so nothing follows it inside the text and there is no loss to "
+                  "show: type a longer text in the sidebar."), icon="✍️")
+        return
+    V = facts.vocab_size
+    losses, probs, ranks = scores.losses, scores.probs, scores.ranks
+    mean, ppl, n = scores.mean_loss, scores.perplexity, scores.n
+    m1, m2, m3 = st.columns(3)
+    m1.metric(_("Mean loss (cross-entropy)"), f"{mean:.3f}",
+              help=_("The mean of −log p over the {n} predictions (natural log).").format(n=n))
+    m2.metric(_("Perplexity"), f"{ppl:,.1f}", help=_("exp(mean loss) = exp({mean:.3f})").format(mean=mean))
+    m3.metric(_("Actual next token ranked first"), _("{k} of {n}").format(k=int((ranks == 1).sum()), n=n),
+              help=_("How often the token that came was the model's own top guess."))
+    shown = [f"{i} {s}" for i, s in enumerate(labels)][1:]  # "3 ␣party": the predicted token, unique
+    expected = _labels(scores.top_ids)
+    show_chart(loss_bars(shown, losses, probs, ranks, expected, np.exp(scores.top_logprobs.astype(np.float64)), V,
+                         title=_("Loss at each of the {n} predictions: −log p(the token that actually comes "
+                                 "next)").format(n=n)), "loss")
+    st.caption(_("One bar per token that the model predicted, labelled with its position; taller and darker = more "
+                 "surprising. Hover a bar for p, its rank among all {V:,} tokens and what the model expected "
+                 "instead. Dashed line: the mean, {mean:.3f}. Losses use the natural log (nats), as in "
+                 "training.").format(V=V, mean=mean))
+    st.markdown(_(
+        "**This is the objective decoders are pre-trained with**: the loss averaged over all positions of many "
+        "texts is the number training makes smaller, and one forward pass gives {n} predictions to learn from, "
+        "not one. Here the mean is {mean:.3f}, so the {perplexity} is exp({mean:.3f}) = {ppl:,.1f}: on average the "
+        "model was as unsure as if it picked uniformly among {ppl:,.1f} tokens. A perplexity depends on the "
+        "tokenizer, so compare it only between models with the same vocabulary."
+    ).format(n=n, mean=mean, ppl=ppl, perplexity=g("perplexity", _("perplexity"))))
+    if trace.truncated:
+        st.caption(_("Computed on the first {n:,} of the text's {total:,} tokens (what the model reads).").format(
+            n=trace.n_tokens, total=trace.n_total))
+
+    k = min(N_SURPRISING, n)
+    st.subheader(_("The {k} most surprising tokens").format(k=k))
+    worst = scores.most_surprising(k)
+    col = {"position": _("position"), "token": _("token"), "rank": _("rank"), "expected": _("the model expected"),
+           "p expected": _("its p")}
+    st.html(steps_table_html({
+        col["position"]: (worst + 1).tolist(), col["token"]: [labels[j + 1] for j in worst],
+        "p": probs[worst].tolist(), "−log p": losses[worst].tolist(), col["rank"]: ranks[worst].tolist(),
+        col["expected"]: [expected[j] for j in worst],
+        col["p expected"]: np.exp(scores.top_logprobs[worst].astype(np.float64)).tolist(),
+    }, formats={col["position"]: "d", "p": ".3g", "−log p": ".3f", col["rank"]: ",d", col["p expected"]: ".3g"}))
+    csv_download(pd.DataFrame({
+        "position": np.arange(1, n + 1), "token": _texts(trace.ids[1:]), "id": trace.ids[1:], "p": probs,
+        "loss": losses, "rank": ranks, "top_guess": _texts(scores.top_ids), "top_guess_p":
+            np.exp(scores.top_logprobs.astype(np.float64))}),
+        _("Download the loss at every position (CSV)"), f"loss-{lm.spec.id}.csv", key="loss_csv")
+
+
+training_signal()

@@ -13,7 +13,10 @@
    cache warm; each reload is a new Streamlit session) and for new browser profiles (target <= 3 s).
 
 Every entry: name, value, unit, target, baseline, ratio, ok. When ``baseline`` is set, ``ratio`` is
-value / baseline and ``target`` applies to the ratio; otherwise ``target`` applies to ``value``.
+value / baseline and ``target`` applies to the ratio; otherwise ``target`` applies to ``value``. The baseline is
+measured by the same section in the same run. Each section is written to bench/results.json as soon as it is done,
+whole, with its own date, git commit, CPU model and core count (bench/results.py); a partial run (``--only``)
+replaces only its sections. `python -m bench.docs` then writes the numbers quoted in README.md and docs/.
 Not a pytest test suite: run it on an otherwise idle machine, the numbers are wall-clock times.
 
     python -m bench.run                       # everything (~4-5 min)
@@ -23,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as _dt
 import json
 import os
-import platform
 import resource
 import shutil
 import signal
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results.json"
+RESULTS = REPO / "bench" / "results.json"  # its format: bench/results.py
 MODELS = ("smollm2-135m", "minilm-l6")
 TRACE_SIZES = (16, 128, 512)
 RUNS = {16: 15, 128: 9, 512: 5}  # timed runs per size (after one warm-up run)
@@ -68,7 +69,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
-NOTES: dict[str, Any] = {}  # extra facts the sections report, written into the metadata
+NOTES: dict[str, Any] = {}  # extra facts the running section reports, written into its metadata
 
 
 def entry(name: str, value: float | None, unit: str, target: float | None = None,
@@ -417,33 +418,16 @@ SECTIONS: dict[str, Callable[[list[dict]], None]] = {
     "bertviz": lambda results: __import__("bench.bertviz", fromlist=["bench_bertviz"]).bench_bertviz(results),
     "next_token": lambda results: __import__("bench.next_token", fromlist=["x"]).bench_next_token(results),
     "attention": lambda results: __import__("bench.attention", fromlist=["x"]).bench_attention(results),
+    "block": lambda results: __import__("bench.block", fromlist=["x"]).bench_block(results),
     "generation": lambda results: __import__("bench.generation", fromlist=["x"]).bench_generation(results),
+    # wall-clock checks moved out of `make test` (issue #19): the tests assert what they mean, the times are here
+    "timings": lambda results: __import__("bench.timings", fromlist=["x"]).bench_timings(results),
+    "kv_cache": lambda results: __import__("bench.lessons", fromlist=["x"]).bench_kv_cache(results),  # issue #24
+    "samples": lambda results: __import__("bench.lessons", fromlist=["x"]).bench_samples(results),
 }
 
 
 # ------------------------------------------------------------------------------------------ main
-def metadata() -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    def v(name: str) -> str | None:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return None
-
-    return {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "torch": v("torch"),
-        "transformers": v("transformers"),
-        "streamlit": v("streamlit"),
-        "playwright": v("playwright"),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def print_table(results: list[dict]) -> None:
     head = f"{'name':<58} {'value':>10} {'unit':<4} {'target':>7} {'baseline':>9} {'ratio':>6}  ok"
     print(head)
@@ -473,41 +457,34 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
-    meta = metadata()
+    from bench import results as store
+
     results: list[dict] = []
     errors: dict[str, str] = {}
     t0 = time.perf_counter()
-    for name in sections:
+    for name in sections:  # each section is recorded as soon as it is done, with its own date, commit and machine
         print(f"[bench] {name}...", flush=True)
+        meta = {**store.machine(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+        NOTES.clear()
+        fresh: list[dict] = []
         ts = time.perf_counter()
         try:
-            SECTIONS[name](results)
-        except Exception as e:  # keep the other sections' numbers; report the failure
+            SECTIONS[name](fresh)
+        except Exception as e:  # keep this section's last numbers (with their own date); note the failure
             errors[name] = f"{type(e).__name__}: {e}"
             print(f"[bench] {name} FAILED: {errors[name]}", file=sys.stderr, flush=True)
+            store.record_error(name, errors[name], path=Path(args.out))
+        else:
+            meta["seconds"] = round(time.perf_counter() - ts, 1)
+            meta["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+            store.record(name, fresh, notes=dict(NOTES), path=Path(args.out), meta=meta)
+            results += fresh
         print(f"[bench] {name} done in {time.perf_counter() - ts:.1f} s", flush=True)
-    meta["seconds"] = round(time.perf_counter() - t0, 1)
-    meta["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    meta.update(NOTES)
-    meta["convention"] = ("ratio = value / baseline when baseline is set, and then target applies to ratio; "
-                          "otherwise target applies to value. ok = within target (null: no target).")
-    if set(sections) != set(SECTIONS) and Path(args.out).exists():
-        # a partial run (--only) updates its own measurements and keeps the others of the last full run
-        try:
-            previous = json.loads(Path(args.out).read_text()).get("results", [])
-        except ValueError:
-            previous = []
-        fresh = {r["name"] for r in results}
-        results = [r for r in previous if r["name"] not in fresh] + results
-        meta["partial_update"] = sections
-    out = {"metadata": meta, "results": results}
-    if errors:
-        out["errors"] = errors
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print()
     print_table(results)
     missed = [r["name"] for r in results if r["ok"] is False]
-    print(f"\n{len(results)} measurements in {meta['seconds']} s -> {args.out}"
+    print(f"\n{len(results)} measurements in {time.perf_counter() - t0:.1f} s -> {args.out} (sections "
+          f"{', '.join(s for s in sections if s not in errors)})"
           + (f"; targets missed: {', '.join(missed)}" if missed else "; all targets met"))
     return 1 if errors else 0
 

@@ -11,6 +11,7 @@ import streamlit as st
 
 from components.cache import once_with_spinner
 from i18n import _
+from models.chat import chat_ids
 from models.generation import (
     BeamResult, Engine, Request, Settings, Step, beam_search, forced_step, path_steps, prompt_ids, token_pieces,
 )
@@ -57,6 +58,11 @@ class TextTools:
     def token(self, i: int) -> str:
         with self.lock:
             return self.tokenizer.convert_ids_to_tokens(int(i))
+
+    def chat(self, messages: list[dict[str, str]]) -> list[int]:
+        """The conversation's prompt ids from the tokenizer's own chat template (models/chat.py)."""
+        with self.lock:
+            return chat_ids(self.tokenizer, messages)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -1,6 +1,8 @@
 """Pure plotly builders for the /next-token page: numpy in, go.Figure out (no streamlit; unit-tested).
 
-Token labels come from the vocabulary (and so may contain "<", "&" ...): every label is html-escaped.
+Token labels come from the vocabulary (and so may contain "<", "&", '"' ...): every label that goes into a figure is
+escaped once, for Plotly (:func:`plotly_text`: & < > only; Plotly draws a &quot; as those six characters); the
+HTML table escapes as HTML.
 """
 from __future__ import annotations
 
@@ -17,10 +19,16 @@ ADJUSTED = "#1d4ed8"  # after temperature / top-k / top-p
 CUT = "#dc2626"  # removed by a cut
 
 
+def plotly_text(s: str) -> str:
+    """Text for a Plotly label, title or hover: &, < and > escaped, nothing else (Plotly reads a small HTML subset
+    and turns back only &amp; &lt; &gt; and numeric entities, so a token ``"`` must not become ``&quot;``)."""
+    return html.escape(s, quote=False)
+
+
 def _rows(labels: list[str], ids: np.ndarray) -> list[str]:
     """Unique y labels "1. ␣Paris  (id 7042)" (plotly merges equal category labels)."""
     row = _("{rank}. {token}  (id {id})")
-    return [row.format(rank=i + 1, token=html.escape(s), id=int(t)) for i, (s, t) in enumerate(zip(labels, ids))]
+    return [row.format(rank=i + 1, token=plotly_text(s), id=int(t)) for i, (s, t) in enumerate(zip(labels, ids))]
 
 
 # These two figures are redrawn on every slider move (150 ms budget, browser included), so they are built
@@ -58,12 +66,13 @@ def probability_bars(labels: list[str], ids: np.ndarray, original: np.ndarray, a
                        hovertemplate="%{y}<br>" + _("cut by top-k / top-p (probability 0)") + "<extra></extra>"),
         ],
         layout=dict(
-            title=dict(text=html.escape(title)), height=110 + 24 * len(rows), bargap=0.25,
+            title=dict(text=plotly_text(title)), height=110 + 24 * len(rows), bargap=0.25,
             margin=dict(l=10, r=10, t=80, b=40), **PLAIN,
             xaxis=dict(domain=[0, 0.485], **axis), xaxis2=dict(domain=[0.515, 1], **axis),
             yaxis=dict(autorange="reversed", type="category", automargin=True),
-            annotations=[dict(text=_("Model (T = 1, nothing cut)"), x=0.2425, **subtitle),
-                         dict(text=html.escape(adjusted_title), x=0.7575, **subtitle)],
+            # each subtitle starts at its own panel's left edge: a long setting cannot run into the other one
+            annotations=[dict(text=_("Model (T = 1, nothing cut)"), x=0, xanchor="left", **subtitle),
+                         dict(text=plotly_text(adjusted_title), x=0.515, xanchor="left", **subtitle)],
         ),
     )
 
@@ -89,7 +98,7 @@ def nucleus_curve(cumulative: np.ndarray, top_p: float, n_kept: int, title: str,
                          name=_("cumulative"),
                          hovertemplate=_("the %{x:,} most likely tokens hold %{y:.4f}") + "<extra></extra>")],
         layout=dict(
-            title=dict(text=html.escape(title)), height=320, margin=dict(l=10, r=10, t=50, b=40), **PLAIN,
+            title=dict(text=plotly_text(title)), height=320, margin=dict(l=10, r=10, t=50, b=40), **PLAIN,
             xaxis=dict(type="log", title=dict(text=_("tokens, most likely first (log scale)")), **GRID),
             yaxis=dict(range=[0, 1.02], tickformat=".0%", title=dict(text=_("cumulative probability")), **GRID),
             shapes=shapes, annotations=notes,
@@ -101,18 +110,18 @@ def lens_heatmap(top_texts: list[list[str]], top_probs: np.ndarray, layer_names:
     """Layer x rank grid: each cell is the token the lens puts at that rank after that layer, coloured by its
     probability. Rows are layers, from the embeddings (top) down to the output."""
     z = np.asarray(top_probs, dtype=np.float64)  # [L+1, k]
-    text = [[html.escape(s) for s in row] for row in top_texts]
+    text = [[plotly_text(s) for s in row] for row in top_texts]
     hover = [[f"{t}<br>{p:.4f}" for t, p in zip(row, zrow)] for row, zrow in zip(text, z)]
     k = z.shape[1]
     fig = go.Figure(go.Heatmap(
-        z=z, x=[f"#{r + 1}" for r in range(k)], y=[html.escape(s) for s in layer_names], zmin=0, zmax=1,
+        z=z, x=[f"#{r + 1}" for r in range(k)], y=[plotly_text(s) for s in layer_names], zmin=0, zmax=1,
         colorscale="Blues", text=text, texttemplate="%{text}", textfont=dict(size=11), customdata=hover,
         hovertemplate=_("%{y} · rank %{x}") + "<br>%{customdata}<extra></extra>",
         colorbar=dict(thickness=14, title="p"),
     ))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", side="top")
-    fig.update_layout(title=html.escape(title), font=FONT,
+    fig.update_layout(title=plotly_text(title), font=FONT,
                       height=110 + 22 * len(layer_names), margin=dict(l=10, r=10, t=90, b=10))
     return fig
 
@@ -123,12 +132,12 @@ def lens_line(probs: np.ndarray, ranks: np.ndarray, token: str, title: str) -> g
     layers = np.arange(len(probs))
     fig = go.Figure(go.Scatter(
         x=layers, y=probs, mode="lines+markers", line=dict(color=ADJUSTED, width=2), customdata=np.asarray(ranks) + 1,
-        hovertemplate=_("after layer %{x}") + f"<br>p({html.escape(token)}) = %{{y:.5f}}<br>"
+        hovertemplate=_("after layer %{x}") + f"<br>p({plotly_text(token)}) = %{{y:.5f}}<br>"
                       + _("rank %{customdata:,}") + "<extra></extra>",
     ))
     fig.update_xaxes(title_text=_("layer (0 = embeddings)"), dtick=max(1, len(probs) // 15))
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text=_("probability"))
-    fig.update_layout(title=html.escape(title), font=FONT, height=300,
+    fig.update_layout(title=plotly_text(title), font=FONT, height=300,
                       margin=dict(l=10, r=10, t=50, b=40), showlegend=False)
     return fig
 

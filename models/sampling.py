@@ -234,3 +234,67 @@ def token_texts(tokenizer: Any, ids, kind: str) -> list[str]:
     enc = Encoding(ids=ids, offsets=np.zeros((len(ids), 2), dtype=np.int64),
                    special=np.array([int(i) in specials for i in ids], dtype=bool), n_total=len(ids))
     return [p.shown if p.partial else (p.raw if p.special else p.decoded) for p in describe(tokenizer, enc, "", kind)]
+
+
+# ------------------------------------------------------------------------ the browser's copy of the maths
+# components/sampling_redraw_frontend/sampling.js re-weights the logits in the browser and must give adjust()'s
+# numbers within 1e-6. torch's float32 softmax sums exp(x - max) in float32 vector lanes (16 with AVX-512, 8 with
+# AVX2) and then reduces the lanes; over 49,152 terms that sum is off by ~1e-5 of itself, which shows in the
+# probabilities at 1e-6. So the browser adds in the same order: the layout of this machine's torch is found here
+# by reproducing torch's softmax on a probe vector, and sent to the browser.
+LAYOUTS = ({"lanes": 16, "tree": True}, {"lanes": 8, "tree": True}, {"lanes": 8, "tree": False},
+           {"lanes": 4, "tree": True}, {"lanes": 4, "tree": False}, {"lanes": 16, "tree": False})
+
+
+def softmax_in_lanes(x: np.ndarray, lanes: int, tree: bool) -> np.ndarray:
+    """softmax over [V] in float32, the sum of exp(x - max) accumulated in ``lanes`` float32 accumulators (one
+    vector register) and the lanes then reduced pairwise (``tree``: lane i + lane i xor half, as torch's AVX2/AVX-512
+    reduce_all shuffles do) or one by one; each probability is exp(x - max) times float32(1 / sum)."""
+    x = np.asarray(x, dtype=np.float32)
+    e = np.exp((x - x.max()).astype(np.float32).astype(np.float64)).astype(np.float32)  # [V]
+    n = len(e)
+    if n < lanes:  # torch: lane 0 adds the others one by one
+        s = np.float32(e[0]) if n else np.float32(0)
+        for v in e[1:]:
+            s = np.float32(s + v)
+    else:
+        full = n - n % lanes
+        acc = np.cumsum(e[:full].reshape(-1, lanes), axis=0, dtype=np.float32)[-1]  # [lanes] in order
+        tail = e[full:]
+        acc[:len(tail)] = (acc[:len(tail)] + tail).astype(np.float32)
+        if tree:
+            k = lanes // 2
+            while k >= 1:
+                acc = (acc + acc[np.arange(lanes) ^ k]).astype(np.float32)
+                k //= 2
+            s = acc[0]
+        else:
+            s = acc[0]
+            for v in acc[1:]:
+                s = np.float32(s + v)
+    inv = np.float32(np.float32(1) / s)
+    return (e * inv).astype(np.float32)
+
+
+_LAYOUT: dict | None = None
+
+
+def torch_softmax_layout() -> dict:
+    """{"lanes", "tree"}: how this process's torch adds up a float32 softmax (the candidate in :data:`LAYOUTS` that
+    reproduces torch's own probabilities on a 49,157-long probe most closely; found once)."""
+    global _LAYOUT
+    if _LAYOUT is None:
+        x = np.random.default_rng(0).normal(0, 3, 49_157).astype(np.float32)  # not a multiple of any lane count
+        want = softmax(x).astype(np.float64)
+        _LAYOUT = dict(min(LAYOUTS, key=lambda lay: float(np.abs(softmax_in_lanes(x, **lay) - want).max())))
+    return dict(_LAYOUT)
+
+
+def next_logits(lm: Any, ids) -> np.ndarray:
+    """[V] float32: the model's logits for the token after ``ids`` (one forward pass, under the model's lock)."""
+    import torch
+
+    x = torch.tensor([list(ids)], dtype=torch.long)  # [1, T]
+    with lm.lock, torch.inference_mode():
+        out = lm.model(input_ids=x, attention_mask=torch.ones_like(x), logits_to_keep=1)
+    return out.logits[0, -1].float().numpy().copy()

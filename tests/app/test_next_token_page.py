@@ -17,7 +17,16 @@ BARS = "Next-token probabilities: the 20 most likely of all 49,152 tokens"
 
 
 def open_page(**params: str) -> AppTest:
-    return helpers.run_page(PAGE, **params)
+    """The page with its server-side path (Streamlit's sliders, figures built on the server): what these tests read.
+    The browser-side component is tested in tests/app/test_sampling_redraw_page.py and tests/e2e."""
+    at = AppTest.from_file(helpers.APP, default_timeout=300)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.session_state["nt_server"] = True  # the toggle under the component
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 def model_probs(lm, text: str) -> np.ndarray:

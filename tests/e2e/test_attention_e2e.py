@@ -1,5 +1,8 @@
 """/attention in real Chromium: every view draws (BertViz included, with its JS served from this computer),
-clicks open heads, the link follows, and nothing leaves localhost (checked by the ``page`` fixture)."""
+clicks open heads, the link follows, and nothing leaves localhost (checked by the ``page`` fixture).
+
+Layers and heads are numbered from 1 on the page, in its URL and in BertViz (layer 0 is the embeddings): layer l,
+head h is ``trace.attentions[l - 1, h - 1]``."""
 import re
 
 import numpy as np
@@ -45,37 +48,36 @@ def test_heatmap_decoder_mask_and_head_switch(app, smol_trace):
     future = np.triu(np.ones((smol_trace.n_tokens,) * 2, bool), 1)
     z = drawn_weights(pg)
     assert np.isnan(z[future]).all()
-    np.testing.assert_array_equal(z[~future].astype(np.float32), smol_trace.attentions[3, 2][~future])
+    np.testing.assert_array_equal(z[~future].astype(np.float32), smol_trace.attentions[2, 1][~future])
     app.screenshot("attention-heatmap-smollm2", canonical="attention")
     # the component's layer slider redraws in the browser; the page learns the head and the link follows
     frame.locator("#layer").focus()
     pg.keyboard.press("ArrowRight")
     expect(heatmap_title(pg)).to_have_text("Attention weights · layer 4, head 2", timeout=30_000)
     z = drawn_weights(pg)
-    np.testing.assert_array_equal(z[~future].astype(np.float32), smol_trace.attentions[4, 2][~future])
+    np.testing.assert_array_equal(z[~future].astype(np.float32), smol_trace.attentions[3, 1][~future])
     app.wait_for_query(layer="4", head="2")
     expect(pg.get_by_text("Layer 4, head 2 sends on average", exact=False)).to_be_visible()
     frame.locator("#head").focus()
     pg.keyboard.press("End")
-    expect(heatmap_title(pg)).to_have_text("Attention weights · layer 4, head 8")
-    expect(frame.locator("#head-value")).to_have_text("8 (kv 2)")
-    app.wait_for_query(layer="4", head="8")
+    expect(heatmap_title(pg)).to_have_text("Attention weights · layer 4, head 9")
+    expect(frame.locator("#head-value")).to_have_text("9 (kv 3)")
+    app.wait_for_query(layer="4", head="9")
     assert app.exceptions().count() == 0
 
 
 def test_heads_view_click_opens_a_head(app):
-    pg = app.open("/attention", view="heads", layer="1")
-    expect(pg.locator(PLOT)).to_have_count(2, timeout=90_000)
+    pg = app.open("/attention", view="heads", layer="2")
+    grid = pg.locator(PLOT).filter(has_text="The 9 heads of layer 2")
+    expect(grid).to_have_count(1, timeout=90_000)
     app.wait_idle()
-    grid = pg.locator(PLOT).first
-    expect(grid.locator(".gtitle")).to_contain_text("The 9 heads of layer 1")
     app.screenshot("attention-heads-smollm2", canonical="attention-heads")
-    point = grid.locator(".scatterlayer .point").nth(5)  # head 5
+    point = grid.locator(".scatterlayer .point").nth(5)  # head index 5: head 6
     point.scroll_into_view_if_needed()
     box = point.bounding_box()
     pg.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    expect(heatmap_title(pg)).to_have_text("Attention weights · layer 1, head 5", timeout=30_000)
-    app.wait_for_query(layer="1", head="5", view=None)
+    expect(heatmap_title(pg)).to_have_text("Attention weights · layer 2, head 6", timeout=30_000)
+    app.wait_for_query(layer="2", head="6", view=None)
     assert app.exceptions().count() == 0
 
 
@@ -91,11 +93,50 @@ def test_summary_view_finds_heads(app):
     assert app.exceptions().count() == 0
 
 
+def test_layer_numbering_in_the_browser(app, smol_trace):
+    """Layers and heads are numbered from 1 everywhere in the browser: an old-style link gets the notice, the
+    component's sliders run 1..30 and 1..9, the title, the slider and the URL agree, and BertViz's own layer menu
+    (relabelled by what we pass it) starts at 1 and opens on the same layer."""
+    pg = app.open("/attention", layer="3", head="2")
+    expect(heatmap_title(pg)).to_have_text("Attention weights · layer 3, head 2", timeout=90_000)
+    expect(app.alerts().filter(has_text="Layers and heads are counted from 1; layer 0 is the embeddings. Links "
+                                        "made before 2026-12-06 counted them from 0.")).to_have_count(1)
+    frame = heatmap_frame(pg)
+    layer = frame.locator("#layer")
+    assert [layer.get_attribute(a) for a in ("min", "max")] == ["1", "30"]
+    assert [frame.locator("#head").get_attribute(a) for a in ("min", "max")] == ["1", "9"]
+    assert layer.input_value() == "3"
+    expect(frame.locator("#layer-value")).to_have_text("3")
+    layer.focus()
+    pg.keyboard.press("End")  # the last block: layer 30 = attentions[29]
+    expect(heatmap_title(pg)).to_have_text("Attention weights · layer 30, head 2", timeout=30_000)
+    expect(frame.locator("#layer-value")).to_have_text("30")
+    app.wait_for_query(layer="30", head="2")
+    future = np.triu(np.ones((smol_trace.n_tokens,) * 2, bool), 1)
+    np.testing.assert_array_equal(drawn_weights(pg)[~future].astype(np.float32), smol_trace.attentions[29, 1][~future])
+    pg.keyboard.press("Home")  # the first block is layer 1 (the default: left out of the link)
+    expect(heatmap_title(pg)).to_have_text("Attention weights · layer 1, head 2", timeout=30_000)
+    app.wait_for_query(layer=None, head="2")
+    np.testing.assert_array_equal(drawn_weights(pg)[~future].astype(np.float32), smol_trace.attentions[0, 1][~future])
+    # BertViz's head view from a link with layer=3: its own layer menu lists 1..30 and opens on 3
+    pg = app.open("/attention", view="bertviz-head", layer="3")
+    bertviz = pg.frame_locator("iframe").first
+    expect(bertviz.locator("svg line").first).to_be_attached(timeout=90_000)
+    options = bertviz.locator("select#layer option").all_text_contents()
+    assert options == [str(n) for n in range(1, 31)]
+    assert bertviz.locator("select#layer").input_value() == "3"  # the page's layer 3, not block 3
+    app.wait_for_query(layer="3", view="bertviz-head")
+    assert app.exceptions().count() == 0
+
+
 def test_qk_step_through_matches(app):
     pg = app.open("/attention", query="view=qk&layer=2&head=4&query=5")  # `query` is also open()'s raw-query arg
-    expect(pg.get_by_text(re.compile(r"max difference from the attention .* [0-9.]+e-\d\d"))).to_be_visible(
-        timeout=90_000)
+    found = pg.get_by_text(re.compile(r"max difference from the attention .*: [0-9.]+e[+-]\d+"))
+    expect(found).to_be_visible(timeout=90_000)
     app.wait_idle()
+    # the recomputed weights must equal the model's: parse the reported error and hold it to the tests' bound
+    err = float(re.search(r":\s*([0-9.]+e[+-]\d+)\.?\s*$", found.first.inner_text().strip()).group(1))
+    assert err <= 1e-4, found.first.inner_text()
     expect(pg.get_by_text("Grouped-query attention.", exact=False)).to_be_visible()
     expect(pg.locator(PLOT)).to_have_count(5, timeout=60_000)  # q, keys, q⊙k, scores+weights, output
     app.screenshot("attention-qk-smollm2", canonical="attention-qk")

@@ -9,8 +9,10 @@ Parameter kinds (what the page's ``state.Param.parse`` accepts):
   layers / attention heads), or ``LAYERS - 1`` / ``HEADS - 1`` written as ``LAST_LAYER`` / ``LAST_HEAD``.
 * ``Float(lo, hi)``: a plain decimal number in [lo, hi] (no nan, inf or exponent).
 * ``Choice("a", "b")``: exactly one of these strings.
-* ``Text()``: any text (cleaned and capped, never rejected); ``long_warns=True`` when a text longer than
-  ``components.state.MAX_TEXT_CHARS`` must say it was cut (the shared ``text``).
+* ``Text()``: any text (cleaned and capped, never rejected); ``Text(parsed=True)``: text the page parses (a token,
+  a list of components), which it may refuse with a warning; ``long_warns=True`` when a text longer than
+  ``components.state.MAX_TEXT_CHARS`` must say it was cut (the shared ``text``); ``Text(max_chars=n)``: a text
+  longer than n characters is refused with a warning (components/inputs.py ``text_up_to``).
 """
 from __future__ import annotations
 
@@ -48,6 +50,8 @@ class Choice:
 @dataclass(frozen=True)
 class Text:
     long_warns: bool = False
+    max_chars: int | None = None  # a longer value is refused with a warning (e.g. a sentence of the pair view)
+    parsed: bool = False  # the page parses it (one token, a list of components): any text may be refused
 
 
 Kind = Union[Int, Float, Choice, Text]
@@ -80,8 +84,11 @@ ATTENTION_VIEWS = ("heatmap", "heads", "summary", "qk", "bertviz-head", "bertviz
 
 PAGES: tuple[Page, ...] = (
     Page("app_pages/home.py", "/", "Overview", {"step": Int(1, 8)}, views=({}, {"step": "5"}, {"present": "1"})),
-    Page("app_pages/tokens.py", "/tokens", "Tokens", {"token": Int(0, 511)},
-         views=({}, {"token": "3"}), shows_text=True),
+    Page("app_pages/tokens.py", "/tokens", "Tokens",
+         {"token": Int(0, 511), "pair_a": Text(max_chars=1000), "pair_b": Text(max_chars=1000),
+          "message": Text(max_chars=1000), "system": Text(max_chars=1000)},
+         views=({}, {"token": "3"}, {"model": "minilm-l6", "pair_b": "penguins are flightless birds"}),
+         shows_text=True),
     Page("app_pages/embeddings.py", "/embeddings", "Embeddings",
          {"layer": Int(0, LAYERS), "words": Text(), "word": Text(), "a": Text(), "b": Text(), "c": Text()},
          views=({}, {"layer": "2", "word": "queen"}), shows_text=True,
@@ -92,7 +99,7 @@ PAGES: tuple[Page, ...] = (
          views=({}, {"vectors": "contextual", "layer": "2"}),
          echoes={"words": "{p}, cat", "target": "{p}"}),
     Page("app_pages/attention.py", "/attention", "Attention",
-         {"view": Choice(*ATTENTION_VIEWS), "layer": Int(0, LAST_LAYER), "head": Int(0, LAST_HEAD),
+         {"view": Choice(*ATTENTION_VIEWS), "layer": Int(1, LAYERS), "head": Int(1, HEADS),
           "query": Int(0, 511), "agg": Choice("head", "layer", "all"), "level": Choice("tokens", "words"),
           "scale": Choice("sqrt", "linear"), "stat": Choice("entropy", "prev", "first", "self", "special", "distance")},
          views=tuple({"view": v} for v in ATTENTION_VIEWS) + ({"agg": "layer", "level": "words"},),
@@ -100,11 +107,16 @@ PAGES: tuple[Page, ...] = (
     Page("app_pages/next-token.py", "/next-token", "Next token",
          {"temperature": Float(0.0, 2.0), "top_k": Int(0, 200), "top_p": Float(0.0, 1.0)},
          views=({}, {"temperature": "0.5", "top_k": "10", "top_p": "0.9"}), shows_text=True),
+    Page("app_pages/block.py", "/block", "Inside a block",
+         {"position": Int(-1, 511), "target": Text(parsed=True), "layer": Int(1, LAYERS),
+          "ablate": Text(parsed=True), "ablation": Choice("zero", "mean")},
+         views=({}, {"ablate": "a1.1,m2", "ablation": "mean", "layer": "2"}), shows_text=True),
     Page("app_pages/generate.py", "/generate", "Generate",
          {"mode": Choice("greedy", "sample", "beam", "compare"), "temperature": Float(0.0, 2.0),
           "top_k": Int(0, 200), "top_p": Float(0.0, 1.0), "seed": Int(0, 2**31 - 1),
-          "max_new_tokens": Int(1, 256), "beams": Int(2, 5)},
-         views=({}, {"mode": "compare"})),
+          "max_new_tokens": Int(1, 256), "beams": Int(2, 5), "input": Choice("text", "chat"),
+          "message": Text(max_chars=1000), "system": Text(max_chars=1000)},
+         views=({}, {"mode": "compare"}, {"input": "chat"})),
     Page("app_pages/glossary.py", "/glossary", "Glossary"),
 )
 

@@ -87,10 +87,14 @@ def choice_values(options: tuple[str, ...]) -> st.SearchStrategy[tuple[str, str]
     )
 
 
-def text_param_values(long_warns: bool) -> st.SearchStrategy[tuple[str, str]]:
-    """Text is never rejected; the shared text longer than 100 KB is cut with a warning that names it."""
+def text_param_values(long_warns: bool, max_chars: int | None = None) -> st.SearchStrategy[tuple[str, str]]:
+    """Text is never rejected; the shared text longer than 100 KB is cut with a warning that names it; a text
+    with a ``max_chars`` is refused above it (with a warning)."""
     if long_warns:
         return text_values(BIG).map(lambda s: (s, REJECT if len(s) > BIG else OK))
+    if max_chars is not None:
+        longer = st.integers(1, 50).map(lambda k: "word " * ((max_chars + k) // 5 + 1))
+        return st.one_of(text_values(), longer).map(lambda s: (s, REJECT if len(s) > max_chars else OK))
     return text_values().map(lambda s: (s, OK))
 
 
@@ -101,8 +105,10 @@ def values_for(kind: Kind, n_layers: int, n_heads: int = 1) -> st.SearchStrategy
         return float_values(kind.lo, kind.hi)
     if isinstance(kind, Choice):
         return choice_values(kind.options)
+    if isinstance(kind, Text) and kind.parsed:  # a token, a list of components: used or refused, both fine
+        return text_values().map(lambda s: (s, ANY))
     if isinstance(kind, Text):
-        return text_param_values(kind.long_warns)
+        return text_param_values(kind.long_warns, kind.max_chars)
     raise TypeError(kind)
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,21 @@ REPO = Path(__file__).resolve().parents[2]
 SMOL = get_spec("smollm2-135m")
 
 
-def test_cli_is_a_fast_no_op_when_the_cache_is_valid():
+def test_cli_is_a_no_op_when_the_cache_is_valid():
+    """A valid cache is left alone: nothing converted, not one file of the converted copy rewritten (its speed is
+    measured by the bench, not asserted here)."""
     assert loading.is_prepared(SMOL), "run `make models` first"
-    t0 = time.perf_counter()
+    folder = loading.converted_dir(SMOL)
+    before = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()}
     proc = subprocess.run(
-        [sys.executable, "-m", "models.prepare"], cwd=REPO, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "models.prepare"], cwd=REPO, capture_output=True, text=True, timeout=600
     )
-    elapsed = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert "smollm2-135m: ready" in lines and "minilm-l6: ready" in lines
     assert "Converting" not in proc.stdout + proc.stderr  # nothing was reconverted
-    assert elapsed < 10, f"a no-op prepare took {elapsed:.1f} s"
+    after = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()}
+    assert before and after == before
     assert loading.is_prepared(SMOL)
 
 

@@ -1,8 +1,6 @@
 """Tokenization with offsets and an honest description of every piece, on the real bundled tokenizers."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -200,9 +198,8 @@ def test_100kb_of_text_is_capped_at_512(request, which):
     lt = request.getfixturevalue(which)
     text = "word " * 20_000  # 100,000 characters
     assert len(text) == 100_000
-    t0 = time.perf_counter()
     enc, ps = pieces(lt, text)
-    assert time.perf_counter() - t0 < 10
+    # only the 512 kept tokens are described (how long that takes is the bench's business, not a test's)
     assert len(enc.ids) == MAX_TOKENS == len(ps)
     assert enc.truncated and enc.n_total > MAX_TOKENS
     assert enc.n_total == len(lt.tokenizer(text).input_ids)

@@ -1,0 +1,247 @@
+"""`python -m bench.docs`: write the bench's numbers into README.md and docs/*.md, from bench/results.json.
+
+A number the documentation quotes from the bench sits between two markers::
+
+    <!-- bench:start generation -->...generated text...<!-- bench:end -->
+
+and the text between them is what :data:`BLOCKS` ``[name]`` makes of bench/results.json: the numbers together with
+the date, commit and machine of the run that measured them (bench/results.py keeps those per section). Edit the
+words in the block's function below, never between the markers. tests/unit/test_bench_docs.py fails when a file
+differs from what this would write (a number changed in results.json and the docs were not regenerated, or the
+docs were edited by hand), and when a block names numbers that results.json does not have.
+
+    python -m bench.docs            # rewrite the blocks
+    python -m bench.docs --check    # exit 1 and list the files that differ
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+from bench import results as store
+
+REPO = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(r"(<!-- bench:start (?P<name>[\w-]+) -->)(?P<body>.*?)(<!-- bench:end -->)", re.S)
+
+
+def files() -> list[Path]:
+    return [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+class Numbers:
+    """Read access to bench/results.json for one block: values by name, and the runs they came from."""
+
+    def __init__(self, data: dict):
+        self.data = data
+        self.used: dict[str, dict] = {}  # section -> its metadata, for the "measured on" note
+
+    def entry(self, name: str) -> dict:
+        for section, entry, meta in store.rows(self.data):
+            if entry["name"] == name:
+                self.used[section] = meta
+                return entry
+        raise KeyError(f"bench/results.json has no {name!r}")
+
+    def value(self, name: str) -> float:
+        return float(self.entry(name)["value"])
+
+    def baseline(self, name: str) -> float:
+        return float(self.entry(name)["baseline"])
+
+    def meta(self, section: str) -> dict:
+        sec = self.data["sections"][section]
+        self.used[section] = sec["metadata"]
+        return sec["metadata"]
+
+    def when(self) -> str:
+        """"bench `generation` of 2026-12-04: commit 5e7e525, 2 cores, CPU model not recorded", per run used."""
+        parts = []
+        for section, meta in self.used.items():
+            date = str(meta.get("date") or "an unknown date")[:10]
+            commit = str(meta.get("commit") or "unknown")[:7]
+            cpu = meta.get("cpu_model") or "CPU model not recorded"
+            parts.append(f"bench `{section}` of {date}: commit {commit}, {meta.get('cpu_count')} cores, {cpu}")
+        return "; ".join(dict.fromkeys(parts))
+
+
+def _s(x: float) -> str:
+    return f"{x:.1f}" if x < 10 else f"{x:.0f}"
+
+
+# ---------------------------------------------------------------------------------------------- the blocks
+def conversion(n: Numbers) -> str:
+    s = n.value("conversion/smollm2-135m/gguf_to_safetensors")
+    return f"about {s:.0f} s in {n.when()}"
+
+
+def generation(n: Numbers) -> str:
+    g = "generation/"
+    one = n.value(g + "one_stream/tokens_per_s")
+    main = n.value(g + "one_stream/hf_generate_tokens_per_s")
+    packed = n.value(g + "one_stream/hf_generate_packed_tokens_per_s")
+    thread = n.value(g + "one_stream/hf_generate_in_a_thread_tokens_per_s")
+    agg8 = n.value(g + "8_streams/aggregate_tokens_per_s")
+    agg30 = n.value(g + "30_streams/aggregate_tokens_per_s")
+    slow, alone = n.value(g + "30_streams/slowest_vs_one_alone"), n.baseline(g + "30_streams/slowest_vs_one_alone")
+    frac = n.value(g + "bandwidth/fraction_of_bound")
+    bound = n.value(g + "bandwidth/bound_tokens_per_s")
+    return (f"The last run ({n.when()}) gave one stream {one:.1f} tokens/s, against transformers' `generate` on the "
+            f"same model {main:.1f} on the main thread, {packed:.1f} on the packed copy and {thread:.1f} from a "
+            f"background thread (where a server runs it); 8 streams at once {agg8:.0f} tokens/s in all, 30 at once "
+            f"{agg30:.0f}, the slowest of the 30 done in {_s(slow)} s against {_s(alone)} s for one alone; one "
+            f"stream used {frac:.0%} of the float32 memory-bandwidth bound ({bound:.0f} tokens/s).")
+
+
+def memory(n: Numbers) -> str:
+    imports = n.value("memory/rss_after_imports")
+    peak = n.value("memory/peak_rss_both_models_and_512_token_traces")
+    traces = n.value("memory/trace_arrays_512_tokens_both_models")
+    return (f"a process holding both models and a 512-token text of each peaked at {peak / 1024:.1f} GB of RSS "
+            f"({imports:.0f} MB of it after the imports, {traces:.0f} MB the two traces' arrays; {n.when()})")
+
+
+def next_token(n: Numbers) -> str:
+    p95 = n.value("next_token/browser_redraw_p95")
+    rt = n.baseline("next_token/browser_redraw_p95_vs_server_round_trip")
+    return (f"a slider move redraws every figure in {p95:.0f} ms (p95, SmolLM2's 49,152 tokens), against {rt:.0f} "
+            f"ms for a round trip to the server ({n.when()})")
+
+
+def bertviz_bytes(n: Numbers) -> str:
+    """The page's BertViz views against bertviz's own HTML, in bytes, for texts of 128 tokens or more."""
+    def span(view: str) -> str:
+        ratios = [n.value(f"bertviz/{m}/{view}/{t}_tokens/bytes_vs_bertviz") / n.baseline(
+                  f"bertviz/{m}/{view}/{t}_tokens/bytes_vs_bertviz") for m in ("smollm2-135m", "minilm-l6")
+                  for t in (128, 512)]
+        lo, hi = round(min(ratios) * 100), round(max(ratios) * 100)
+        return f"{lo}%" if lo == hi else f"{lo}–{hi}%"
+
+    head, model = span("head"), span("model")
+    return f"{head} of bertviz's bytes for the head view and {model} for the model view ({n.when()})"
+
+
+LOAD = ("load/30_sessions_reading_4-12s", "load/30_sessions")
+
+
+def _both(n: Numbers, fmt: Callable[[dict], str]) -> str:
+    return " | ".join(fmt(n.meta(s)) for s in LOAD)
+
+
+def load_when(n: Numbers) -> str:
+    for s in LOAD:
+        n.meta(s)
+    return n.when()
+
+
+def load_table(n: Numbers) -> str:
+    """The two paces side by side; a target cell says whether both met it."""
+    def mib(x):
+        return f"{x:.0f} MiB"
+
+    within = 3 * 1024  # MiB
+    rows = [
+        ("**server**: script run wall time p50 / p95 (interactions, pages but /generate)",
+         lambda m: f"{m['server_run_p50_s']:.2f} s / **{m['server_run_p95_s']:.2f} s**",
+         "p95 ≤ 1 s (server side)", lambda m: m["server_run_p95_s"] <= 1),
+        ("server: CPU time of the run's thread p50 / p95",
+         lambda m: f"{m['server_run_cpu_p50_s']:.2f} s / {m['server_run_cpu_p95_s']:.2f} s", "", None),
+        ("server: waiting for a model's lock (another session's forward pass), p95",
+         lambda m: f"{m['server_run_lock_wait_p95_s']:.2g} s", "", None),
+        ("server: the rest of the wait (wall − CPU − lock: the GIL, the cores), p95",
+         lambda m: f"{m['server_run_other_wait_p95_s']:.2f} s", "", None),
+        ("server: the cold start's runs (30 first pages at once), p95",
+         lambda m: f"{m['server_run_cold_start_p95_s']:.2f} s", "", None),
+        ("server: a 16-token generation's run, p95", lambda m: f"{m['server_run_generate_p95_s']:.1f} s", "", None),
+        ("**browser**: interaction latency p50 / p95 / max (generations excluded)",
+         lambda m: f"{m['latency_p50_s']:.1f} s / {m['latency_p95_s']:.1f} s / {m['latency_max_s']:.1f} s",
+         "p95 ≤ 1 s", lambda m: m["latency_p95_s"] <= 1),
+        ("browser: generation, click to finished text, p50 / p95",
+         lambda m: f"{m['generation_p50_s']:.1f} s / {m['generation_p95_s']:.1f} s", "", None),
+        ("browser: cold start, 30 tabs opening the link in the same second, p50 / max",
+         lambda m: f"{m['cold_start_p50_s']:.1f} s / {m['cold_start_max_s']:.1f} s", "", None),
+        ("interactions completed",
+         lambda m: f"{m['interactions_done'] + m['generations_done']} of "
+                   f"{m['sessions'] * m['interactions_per_session']}, {len(m['errors'])} errors",
+         "0 errors", lambda m: not m["errors"]),
+        ("cross-talk (a session seeing another's marker or text)", lambda m: f"{len(m['crosstalk'])}", "0",
+         lambda m: not m["crosstalk"]),
+        ("model loads in the process",
+         lambda m: f"{max(v for k, v in m['loads'].items() if k.startswith('model:'))} per model", "1",
+         lambda m: max(v for k, v in m["loads"].items() if k.startswith("model:")) == 1),
+        ("peak RSS during the sessions", lambda m: mib(m["peak_rss_after_sessions_mb"]), "≤ 3 GiB",
+         lambda m: m["peak_rss_after_sessions_mb"] <= within),
+        ("then 300 distinct ~130-token texts through `/embeddings`, 6 sessions at a time",
+         lambda m: f"peak {mib(m['memory']['peak_mb'])}, {len(m['memory']['errors'])} errors", "≤ 3 GiB",
+         lambda m: m["memory"]["peak_mb"] <= within and not m["memory"]["errors"]),
+        ("CPU per interaction: server / **load generator** (30 Chromium tabs, Playwright)",
+         lambda m: f"{m['server_cpu_s_per_interaction']:.2f} s / **{m['load_generator_cpu_s_per_interaction']:.2f} "
+                   "s**", "", None),
+        ("machine busy during the sessions", lambda m: f"{m['machine_busy_fraction']:.1%}", "", None),
+    ]
+    lines = ["| measure | reading 4-12 s | back to back | target |", "| --- | --- | --- | --- |"]
+    for label, fmt, target, check in rows:
+        if check is not None:
+            target += ": met" if all(check(n.meta(s)) for s in LOAD) else ": **missed**"
+        lines.append(f"| {label} | {_both(n, fmt)} | {target} |")
+    return "\n" + "\n".join(lines) + f"\n\n({n.when()})\n"
+
+
+def load_by_page(n: Numbers) -> str:
+    m = n.meta(LOAD[0])
+    names = {"tokens": "Tokens", "next-token": "Next token (its first visit computes the text's trace)",
+             "attention": "Attention", "embeddings": "Embeddings",
+             "similarity": "Similarity", "block": "Inside a block", "glossary": "Glossary", "home": "Overview"}
+    lines = ["| page | runs | wall p50 | wall p95 | CPU p95 | lock wait p95 |", "| --- | --- | --- | --- | --- | --- |"]
+    order = ["tokens", "next-token", "attention", "embeddings", "similarity"]
+    pages = sorted(m["server_run_by_page"].items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0]))
+    for page, r in pages:
+        lines.append(f"| {names.get(page, page)} | {r['runs']} | {r['wall_p50_s']:.2f} s | {r['wall_p95_s']:.2f} s | "
+                     f"{r['cpu_p95_s']:.2f} s | {r['lock_wait_p95_s']:.2g} s |")
+    return "\n" + "\n".join(lines) + f"\n\n({n.when()})\n"
+
+
+BLOCKS: dict[str, Callable[[Numbers], str]] = {
+    "conversion": conversion, "generation": generation, "memory": memory, "next-token": next_token,
+    "bertviz-bytes": bertviz_bytes,
+    "load-when": load_when, "load-table": load_table, "load-by-page": load_by_page,
+}
+
+
+# ---------------------------------------------------------------------------------------------- the files
+def render(text: str, data: dict) -> str:
+    """``text`` with every block regenerated from ``data`` (KeyError: a block names a number data lacks)."""
+    def one(m: re.Match) -> str:
+        name = m.group("name")
+        if name not in BLOCKS:
+            raise KeyError(f"unknown bench block {name!r}")
+        return m.group(1) + BLOCKS[name](Numbers(data)) + m.group(4)
+
+    return BLOCK.sub(one, text)
+
+
+def stale(data: dict | None = None) -> list[Path]:
+    """The documentation files whose blocks differ from what bench/results.json says."""
+    data = store.read() if data is None else data
+    return [p for p in files() if render(p.read_text(), data) != p.read_text()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only list the files that differ (exit 1 if any)")
+    parser.add_argument("--results", default=str(store.RESULTS), help="the results file to read")
+    args = parser.parse_args(argv)
+    data = store.read(Path(args.results))
+    changed = stale(data)
+    if not args.check:
+        for p in changed:
+            p.write_text(render(p.read_text(), data))
+    for p in changed:
+        print(("differs: " if args.check else "rewrote: ") + str(p.relative_to(REPO)))
+    return 1 if args.check and changed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
