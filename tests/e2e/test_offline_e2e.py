@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 @pytest.mark.parametrize("spec", PAGES, ids=lambda p: p.id)
 def test_every_view_stays_on_this_computer(app, browser_log, server, spec, model_id):
     for view in spec.views:
-        pg = app.open(spec.path, model=model_id, **view)
+        pg = app.open(spec.path, **{"model": model_id, **view})  # a view may name its own model (an encoder's pair)
         app.wait_idle(120_000)
         charts = pg.locator(".js-plotly-plot")
         if charts.count():  # every figure has drawn (fonts and plotly's assets are requested by then)
