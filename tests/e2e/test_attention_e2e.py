@@ -83,12 +83,13 @@ def test_heads_view_click_opens_a_head(app):
 
 def test_summary_view_finds_heads(app):
     pg = app.open("/attention", model="minilm-l6", view="summary")
-    expect(pg.locator(PLOT)).to_have_count(1, timeout=90_000)
+    # the head map, and the heads -> W^O diagram in its (collapsed) expander under the intro
+    expect(pg.locator(PLOT)).to_have_count(2, timeout=90_000)
     app.wait_idle()
     expect(pg.locator('[data-testid="stDataFrame"]')).to_have_count(1)
     pg.get_by_text("First-token (sink) heads", exact=True).click()
     app.wait_for_query(stat="first", view="summary")
-    expect(pg.locator(PLOT).first.locator(".gtitle")).to_contain_text("First token (sink) of every head")
+    expect(pg.locator(PLOT).locator(".gtitle").filter(has_text="First token (sink) of every head")).to_have_count(1)
     app.screenshot("attention-summary-minilm", canonical="attention-summary")
     assert app.exceptions().count() == 0
 
@@ -138,7 +139,8 @@ def test_qk_step_through_matches(app):
     err = float(re.search(r":\s*([0-9.]+e[+-]\d+)\.?\s*$", found.first.inner_text().strip()).group(1))
     assert err <= 1e-4, found.first.inner_text()
     expect(pg.get_by_text("Grouped-query attention.", exact=False)).to_be_visible()
-    expect(pg.locator(PLOT)).to_have_count(5, timeout=60_000)  # q, keys, q⊙k, scores+weights, output
+    # q, keys, q⊙k, scores+weights, output, and the heads -> W^O diagram in its expander
+    expect(pg.locator(PLOT)).to_have_count(6, timeout=60_000)
     app.screenshot("attention-qk-smollm2", canonical="attention-qk")
     assert app.exceptions().count() == 0
 
