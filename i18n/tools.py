@@ -19,7 +19,7 @@ from babel.messages.pofile import read_po, write_po
 from i18n import DOMAIN, LANGUAGES, po_path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("app.py", "serve.py", "app_pages", "components", "models", "i18n")
+SOURCES = ("app.py", "serve.py", "app_pages", "components", "models", "classroom", "i18n")
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 
 
