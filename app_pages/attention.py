@@ -46,6 +46,9 @@ NUMBERING_NOTICE = "_attention_numbering_notice"  # set while the layer/head sho
 # Every link this page (and the tour) writes carries numbering=1: its layer/head are the numbers of today's
 # convention. Only a link without it can be from before the change and gets the notice.
 NUMBERED = "numbering"
+HEAD_LINKED = "_attention_head_from_link"  # a link named a head: BertViz's head view ticks only that head
+if HEAD.name in state.from_link([HEAD], scope="attention"):
+    st.session_state[HEAD_LINKED] = True
 if state.from_link([LAYER, HEAD], scope="attention") and st.query_params.get(NUMBERED) != "1":
     st.session_state[NUMBERING_NOTICE] = True
 st.query_params[NUMBERED] = "1"
@@ -217,20 +220,22 @@ def describe_head(stats: dict, layer: int, head: int) -> str:
     """One sentence on what head index ``head`` of block index ``layer`` mostly does, from its statistics."""
     s = {k: float(v[layer, head]) for k, v in stats.items()}
     share = max(("prev", "first", "self", "special"), key=lambda k: s.get(k, -1.0))
-    what = {"prev": _("the previous token"), "first": _("the first token (an 'attention sink')"),
+    what = {"prev": _("the previous token"),
+            "first": _("the first token (an {attention_sink})").format(attention_sink=g("attention sink")),
             "self": _("itself"),
             "special": _("the special tokens ({cls}/{sep})").format(cls=facts.tokenizer.cls_token,
                                                                     sep=facts.tokenizer.sep_token)}[share]
     return _("Layer {layer}, head {head} sends on average **{share:.0%}** of its attention to {what}; "
-             "average entropy {entropy:.2f} bits, average distance {distance:.1f} tokens "
+             "average {entropy_term} {entropy:.2f} bits, average distance {distance:.1f} tokens "
              "(see *Head summary* for every head).").format(
         layer=nb.number(layer), head=nb.number(head), share=s[share], what=what, entropy=s["entropy"],
+        entropy_term=g("entropy"),
         distance=s["distance"])
 
 
 def on_redraw_pick() -> None:
     """The heatmap component's sliders moved: its (layer, head) indices become the page's numbers (and the URL's)."""
-    indices = ar.chosen(REDRAW_KEY)
+    indices = ar.newest(REDRAW_KEY)  # a report older than one taken is ignored (last write wins)
     if indices and 0 <= indices[0] < L and 0 <= indices[1] < H:
         for p, value in zip((LAYER, HEAD), indices):
             st.session_state[p.name] = nb.number(value)
@@ -248,6 +253,7 @@ def redraw_heatmap(fig, layer: int, head: int, masked, transform) -> None:
         trace.attentions, present.style(fig), layer=layer, head=head, masked=masked, transform=transform,
         title=_("Attention weights · {what}").format(what=what), key=REDRAW_KEY, on_change=on_redraw_pick,
         head_labels=[head_label(h) for h in range(H)],
+        address={"layer": (LAYER.name, LAYER.default), "head": (HEAD.name, HEAD.default)},
         config=chart_config(f"attention-heatmap-{lm.spec.id}", svg=bool(st.session_state.get("svg"))),
         strings={"layer": _("Layer"), "head": _("Head"), "loading": _("Loading layer {layer}, head {head}…"),
                  "layer_help": layer_help(), "head_help": head_help()})
@@ -341,15 +347,23 @@ def view_heads() -> None:
     for h in range(H):
         cells[h // per_row, h % per_row] = (layer, h)
         thumbs[h // per_row, h % per_row] = pooled[h]
-    # rows: "heads first–last" (with GQA "kv k: first–last"); a head's number = the row's first + the column
-    spans = [f"{nb.number(r * per_row)}–{nb.number(min(H, (r + 1) * per_row) - 1)}" for r in range(R)]
-    row_labels = [f"kv {nb.number(r)}: {span}" for r, span in enumerate(spans)] if facts.gqa else spans
-    col_labels = [f"+{c}" for c in range(per_row)]
+    # each thumbnail says which head it is (numbers from 1, models/numbering.py) and, with GQA, the key/value head it
+    # reads (from the model's own head -> kv map); rows: the query heads of one key/value head, or "heads a–b"
+    kv_of = att.kv_of_heads(lm.model.config) if facts.gqa else None
+    captions = [["" for _c in range(per_row)] for _r in range(R)]
+    for h in range(H):
+        captions[h // per_row][h % per_row] = (
+            _("head {h} (shares K/V {kv})").format(h=nb.number(h), kv=nb.number(int(kv_of[h]))) if facts.gqa
+            else _("head {h}").format(h=nb.number(h)))
+    row_labels = [(_("K/V head {kv}").format(kv=nb.number(int(kv_of[r * per_row]))) if facts.gqa else
+                   _("heads {first}–{last}").format(first=nb.number(r * per_row),
+                                                   last=nb.number(min(H, (r + 1) * per_row) - 1)))
+                  for r in range(R)]
     fig = ap.head_grid(thumbs, cells, _("The {heads} heads of layer {layer} (click one to open it)").format(
                            heads=H, layer=nb.number(layer)),
-                       row_labels=row_labels, col_labels=col_labels,
-                       row_title=_("key/value head (query heads sharing it)") if facts.gqa else _("heads"),
-                       col_title=_("head = first of the row + column"), selected=(layer, head), scale=scale)
+                       row_labels=row_labels, col_labels=[""] * per_row,
+                       row_title=_("query heads that share one key/value head") if facts.gqa else "",
+                       col_title="", selected=(layer, head), scale=scale, cell_labels=captions)
     show_chart(fig, "attention-heads", on_select=lambda: on_grid_click("attention-heads"), selection_mode="points")
     notes = [_("Each square is one head's full attention pattern (rows: queries, columns: keys; the blank "
                "triangle is the masked future).") if CAUSAL else
@@ -509,24 +523,24 @@ def view_qk() -> None:
 def view_bertviz(kind: str) -> None:
     from components import bertviz_offline as bv
 
-    layer, _head = chosen()
-    out = bv.head_view(trace, layer=layer) if kind == "head" else bv.model_view(trace)
+    layer, head = chosen()
+    # the head the page shows (from its link or its head picker) is the one ticked; head 1 by default is not a
+    # choice, so then every head is ticked (bertviz's own default)
+    one_head = head != 0 or st.session_state.get(HEAD_LINKED, False)
+    out = bv.head_view(trace, layer=layer, heads=[head] if one_head else None) if kind == "head" else \
+        bv.model_view(trace)
     if out.note:
         st.info(out.note, icon="✂️")
     components.html(out.html, height=out.height, scrolling=True)
-    size = _("This view sends {total:.2f} MB: {payload:.2f} MB of attention weights (float16) and {libs:.2f} MB "
-             "of JavaScript libraries.").format(total=out.n_bytes / 1e6, payload=out.payload_bytes / 1e6,
-                                                libs=out.library_bytes / 1e6)
-    if out.bertviz_bytes_estimate:
-        size += " " + _("bertviz itself would send about {mb:.1f} MB for the same view (its weights as JSON text) "
-                        "and fetch the libraries from the internet.").format(mb=out.bertviz_bytes_estimate / 1e6)
     st.caption(" ".join([
-        _("BertViz's **head view**: pick a layer in its menu, hover a token to see whom it reads; each colour is "
-          "a head (double-click a colour to show one head).") if kind == "head" else
+        (_("BertViz's **head view**: pick a layer in its menu, hover a token to see whom it reads. Only head {head} "
+           "is ticked, the head this page's link names: click the other colours to add heads.").format(
+            head=nb.number(head)) if one_head else
+         _("BertViz's **head view**: pick a layer in its menu, hover a token to see whom it reads; each colour is "
+           "a head (double-click a colour to show one head).")) if kind == "head" else
         _("BertViz's **model view**: every layer (rows) and head (columns) at once; click a thumbnail to "
           "enlarge."),
-        _("Drawn by bertviz's own JavaScript with require.js, d3 and jQuery served from this computer."), size,
-        _(bv.ROUNDING_NOTE)]))
+        _("The stronger (less transparent) a line, the larger its attention weight."), _(bv.ROUNDING_NOTE)]))
 
 
 @st.fragment

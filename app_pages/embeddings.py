@@ -13,6 +13,7 @@ from components.widgets import csv_download, md_literal, show_chart, visible
 from i18n import _
 from models import positions as pos
 from models import similarity as sim
+from models.trace import NoTokens
 
 HEATMAP_ROWS = 64  # tokens drawn in the heatmap (all of them are in the CSV)
 
@@ -62,7 +63,7 @@ def token_vectors() -> None:
     else:
         try:
             trace = get_trace(lm.spec.id, text)
-        except ValueError as e:
+        except NoTokens as e:
             st.info(str(e), icon="✍️")
             trace = None
         if trace is not None:
@@ -205,9 +206,9 @@ def pca_map() -> None:
                    "pca")
         st.caption(_(
             "Projected: the input-embedding vectors of the words (mean of pieces for split words). The {k} "
-            "principal components keep {pct:.1f}% of the variance ({each}); the rest is lost, so two words can look "
+            "{principal_components} keep {pct:.1f}% of the variance ({each}); the rest is lost, so two words can look "
             "close here and still be far apart in full space. Drag to rotate in 3D."
-        ).format(k=dims, pct=res.explained.sum() * 100, each=", ".join(f"{e * 100:.1f}%" for e in res.explained)))
+        ).format(principal_components=g("PCA", _("principal components")), k=dims, pct=res.explained.sum() * 100, each=", ".join(f"{e * 100:.1f}%" for e in res.explained)))
     keep_in_url()
 
 

@@ -1,6 +1,7 @@
 """Generate: the model writes one token at a time (greedy, sampling, beam search), streamed, shared by all sessions."""
 from __future__ import annotations
 
+import secrets
 import time
 import urllib.parse
 
@@ -16,7 +17,8 @@ from components.generation_plots import alternatives_figure, compare_figure, leg
 from components.glossary import glossary_link as g
 from components.widgets import md_literal, show_chart, visible
 from i18n import N_, _, ngettext
-from models.generation import DEFAULT_NEW_TOKENS, MAX_NEW_TOKENS, MAX_PROMPT_TOKENS, MODES, Settings
+from models.generation import DEFAULT_NEW_TOKENS, MAX_NEW_TOKENS, MAX_PROMPT_TOKENS, MODES, Refused, Settings
+from serving.engine import EngineClosed
 from models.registry import DEFAULT_DECODER, get_spec
 from models.sampling import token_texts
 
@@ -43,7 +45,13 @@ INPUT = state.Param("input", "text", state.choice(*inputs.INPUT_MODES))
 MESSAGE = state.Param("message", _(inputs.DEFAULT_MESSAGE), inputs.text_up_to(inputs.MAX_SENTENCE_CHARS))
 SYSTEM = state.Param("system", "", inputs.text_up_to(inputs.MAX_SENTENCE_CHARS))
 PARAMS = [MODE, TEMPERATURE, TOP_K, TOP_P, SEED, MAX_NEW, BEAMS, INPUT, MESSAGE, SYSTEM]
+FRESH_KEY = "gen_fresh_seed"  # the toggle "New seed each press"
+# A link that names its seed is there to be repeated; otherwise every press of Generate draws a new seed (one seed
+# for every press made students conclude that sampling is not random). The seed used is shown and goes in the link.
+if SEED.name in state.from_link([SEED], scope="generate"):
+    st.session_state[FRESH_KEY] = False
 state.seed(PARAMS, scope="generate")
+st.session_state.setdefault(FRESH_KEY, True)
 
 lm = get_model(st.session_state.active_model)
 st.title(_("Generate: one token at a time"))
@@ -81,7 +89,7 @@ bos = tools.token(ids[0]) if from_bos else None
 st.markdown(_(
     "{model} continues its prompt (the sidebar text, or in chat mode the conversation) one {token} at a time: it computes a probability for each of its {V:,} "
     "tokens, one is picked, appended, and the model runs again on the longer text. Thanks to the **{kv_cache}** each "
-    "step only computes the new token (the keys and values of earlier tokens are kept). **Greedy** always takes the "
+    "step only computes the new token (the keys and values of earlier tokens are kept). **{greedy}** always takes the "
     "most likely token; **sampling** draws at random from the probabilities (reshaped by {temperature}, {top_k} and "
     "{top_p}; a fixed seed makes the draw repeatable); **{beam_search}** keeps the best few partial continuations "
     "and returns the finished one with the best score: its total log-probability divided by its length (the mean "
@@ -89,7 +97,7 @@ st.markdown(_(
     "can miss the most likely sequence."
 ).format(model=lm.spec.label, token=g("token", _("token")), V=lm.facts.vocab_size, kv_cache=g("KV cache", "KV cache"),
          temperature=g("temperature", _("temperature")), top_k=g("top-k", "top-k"), top_p=g("top-p", "top-p"),
-         beam_search=g("beam search", _("beam search"))))
+         beam_search=g("beam search", _("beam search")), greedy=g("greedy decoding", _("Greedy"))))
 kv_view.section(lm, text)  # the KV cache, token by token (issue #24)
 chat = inputs.chat_prompt(lm, tools, engine, INPUT.name, MESSAGE.name, SYSTEM.name, PARAMS, scope="generate")
 if chat is not None:  # chat mode: the prompt is the templated conversation, the reply stops at the model's eos
@@ -155,10 +163,21 @@ else:
               help=_("Keep the smallest set of most likely tokens whose probabilities add up to p."))
 if sampling:
     sr.fallback_toggle(SERVER_KEY)
-c4.number_input(_("Seed"), 0, 2**31 - 1, step=1, key=SEED.name, disabled=not sampling,
-                on_change=state.forget_warning, args=(SEED.name,),
+
+
+def _seed_typed() -> None:
+    """A seed typed by hand is one to repeat: the next press uses it instead of drawing a new one."""
+    state.forget_warning(SEED.name)
+    st.session_state[FRESH_KEY] = False
+
+
+c4.number_input(_("Seed"), 0, 2**31 - 1, step=1, key=SEED.name, disabled=not sampling, on_change=_seed_typed,
                 help=_("The random draws of sampling come from this seed: the same seed and settings give the same "
-                       "text."))
+                       "text. The seed of the last press is shown here and kept in the link."))
+if sampling:
+    c4.toggle(_("New seed each press"), key=FRESH_KEY,
+              help=_("On: every press of Generate draws a new random seed (and shows it here). Off: every press "
+                     "repeats the seed above."))
 c5.number_input(_("Max new tokens"), 1, MAX_NEW_TOKENS, step=1, key=MAX_NEW.name,
                 on_change=state.forget_warning, args=(MAX_NEW.name,))
 if mode in ("beam", "compare"):
@@ -179,9 +198,25 @@ def _stop() -> None:
         run.cancel()
 
 
-b1, b2, _spacer = st.columns([1, 1, 6])
-go = b1.button(_("Generate"), type="primary", key="gen_go", icon=":material/play_arrow:")
+def new_seed() -> int:
+    return secrets.randbelow(2**31)  # the Seed input's range, 0 .. 2**31 - 1
+
+
+def _press() -> None:
+    """Generate pressed (a callback runs before the script, so the Seed input can still be set): with "New seed each
+    press" on, sampling gets a fresh seed, which the Seed input then shows and write_back puts in the link."""
+    if st.session_state.get(MODE.name) in ("sample", "compare") and st.session_state.get(FRESH_KEY, True):
+        st.session_state[SEED.name] = new_seed()
+        state.forget_warning(SEED.name)
+
+
+b1, b2, b3, _spacer = st.columns([1, 1, 2, 4])
+go = b1.button(_("Generate"), type="primary", key="gen_go", icon=":material/play_arrow:", on_click=_press)
 b2.button(_("Stop"), key="gen_stop", on_click=_stop, icon=":material/stop:")
+if sampling:  # the same seed again: the same text (reproducible), whatever the toggle says
+    go = b3.button(_("Repeat this seed"), key="gen_repeat", icon=":material/replay:",
+                   help=_("Generate again with seed {seed}: the same settings give the same text.").format(
+                       seed=st.session_state[SEED.name])) or go
 state.write_back(PARAMS, scope="generate")
 
 if go:
@@ -193,10 +228,11 @@ if go:
         try:
             st.session_state["gen_run"] = start(lm, engine, mode, settings(), int(st.session_state[BEAMS.name]),
                                                 ids, from_bos)
-        except (ValueError, RuntimeError) as e:
+        except (Refused, EngineClosed) as e:
             st.error(_("Generation could not start: {reason}").format(reason=e), icon=":material/error:")
             st.stop()
-    st.session_state.pop("gen_pick", None)
+    for key in ("gen_pick", "gen_pick_last", "gen_parent"):  # a new text: token #0 first, no branch to compare with
+        st.session_state.pop(key, None)
 
 run: Run | None = st.session_state.get("gen_run")
 if run is None or run.model_id != lm.spec.id:
@@ -299,11 +335,27 @@ if run.mode == "compare":
                                                                    score=run.beam.score))
     final_steps = None
 else:
-    if run.branched is not None:
+    if run.mode == "sample":  # the seed this text was drawn with (also in the Seed input and in the link)
+        st.caption(_("Drawn with seed {seed}: **Repeat this seed** gives this text again; **Generate** draws a new "
+                     "seed while *New seed each press* is on.").format(seed=run.settings.seed))
+    parent: Run | None = st.session_state.get("gen_parent")
+    if run.branched is not None and parent is not None and parent.model_id == run.model_id:
+        # the continuation it branched from stays on screen, beside the branch, the branch point outlined in both
         at, before, after = run.branched
-        st.caption(_("Branched at token #{i}: {old} → {new}, then continued with the same settings.").format(
-            i=at, old=md_literal(visible(before)), new=md_literal(visible(after))))
-    out, status = st.empty(), st.empty()
+        left, right = st.columns(2)
+        left.markdown("**" + _("Original") + "**")
+        show(parent, parent.steps, left.empty(), selected=at)
+        right.markdown("**" + _("Branch: {old} → {new} at token #{i}").format(
+            i=at, old=md_literal(visible(before)), new=md_literal(visible(after))) + "**")
+        out, status = right.empty(), right.empty()
+        st.caption(_("Left: the text as first generated; right: the same tokens up to #{i}, your choice there, and "
+                     "what the model wrote after it with the same method and settings.").format(i=at))
+    else:
+        if run.branched is not None:
+            at, before, after = run.branched
+            st.caption(_("Branched at token #{i}: {old} → {new}, then continued with the same settings.").format(
+                i=at, old=md_literal(visible(before)), new=md_literal(visible(after))))
+        out, status = st.empty(), st.empty()
     req = run.req
     if req is not None:
         while not req.done:
@@ -345,12 +397,36 @@ if final_steps is None or not final_steps:
 # ------------------------------------------------------------------------------ alternatives + branch
 st.subheader(_("Why this token? The alternatives it beat"))
 pieces = tools.pieces([s.token_id for s in final_steps])
+PICK_LAST = "gen_pick_last"  # the token picked before: clicking the selected token again keeps it selected
 if not isinstance(st.session_state.get("gen_pick"), int) or st.session_state["gen_pick"] >= len(final_steps):
-    st.session_state["gen_pick"] = 0
-i = st.selectbox(_("Token"), range(len(final_steps)), key="gen_pick",
-                 format_func=lambda k: "#{k}  {token}  (p = {p:.3f})".format(
-                     k=k, token=visible(pieces[k]) or _("(part of a character)"), p=final_steps[k].prob))
+    last = st.session_state.get(PICK_LAST)
+    st.session_state["gen_pick"] = last if isinstance(last, int) and last < len(final_steps) else 0
+
+
+def _picked_token() -> None:
+    if st.session_state.get("gen_pick") is None:  # a click on the selected pill unselects it: keep the token
+        st.session_state["gen_pick"] = st.session_state.get(PICK_LAST, 0)
+    st.session_state[PICK_LAST] = st.session_state["gen_pick"]
+
+
+SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def pill_label(k: int) -> str:
+    """The token's text with its number as a subscript: Streamlit 1.67 sends a pill's LABEL back, so two tokens
+    with the same text (" the" twice) need labels that differ, or a click on the second would pick the first."""
+    return (visible(pieces[k]) or "·") + str(k).translate(SUBSCRIPT)
+
+
+# The generated text as one button per token (st.pills: a click reaches the server reliably, unlike a click inside
+# st.html); the token picked is outlined in the coloured text above and its alternatives are drawn below.
+st.pills(_("Click a generated token to see the alternatives it beat"), range(len(final_steps)), key="gen_pick",
+         selection_mode="single", on_change=_picked_token, format_func=pill_label)
+i = st.session_state["gen_pick"]
+st.session_state[PICK_LAST] = i
 step = final_steps[i]
+st.caption(_("Token #{i}: {token}, model probability {p:.3f}.").format(
+    i=i, token=md_literal(visible(pieces[i])) if pieces[i] else _("(part of a character)"), p=step.prob))
 alt_text = [visible(t) for t in tools.each(list(step.top_ids))]
 chosen = step.top_ids.index(step.token_id) if step.token_id in step.top_ids else -1
 adjusted = list(step.top_chosen_probs) if run.mode == "sample" else None
@@ -376,7 +452,8 @@ alt = b1.selectbox(_("Continue with another token instead"), choices, key="gen_a
 if b2.button(_("Branch from here"), key="gen_branch", icon=":material/call_split:", disabled=run.running):
     with st.spinner(_("Branching...")):
         st.session_state["gen_run"] = branch(lm, engine, run, i, int(alt))
-    st.session_state.pop("gen_pick", None)
+    st.session_state["gen_parent"] = run  # shown beside the branch
+    st.session_state.pop("gen_pick", None)  # the branch opens on the branch point (gen_pick_last)
     st.rerun()
 st.caption(_("Branching keeps the tokens before this one, puts your choice in its place and lets the model "
              "continue with the same method and settings, so you can see how one different word changes the rest."))

@@ -19,7 +19,7 @@ from models import mlm
 from models.lens import NoFinalNorm, final_norm, logit_lens
 from models.loss import next_token_scores
 from models.registry import DEFAULT_DECODER, get_spec
-from models.sampling import TEMPERATURE_MAX, BadSetting, adjust, ranking, token_texts
+from models.sampling import TEMPERATURE_MAX, BadSetting, adjust, decoded_tail, ranking, token_texts
 
 N_BARS = 20  # tokens drawn in the bars
 N_MATH = 10  # tokens in the step-by-step table
@@ -173,9 +173,10 @@ logits = trace.last_logits  # [V] the cached last-position logits: the sliders n
 order = ranking(logits)  # [V] token ids, most likely first (temperature and the cuts keep this order)
 bar_ids = order[:N_BARS]
 bar_labels = _labels(bar_ids)
-tail = "".join(visible(t) for t in _texts(trace.ids[-6:]))
+with lm.tokenizer_lock:  # the last tokens decoded together: a character cut into byte pieces reads as itself
+    tail, cut_before = decoded_tail(lm.tokenizer, trace.ids, 6)
 st.markdown(_("Prediction for the token after {tail} (position {position}).").format(
-    tail=md_literal("…" + tail), position=trace.n_tokens))
+    tail=md_literal(("…" if cut_before else "") + visible(tail)), position=trace.n_tokens))
 
 
 def _on_off(value: str | None) -> str:
@@ -286,7 +287,8 @@ def sampling_on_server() -> None:
                                h0=adj.entropy_original, h1=adj.entropy_final, hmax=np.log2(V), V=V)))
 
     st.subheader(_("The math, with the live numbers"))
-    lines = [_("1. **logits** z: the unembedding's score for each of the {V:,} tokens.").format(V=V)]
+    lines = [_("1. **logits** z: the {unembedding}'s score for each of the {V:,} tokens.").format(
+        V=V, unembedding=g("unembedding"))]
     if adj.greedy:
         lines.append(_("2. **temperature**: T = 0 means take the arg-max, so no division happens."))
     else:
@@ -336,9 +338,9 @@ else:
         rise = _("The model's final choice {token} first reaches the top after layer {layer} and ends with {p:.1%}.")
     st.markdown(i18n.sentences(_(
         "The same recipe — final {norm} + unembedding + softmax — applied to the last position's hidden state "
-        "after **every** layer, as if the model stopped there (the *logit lens*). The last row is the real "
+        "after **every** layer, as if the model stopped there (the {logit_lens}). The last row is the real "
         "prediction."
-    ).format(norm=norm_name), rise.format(token=md_literal(final_label), layer=first_top, p=lens.final_probs[-1])))
+    ).format(norm=norm_name, logit_lens=g("logit lens")), rise.format(token=md_literal(final_label), layer=first_top, p=lens.final_probs[-1])))
     show_chart(lens_heatmap(texts, lens.top_probs, names,
                         title=_("Top {k} tokens after each of the {L} layers").format(k=N_LENS, L=L)), "lens")
     show_chart(lens_line(lens.final_probs, lens.final_ranks, final_label,

@@ -16,6 +16,7 @@ from i18n import N_, _, ngettext
 from models.positions import layer0_text as model_layer0_text
 from models import similarity as sim
 from models.loading import ModelUnavailable, bundled_path
+from models.trace import NoTokens
 
 lm = get_model(st.session_state.active_model)
 facts = lm.facts
@@ -174,7 +175,7 @@ else:
                  "before any position or context.").format(embedding=glossary_link("embedding", _("embedding")),
                                                            rows=facts.vocab_size, d=facts.d_model)]
         if KIND == "byte-level BPE":
-            how.append(_("Words are looked up as they appear inside a sentence, with their leading space (`Ġ`)."))
+            how.append(_("Words are looked up as they appear inside a sentence, with their leading space (␣)."))
     how.append(_("A word cut into several pieces gets the **mean** of its pieces' vectors. Hover a cell for the exact "
                  "value; the diagonal is each word with itself (1)."))
     st.caption(i18n.sentences(*how))
@@ -226,7 +227,7 @@ traced = {}
 for s in sentences:
     try:
         traced[s] = get_trace(lm.spec.id, s)
-    except ValueError:  # the tokenizer drops every character of it
+    except NoTokens:  # the tokenizer drops every character of it
         st.caption(_("{sentence} becomes no token at all; it is left out.").format(sentence=md_literal(s)))
 sentences = [s for s in sentences if s in traced]
 if len(sentences) < 2:
@@ -339,7 +340,7 @@ else:
         try:
             tr = get_trace(lm.spec.id, s)
             pos = sim.span_positions(tr.offsets, tr.special, *span)
-        except ValueError:  # no token at all
+        except NoTokens:  # no token at all
             tr, pos = None, []
         if tr is None:
             st.warning(_("Sentence {i} becomes no token at all; it is left out.").format(i=i + 1), icon="🔎")

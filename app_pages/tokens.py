@@ -1,4 +1,6 @@
 """Tokens: the text as the model's pieces and ids, compared with the other family's tokenizer."""
+import hashlib
+
 import pandas as pd
 import streamlit as st
 
@@ -45,11 +47,25 @@ if cut is not None:  # which tokens are dropped, and whether the app's cap or th
 if (recipe_cut := recipe_notice(enc.n_total, window, lm.spec.label)) is not None:
     st.caption(recipe_cut)
 
+# The "Token" picker's widget key names this tokenization: a new text (or model) gets a new picker, made from the
+# kept token number, so the label in the box can never be an old text's token while the details show a new one
+# (Streamlit 1.67 keeps a keyed selectbox's old option label in the browser when its options change under it).
+PICK_KEY = "token_pick_" + hashlib.blake2b(repr((lm.spec.id, [p.id for p in pieces])).encode(),
+                                           digest_size=8).hexdigest()
 selected = st.session_state.get(TOKEN.name, 0)
-# Streamlit 1.67's selectbox hands back the browser's old option LABEL (a str) when the options changed under it
 if not isinstance(selected, int) or not 0 <= selected < len(pieces):
-    st.session_state[TOKEN.name] = 0
-selected = st.session_state.get(TOKEN.name, 0)
+    st.session_state[TOKEN.name] = selected = 0
+picked = st.session_state.get(PICK_KEY)
+# a value set from outside the picker (a link, a preset, the kept value of an earlier visit) wins over the picker's
+if not isinstance(picked, int) or not 0 <= picked < len(pieces) or st.session_state.get("_token_synced") != selected:
+    st.session_state[PICK_KEY] = selected
+selected = st.session_state[TOKEN.name] = st.session_state["_token_synced"] = st.session_state[PICK_KEY]
+
+
+def _picked() -> None:
+    st.session_state[TOKEN.name] = st.session_state["_token_synced"] = st.session_state[PICK_KEY]
+    state.forget_warning(TOKEN.name)
+
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric(_("Characters"), f"{len(text):,}")
@@ -72,11 +88,11 @@ if han is not None:  # Chinese text: how many characters became byte pieces, [UN
 # ------------------------------------------------------------------------------------ one token
 st.subheader(_("One token up close"))
 st.selectbox(
-    _("Token"), range(len(pieces)), key=TOKEN.name, on_change=state.forget_warning, args=(TOKEN.name,),
-    format_func=lambda i: _("#{index}  {piece}  (id {id})").format(index=i, piece=visible(pieces[i].shown),
+    _("Token"), range(len(pieces)), key=PICK_KEY, on_change=_picked,
+    format_func=lambda i: _("#{index}  {piece}  (id {id})").format(index=i, piece=visible(pieces[i].display),
                                                                    id=pieces[i].id),
 )
-p = pieces[st.session_state[TOKEN.name]]
+p = pieces[st.session_state[PICK_KEY]]
 left, right = st.columns([2, 3])
 with left:
     kv_table(
@@ -89,17 +105,18 @@ with left:
         font_size="0.95rem",
     )
 with right:
-    fig = one_hot_vs_dense(p.id, facts.vocab_size, token_embedding(lm, p.id), visible(p.shown))
+    fig = one_hot_vs_dense(p.id, facts.vocab_size, token_embedding(lm, p.id), visible(p.display))
     show_chart(fig, "onehot")
 T, V, d = len(pieces), facts.vocab_size, facts.d_model
 st.markdown(_(
-    "**One-hot vs dense.** As a one-hot vector this token is {V:,} numbers with a single 1; the whole text would be "
+    "**One-hot vs dense.** As a {one_hot} vector this token is {V:,} numbers with a single 1; the whole text would be "
     "{T:,} × {V:,} = {TV:,} numbers ({mb:,.1f} MB in float32). The model instead looks up row {id:,} of its "
     "{embedding} matrix: {d} numbers per token, {Td:,} for the text ({kb:,.1f} kB). Multiplying the one-hot vector "
     "by the matrix would give exactly that row, so the lookup is the same maths, done cheaply. Related words get "
     "similar vectors (rows that point in similar directions, wherever they sit in the matrix); a one-hot vector "
     "says nothing about meaning."
 ).format(V=V, T=T, TV=T * V, mb=T * V * 4 / 1e6, id=p.id, embedding=g("embedding"), d=d, Td=T * d,
+         one_hot=g("one-hot"),
          kb=T * d * 4 / 1e3))
 
 # ------------------------------------------------------------------------ other family side by side
@@ -123,16 +140,25 @@ if other is not None:
             st.markdown(f"**{label}** ({family_name}) · {tfacts.kind} · **" + _("{n:,} tokens").format(n=n_total) + "**")
             token_chips(ps)
     st.caption(_(
-        "Different {vocabularies} cut the same text differently. BERT's uncased WordPiece lower-cases and wraps the "
-        "text in [CLS] … [SEP]; byte-level BPE keeps case and spaces and never meets an unknown character: a Chinese "
+        "Different {vocabularies} cut the same text differently. BERT's uncased {wordpiece} lower-cases and wraps the "
+        "text in {cls_sep}; byte-level {bpe} keeps case and spaces and never meets an unknown character: a Chinese "
         "character or an emoji it has no piece for becomes byte pieces."
-    ).format(vocabularies=g("vocabulary", _("vocabularies"))))
+    ).format(vocabularies=g("vocabulary", _("vocabularies")), wordpiece=g("WordPiece", "WordPiece"),
+             cls_sep=g("[CLS] / [SEP]", "[CLS] … [SEP]"), bpe=g("BPE", "BPE")))
 
 # -------------------------------------------------------------------------------------- table
 st.subheader(_("Tokens and ids"))
 table = pd.DataFrame(pieces_table(pieces))
-st.dataframe(table.rename(columns={k: _(v) for k, v in COLUMNS.items()}), hide_index=True, width="stretch",
+# on screen: whitespace visible as on the chips, and "—" for the span of a token added by the tokenizer (the CSV keeps
+# empty cells, a stable export format)
+on_screen = table.assign(piece=table["piece"].map(visible), decoded=table["decoded"].map(visible),
+                         start=[str(q.span[0]) if q.covers_text else "—" for q in pieces],
+                         end=[str(q.span[1]) if q.covers_text else "—" for q in pieces])
+st.dataframe(on_screen.rename(columns={k: _(v) for k, v in COLUMNS.items()}), hide_index=True, width="stretch",
              height=min(400, 38 + 35 * len(table)))
+if not all(q.covers_text for q in pieces):
+    st.caption(_("— in start and end: a special token the tokenizer added ({tokens}); it covers no characters of "
+                 "your text.").format(tokens=", ".join(dict.fromkeys(f"`{q.raw}`" for q in pieces if not q.covers_text))))
 csv_download(table, _("Download as CSV"), f"tokens-{lm.spec.id}.csv", key="tokens_csv")
 
 # -------------------------------------------------------------------- what else a model is given as input

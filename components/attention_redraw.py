@@ -21,8 +21,10 @@ Python package (``package_data/plotly.min.js``, the version its figure JSON is w
 registered as a second component, so Streamlit's own component route serves the file; nothing is copied into
 this repository and nothing is fetched from the internet.
 
-The component reports ``{"layer": l, "head": h}`` (after the browser has redrawn); the page stores it and
-writes it to the URL. Everything between Python and the browser (``selection``, ``pairs``, the reported value) is
+The component reports ``{"layer": l, "head": h, "seq": n, "src": frame id}`` (after the browser has redrawn; ``seq`` counts the
+reports, see :func:`newest`); the page stores it and writes it to the URL. With ``address`` the browser also
+writes the layer/head into the address bar itself on every redraw, and puts them back if a rerun that started
+before the last move wrote older numbers there (the address is always the view on screen). Everything between Python and the browser (``selection``, ``pairs``, the reported value) is
 a 0-based (block, head) INDEX; the browser SHOWS numbers (layers 1..L, heads 1..H, models/numbering.py): its
 sliders run from 1, and ``{layer}``/``{head}`` in the title and the loading text become index + 1. The selection sent in the arguments changes only when it changes from outside the
 component (a link, another view), so a rerun caused by the component itself leaves the arguments identical
@@ -31,7 +33,6 @@ component (a link, another view), so a rerun caused by the component itself leav
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +45,8 @@ from models.numbering import number
 FRONTEND = Path(__file__).parent / "attention_redraw_frontend"
 BUDGET_BYTES = 4 * 2**20  # float32 weights of every layer and head at once (4 MiB: SmolLM2 up to 62 tokens)
 # every head of one layer (9 MiB for SmolLM2 at 512 tokens, 12 MiB for MiniLM): heads switch in the browser at any
-# length. Measured at 512 tokens (SmolLM2, headless Chromium, loaded 2-core VM): with one head sent, every head
-# change is a round trip of 1.0-1.7 s; with the layer sent, head changes take 0.1-0.18 s and layer changes 0.7-1.3 s.
+# length. Sending one head instead would make every head change a server round trip with the whole layer's
+# weights computed again (`python -m bench.run --only attention` times both kinds of change).
 LAYER_BUDGET_BYTES = 16 * 2**20
 COMPONENT = "attention_heatmap"
 PLOTLY_COMPONENT = "plotlyjs"  # the plotly package's package_data folder, served by Streamlit's component route
@@ -133,7 +134,9 @@ def template(fig, title: str | None = None) -> dict:
 def title_template(title: str) -> str:
     """A title with ``{layer}`` and ``{head}`` placeholders, escaped as attention_heatmap escapes titles (the
     browser substitutes the numbers)."""
-    return html.escape(title)
+    from components.plots import plotly_text
+
+    return plotly_text(title)
 
 
 # -------------------------------------------------------------------------------------------- streamlit
@@ -164,18 +167,49 @@ def chosen(key: str) -> tuple[int, int] | None:
     return None
 
 
+def newest(key: str) -> tuple[int, int] | None:
+    """Like :func:`chosen`, for an ``on_change`` callback: None when the report is older than one already taken.
+    The browser numbers its reports (``seq``); last write wins, so a late report can never move the page (and its
+    URL) back to a head the chart no longer shows."""
+    import streamlit as st
+
+    value, picked = st.session_state.get(key), chosen(key)
+    if picked is None:
+        return None
+    report = (str(value.get("src", "")), value.get("seq") if isinstance(value.get("seq"), int) else 0)
+    last_key = f"_{key}_seq"
+    if not is_newer(report, st.session_state.get(last_key)):
+        return None
+    st.session_state[last_key] = report
+    return picked
+
+
+def is_newer(report: tuple[str, int], last: tuple[str, int] | None) -> bool:
+    """Whether a report (frame id, number) comes after ``last``: a later number from the same frame, or any report
+    from another frame (the component was drawn again: its numbers start from 1). Unnumbered reports always pass."""
+    if last is None or not report[1] or report[0] != last[0]:
+        return True
+    return report[1] > last[1]
+
+
 def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, masked: np.ndarray | None,
             key: str, strings: dict[str, str], head_labels: list[str] | None = None,
             on_change: Callable[[], None] | None = None, config: dict | None = None,
             budget: int = BUDGET_BYTES, layer_budget: int = LAYER_BUDGET_BYTES,
-            transform: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+            transform: Callable[[np.ndarray], np.ndarray] | None = None,
+            address: dict[str, tuple[str, int]] | None = None) -> None:
     """Show the heatmap component. ``fig`` is attention_heatmap's figure of (layer, head) (the look);
     ``title`` its title with ``{layer}``/``{head}`` placeholders (unescaped; escaped here); ``strings``
     the translated words of the controls (``layer``, ``head``, ``loading``, ``layer_help``, ``head_help``);
     ``layer``, ``head``: 0-based indices; ``head_labels``: what the head slider shows for each index (default:
     the head numbers, 1..H);
     ``on_change`` runs when the user picks another layer or head (read it with :func:`chosen`);
-    ``transform`` as in :func:`payload` (the figure's size is taken from ``fig``)."""
+    ``transform`` as in :func:`payload` (the figure's size is taken from ``fig``);
+    ``address``: ``{"layer": (param, default number), "head": (param, default number)}``: the URL parameters
+    that hold the page's layer/head NUMBERS. The browser then writes them into the address bar itself
+    (``history.replaceState`` on the app's window, same origin) whenever it redraws, so the address is the view
+    on screen at once, not after the server's rerun; a default number is left out, as :func:`state.write_back`
+    does."""
     import streamlit as st
 
     component = _components()
@@ -192,5 +226,6 @@ def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, m
         n_layers=int(L), n_heads=int(H), selection=st.session_state[sent_key], figure=template(fig, title),
         title=title_template(title), strings=strings, head_labels=head_labels or [str(number(h)) for h in range(H)],
         config=config or {}, plot_height=height,
+        address={k: [str(v[0]), int(v[1])] for k, v in (address or {}).items()},
         key=key, default=None, on_change=on_change,
     )

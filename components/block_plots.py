@@ -1,16 +1,15 @@
 """Pure plotly builders for /block (inside a block): numpy in, go.Figure out (no streamlit; unit-tested).
 
-Token labels come from the vocabulary (they may contain "<" or "&"): every label is html-escaped. Layers and
+Token labels come from the vocabulary (they may contain "<" or "&"): every label is escaped for Plotly (components.plots.plotly_text). Layers and
 heads are labelled with the numbers people see (layers 1..L, heads 1..H; layer 0 is the embeddings).
 """
 from __future__ import annotations
 
-import html
 
 import numpy as np
 import plotly.graph_objects as go
 
-from components.plots import FONT
+from components.plots import FONT, plotly_text
 from i18n import _
 
 ATTENTION = "#2563eb"  # what an attention sub-layer wrote
@@ -49,7 +48,7 @@ def stream_chart(stream_norms: np.ndarray, write_norms: np.ndarray, title: str, 
                    line=dict(color=STREAM, width=2.5), marker=dict(size=6),
                    hovertemplate=f"%{{x}}<br>{stream_name}: {norm} %{{y:.4f}}<extra></extra>"),
     ])
-    fig.update_layout(title=html.escape(title), font=FONT, height=420, bargap=0.15,
+    fig.update_layout(title=plotly_text(title), font=FONT, height=420, bargap=0.15,
                       margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.3),
                       yaxis_title=norm, plot_bgcolor="white")
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=names, tickangle=-60,
@@ -86,12 +85,12 @@ def component_grid(heads: np.ndarray, mlps: np.ndarray, title: str, value_name: 
     text = np.vectorize(lambda v: format(v, value_format))(z) if L * len(x) <= 400 else None
     fig = go.Figure(go.Heatmap(
         z=z, x=x, y=y, xgap=1, ygap=1, text=text, texttemplate="%{text}" if text is not None else None,
-        textfont=dict(size=10), colorbar=dict(thickness=14, title=dict(text=html.escape(value_name))),
-        hovertemplate=f"%{{y}} · %{{x}}<br>{html.escape(value_name)} %{{z:.6f}}<extra></extra>", **scale,
+        textfont=dict(size=10), colorbar=dict(thickness=14, title=dict(text=plotly_text(value_name))),
+        hovertemplate=f"%{{y}} · %{{x}}<br>{plotly_text(value_name)} %{{z:.6f}}<extra></extra>", **scale,
     ))
     for r, c in sorted(marked or ()):
         fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5, line=dict(color="#111827", width=3))
-    fig.update_layout(title=html.escape(title), font=FONT, height=max(300, 90 + 24 * L),
+    fig.update_layout(title=plotly_text(title), font=FONT, height=max(300, 90 + 24 * L),
                       margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white")
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", side="top")
@@ -107,12 +106,12 @@ def layer_totals(attention: np.ndarray, mlps: np.ndarray, title: str, value_name
     layer = _("layer")
     fig = go.Figure([
         go.Bar(x=x, y=attention, name=attn_name, marker_color=ATTENTION,
-               hovertemplate=f"{layer} %{{x}} · {attn_name}<br>{html.escape(value_name)} %{{y:+.5f}}<extra></extra>"),
+               hovertemplate=f"{layer} %{{x}} · {attn_name}<br>{plotly_text(value_name)} %{{y:+.5f}}<extra></extra>"),
         go.Bar(x=x, y=mlps, name=mlp_name, marker_color=MLP,
-               hovertemplate=f"{layer} %{{x}} · {mlp_name}<br>{html.escape(value_name)} %{{y:+.5f}}<extra></extra>"),
+               hovertemplate=f"{layer} %{{x}} · {mlp_name}<br>{plotly_text(value_name)} %{{y:+.5f}}<extra></extra>"),
     ])
-    fig.update_layout(title=html.escape(title), font=FONT, height=340, barmode="group", plot_bgcolor="white",
-                      margin=dict(l=10, r=10, t=50, b=10), xaxis_title=layer, yaxis_title=html.escape(value_name),
+    fig.update_layout(title=plotly_text(title), font=FONT, height=340, barmode="group", plot_bgcolor="white",
+                      margin=dict(l=10, r=10, t=50, b=10), xaxis_title=layer, yaxis_title=plotly_text(value_name),
                       legend=dict(orientation="h", y=-0.25))
     fig.update_xaxes(type="category")
     fig.update_yaxes(zeroline=True, zerolinecolor="#6b7280", gridcolor="#e5e7eb")
@@ -125,7 +124,7 @@ def before_after_bars(labels: list[str], before: np.ndarray, after: np.ndarray, 
     horizontal bars, the first label at the top). ``highlight``: the target's row, marked with ◀."""
     before = np.asarray(before, dtype=np.float64)
     after = np.asarray(after, dtype=np.float64)
-    rows = [f"{i + 1}. {html.escape(s)}" + (" ◀" if i == highlight else "") for i, s in enumerate(labels)]
+    rows = [f"{i + 1}. {plotly_text(s)}" + (" ◀" if i == highlight else "") for i, s in enumerate(labels)]
     prob = _("probability")
     normal, switched = _("ordinary run"), _("with the parts switched off")
     fig = go.Figure([
@@ -137,7 +136,7 @@ def before_after_bars(labels: list[str], before: np.ndarray, after: np.ndarray, 
                hovertemplate=f"%{{y}}<br>{prob} %{{x:.6f}}<extra>{switched}</extra>"),
     ])
     top = float(max(before.max(initial=0), after.max(initial=0), 1e-9)) * 1.1
-    fig.update_layout(title=html.escape(title), font=FONT, barmode="group", height=120 + 44 * len(labels),
+    fig.update_layout(title=plotly_text(title), font=FONT, barmode="group", height=120 + 44 * len(labels),
                       margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.08),
                       plot_bgcolor="white")
     fig.update_xaxes(range=[0, top], tickformat=".0%", title=prob, **GRID)
@@ -149,14 +148,14 @@ def position_cosines(labels: list[str], cosines: np.ndarray, title: str, chosen:
     """Encoders: for every position, the cosine between its final vector in the ordinary run and with the parts
     switched off (1 = unchanged direction). ``chosen``: the page's position, in red."""
     cosines = np.asarray(cosines, dtype=np.float64)
-    rows = [html.escape(s) for s in labels]
+    rows = [plotly_text(s) for s in labels]
     rows = [s + "\u200b" * rows[:i].count(s) for i, s in enumerate(rows)]  # keep equal labels apart
     name = _("cosine")
     colours = [AFTER if i == chosen else BEFORE for i in range(len(rows))]
     fig = go.Figure(go.Bar(x=rows, y=cosines, marker_color=colours, text=[f"{v:.3f}" for v in cosines],
                            textposition="auto", hovertemplate=f"%{{x}}<br>{name} %{{y:.6f}}<extra></extra>"))
     low = float(min(cosines.min(initial=1.0), 0.9))
-    fig.update_layout(title=html.escape(title), font=FONT, height=360, margin=dict(l=10, r=10, t=50, b=10),
+    fig.update_layout(title=plotly_text(title), font=FONT, height=360, margin=dict(l=10, r=10, t=50, b=10),
                       yaxis_title=name, plot_bgcolor="white")
     fig.update_yaxes(range=[min(low - 0.02, 1.0), 1.005], **GRID)
     fig.update_xaxes(type="category", tickangle=-45)

@@ -1,13 +1,12 @@
 """Pure plotly builders for training a tokenizer (the Tokens page): numpy in, go.Figure out (no streamlit)."""
 from __future__ import annotations
 
-import html
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from components.plots import FONT
+from components.plots import FONT, plotly_text
 from i18n import _
 
 MERGE = "#1d4ed8"
@@ -27,7 +26,7 @@ def merges_figure(counts: np.ndarray, labels: list[str], n: int, text_tokens: np
                                         _("Tokens of the sidebar text after the first N merges")))
     merge, seen = _("merge"), _("occurrences")
     fig.add_trace(go.Scatter(x=ranks, y=counts, mode="lines", line=dict(color=MERGE, width=2), name=seen,
-                             customdata=[html.escape(s) for s in labels],
+                             customdata=[plotly_text(s) for s in labels],
                              hovertemplate=f"{merge} %{{x}}: %{{customdata}}<br>{seen} %{{y:,}}<extra></extra>"),
                   row=1, col=1)
     if 1 <= n <= len(counts):
@@ -39,8 +38,8 @@ def merges_figure(counts: np.ndarray, labels: list[str], n: int, text_tokens: np
                              hovertemplate=f"N = %{{x}}<br>{tokens} %{{y:,}}<extra></extra>"), row=1, col=2)
     if real_tokens is not None and len(text_at):
         fig.add_trace(go.Scatter(x=[0, int(np.max(text_at))], y=[real_tokens, real_tokens], mode="lines",
-                                 line=dict(color=REAL, width=2, dash="dash"), name=html.escape(real_label),
-                                 hovertemplate=f"{html.escape(real_label)}<br>{tokens} %{{y:,}}<extra></extra>"),
+                                 line=dict(color=REAL, width=2, dash="dash"), name=plotly_text(real_label),
+                                 hovertemplate=f"{plotly_text(real_label)}<br>{tokens} %{{y:,}}<extra></extra>"),
                       row=1, col=2)
     if n in set(np.asarray(text_at).tolist()):
         y = int(np.asarray(text_tokens)[list(np.asarray(text_at)).index(n)])
@@ -50,7 +49,7 @@ def merges_figure(counts: np.ndarray, labels: list[str], n: int, text_tokens: np
     fig.update_yaxes(title_text=seen, type="log", row=1, col=1)
     fig.update_xaxes(title_text=_("merges used (N)"), row=1, col=2)
     fig.update_yaxes(title_text=tokens, rangemode="tozero", row=1, col=2)
-    fig.update_layout(title=dict(text=title), font=FONT, height=380, margin=dict(l=10, r=10, t=80, b=40),
+    fig.update_layout(title=dict(text=plotly_text(title)), font=FONT, height=380, margin=dict(l=10, r=10, t=80, b=40),
                       legend=dict(orientation="h", y=-0.25))
     return fig
 
@@ -59,13 +58,13 @@ def tax_figure(names: list[str], tokens_a: list[int], tokens_b: list[int], label
                title: str) -> go.Figure:
     """Grouped bars: tokens of text A and text B in each tokenizer."""
     tokens = _("tokens")
-    names = [html.escape(n) for n in names]
+    names = [plotly_text(n) for n in names]
     fig = go.Figure([
-        go.Bar(x=names, y=tokens_a, name=html.escape(label_a), marker_color="#94a3b8", text=tokens_a,
-               textposition="auto", hovertemplate=f"%{{x}}<br>{tokens} %{{y}}<extra>{html.escape(label_a)}</extra>"),
-        go.Bar(x=names, y=tokens_b, name=html.escape(label_b), marker_color=MERGE, text=tokens_b,
-               textposition="auto", hovertemplate=f"%{{x}}<br>{tokens} %{{y}}<extra>{html.escape(label_b)}</extra>"),
+        go.Bar(x=names, y=tokens_a, name=plotly_text(label_a), marker_color="#94a3b8", text=tokens_a,
+               textposition="auto", hovertemplate=f"%{{x}}<br>{tokens} %{{y}}<extra>{plotly_text(label_a)}</extra>"),
+        go.Bar(x=names, y=tokens_b, name=plotly_text(label_b), marker_color=MERGE, text=tokens_b,
+               textposition="auto", hovertemplate=f"%{{x}}<br>{tokens} %{{y}}<extra>{plotly_text(label_b)}</extra>"),
     ])
-    fig.update_layout(title=dict(text=title), font=FONT, barmode="group", height=320,
+    fig.update_layout(title=dict(text=plotly_text(title)), font=FONT, barmode="group", height=320,
                       yaxis=dict(title=dict(text=tokens), rangemode="tozero"), margin=dict(l=10, r=10, t=60, b=30))
     return fig

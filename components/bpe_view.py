@@ -151,7 +151,7 @@ def train_section(lm: Any, text: str) -> None:
                 "more.").format(n=len(merges), k=trained.min_frequency)
     st.caption(i18n.sentences(_(
         "Trained on {corpus}, cut into words by GPT-2's byte-level pre-tokenizer (a space stays with the word after "
-        "it and is written Ġ); a pair must occur at least {k} times to be merged; no special tokens."
+        "it, shown ␣); a pair must occur at least {k} times to be merged; no special tokens."
     ).format(corpus=corpus_name, k=trained.min_frequency), why))
     if not merges:
         st.info(_("No pair of neighbouring tokens occurs {k} times in this corpus, so nothing can be merged: every "
@@ -203,7 +203,8 @@ def train_section(lm: Any, text: str) -> None:
         at, counts = _curve(corpus_key(texts) + corpus_key([sample]), sample, trained)
     else:
         at, counts, real_count = np.array([], dtype=int), np.array([], dtype=int), None
-    labels = [f"{bpe.readable(m.left)} + {bpe.readable(m.right)} → {bpe.readable(m.new)}" for m in merges]
+    labels = [f"{visible(bpe.readable(m.left))} + {visible(bpe.readable(m.right))} → {visible(bpe.readable(m.new))}"
+              for m in merges]
     show_chart(merges_figure(np.array([m.count for m in merges]), labels, n, counts, at, real_count, lm.spec.label,
                              _("{n:,} merges learned from {corpus}").format(n=len(merges), corpus=corpus_name)),
                "bpe-merges", key="bpe_merges_chart")
@@ -218,9 +219,9 @@ def train_section(lm: Any, text: str) -> None:
         st.warning(_("The `tokenizers` library's BpeTrainer, trained on the same corpus with the same settings, learns "
                      "different merges from the ones shown here."), icon="⚠️")
 
-    table = pd.DataFrame({"merge": [m.rank for m in merges], "left": [bpe.readable(m.left) for m in merges],
-                          "right": [bpe.readable(m.right) for m in merges],
-                          "new token": [bpe.readable(m.new) for m in merges], "count": [m.count for m in merges],
+    table = pd.DataFrame({"merge": [m.rank for m in merges], "left": [visible(bpe.readable(m.left)) for m in merges],
+                          "right": [visible(bpe.readable(m.right)) for m in merges],
+                          "new token": [visible(bpe.readable(m.new)) for m in merges], "count": [m.count for m in merges],
                           "id": [m.new_id for m in merges], "vocabulary size": [m.vocab_size for m in merges]})
     shown = {"merge": _("merge"), "left": _("left"), "right": _("right"), "new token": _("new token"),
              "count": _("count"), "id": _("id"), "vocabulary size": _("vocabulary size")}

@@ -137,7 +137,7 @@ def shown_layer(url_path: str, n_layers: int) -> int:
             value = st.session_state.get("layer")  # the slider, as moved for this run
         elif slot not in st.session_state.get("_url_seeded", set()):
             raw = st.query_params.get("layer", "")  # first visit: the page will read the link's value
-            value = int(raw) if raw.isdigit() else None
+            value = int(raw) if raw.isdigit() and len(raw) <= 9 else None  # int() refuses > 4,300 digits
     return index(value) if isinstance(value, int) and 1 <= value <= n_layers else 0
 
 
@@ -149,7 +149,7 @@ def sidebar(lm, url_path: str, text: str) -> None:
 
     from components.cache import trace_of
     from models.sampling import token_texts
-    from models.trace import analysed
+    from models.trace import NoTokens, analysed
 
     from i18n import _
 
@@ -164,7 +164,7 @@ def sidebar(lm, url_path: str, text: str) -> None:
             return
         try:
             n_tokens = len(analysed(lm, text).ids)
-        except ValueError as e:  # no token at all
+        except NoTokens as e:  # no token at all
             st.caption(str(e))
             return
         facts = lm.facts

@@ -7,13 +7,17 @@ import html
 
 import plotly.graph_objects as go
 
-from components.plots import FONT
+from components.plots import FONT, plotly_text
 from components.widgets import visible
-from i18n import _
+from i18n import N_, _
 
-# (lower bound, colour, label), highest first: five steps a class can read off a projector.
-PROB_BINS = [(0.9, "#86efac", "≥ 90%"), (0.6, "#d9f99d", "60–90%"), (0.3, "#fde68a", "30–60%"),
-             (0.1, "#fdba74", "10–30%"), (0.0, "#fca5a5", "< 10%")]
+# (lower bound, colour, label, colour name), highest first: five steps a class can read off a projector. A blue-orange
+# diverging scale (ColorBrewer's colour-blind-safe RdBu/PuOr family, light enough for dark text): unlike green/red it
+# stays apart for red-green colour blindness (tests/unit/test_generation.py simulates it). Every caption and legend
+# that names the colours takes them from here (scale_words()).
+PROB_BINS = [(0.9, "#4f9bd1", "≥ 90%", N_("blue")), (0.6, "#a9cfe8", "60–90%", N_("light blue")),
+             (0.3, "#eceef1", "30–60%", N_("pale grey")), (0.1, "#fdc894", "10–30%", N_("light orange")),
+             (0.0, "#f38d4a", "< 10%", N_("orange"))]
 
 GEN_CSS = """
 <style>
@@ -35,15 +39,20 @@ GEN_CSS = """
 
 
 def prob_colour(p: float) -> str:
-    for lo, colour, _label in PROB_BINS:
+    for lo, colour, _label, _name in PROB_BINS:
         if p >= lo:
             return colour
     return PROB_BINS[-1][1]
 
 
+def scale_words() -> str:
+    """The colours' meaning in words, from PROB_BINS ("blue: sure, orange: unsure"), in the session's language."""
+    return _("{sure}: sure, {unsure}: unsure").format(sure=_(PROB_BINS[0][3]), unsure=_(PROB_BINS[-1][3]))
+
+
 def legend_html(what: str) -> str:
-    swatches = "".join(f'<span class="sw" style="background:{c}">{html.escape(label)}</span>'
-                       for _, c, label in PROB_BINS)
+    swatches = "".join(f'<span class="sw" style="background:{c}" title="{html.escape(_(name), quote=True)}">'
+                       f'{html.escape(label)}</span>' for _lo, c, label, name in PROB_BINS)
     return f'<div class="tx-legend">{html.escape(_("{what}:").format(what=what))} {swatches}</div>'
 
 
@@ -78,7 +87,7 @@ def alternatives_figure(pieces: list[str], probs: list[float], adjusted: list[fl
                         title: str) -> go.Figure:
     """Horizontal bars of the top alternatives at one step (the model's probabilities; the sampling
     distribution after temperature / top-k / top-p beside them when given); the chosen one in blue."""
-    labels = [f"{i + 1}. {html.escape(visible(p))}" for i, p in enumerate(pieces)]
+    labels = [f"{i + 1}. {plotly_text(visible(p))}" for i, p in enumerate(pieces)]
     colours = ["#1d4ed8" if i == chosen else "#93c5fd" for i in range(len(pieces))]
     fig = go.Figure(go.Bar(
         x=list(probs), y=labels, orientation="h", name=_("model (T = 1)"), marker_color=colours,
@@ -89,7 +98,7 @@ def alternatives_figure(pieces: list[str], probs: list[float], adjusted: list[fl
             x=list(adjusted), y=labels, orientation="h", name=_("sampled from (after T, top-k, top-p)"),
             marker_color="#f59e0b", text=[f"{p:.1%}" for p in adjusted], textposition="auto",
             hovertemplate="%{y}<br>" + _("sampling probability %{x:.6f}") + "<extra></extra>"))
-    fig.update_layout(title=html.escape(title), font=FONT, barmode="group",
+    fig.update_layout(title=plotly_text(title), font=FONT, barmode="group",
                       height=120 + (48 if adjusted is not None else 30) * len(pieces),
                       margin=dict(l=10, r=10, t=50, b=30), xaxis_title=_("probability"), xaxis_tickformat=".0%",
                       legend=dict(orientation="h", y=-0.12))
@@ -105,10 +114,10 @@ def compare_figure(names: list[str], logprobs: list[list[float]], title: str) ->
         for lp in lps:
             total += lp
             ys.append(total)
-        fig.add_trace(go.Scatter(x=list(range(1, len(ys) + 1)), y=ys, mode="lines+markers", name=html.escape(name),
+        fig.add_trace(go.Scatter(x=list(range(1, len(ys) + 1)), y=ys, mode="lines+markers", name=plotly_text(name),
                                  hovertemplate=_("token %{x}<br>sum of log-probabilities %{y:.4f}")
                                  + "<extra></extra>"))
-    fig.update_layout(title=html.escape(title), font=FONT, height=360,
+    fig.update_layout(title=plotly_text(title), font=FONT, height=360,
                       margin=dict(l=10, r=10, t=50, b=40), xaxis_title=_("generated tokens"),
                       yaxis_title=_("total log-probability (natural log)"))
     return fig

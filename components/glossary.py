@@ -161,6 +161,49 @@ TERMS: tuple[Term, ...] = (
          N_("One number of an MLP's wider middle layer (1,536 per block in SmolLM2 and in MiniLM). After the "
             "non-linearity its value says how strongly the pattern it detects is present; the MLP then adds the "
             "neuron's own fixed output direction to the residual stream, scaled by that value."), "/block"),
+    # issue 25: terms the pages use that had no entry
+    Term(N_("WordPiece"),
+         N_("The tokenizer of BERT-style encoders (BERT, MiniLM): a vocabulary learned much like BPE's, but a word is "
+            "cut from the left into the longest pieces the vocabulary has; a piece that continues a word starts with "
+            "##, and a word it cannot build at all becomes [UNK]. The uncased models lower-case the text first."),
+         "/tokens"),
+    Term(N_("one-hot"),
+         N_("A vector as long as the vocabulary with a single 1, at the token's id, and 0 everywhere else. "
+            "Multiplying it by the embedding matrix gives exactly that token's row, so models store the matrix and "
+            "look the row up instead."), "/tokens"),
+    Term(N_("[CLS] / [SEP]"),
+         N_("Special tokens that BERT-style tokenizers (BERT, MiniLM) add to every text: [CLS] at the start and [SEP] "
+            "at the end and between the two texts of a pair. Decoders such as SmolLM2 and GPT-2 add neither."),
+         "/tokens"),
+    Term(N_("PCA"),
+         N_("Principal component analysis: finds the directions along which a set of vectors varies most and "
+            "projects the vectors onto the first two or three, so they can be drawn. The picture is a shadow of "
+            "the full vectors (576 numbers per token in SmolLM2, 384 in MiniLM): points close in it may be far "
+            "apart along the directions left out."), "/embeddings"),
+    Term(N_("attention sink"),
+         N_("A token that many heads give much of their attention to whatever the text says: the first token in a "
+            "decoder, [CLS] or [SEP] in a BERT-style encoder. A head's weights must add up to 1, so a head with "
+            "nothing useful to read in a text parks its weight there."), "/attention"),
+    Term(N_("entropy"),
+         N_("How spread out a probability distribution is: the sum of −p·log₂ p over its outcomes, in bits. 0 bits "
+            "when one outcome has all the probability, log₂ n bits when n outcomes are equally likely. The app uses "
+            "it for the next-token probabilities (how unsure the prediction is) and for a token's attention weights "
+            "(how widely it reads)."), "/next-token"),
+    Term(N_("unembedding"),
+         N_("The last step of a language model: the final vector of a position is multiplied by a matrix with one "
+            "row per vocabulary token, which gives one logit per token. SmolLM2 and GPT-2 reuse their embedding "
+            "matrix for it (tied weights); BERT's masked-LM head first transforms the vector, then uses its "
+            "embedding matrix too. An encoder without a language-model head, like all-MiniLM-L6-v2, has none."),
+         "/next-token"),
+    Term(N_("logit lens"),
+         N_("Reading an earlier layer as if it were the last: the vector after layer l goes through the model's "
+            "final normalisation and the unembedding, and shows which tokens that layer would predict. It needs a "
+            "language-model head; early layers were never trained to be read this way, so their guesses are rough."),
+         "/next-token"),
+    Term(N_("greedy decoding"),
+         N_("Generating text by always taking the most likely next token (temperature 0). The same prompt always "
+            "gives the same text; it can fall into repeating itself, and taking the best token at every step can "
+            "still miss the most likely sequence (see beam search)."), "/generate"),
 )
 
 _BY_KEY = {t.anchor: t for t in TERMS}

@@ -59,7 +59,7 @@ def text_up_to(n: int) -> Callable[[str], str]:
     def parse(value: str) -> str:
         value = state.clean_text(value)
         if len(value) > n:
-            raise ValueError(_("longer than {n:,} characters").format(n=n))
+            raise state.BadParam(_("longer than {n:,} characters").format(n=n))
         return value
 
     return parse
@@ -78,7 +78,7 @@ def _chips(pieces: list[PieceInfo], extra: Callable[[PieceInfo], tuple[list[str]
         parts.append(
             f'<span class="{" ".join(classes)}" role="listitem" style="background:{CHIP_COLOURS[p.index % len(CHIP_COLOURS)]}" '
             f'data-index="{p.index}" data-id="{p.id}"{attrs} title="{html.escape(title, quote=True)}">'
-            f'<span class="tx-piece">{html.escape(visible(p.shown))}</span>'
+            f'<span class="tx-piece">{html.escape(visible(p.display))}</span>'
             f'<span class="tx-id">{p.id}</span>'
             + (f'<span class="tx-seg">{html.escape(badge)}</span>' if badge else "") + "</span>"
         )

@@ -1,16 +1,15 @@
 """Pure plotly builders for the KV-cache lesson (the Generate page): numpy in, go.Figure out (no streamlit).
 
-Token labels come from the text: every label is html-escaped.
+Token labels come from the text: every label is escaped for Plotly (components.plots.plotly_text).
 """
 from __future__ import annotations
 
-import html
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from components.plots import FONT
+from components.plots import FONT, plotly_text
 from i18n import _
 
 NEW = "#dc2626"  # the row computed at this step
@@ -19,7 +18,7 @@ OTHER = "#94a3b8"
 
 
 def _rows(labels: list[str]) -> list[str]:
-    return [f"{i + 1} {html.escape(s)}" for i, s in enumerate(labels)]  # unique: plotly merges equal categories
+    return [f"{i + 1} {plotly_text(s)}" for i, s in enumerate(labels)]  # unique: plotly merges equal categories
 
 
 def kv_rows_figure(keys: np.ndarray, values: np.ndarray, labels: list[str], step: int, title: str) -> go.Figure:
@@ -49,7 +48,7 @@ def kv_rows_figure(keys: np.ndarray, values: np.ndarray, labels: list[str], step
                               line=dict(color=CACHED, width=2, dash="dot"))
     fig.update_yaxes(autorange="reversed", type="category", categoryorder="array", categoryarray=rows)
     fig.update_xaxes(title_text=dim)
-    fig.update_layout(title=dict(text=title), font=FONT, height=max(320, 120 + 18 * T),
+    fig.update_layout(title=dict(text=plotly_text(title)), font=FONT, height=max(320, 120 + 18 * T),
                       margin=dict(l=10, r=10, t=80, b=40))
     return fig
 
@@ -79,7 +78,7 @@ def cache_size_figure(tokens: np.ndarray, with_gqa: np.ndarray, without_gqa: np.
         fig.add_trace(go.Scatter(x=[step], y=[float(np.asarray(with_gqa)[step - 1]) / 1e3], mode="markers",
                                  marker=dict(color=NEW, size=12), name=_("step {n}").format(n=step),
                                  hoverinfo="skip"))
-    fig.update_layout(title=dict(text=title), font=FONT, height=360, margin=dict(l=10, r=10, t=60, b=40),
+    fig.update_layout(title=dict(text=plotly_text(title)), font=FONT, height=360, margin=dict(l=10, r=10, t=60, b=40),
                       xaxis=dict(title=dict(text=_("tokens in the cache"))),
                       yaxis=dict(title=dict(text=kb), rangemode="tozero"), legend=dict(orientation="h", y=-0.25))
     return fig
@@ -99,7 +98,7 @@ def step_time_figure(steps: np.ndarray, cached_ms: np.ndarray, recompute_ms: np.
         go.Scatter(x=steps[timed], y=recompute_ms[timed], mode="lines+markers", line=dict(color=NEW, width=2),
                    marker=dict(size=6), name=_("without: the whole prefix again"), hovertemplate=hover),
     ])
-    fig.update_layout(title=dict(text=title), font=FONT, height=340, margin=dict(l=10, r=10, t=60, b=40),
+    fig.update_layout(title=dict(text=plotly_text(title)), font=FONT, height=340, margin=dict(l=10, r=10, t=60, b=40),
                       xaxis=dict(title=dict(text=_("step (tokens so far)"))),
                       yaxis=dict(title=dict(text=ms), rangemode="tozero"), legend=dict(orientation="h", y=-0.25))
     return fig

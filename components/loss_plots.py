@@ -1,16 +1,15 @@
 """Pure plotly builder for the training-signal section of /next-token: numpy in, go.Figure out (no streamlit).
 
 Token labels come from the vocabulary and the user's text (they may contain "<", "&" ...): every label is
-html-escaped.
+escaped for Plotly (components.plots.plotly_text).
 """
 from __future__ import annotations
 
-import html
 
 import numpy as np
 import plotly.graph_objects as go
 
-from components.plots import FONT
+from components.plots import FONT, plotly_text
 from i18n import _
 
 # Cividis was designed to read the same with the common colour-vision deficiencies and in grey scale; reversed,
@@ -27,11 +26,11 @@ def loss_bars(labels: list[str], losses: np.ndarray, probs: np.ndarray, ranks: n
     probs = np.asarray(probs, dtype=np.float64)
     ranks = np.asarray(ranks, dtype=np.int64)
     expected_probs = np.asarray(expected_probs, dtype=np.float64)
-    xs = [html.escape(s) for s in labels]
+    xs = [plotly_text(s) for s in labels]
     custom = np.empty((len(xs), 4), dtype=object)
     custom[:, 0] = probs
     custom[:, 1] = ranks
-    custom[:, 2] = [html.escape(s) for s in expected]
+    custom[:, 2] = [plotly_text(s) for s in expected]
     custom[:, 3] = expected_probs
     hover = "<br>".join([  # plotly fills the %{...} fields in the browser from each bar's own data
         "%{x}",
@@ -49,7 +48,7 @@ def loss_bars(labels: list[str], losses: np.ndarray, probs: np.ndarray, ranks: n
                     colorbar=dict(thickness=14, title=dict(text="−log p"))),
     ))
     fig.update_layout(
-        title=dict(text=html.escape(title)), font=FONT, height=400, bargap=0.15, showlegend=False,
+        title=dict(text=plotly_text(title)), font=FONT, height=400, bargap=0.15, showlegend=False,
         margin=dict(l=10, r=10, t=60, b=10),
         xaxis=dict(type="category", title=dict(text=_("the token that actually comes next")), automargin=True),
         yaxis=dict(range=[0, top * 1.1], title=dict(text=_("loss −log p (nats)")), rangemode="tozero"),

@@ -11,12 +11,11 @@ T (the number of tokens) is drawn with a fixed height: it changes with the text,
 """
 from __future__ import annotations
 
-import html
 
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from components.plots import FONT
+from components.plots import FONT, plotly_text
 from i18n import _
 from models.numbering import number
 
@@ -81,7 +80,7 @@ def heads_concat_diagram(*, n_tokens: int, n_heads: int, d_head: int, d_model: i
         for h in range(H):
             rect(x_wo, x_wo + cols, top - (h + 1) * dh, top - h * dh, colours[h], opacity=0.45, line="rgba(0,0,0,0)")
     rect(x_wo, x_wo + cols, top - rows, top, "rgba(0,0,0,0)")
-    label(x_wo + cols / 2, top + 0.04 * size, "W<sup>O</sup> (" + html.escape(wo_name) + f"): {rows} × {cols}",
+    label(x_wo + cols / 2, top + 0.04 * size, "W<sup>O</sup> (" + plotly_text(wo_name) + f"): {rows} × {cols}",
           anchor="bottom")
     label(x_wo + cols / 2, top - rows - 0.04 * size, _("head h meets only its own {dh} rows").format(dh=dh),
           anchor="top", size=11)
@@ -109,6 +108,6 @@ def heads_concat_diagram(*, n_tokens: int, n_heads: int, d_head: int, d_model: i
     fig.update_yaxes(visible=False, range=[min(mid - rows / 2, mid - band / 2 - 0.3 * size) - 0.1 * size,
                                            mid + max(rows / 2, band / 2) + 0.16 * size],
                      scaleanchor="x", scaleratio=1)
-    fig.update_layout(title=html.escape(title), font=FONT, plot_bgcolor="white", height=380,
+    fig.update_layout(title=plotly_text(title), font=FONT, plot_bgcolor="white", height=380,
                       margin=dict(l=10, r=10, t=50, b=10))
     return fig

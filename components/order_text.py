@@ -14,6 +14,7 @@ import i18n
 from components.glossary import glossary_link as g
 from components.widgets import md_literal, visible
 from i18n import _
+from models import bpe
 from models import positions as pos
 from models import similarity as sim
 
@@ -96,15 +97,19 @@ def bag_text(lm, od: sim.OrderDemo) -> str:
     if od.same_multiset:
         return _("Both texts are exactly the same bag of tokens (the same token ids, as many times each), in two "
                  "orders.")
+    byte_level = lm.facts.tokenizer.kind == "byte-level BPE"
+
+    def shown(t: str) -> str:  # the app's one space marker: a byte-level "ĠTim" reads ␣Tim
+        return md_literal(visible(bpe.readable(t) if byte_level else t))
+
     text = _("The two texts are not the same bag of tokens: {a} only in the first, {b} only in the second.").format(
-        a=" ".join(md_literal(visible(t)) for t in od.only_a) or "–",
-        b=" ".join(md_literal(visible(t)) for t in od.only_b) or "–")
+        a=" ".join(shown(t) for t in od.only_a) or "–", b=" ".join(shown(t) for t in od.only_b) or "–")
     marker = lm.facts.tokenizer.marker
-    if lm.facts.tokenizer.kind == "byte-level BPE" and marker and \
+    if byte_level and marker and \
             sorted(t.replace(marker, "") for t in od.only_a) == sorted(t.replace(marker, "") for t in od.only_b):
         text = i18n.sentences(text, _("They are the same words: byte-level BPE writes a space before a word into its "
                                       "token ({marker}), and the first word of a text has no space before it.").format(
-            marker=md_literal(marker)))
+            marker=md_literal("␣")))
     return text
 
 

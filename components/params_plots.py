@@ -1,11 +1,10 @@
 """Pure figure builder for "Where the parameters are": a ParamCount in, a plotly treemap out (no streamlit)."""
 from __future__ import annotations
 
-import html
 
 import plotly.graph_objects as go
 
-from components.plots import FONT
+from components.plots import FONT, plotly_text
 from i18n import N_, _
 from models import params as P
 
@@ -40,7 +39,7 @@ def parameter_treemap(pc: P.ParamCount, model_label: str) -> go.Figure:
     (all blocks together) split into attention / MLP / norms. Areas add up (``branchvalues="total"``): the root
     is ``pc.total``."""
     root = "root"
-    ids, labels, parents, values, colours = [root], [html.escape(model_label)], [""], [pc.total], ["#f3f4f6"]
+    ids, labels, parents, values, colours = [root], [plotly_text(model_label)], [""], [pc.total], ["#f3f4f6"]
     blocks_id = "blocks"
     for part in pc.parts:
         if part.key in P.BLOCK_PARTS:
@@ -76,5 +75,5 @@ def parameter_treemap(pc: P.ParamCount, model_label: str) -> go.Figure:
         hovertemplate=f"%{{label}}<br>%{{value:,}} {parameters}<br>%{{percentRoot:.2%}} {of_model}<extra></extra>",
     ))
     title = _("Where the {n:,} parameters of {model} are").format(n=pc.total, model=model_label)
-    fig.update_layout(title=html.escape(title), font=FONT, height=460, margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=plotly_text(title), font=FONT, height=460, margin=dict(l=10, r=10, t=50, b=10))
     return fig

@@ -1,8 +1,6 @@
 """Pure plotly figure builders: numpy in, go.Figure out. No streamlit here, so every builder is unit-tested."""
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -10,6 +8,32 @@ from plotly.subplots import make_subplots
 from i18n import _
 
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=14)
+
+
+# Plotly draws every title, tick, hover and text label from its own small HTML subset: it understands a few tags
+# (<br>, <b>, <sup>...) and turns back only &amp; &lt; &gt;, a handful of named entities (&mu; &times; ...) and
+# numeric ones (&#39;). plotly_text()'s &quot; / &#x27; for quotes are shown as those characters ("&quot;"), so the
+# rule for any text that is not ours (tokens, the user's words, model names) is: escape & < > and nothing else, and
+# write the characters Plotly itself reads as syntax (% of %{x} in hover templates, $ of LaTeX) as numeric entities,
+# which Plotly turns back into the same characters. Every label of every figure goes through this one function.
+_PLOTLY_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "%": "&#37;", "$": "&#36;"})
+
+
+def plotly_text(s: str) -> str:
+    """Text for a Plotly label, title, tick or hover so that Plotly shows exactly its characters, once."""
+    return str(s).translate(_PLOTLY_ENTITIES)
+
+
+def plotly_lines(s: str, width: int) -> str:
+    """:func:`plotly_text` broken into lines of at most ``width`` characters at spaces (a word longer than that
+    keeps its line): Plotly never wraps a title or an annotation itself, so a long one runs into its neighbour."""
+    lines: list[str] = []
+    for word in str(s).split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(plotly_text(line) for line in lines)
 
 
 def one_hot_vs_dense(token_id: int, vocab_size: int, embedding: np.ndarray, label: str) -> go.Figure:
@@ -32,7 +56,7 @@ def one_hot_vs_dense(token_id: int, vocab_size: int, embedding: np.ndarray, labe
     ), row=1, col=1)
     fig.add_trace(go.Scatter(
         x=[token_id], y=[1], mode="markers+text", marker=dict(size=9, color="#1d4ed8"),
-        text=[f"{html.escape(label)} (id {token_id:,})"], textposition="top right" if token_id < vocab_size / 2 else "top left", hoverinfo="skip", showlegend=False,
+        text=[f"{plotly_text(label)} (id {token_id:,})"], textposition="top right" if token_id < vocab_size / 2 else "top left", hoverinfo="skip", showlegend=False,
     ), row=1, col=1)
     fig.add_trace(go.Bar(
         x=np.arange(d), y=embedding, marker_color=np.where(embedding >= 0, "#059669", "#dc2626"),
@@ -66,8 +90,8 @@ def heatmap(z: np.ndarray, x: list[str], y: list[str], title: str, *, zmin: floa
     # the model's float32 values are sent as they are (exact, half the bytes of float64); the rest as float64
     z = z if z.dtype == np.float32 else z.astype(np.float64)
     hover_name = _("value") if hover_name is None else hover_name
-    xs = [html.escape(s) for s in x]
-    ys = [html.escape(s) for s in y]
+    xs = [plotly_text(s) for s in x]
+    ys = [plotly_text(s) for s in y]
     # plotly merges duplicate category labels; keep them apart with invisible zero-width suffixes
     xs = [s + "\u200b" * xs[:i].count(s) for i, s in enumerate(xs)]
     ys = [s + "\u200b" * ys[:i].count(s) for i, s in enumerate(ys)]
@@ -78,7 +102,7 @@ def heatmap(z: np.ndarray, x: list[str], y: list[str], title: str, *, zmin: floa
         hovertemplate=f"%{{y}} · %{{x}}<br>{hover_name} %{{z:.5f}}<extra></extra>",
         colorbar=dict(thickness=14),
     ))
-    fig.update_layout(title=html.escape(title), font=FONT,
+    fig.update_layout(title=plotly_text(title), font=FONT,
                       height=height or max(320, 60 + 28 * len(y)), margin=dict(l=10, r=10, t=50, b=10))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", side="bottom", nticks=min(len(x), 24))
@@ -92,11 +116,11 @@ def lines(x, series: dict[str, np.ndarray], title: str, x_title: str, y_title: s
     fig = go.Figure()
     for name, y in series.items():
         fig.add_trace(go.Scatter(
-            x=list(x), y=np.asarray(y, dtype=np.float64), name=html.escape(name),
+            x=list(x), y=np.asarray(y, dtype=np.float64), name=plotly_text(name),
             mode="lines+markers" if markers else "lines",
-            hovertemplate=f"{html.escape(name)}<br>{x_title} %{{x}}<br>{y_title} %{{y:.5f}}<extra></extra>",
+            hovertemplate=f"{plotly_text(name)}<br>{x_title} %{{x}}<br>{y_title} %{{y:.5f}}<extra></extra>",
         ))
-    fig.update_layout(title=html.escape(title), font=FONT, height=height,
+    fig.update_layout(title=plotly_text(title), font=FONT, height=height,
                       margin=dict(l=10, r=10, t=50, b=10), xaxis_title=x_title, yaxis_title=y_title,
                       legend=dict(orientation="h", y=-0.25))
     if y_range:
@@ -112,11 +136,11 @@ def ranked_bars(labels: list[str], values: np.ndarray, title: str, value_name: s
     value_name = _("cosine") if value_name is None else value_name
     colours = ["#dc2626" if highlight and i in highlight else "#1d4ed8" for i in range(len(labels))]
     fig = go.Figure(go.Bar(
-        x=values, y=[f"{i + 1}. {html.escape(s)}" for i, s in enumerate(labels)], orientation="h",
+        x=values, y=[f"{i + 1}. {plotly_text(s)}" for i, s in enumerate(labels)], orientation="h",
         text=[f"{v:.3f}" for v in values], textposition="auto", marker_color=colours,
         hovertemplate=f"%{{y}}<br>{value_name} %{{x:.5f}}<extra></extra>",
     ))
-    fig.update_layout(title=html.escape(title), font=FONT, height=90 + 30 * len(labels),
+    fig.update_layout(title=plotly_text(title), font=FONT, height=90 + 30 * len(labels),
                       margin=dict(l=10, r=10, t=50, b=30), xaxis_title=value_name)
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -130,7 +154,7 @@ def pca_scatter(coords: np.ndarray, labels: list[str], groups: list[str], explai
     fig = go.Figure()
     for g in dict.fromkeys(groups):
         idx = [i for i, gg in enumerate(groups) if gg == g]
-        common = dict(name=html.escape(g), text=[html.escape(labels[i]) for i in idx], mode="markers+text",
+        common = dict(name=plotly_text(g), text=[plotly_text(labels[i]) for i in idx], mode="markers+text",
                       textposition="top center",
                       hovertemplate="%{text}<br>" + ("(%{x:.3f}, %{y:.3f}, %{z:.3f})" if three else
                                                      "(%{x:.3f}, %{y:.3f})") + "<extra>%{fullData.name}</extra>")
@@ -144,7 +168,7 @@ def pca_scatter(coords: np.ndarray, labels: list[str], groups: list[str], explai
         fig.update_layout(scene=dict(xaxis_title=axis[0], yaxis_title=axis[1], zaxis_title=axis[2]))
     else:
         fig.update_layout(xaxis_title=axis[0], yaxis_title=axis[1])
-    fig.update_layout(title=html.escape(title), font=FONT, height=560,
+    fig.update_layout(title=plotly_text(title), font=FONT, height=560,
                       margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
@@ -167,7 +191,7 @@ def layer_drift(series: dict[str, np.ndarray], static: dict[str, float], title: 
     for i, (name, y) in enumerate(series.items()):
         y = np.asarray(y, dtype=np.float64)
         colour = PALETTE[i % len(PALETTE)]
-        label = html.escape(name)
+        label = plotly_text(name)
         lows.append(float(y.min()))
         fig.add_trace(go.Scatter(
             x=list(range(len(y))), y=y, name=label, mode="lines+markers", line=dict(color=colour, width=2.5),
@@ -177,12 +201,12 @@ def layer_drift(series: dict[str, np.ndarray], static: dict[str, float], title: 
         if name in static:
             lows.append(float(static[name]))
             fig.add_trace(go.Scatter(
-                x=[0], y=[float(static[name])], name=f"{label}: {html.escape(static_name)}", mode="markers",
+                x=[0], y=[float(static[name])], name=f"{label}: {plotly_text(static_name)}", mode="markers",
                 marker=dict(symbol="diamond-open", size=17, color=colour, line=dict(width=2.5)), legendgroup=str(i),
-                hovertemplate=f"{label}<br>{html.escape(static_name)}<br>{y_title} %{{y:.5f}}<extra></extra>",
+                hovertemplate=f"{label}<br>{plotly_text(static_name)}<br>{y_title} %{{y:.5f}}<extra></extra>",
             ))
     low = min(lows)
-    fig.update_layout(title=html.escape(title), font=FONT, height=420,
+    fig.update_layout(title=plotly_text(title), font=FONT, height=420,
                       margin=dict(l=10, r=10, t=50, b=10), xaxis_title=x_title, yaxis_title=y_title,
                       legend=dict(orientation="h", y=-0.22))
     n = max((len(v) for v in series.values()), default=1)

@@ -1,15 +1,14 @@
 """Pure plotly builder for "Sample 100 times" (the Next token page): numpy in, go.Figure out (no streamlit).
 
-Token labels come from the vocabulary: every label is html-escaped.
+Token labels come from the vocabulary: every label is escaped for Plotly (components.plots.plotly_text).
 """
 from __future__ import annotations
 
-import html
 
 import numpy as np
 import plotly.graph_objects as go
 
-from components.plots import FONT
+from components.plots import FONT, plotly_text
 from i18n import _
 
 DRAWN = "#f97316"
@@ -22,7 +21,7 @@ def samples_figure(labels: list[str], ids: np.ndarray, counts: np.ndarray, n: in
     distribution they were drawn from (whiskers: ± two standard deviations of a share of n draws)."""
     counts = np.asarray(counts, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
-    rows = [f"{html.escape(s)}  (id {int(t)})" for s, t in zip(labels, ids)]
+    rows = [f"{plotly_text(s)}  (id {int(t)})" for s, t in zip(labels, ids)]
     share = counts / max(n, 1)
     drawn, expected = _("share of the {n} samples").format(n=n), _("probability (after temperature, top-k, top-p)")
     fig = go.Figure([
@@ -34,7 +33,7 @@ def samples_figure(labels: list[str], ids: np.ndarray, counts: np.ndarray, n: in
                hovertemplate="%{y}<br>p = %{x:.4f}<extra></extra>"),
     ])
     top = float(max(share.max(initial=0), (probs + np.asarray(spread)).max(initial=0), 1e-9)) * 1.1
-    fig.update_layout(title=dict(text=title), font=FONT, barmode="group", height=max(300, 90 + 42 * len(rows)),
+    fig.update_layout(title=dict(text=plotly_text(title)), font=FONT, barmode="group", height=max(300, 90 + 42 * len(rows)),
                       xaxis=dict(range=[0, min(1.05, top)], tickformat=".0%"),
                       yaxis=dict(autorange="reversed", type="category"), margin=dict(l=10, r=10, t=60, b=40),
                       legend=dict(orientation="h", y=-0.12))

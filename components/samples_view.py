@@ -7,6 +7,7 @@ written back here.
 """
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,20 @@ NEW_TOKENS = state.Param("samples_tokens", ms.DEFAULT_NEW_TOKENS, state.int_in(1
 SEED = state.Param("seed", 0, state.int_in(0, 2**31 - 1 - ms.N_SAMPLES))
 PARAMS = [NEW_TOKENS, SEED]
 RESULT = "samples_result"
+FRESH_KEY = "samples_fresh_seed"  # the toggle "New seeds each press" (issue 25: the same seed on every press made
+# sampling look not random); a link that names its seed turns it off, so the link reproduces its samples
+
+
+def _press() -> None:
+    """The button's callback (before the run, so the First seed input can still be set): new seeds when on."""
+    if st.session_state.get(FRESH_KEY, True):
+        st.session_state[SEED.name] = secrets.randbelow(2**31 - ms.N_SAMPLES)  # the input's range
+        state.forget_warning(SEED.name)
+
+
+def _seed_typed() -> None:
+    state.forget_warning(SEED.name)
+    st.session_state[FRESH_KEY] = False  # a seed typed by hand is one to repeat
 
 
 @st.cache_resource(show_spinner=False, max_entries=32, ttl=3600)
@@ -43,7 +58,10 @@ def _draw(model_id: str, ids: tuple[int, ...], temperature: float, top_k: int, t
 def section(lm: Any, trace: Any, temperature: float, top_k: int, top_p: float) -> None:
     if lm.spec.head != "causal-lm":
         return
+    if SEED.name in state.from_link([SEED], scope=SCOPE):
+        st.session_state[FRESH_KEY] = False
     state.seed(PARAMS, scope=SCOPE)
+    st.session_state.setdefault(FRESH_KEY, True)
     st.subheader(_("Sample 100 times"))
     try:
         adj = adjust(trace.last_logits, temperature, top_k, top_p)
@@ -61,8 +79,11 @@ def section(lm: Any, trace: Any, temperature: float, top_k: int, top_p: float) -
     c1, c2, c3 = st.columns([1, 1, 2])
     c1.number_input(_("Tokens per sample"), 1, ms.MAX_NEW_TOKENS, step=1, key=NEW_TOKENS.name,
                     on_change=state.forget_warning, args=(NEW_TOKENS.name,))
-    c2.number_input(_("First seed"), 0, 2**31 - 1 - ms.N_SAMPLES, step=1, key=SEED.name,
-                    on_change=state.forget_warning, args=(SEED.name,))
+    c2.number_input(_("First seed"), 0, 2**31 - 1 - ms.N_SAMPLES, step=1, key=SEED.name, on_change=_seed_typed,
+                    help=_("The seeds of the last press are shown here and kept in the link."))
+    c2.toggle(_("New seeds each press"), key=FRESH_KEY,
+              help=_("On: every press draws new random seeds. Off: every press repeats the seeds above (the same "
+                     "samples)."))
     new_tokens, seed = int(st.session_state[NEW_TOKENS.name]), int(st.session_state[SEED.name])
     setting = _("greedy (T = 0)") if adj.greedy else ", ".join(
         [f"T = {temperature:g}"] + ([f"top-k = {top_k}"] if top_k else [])
@@ -71,7 +92,7 @@ def section(lm: Any, trace: Any, temperature: float, top_k: int, top_p: float) -
            float(top_p), new_tokens, seed)
     c3.write("")  # align the button with the inputs
     if c3.button(_("Sample {n} times ({setting})").format(n=ms.N_SAMPLES, setting=setting), key="samples_go",
-                 type="primary", icon=":material/casino:"):
+                 type="primary", icon=":material/casino:", on_click=_press):  # seed: already the one _press drew
         try:
             with st.spinner(_("Drawing {n} samples on the generation engine...").format(n=ms.N_SAMPLES)):
                 st.session_state[RESULT] = (key, _draw(*key, get_engine(lm)))

@@ -1,28 +1,21 @@
 """Pure plotly builders for the /next-token page: numpy in, go.Figure out (no streamlit; unit-tested).
 
 Token labels come from the vocabulary (and so may contain "<", "&", '"' ...): every label that goes into a figure is
-escaped once, for Plotly (:func:`plotly_text`: & < > only; Plotly draws a &quot; as those six characters); the
-HTML table escapes as HTML.
+escaped once, for Plotly (:func:`components.plots.plotly_text`, the app's one rule for Plotly text); the HTML table
+escapes as HTML.
 """
 from __future__ import annotations
 
-import html
 
 import numpy as np
 import plotly.graph_objects as go
 
-from components.plots import FONT
+from components.plots import FONT, plotly_lines, plotly_text  # noqa: F401 (sampling_redraw imports it from here)
 from i18n import _
 
 ORIGINAL = "#94a3b8"  # the model's own distribution
 ADJUSTED = "#1d4ed8"  # after temperature / top-k / top-p
 CUT = "#dc2626"  # removed by a cut
-
-
-def plotly_text(s: str) -> str:
-    """Text for a Plotly label, title or hover: &, < and > escaped, nothing else (Plotly reads a small HTML subset
-    and turns back only &amp; &lt; &gt; and numeric entities, so a token ``"`` must not become ``&quot;``)."""
-    return html.escape(s, quote=False)
 
 
 def _rows(labels: list[str], ids: np.ndarray) -> list[str]:
@@ -31,9 +24,15 @@ def _rows(labels: list[str], ids: np.ndarray) -> list[str]:
     return [row.format(rank=i + 1, token=plotly_text(s), id=int(t)) for i, (s, t) in enumerate(zip(labels, ids))]
 
 
+PANELS = ((0.0, 0.44), (0.56, 1.0))  # x domains of the model's and the adjusted panel (a 12% gap between them)
+SUBTITLE_CHARS = 26  # a title line in characters (wrapped at spaces): the plot area beside the token labels on a 390 px phone
+LINE_PX = 20  # height of one title line at 14 px
+MODEL_TEXT = "#64748b"  # the model panel's title: the grey of its bars, dark enough to read as text
+
+
 # These two figures are redrawn on every slider move (150 ms budget, browser included), so they are built
 # without make_subplots, add_hline/add_vline or a named template: each of those validates hundreds of
-# properties and costs 20-90 ms here. Streamlit's own chart theme styles them in the browser.
+# properties on every build. Streamlit's own chart theme styles them in the browser.
 PLAIN = dict(font=FONT, paper_bgcolor="white", plot_bgcolor="white", showlegend=False)
 GRID = dict(gridcolor="#e5e7eb", zeroline=False)
 
@@ -48,8 +47,16 @@ def probability_bars(labels: list[str], ids: np.ndarray, original: np.ndarray, a
     rows = _rows(labels, ids)
     cut = [r for r, k in zip(rows, kept) if not k]
     top = float(max(original.max(initial=0), adjusted.max(initial=0), 1e-9)) * 1.08
-    axis = dict(range=[0, top], tickformat=".0%", title=dict(text=_("probability")), **GRID)
-    subtitle = dict(xref="paper", yref="paper", y=1.0, yanchor="bottom", showarrow=False, font=dict(size=15))
+    # at most 5 ticks a panel and a wide gap between the panels: the last tick of the left panel and the first of
+    # the right one never run together ("80%0%"), down to a phone's width
+    axis = dict(range=[0, top], tickformat=".0%", nticks=5, title=dict(text=_("probability")), **GRID)
+    # The two panel titles are stacked above the panels, each in its bars' colour (the model's above the adjusted
+    # one), and wrapped to SUBTITLE_CHARS: Plotly neither wraps nor knows the width it will get, and two titles side
+    # by side ran into each other on a phone. Stacked, they cannot overlap at any width.
+    titles = [plotly_lines(_("Model (T = 1, nothing cut)"), SUBTITLE_CHARS), plotly_lines(adjusted_title, SUBTITLE_CHARS)]
+    lines = [t.count("<br>") + 1 for t in titles]
+    subtitle = dict(xref="paper", yref="paper", x=0, xanchor="left", y=1.0, yanchor="bottom", showarrow=False,
+                    align="left")
     model, adjusted_name, cut_word, prob = _("model"), _("adjusted"), _("cut"), _("probability")
     return go.Figure(
         data=[
@@ -67,12 +74,12 @@ def probability_bars(labels: list[str], ids: np.ndarray, original: np.ndarray, a
         ],
         layout=dict(
             title=dict(text=plotly_text(title)), height=110 + 24 * len(rows), bargap=0.25,
-            margin=dict(l=10, r=10, t=80, b=40), **PLAIN,
-            xaxis=dict(domain=[0, 0.485], **axis), xaxis2=dict(domain=[0.515, 1], **axis),
+            margin=dict(l=10, r=10, t=58 + LINE_PX * sum(lines), b=40), **PLAIN,
+            xaxis=dict(domain=list(PANELS[0]), **axis), xaxis2=dict(domain=list(PANELS[1]), **axis),
             yaxis=dict(autorange="reversed", type="category", automargin=True),
-            # each subtitle starts at its own panel's left edge: a long setting cannot run into the other one
-            annotations=[dict(text=_("Model (T = 1, nothing cut)"), x=0, xanchor="left", **subtitle),
-                         dict(text=plotly_text(adjusted_title), x=0.515, xanchor="left", **subtitle)],
+            annotations=[dict(text=titles[0], yshift=LINE_PX * lines[1], font=dict(size=14, color=MODEL_TEXT),
+                              **subtitle),
+                         dict(text=titles[1], font=dict(size=14, color=ADJUSTED), **subtitle)],
         ),
     )
 
@@ -156,7 +163,7 @@ def steps_table_html(columns: dict[str, list], formats: dict[str, str]) -> str:
     names = list(columns)
     cut = _("cut")
     n = len(next(iter(columns.values()), []))
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in names)
+    head = "".join(f"<th>{plotly_text(c)}</th>" for c in names)
     body = []
     for i in range(n):
         cells = []
@@ -164,7 +171,7 @@ def steps_table_html(columns: dict[str, list], formats: dict[str, str]) -> str:
             v = columns[c][i]
             if isinstance(v, str):
                 cls = ("tx-cut" if v == cut else "") if c in formats else "tx-text"
-                cells.append(f'<td class="{cls}">{html.escape(v)}</td>')
+                cells.append(f'<td class="{cls}">{plotly_text(v)}</td>')
             else:
                 cells.append(f"<td>{format(v, formats.get(c, ''))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")

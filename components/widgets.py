@@ -16,12 +16,12 @@ import streamlit as st
 
 from i18n import _
 from models.facts import ModelFacts, TokenizerFacts
-from models.tokens import PieceInfo
+from models.tokens import PieceInfo, char_groups
 
 # The app's figures have the plotly_white look as plotly's default template (Streamlit sets a default of its own
 # when it is imported, i.e. before this line). As the default, plotly gives each new figure the template without
-# validating it again; passed by name to each figure it was deep-copied and re-validated every
-# time: ~7 ms a figure, a fifth of the server's CPU for an embeddings page run.
+# validating it again; passed by name to each figure it would be deep-copied and re-validated every time, a
+# cost paid on every figure of every page run.
 pio.templates.default = "plotly_white"
 
 # Soft colours that stay readable with dark text on a projector; cycled per token.
@@ -39,6 +39,10 @@ CHIP_CSS = """
 .tx-piece {font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:1.0rem; white-space:pre;}
 .tx-id {font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:0.72rem; color:#374151; margin-top:2px;}
 .tx-legend {font-size:0.8rem; color:#4b5563;}
+.tx-group {display:inline-flex; flex-direction:column; align-items:stretch;}
+.tx-group-chips {display:flex; gap:3px;}
+.tx-group-char {margin-top:2px; border:2px solid #4b5563; border-top:none; border-radius:0 0 6px 6px; height:1.25rem;
+  display:flex; align-items:flex-end; justify-content:center; font-size:1.0rem; line-height:1.1; padding:0 2px;}
 </style>
 """
 
@@ -62,8 +66,8 @@ def visible(text: str) -> str:
 
 def piece_label(p: PieceInfo) -> str:
     """A token as an axis label: its position and the text it stands for, whitespace visible ("3 ␣party");
-    special tokens and byte pieces of an incomplete character as the vocabulary writes them."""
-    return f"{p.index} {visible(p.shown if p.special or p.partial else p.decoded)}"
+    special tokens as the vocabulary writes them, byte pieces of an incomplete character in hex ("4 ␣<E6>")."""
+    return f"{p.index} {visible(p.display if p.special or p.partial else p.decoded)}"
 
 
 def chip_title(p: PieceInfo) -> str:
@@ -77,26 +81,45 @@ def chip_title(p: PieceInfo) -> str:
     return "\n".join(lines)
 
 
-def chips_html(pieces: Iterable[PieceInfo], selected: int | None = None) -> str:
-    """HTML for token chips (piece on top, id below). Everything from the text is escaped."""
-    parts = ['<div class="tx-chips" role="list">']
-    for p in pieces:
-        classes = ["tx-chip"]
-        if p.special:
-            classes.append("tx-special")
-        if p.partial:
-            classes.append("tx-partial")
-        if p.unknown:
-            classes.append("tx-unk")
-        if p.index == selected:
-            classes.append("tx-selected")
-        colour = CHIP_COLOURS[p.index % len(CHIP_COLOURS)]
-        parts.append(
-            f'<span class="{" ".join(classes)}" role="listitem" style="background:{colour}" '
+def _chip(p: PieceInfo, colour: str, selected: int | None) -> str:
+    classes = ["tx-chip"]
+    if p.special:
+        classes.append("tx-special")
+    if p.partial:
+        classes.append("tx-partial")
+    if p.unknown:
+        classes.append("tx-unk")
+    if p.index == selected:
+        classes.append("tx-selected")
+    return (f'<span class="{" ".join(classes)}" role="listitem" style="background:{colour}" '
             f'data-index="{p.index}" data-id="{p.id}" title="{html.escape(chip_title(p), quote=True)}">'
-            f'<span class="tx-piece">{html.escape(visible(p.shown))}</span>'
-            f'<span class="tx-id">{p.id}</span></span>'
-        )
+            f'<span class="tx-piece">{html.escape(visible(p.display))}</span>'
+            f'<span class="tx-id">{p.id}</span></span>')
+
+
+def chips_html(pieces: Iterable[PieceInfo], selected: int | None = None) -> str:
+    """HTML for token chips (piece on top, id below). Everything from the text is escaped. The byte pieces of one
+    character (models.tokens.char_groups) share one colour and stand over one bracket with that character under
+    it, so 🍕 reads as one character in three pieces rather than three unrelated chips."""
+    pieces = list(pieces)
+    groups = {g.first: g for g in char_groups(pieces)}
+    parts = ['<div class="tx-chips" role="list">']
+    i = 0
+    while i < len(pieces):
+        p = pieces[i]
+        colour = CHIP_COLOURS[p.index % len(CHIP_COLOURS)]
+        g = groups.get(p.index)
+        if g is None:
+            parts.append(_chip(p, colour, selected))
+            i += 1
+            continue
+        members = pieces[i:i + g.last - g.first + 1]
+        label = _("{n} pieces, the bytes of {chars}").format(n=len(members), chars=visible(g.chars))
+        parts.append(f'<span class="tx-group" role="group" aria-label="{html.escape(label, quote=True)}" '
+                     f'title="{html.escape(label, quote=True)}" data-first="{g.first}" data-last="{g.last}">'
+                     '<span class="tx-group-chips">' + "".join(_chip(m, colour, selected) for m in members) +
+                     f'</span><span class="tx-group-char">{html.escape(visible(g.chars))}</span></span>')
+        i += len(members)
     parts.append("</div>")
     return "".join(parts)
 
@@ -161,10 +184,11 @@ def tokenizer_caption(t: TokenizerFacts, label: str) -> str:
                 "punctuation, then cuts rare words into known pieces; a piece that continues a word starts with `##`.")
     elif t.kind == "byte-level BPE":
         how = _("{model} uses **byte-level BPE**: it works on the UTF-8 bytes of the text and merges frequent byte "
-                "pairs into pieces, so any text can be encoded; `Ġ` in a piece stands for a space and `Ċ` for a "
-                "newline.")
+                "pairs into pieces, so any text can be encoded. Its vocabulary writes a space as `Ġ` and a newline as "
+                "`Ċ`; this app shows them as ␣ and ⏎ for every model.")
     elif t.kind.startswith("SentencePiece"):
-        how = _("{model} uses **{kind}**: `▁` in a piece stands for a space.")
+        how = _("{model} uses **{kind}**: its vocabulary writes a space as `▁`; this app shows it as ␣ for every "
+                "model.")
     else:
         how = _("{model} uses a {kind} tokenizer.")
     if t.wraps_cls_sep:
@@ -215,20 +239,22 @@ def marker_notes(pieces: list[PieceInfo], t: TokenizerFacts) -> list[str]:
     notes = []
     if t.kind == "byte-level BPE":
         if any(r.startswith("Ġ") for r in raws):
-            notes.append(_("`Ġ` at the start of a piece is a **space**: byte-level BPE keeps the space attached to "
-                           "the word that follows it, so ` party` and `party` are different pieces with different "
-                           "ids."))
+            # the app shows a space as ␣ everywhere (the caption above names the vocabulary's own Ġ, once). The pieces
+            # are written ␣party, not as a code span with a leading space (which Markdown renders as "party")
+            notes.append(_("**␣** at the start of a piece is a **space**: byte-level BPE keeps the space attached to "
+                           "the word that follows it, so ␣party and party are different pieces with different ids."))
         if any("Ċ" in r for r in raws):
-            notes.append(_("`Ċ` is a **newline** (byte 0x0A written as a printable character)."))
+            notes.append(_("**⏎** is a **newline** (byte 0x0A)."))
         if any(p.partial for p in pieces):
             notes.append(_("Pieces shown as `<F0><9F>`… are **raw bytes** of a character that needs several UTF-8 "
                            "bytes (emoji, Chinese, accented letters): the vocabulary has no piece for the whole "
-                           "character, so it is split into byte pieces that only make sense together."))
+                           "character, so it is split into byte pieces that only make sense together. The pieces of "
+                           "one character share a colour and a bracket with the character under it."))
     if t.marker == "##" and any(r.startswith("##") for r in raws):
         notes.append(_("`##` marks a piece that **continues the previous word** (WordPiece): a rare word is built "
                        "from common pieces instead of having its own id."))
     if t.marker == "▁" and any("▁" in r for r in raws):
-        notes.append(_("`▁` is a **space** (SentencePiece writes the space into the piece that follows it)."))
+        notes.append(_("**␣** is a **space**: SentencePiece writes it into the piece that follows it."))
     if any(p.unknown for p in pieces):
         notes.append(_("**Unknown** pieces (red border): characters that are not in this vocabulary at all, for "
                        "example emoji in BERT's vocabulary. The model sees only the single unknown id."))

@@ -251,13 +251,12 @@ def token_bytes(token: str) -> bytes:
 
 
 def readable(token: str) -> str:
-    """A vocabulary string for people: ASCII as the vocabulary writes it ("Ġ" = a space), other characters as
-    themselves ("ä¸Ń" -> "中"), and bytes of an incomplete character in hex ("<E4><B8>")."""
+    """A vocabulary string for people: the characters it stands for ("Ġthe" -> " the", "ä¸Ń" -> "中"; the app shows
+    whitespace as ␣ / ⏎ with components.widgets.visible, one space marker for every tokenizer), and bytes of an
+    incomplete character in hex ("<E4><B8>")."""
     data = token_bytes(token)
     decoded = data.decode("utf-8", errors="surrogateescape")
-    enc = {b: c for c, b in _byte_decoder().items()}
-    return "".join(f"<{ord(c) - 0xDC00:02X}>" if 0xDC80 <= ord(c) <= 0xDCFF else (enc[ord(c)] if ord(c) < 0x80 else c)
-                   for c in decoded)
+    return "".join(f"<{ord(c) - 0xDC00:02X}>" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in decoded)
 
 
 def is_partial(token: str) -> bool:

@@ -226,14 +226,28 @@ def adjust(logits, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0)
 
 def token_texts(tokenizer: Any, ids, kind: str) -> list[str]:
     """What each candidate id would add to the text: its decoded string (" Paris"), or for a byte-level piece
-    that is only part of a UTF-8 character, its bytes in hex ("<F0><9F>") instead of a replacement character."""
+    that is only part of a UTF-8 character, its bytes in hex (" <F0><9F>", :attr:`PieceInfo.display`) instead of a
+    replacement character."""
     from models.tokens import Encoding, describe
 
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     specials = set(tokenizer.all_special_ids)
     enc = Encoding(ids=ids, offsets=np.zeros((len(ids), 2), dtype=np.int64),
                    special=np.array([int(i) in specials for i in ids], dtype=bool), n_total=len(ids))
-    return [p.shown if p.partial else (p.raw if p.special else p.decoded) for p in describe(tokenizer, enc, "", kind)]
+    return [p.display if p.partial else (p.raw if p.special else p.decoded) for p in describe(tokenizer, enc, "", kind)]
+
+
+def decoded_tail(tokenizer: Any, ids, n: int) -> tuple[str, bool]:
+    """(the text of the last ``n`` tokens decoded together, whether earlier tokens were left out). Decoded as one
+    sequence, a character split into byte pieces comes out whole ("首都是", not "<E9><A6><96>..."); when the cut
+    falls inside such a character the tail reaches back to its first byte."""
+    ids = [int(i) for i in np.asarray(ids, dtype=np.int64).reshape(-1)]
+    start = max(0, len(ids) - n)
+    while True:
+        out = tokenizer.decode(ids[start:], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        if start == 0 or not out.startswith("\ufffd"):
+            return out, start > 0
+        start -= 1
 
 
 # ------------------------------------------------------------------------ the browser's copy of the maths

@@ -72,6 +72,19 @@ class PieceInfo:
         )
 
     @property
+    def display(self) -> str:
+        """Text for people, one convention for every tokenizer: a space or a newline is the character itself (the
+        app shows it as ␣ / ⏎, components.widgets.visible), never the tokenizer's own marker (byte-level BPE's "Ġ"
+        and "Ċ", SentencePiece's "▁"); bytes of an incomplete character in hex ("<F0><9F>"); WordPiece's "##"
+        (a continuation, not a space) and special tokens as the vocabulary writes them."""
+        if self.special:
+            return self.raw
+        if self.byte_values is None:
+            return self.raw.replace("▁", " ")
+        decoded = self.byte_values.decode("utf-8", errors="surrogateescape")
+        return "".join(f"<{ord(c) - 0xDC00:02X}>" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in decoded)
+
+    @property
     def note(self) -> str:
         """One plain sentence about what is unusual in this piece ("" if nothing), in the session's language."""
         if self.special and self.span[1] > self.span[0]:
@@ -233,12 +246,44 @@ def describe(tokenizer: Any, enc: Encoding, text: str, kind: str) -> list[PieceI
     return out
 
 
+@dataclass(frozen=True)
+class CharGroup:
+    """Neighbouring pieces that share a character split into bytes (🍕 = F0 9F 8D 95 over two or three pieces):
+    pieces ``first``..``last`` (indices), and ``chars``, the character(s) they share (``span`` in the text)."""
+    first: int
+    last: int
+    chars: str
+    span: tuple[int, int]
+
+
+def char_groups(pieces: list[PieceInfo]) -> list[CharGroup]:
+    """The byte pieces that belong together. Two neighbouring pieces are tied when one of them holds only part of a
+    character (``partial``) and their character spans overlap (a tokenizer gives every byte piece the span of its
+    whole character); the shared characters are the union of those overlaps. Only the pieces' own spans and texts
+    are used, so the groups follow the tokenizer's offsets, not a guess from the bytes."""
+    groups: list[CharGroup] = []
+    for a, b in zip(pieces, pieces[1:]):
+        if a.special or b.special or not (a.partial or b.partial) or not (a.covers_text and b.covers_text):
+            continue
+        lo, hi = max(a.span[0], b.span[0]), min(a.span[1], b.span[1])
+        if lo >= hi:
+            continue
+        if groups and groups[-1].last == a.index:  # the same chain: extend it by the characters it did not have
+            g = groups[-1]
+            lo = max(lo, g.span[1])
+            new = b.text[lo - b.span[0]:hi - b.span[0]] if hi > lo else ""
+            groups[-1] = CharGroup(g.first, b.index, g.chars + new, (g.span[0], max(hi, g.span[1])))
+        else:
+            groups.append(CharGroup(a.index, b.index, b.text[lo - b.span[0]:hi - b.span[0]], (lo, hi)))
+    return groups
+
+
 def pieces_table(pieces: list[PieceInfo]) -> list[dict]:
     """Rows for the tokens table / CSV export."""
     return [
         {
             "position": p.index,
-            "piece": p.shown,
+            "piece": p.display,
             "id": p.id,
             "vocabulary string": p.raw,
             "decoded": p.decoded,

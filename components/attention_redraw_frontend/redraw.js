@@ -28,6 +28,10 @@
   var shownFigureKey = null; // the figure template that is drawn (a new one needs a full Plotly.react)
   var reported = null; // "layer,head" last sent to the page
   var reportTimer = null;
+  var seq = 0; // reports are numbered: the page takes only a newer one than it has (last write wins)
+  var source = Math.random().toString(36).slice(2); // this frame (a new frame numbers its reports from 1 again)
+  var overrideSince = 0; // when the address was first found naming another view (since the last render or move)
+  var fixes = 0; // re-reports since the last move (bounded: never a loop with the page)
   var frameHeight = 0;
 
   function send(type, data) {
@@ -103,10 +107,74 @@
     var go = function () {
       reportTimer = null;
       reported = key;
-      send("streamlit:setComponentValue", { value: { layer: current.layer, head: current.head }, dataType: "json" });
+      seq += 1;
+      send("streamlit:setComponentValue",
+           { value: { layer: current.layer, head: current.head, seq: seq, src: source }, dataType: "json" });
     };
     if (now) { go(); } else { reportTimer = setTimeout(go, 150); }
   }
+
+  // The address bar: with args.address ({layer: [param, default number], head: [...]}) the numbers on screen are
+  // written into the app's URL at every redraw (history.replaceState on the parent window: the component is
+  // served by the same server, same origin), so a share link copied at any moment is the view on screen, even
+  // while the page's rerun for the last move is still on its way. A default number is left out, as the page's
+  // state.write_back does.
+  var renderedPath = null; // the app page this component was drawn on (a stale frame during a page switch: hands off)
+
+  function addressParams() {
+    try {
+      if (window.parent.location.pathname !== renderedPath) { return null; }
+      return new URLSearchParams(window.parent.location.search);
+    } catch (e) { return null; }
+  }
+
+  function wanted() {
+    var out = {};
+    var a = (args && args.address) || {};
+    for (var which in a) { out[a[which][0]] = shown(current[which]) === a[which][1] ? null : String(shown(current[which])); }
+    return out;
+  }
+
+  function addressAgrees(q) {
+    var w = wanted();
+    for (var name in w) { if (q.get(name) !== w[name]) { return false; } }
+    return true;
+  }
+
+  function writeAddress() {
+    var q = addressParams();
+    if (!q || !args || !args.address || addressAgrees(q)) { return; }
+    var w = wanted();
+    for (var name in w) { if (w[name] === null) { q.delete(name); } else { q.set(name, w[name]); } }
+    try {
+      var loc = window.parent.location, search = q.toString();
+      window.parent.history.replaceState(window.parent.history.state, "",
+                                         loc.pathname + (search ? "?" + search : "") + loc.hash);
+    } catch (e) { /* not the same origin: the page's own rerun writes the URL */ }
+  }
+
+  // A rerun that started before the last move writes older numbers into the address when it ends (measured: the
+  // address said layer 4 while the chart showed layer 3). Checked every frame: other numbers than the view are
+  // put back at once (the address is stale for one frame at most). If the page keeps writing other numbers for
+  // over 0.6 s with no report pending and no render from it, it missed the last report: report the view again
+  // (at most 3 times per move, never a loop). A render resets this: the page may have moved the view itself.
+  function watchAddress() {
+    var q = addressParams();
+    if (q && args && args.address && !addressAgrees(q)) {
+      writeAddress();
+      var now = performance.now();
+      if (!overrideSince) {
+        overrideSince = now;
+      } else if (now - overrideSince > 600 && !reportTimer && fixes < 3) {
+        fixes += 1;
+        overrideSince = 0;
+        reported = null;
+        report(true);
+      }
+    }
+    window.requestAnimationFrame(watchAddress);
+  }
+  window.requestAnimationFrame(watchAddress);
 
   function setHeight() {
     var h = Math.ceil(document.body.getBoundingClientRect().height) + 4;
@@ -114,6 +182,7 @@
   }
 
   function draw() {
+    writeAddress();
     var off = offsetOf(current.layer, current.head);
     if (off < 0) { // not sent: ask the page for it (one round trip) and show the old map dimmed meanwhile
       plot.classList.add("waiting");
@@ -149,6 +218,8 @@
   function onInput(which) {
     return function () {
       current[which] = parseInt(inputs[which].value, 10) - 1; // the slider shows numbers, 1..n
+      fixes = 0;
+      overrideSince = 0;
       syncControls();
       draw();
       report(false);
@@ -159,6 +230,8 @@
 
   function onRender(a) {
     args = a;
+    try { renderedPath = window.parent.location.pathname; } catch (e) { renderedPath = null; }
+    overrideSince = 0;
     plot.dataset.scope = a.scope;
     if (a.data_id !== dataId) { decode(a); }
     var key = a.selection[0] + "," + a.selection[1];

@@ -89,10 +89,12 @@
   // Plotly figure is redrawn whole on every change (~40 ms here for this one: the whole budget of a move), while
   // setting 40 widths takes well under a millisecond. The look follows components.sampling_plots.probability_bars
   // (its colours are passed in); labels go in as text (textContent: never parsed, nothing to escape).
-  function niceStep(top) {
-    var steps = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25];
-    for (var i = 0; i < steps.length; i++) { if (top / steps[i] <= 6) { return steps[i]; } }
-    return 0.25;
+  // A tick every 1, 2, 2.5 or 5 x 10^n, at most ``most`` of them: ``most`` comes from the panel's width in pixels, so
+  // the percentages never run together on a phone ("80%0%").
+  function niceStep(top, most) {
+    var steps = [0.001, 0.002, 0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1];
+    for (var i = 0; i < steps.length; i++) { if (top / steps[i] <= most) { return steps[i]; } }
+    return 1;
   }
 
   function el(tag, cls, text) {
@@ -108,16 +110,18 @@
     var box = $("bars"), s = args.strings, c = args.colors;
     box.textContent = "";
     box.appendChild(el("div", "bars-title", args.title));
+    // grid areas (index.html): b = the blank corner, h = a panel's title, l = the token labels, p = the panel
     var grid = el("div", "bars-grid");
-    var labels = el("div", "bars-labels");
-    labels.appendChild(el("div", "bars-head", "\u00a0"));
-    args.ids.forEach(function (id, i) { labels.appendChild(el("div", "bars-label", rowLabel(i))); });
-    grid.appendChild(labels);
     var built = { rows: [[], []], heads: [], lines: [], axes: [] };
     [0, 1].forEach(function (k) {
-      var panel = el("div", "bars-panel");
-      var head = el("div", "bars-head", k ? "" : s.model_title);
-      panel.appendChild(head);
+      grid.appendChild(el("div", "b" + k));
+      var head = el("div", "bars-head h" + k, k ? "" : s.model_title);
+      grid.appendChild(head);
+      var labels = el("div", "bars-labels l" + k); // the second copy shows only when the panels are stacked
+      if (k) { labels.setAttribute("aria-hidden", "true"); }
+      args.ids.forEach(function (id, i) { labels.appendChild(el("div", "bars-label", rowLabel(i))); });
+      grid.appendChild(labels);
+      var panel = el("div", "bars-panel p" + k);
       var area = el("div", "bars-area"), lines = el("div", "bars-gridlines");
       area.appendChild(lines);
       args.ids.forEach(function () {
@@ -137,20 +141,31 @@
     view.bars = built;
   }
 
+  function drawTicks(k, top) { // the axis of panel k: as many ticks as its width holds (>= 3.5 em apart)
+    var lines = view.bars.lines[k], axis = view.bars.axes[k];
+    var width = axis.getBoundingClientRect().width;
+    var em = parseFloat(getComputedStyle(axis).fontSize) || 13;
+    var step = niceStep(top, Math.max(1, Math.floor(width / (3.5 * em)))), tickSpec = step < 0.01 ? ".1%" : ".0%";
+    lines.textContent = ""; axis.textContent = "";
+    var last = Math.floor(top / step + 1e-9);
+    for (var n = 0; n <= last; n++) {
+      var at = (100 * n * step / top) + "%";
+      var line = el("div", "gridline"); line.style.left = at; lines.appendChild(line);
+      var tick = el("span", "tick", pyFormat(n * step, tickSpec)); tick.style.left = at;
+      if (n === 0) { tick.classList.add("first"); } else if (n * step / top > 0.9) { tick.classList.add("last"); }
+      axis.appendChild(tick);
+    }
+  }
+
   function drawBars(res) {
     var ids = args.ids, s = args.strings, b = view.bars;
     var orig = pick(res.probsOriginal, ids), adj = pick(res.probs, ids), kept = pick(res.kept, ids);
     var top = Math.max(Math.max.apply(null, orig.concat([0])), Math.max.apply(null, adj.concat([0])), 1e-9) * 1.08;
     b.heads[1].textContent = fill(s.adjusted, { setting: settingText(res) });
-    var step = niceStep(top), tickSpec = step < 0.01 ? ".1%" : ".0%";
+    b.top = top;
     [0, 1].forEach(function (k) {
-      var values = k ? adj : orig, lines = b.lines[k], axis = b.axes[k];
-      lines.textContent = ""; axis.textContent = "";
-      for (var n = 0; n * step <= top; n++) {
-        var at = (100 * n * step / top) + "%";
-        var line = el("div", "gridline"); line.style.left = at; lines.appendChild(line);
-        var tick = el("span", "tick", pyFormat(n * step, tickSpec)); tick.style.left = at; axis.appendChild(tick);
-      }
+      var values = k ? adj : orig;
+      drawTicks(k, top);
       b.rows[k].forEach(function (row, i) {
         var v = values[i], w = 100 * v / top, cut = k && !kept[i], inside = w > 80;
         var val = row.children[1];
@@ -397,6 +412,9 @@
     var msg = event.data;
     if (msg && msg.type === "streamlit:render") { onRender(msg.args); }
   });
-  window.addEventListener("resize", setHeight);
+  window.addEventListener("resize", function () { // the panels' widths (and so their ticks) follow the frame
+    if (view.bars && view.bars.top) { drawTicks(0, view.bars.top); drawTicks(1, view.bars.top); }
+    setHeight();
+  });
   send("streamlit:componentReady", { apiVersion: 1 });
 })();

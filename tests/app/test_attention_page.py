@@ -119,7 +119,7 @@ def test_heads_view_sends_every_head_pooled(traces):
     fig = chart(at, "The 9 heads of layer 4")
     image = array(fig["data"][0]["z"])
     T = t.n_tokens
-    gap = max(1, T // 6)
+    gap = max(2, T // 3)  # the gap holds each thumbnail's caption
     # rows are the 3 key/value heads; head index h sits at row h // 3, column h % 3
     h = 7  # head 8
     r, c = divmod(h, 3)
@@ -129,7 +129,12 @@ def test_heads_view_sends_every_head_pooled(traces):
     np.testing.assert_allclose(block[~future], t.attentions[3, h][~future], atol=1e-7)  # layer 4 = attentions[3]
     custom = fig["data"][1]["customdata"]
     assert [3, 7, 4, 8] in custom and len(custom) == 9  # indices for the click, numbers for the hover
-    assert fig["layout"]["yaxis"]["ticktext"] == ["kv 1: 1–3", "kv 2: 4–6", "kv 3: 7–9"]
+    assert fig["layout"]["yaxis"]["ticktext"] == ["K/V head 1", "K/V head 2", "K/V head 3"]
+    # each thumbnail says which head it is, numbered from 1; the K/V head from the config (transformers' repeat_kv:
+    # query head h reads key/value head h // (H / n_kv))
+    H, n_kv = 9, 3
+    captions = next(d for d in fig["data"] if d.get("name") == "captions")["text"]
+    assert captions == [f"head {h + 1} (shares K/V {h // (H // n_kv) + 1})" for h in range(H)]
     overview = chart(at, "All 270 heads")
     assert len(overview["data"][1]["customdata"]) == 270
     # SmolLM2 has more layers than heads: layers across, numbered 1..30; heads down, 1..9

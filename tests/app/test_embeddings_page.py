@@ -183,7 +183,7 @@ def test_order_section_draws_both_curves_and_its_caption_says_what_they_show(mod
     if model_id == "smollm2-135m":
         assert "causal mask" in text and "RoPE" in text  # the decoder's two sources of order
         assert ref_on[0] == pytest.approx(1.0, abs=1e-6) and "At layer 0 the cosine is 1.0000:" in caption
-        assert "not the same bag of tokens" in caption and "` Tim ` ` Ġlife ` only in the first" in caption
+        assert "not the same bag of tokens" in caption and "` Tim ` ` ␣life ` only in the first" in caption
         assert "the causal mask gives each token a different prefix (here the two texts also differ in 2 tokens)" \
             in caption
         # the mask-only and mask+RoPE curves barely differ at first: the caption says up to which layer

@@ -75,7 +75,9 @@ def test_same_seed_same_text_and_branching(smollm2):
     block = output_blocks(at)[-1]
     assert "tx-forced" in block
     assert generated_ids_text(block).startswith(smollm2.tokenizer.decode([alt]))
-    assert any("Branched at token #0" in c.value for c in at.caption)
+    # the original continuation stays on screen beside the branch (issue 25 #14)
+    assert any("Branch:" in m.value and "at token #0" in m.value for m in at.markdown)
+    assert generated_ids_text(output_blocks(at)[0]) == first
 
 
 def test_hostile_prompt_is_shown_literally():
@@ -188,7 +190,7 @@ def test_a_temperature_too_small_to_sample_from_is_refused_in_one_sentence():
 def test_a_failing_first_step_ends_the_run_with_a_message(monkeypatch):
     """An exception while the engine picks a request's first token must finish that request (it is not in the
     batch yet), so the page reports it instead of waiting for ever."""
-    from models import generation
+    from serving import engine as generation
 
     def broken_warp(*args, **kwargs):
         raise RuntimeError("warp failed")

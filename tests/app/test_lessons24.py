@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from components.widgets import visible
 from models import bpe
 from models.loading import load_tokenizer
 from tests.app.helpers import array, run_page
@@ -54,7 +55,8 @@ def test_train_on_the_app_corpus_equals_the_library():
     left, right = bpe.library_merges(first100)[99]
     merge_line = next(m.value for m in at.markdown if m.value.startswith("**Merge 100:**"))
     code = "` {} `".format
-    assert f"{code(bpe.readable(left))} + {code(bpe.readable(right))} → {code(bpe.readable(left + right))}" \
+    shown = lambda t: code(visible(bpe.readable(t)))  # noqa: E731 (one space marker: ␣)
+    assert f"{shown(left)} + {shown(right)} → {shown(left + right)}" \
         in merge_line
     assert "Checked live" in everything(at)
     assert at.query_params["bpe_merges"] == "100" and "bpe_corpus" not in at.query_params  # "app" is the default

@@ -209,7 +209,7 @@ def test_switching_to_chinese_keeps_the_sliders_and_a_slider_still_works(monkeyp
         (1.4, 30, 0.8)
     fig = charts(at)[ZH_BARS]
     np.testing.assert_array_equal(array(fig["data"][1]["x"]), english)
-    assert fig["layout"]["annotations"][1]["text"] == "调整后：T = 1.4, top-k = 30, top-p = 0.8"
+    assert fig["layout"]["annotations"][1]["text"].replace("<br>", " ") == "调整后：T = 1.4, top-k = 30, top-p = 0.8"
     # AppTest formats the sidebar's selectbox options outside the session (in English) to send the next run; a
     # browser sends the labels it was shown. Pin the language so both sides agree.
     import i18n

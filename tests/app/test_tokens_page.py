@@ -23,6 +23,13 @@ def chip_ids(at: AppTest) -> list[list[int]]:
     return [[int(x) for x in re.findall(r'data-id="(\d+)"', b)] for b in blocks]
 
 
+def token_picker(at: AppTest):
+    """The "Token" picker (its widget key names the tokenization it was made for: app_pages/tokens.py)."""
+    pickers = [s for s in at.selectbox if str(s.key or "").startswith("token_pick_")]
+    assert len(pickers) == 1, [s.key for s in at.selectbox]
+    return pickers[0]
+
+
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
@@ -69,13 +76,13 @@ def test_unknown_model_in_link_warns_and_uses_default():
 def test_bad_token_param_warns(bad):
     at = run_tokens(token=bad)
     assert any("token=" in w.value for w in at.warning), [w.value for w in at.warning]
-    assert at.selectbox(key="token").value == 0
+    assert token_picker(at).value == 0
 
 
 def test_token_param_selects_token_and_is_written_back():
     at = run_tokens(token="3")
-    assert at.selectbox(key="token").value == 3
-    at.selectbox(key="token").select(5).run()
+    assert token_picker(at).value == 3
+    token_picker(at).select(5).run()
     assert at.query_params["token"] == "5"
     assert any("tx-selected" in h.proto.body and 'data-index="5"' in h.proto.body for h in at.get("html"))
 
@@ -207,6 +214,30 @@ def test_switching_language_keeps_the_selected_token():
     at.run()
     assert not at.exception
     assert at.title[0].value == "词元（token）：文本 → 片段 → ID"
-    assert at.selectbox(key="token").value == 4 and at.query_params["token"] == "4"
+    assert token_picker(at).value == 4 and at.query_params["token"] == "4"
     assert at.query_params["lang"] == "zh"
     assert any('tx-selected' in h.proto.body and 'data-index="4"' in h.proto.body for h in at.get("html"))
+
+
+def test_token_picker_follows_a_new_text():
+    """Issue 25 #11: after the text changes, the picker names a token of the NEW text, the same token the details
+    show (the tokenizer's own id for that position), never a piece of the old text."""
+    at = run_tokens(text="students celebrate the graduation with a big party", token="1")
+    old_key = token_picker(at).key
+    tok = load_tokenizer("smollm2-135m")
+    new = "teachers sing loudly"
+    at.session_state["text"] = new  # what typing in the sidebar does
+    at.run()
+    assert not at.exception
+    picker = token_picker(at)
+    assert picker.key != old_key  # a picker made for this tokenization
+    ids = tok(new).input_ids
+    assert picker.value == 1 and at.query_params["token"] == "1"
+    label = picker.format_func(picker.value)
+    assert f"(id {ids[1]})" in label and label.startswith("#1")
+    details = "\n".join(h.proto.body for h in at.get("html"))
+    assert f">{ids[1]}<" in details  # the details table shows the same id
+    # a shorter text: the kept number is out of range, picker and link fall back to the first token together
+    at.session_state["text"] = "hi"
+    at.run()
+    assert token_picker(at).value == 0 and "token" not in at.query_params

@@ -32,7 +32,10 @@ def test_special_and_unknown_chips_are_marked(minilm):
 
 def test_marker_notes_match_what_is_present(smollm2, minilm):
     notes = " ".join(marker_notes(pieces_for(smollm2, "a big party\nnext 😀"), smollm2.facts.tokenizer))
-    assert "`Ġ`" in notes and "`Ċ`" in notes and "raw bytes" in notes and "##" not in notes
+    # the app's one space marker ␣ (and ⏎), never the vocabulary's Ġ/Ċ: those are named once, in the caption
+    assert "**␣**" in notes and "**⏎**" in notes and "raw bytes" in notes and "##" not in notes
+    assert "Ġ" not in notes and "Ċ" not in notes
+    assert "␣party and party" in notes  # not a code span with a leading space (Markdown shows it as "party")
     assert marker_notes(pieces_for(smollm2, "party"), smollm2.facts.tokenizer) == []
     notes = " ".join(marker_notes(pieces_for(minilm, "tokenization 😀"), minilm.facts.tokenizer))
     assert "`##`" in notes and "Unknown" in notes and "[CLS]" in notes and "Ġ" not in notes
@@ -42,6 +45,7 @@ def test_captions_follow_the_model(smollm2, minilm):
     dec = tokenizer_caption(smollm2.facts.tokenizer, "SmolLM2")
     enc = tokenizer_caption(minilm.facts.tokenizer, "MiniLM")
     assert "byte-level BPE" in dec and "no BOS" in dec and "49,152" in dec
+    assert "`Ġ`" in dec and "`Ċ`" in dec and "␣" in dec and "⏎" in dec  # the vocabulary's markers, and what the app shows
     assert "WordPiece" in enc and "`[CLS]`" in enc and "`[SEP]`" in enc and "30,522" in enc
     rows = dict(facts_rows(smollm2.facts))
     assert rows["Attention heads"] == "9 query / 3 key-value (grouped-query)"

@@ -98,9 +98,27 @@ def text_param_values(long_warns: bool, max_chars: int | None = None) -> st.Sear
     return text_values().map(lambda s: (s, OK))
 
 
-def values_for(kind: Kind, n_layers: int, n_heads: int = 1) -> st.SearchStrategy[tuple[str, str]]:
+HUGE_VALUES = ["9" * BIG, "x" * BIG, "<b>&" * (BIG // 4), "1" + "0" * (BIG - 1)]  # issue 25: ~100 KB values
+MAX_PARAM = 50_000  # components.state.MAX_PARAM_CHARS, spelled out: a longer value of any parameter is dropped
+
+
+def is_huge(value: str) -> bool:
+    return len(value) > MAX_PARAM
+
+
+def values_for(kind: Kind, n_layers: int, n_heads: int = 1, n_kv: int = 1) -> st.SearchStrategy[tuple[str, str]]:
+    """A value with its expectation; about 1 in 15 is ~100 KB long, which any parameter but the shared text (cut,
+    never dropped) must refuse with one warning (and the page must still draw)."""
+    usual = _values_for(kind, n_layers, n_heads, n_kv)
+    if isinstance(kind, Text) and kind.long_warns:
+        return usual
+    huge = st.sampled_from(HUGE_VALUES).map(lambda s: (s, REJECT))
+    return st.integers(0, 14).flatmap(lambda i: huge if i == 0 else usual)
+
+
+def _values_for(kind: Kind, n_layers: int, n_heads: int = 1, n_kv: int = 1) -> st.SearchStrategy[tuple[str, str]]:
     if isinstance(kind, Int):
-        return int_values(*kind.bounds(n_layers, n_heads))
+        return int_values(*kind.bounds(n_layers, n_heads, n_kv))
     if isinstance(kind, Float):
         return float_values(kind.lo, kind.hi)
     if isinstance(kind, Choice):
@@ -113,13 +131,16 @@ def values_for(kind: Kind, n_layers: int, n_heads: int = 1) -> st.SearchStrategy
 
 
 @st.composite
-def url_params(draw, params: dict[str, Kind], n_layers: int, n_heads: int = 1) -> dict[str, tuple[list[str], str]]:
+def url_params(draw, params: dict[str, Kind], n_layers: int, n_heads: int = 1,
+               n_kv: int = 1) -> dict[str, tuple[list[str], str]]:
     """A subset of ``params`` with hostile values: name -> (values in the URL, expectation of the LAST one,
     which is the one Streamlit's pages use). Some parameters are repeated (``?layer=1&layer=x``)."""
     out = {}
     if not params:
         return out
     for name in draw(st.lists(st.sampled_from(sorted(params)), unique=True, max_size=len(params))):
-        values = draw(st.lists(values_for(params[name], n_layers, n_heads), min_size=1, max_size=3))
-        out[name] = ([v for v, _ in values], values[-1][1])
+        values = draw(st.lists(values_for(params[name], n_layers, n_heads, n_kv), min_size=1, max_size=3))
+        # a ~100 KB value anywhere drops the whole parameter (with one warning), whatever the last value is
+        huge = any(is_huge(v) for v, _ in values) and not (isinstance(params[name], Text) and params[name].long_warns)
+        out[name] = ([v for v, _ in values], REJECT if huge else values[-1][1])
     return out

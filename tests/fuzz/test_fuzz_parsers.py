@@ -179,3 +179,26 @@ def test_md_literal_renders_exactly_the_visible_text(value):
     expected = "".join(c if c == " " else visible(c) for c in value)
     # CommonMark strips one leading and trailing space of a code span when both are there
     assert shown == expected or shown.strip() == expected.strip()
+
+
+@given(st.integers(1, 3 * BIG), st.sampled_from(["9", "0", "-9", " ", "+1", "1.0"]), st.integers(-5, 5),
+       st.integers(0, 600))
+@sized(ci=25, full=300)
+def test_whole_numbers_of_any_length_are_refused_with_a_range_not_a_crash(n, unit, lo, width):
+    """Issue 25 #19: Python's int() refuses over 4,300 digits (leading zeros included); a link value of any length
+    must still give a one-line reason (or a number in range), never another exception."""
+    count("parser/int_long")
+    value = (unit * (n // len(unit) + 1))[:n]
+    try:
+        got = state.int_in(lo, lo + width)(value)
+    except ValueError as e:
+        assert one_line(str(e)) and "digits" not in str(e)
+    else:
+        assert lo <= got <= lo + width and len(value.strip().lstrip("+-").lstrip("0")) <= 30
+
+
+@given(st.integers(0, 3 * BIG), st.sampled_from(["text", "beams", "sentences", "layer", "x"]))
+@sized(ci=25, full=300)
+def test_only_the_shared_text_may_be_longer_than_the_parameter_cap(n, name):
+    count("parser/too_long")
+    assert state.too_long(name, ["a" * n]) == (name != "text" and n > state.MAX_PARAM_CHARS)

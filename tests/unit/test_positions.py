@@ -284,7 +284,7 @@ def test_word_order_preset_links_both_families_and_says_what_the_tests_above_mea
     links = [parse_url(url)[1] for _label, url in p.links()]
     assert [q["model"] for q in links] == ["smollm2-135m", "minilm-l6"] and {q["text"] for q in links} == {TIM}
     assert PRESET_TEXT == TIM
-    assert "not even the same bag of tokens (`Tim` vs `ĠTim`)" in p.what
+    assert "not even the same bag of tokens (`Tim` vs `␣Tim`)" in p.what
     assert "even with no positions its causal mask already tells the two orders apart" in p.what
     assert "could not tell apart without its position vectors" in p.what
     assert "positions matter" not in p.what

@@ -240,7 +240,7 @@ def test_probability_bars_show_both_distributions_and_mark_cut_tokens():
     assert model.y[1] == "2. &lt;b&gt;x&lt;/b&gt;  (id 5)" and model.y[2] == "3. &amp;amp;  (id 6)"  # escaped
     assert list(cut.y) == [model.y[2]] and list(cut.text) == ["cut"] and adjusted.text[2] == ""
     assert fig.layout.title.text == "title &lt;i&gt;"
-    assert [a.text for a in fig.layout.annotations] == ["Model (T = 1, nothing cut)", "Adjusted: T = 0.5"]
+    assert [a.text.replace("<br>", " ") for a in fig.layout.annotations] == ["Model (T = 1, nothing cut)", "Adjusted: T = 0.5"]
 
 
 def test_nucleus_curve_spans_the_vocabulary_and_marks_the_cut(real_logits):
