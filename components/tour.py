@@ -1,4 +1,4 @@
-"""The guided tour on the Overview: eight steps from text to generated text, each drawn LIVE from the model and
+"""The guided tour on the Overview: nine steps from text to generated text, each drawn LIVE from the model and
 text in the sidebar with the same builders and model functions as the full pages, and explained in plain
 language that is true for the loaded model (positions, grouped-query attention, BOS vs [CLS]/[SEP], causal vs
 masked LM)."""
@@ -19,6 +19,7 @@ from components.widgets import md_literal, piece_label, show_chart, token_chips,
 from i18n import N_, _
 from models.numbering import number
 from models.tokens import Encoding, describe
+from models.trace import NoTokens
 
 MAX_SHOWN = 32  # tokens in the tour's figures (the full pages show up to 512)
 GEN_TOKENS = 12  # greedy tokens generated in step 8
@@ -37,6 +38,7 @@ STEPS: tuple[Step, ...] = (
     Step(N_("Order"), N_("Word order: positions")),
     Step(N_("Attention"), N_("Attention: tokens read each other")),
     Step(N_("Heads"), N_("Many heads in many layers")),
+    Step(N_("Block"), N_("Inside a block: attention, MLP and the residual stream")),
     Step(N_("Next token"), N_("The next token")),
     Step(N_("Generation"), N_("Generation, one token at a time")),
 )
@@ -86,7 +88,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         return View(None, "")
     try:
         trace = get_trace(lm.spec.id, text)
-    except ValueError as e:
+    except NoTokens as e:
         st.info(str(e), icon="✍️")
         return View(None, "")
     enc = Encoding(ids=trace.ids, offsets=trace.offsets, special=trace.special, n_total=trace.n_total)
@@ -136,9 +138,9 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         st.markdown(_("Each token is replaced by its {id}: {piece} is **{token_id:,}**. As a one-hot vector that "
                       "would be {vocab:,} numbers with a single 1; instead the model looks up row {token_id:,} of "
                       "its {embedding} matrix, {d} numbers that were learned in training.").format(
-            id=g("id"), piece=md_literal(p.shown), token_id=p.id, vocab=f.vocab_size, embedding=g("embedding"),
+            id=g("id"), piece=md_literal(visible(p.display)), token_id=p.id, vocab=f.vocab_size, embedding=g("embedding"),
             d=f.d_model))
-        fig = one_hot_vs_dense(p.id, f.vocab_size, trace.token_embeddings[k], visible(p.shown))
+        fig = one_hot_vs_dense(p.id, f.vocab_size, trace.token_embeddings[k], visible(p.display))
         _chart(fig, "ids", _("One-hot vector of length {vocab} next to the {d} numbers of embedding row "
                              "{token_id}.").format(vocab=f.vocab_size, d=f.d_model, token_id=p.id), projector)
         _try(_("pick another token on the Tokens page and compare the memory a one-hot text would take."))
@@ -190,6 +192,9 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         _try(_("{link} on the Embeddings page.").format(link=f"[{_(word_order.title)}]({with_language(url)})"))
         return _page("embeddings", lm, demo_text, _("Embeddings (positions)"))
 
+    if i == 6:
+        return _block_step(lm, text, trace, labels, projector)
+
     stats = get_head_stats(lm.spec.id, text)
     prev = np.asarray(stats["prev"], dtype=np.float64)  # [L, H]
     if np.isnan(prev).all():
@@ -239,7 +244,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         _try(_("{link}.").format(link=_preset_link("previous-token-head")))
         return _page("attention", lm, text, _("Attention (head summary)"), view="summary", stat="prev")
 
-    if i == 6 and trace.last_logits is not None:
+    if i == 7 and trace.last_logits is not None:
         from components.plots import ranked_bars
         from models.sampling import adjust, token_texts, top_ranked
 
@@ -267,7 +272,7 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
             links=", ".join(f"[{label}]({with_language(url)})" for label, url in preset("temperature").links())))
         return _page("next-token", lm, text, _("Next token"))
 
-    if i == 6:
+    if i == 7:
         from components.plots import heatmap
         from models.similarity import cosine_matrix
 
@@ -292,9 +297,9 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         _try(_("switch the model to SmolLM2 (a decoder) in the sidebar to see next-token probabilities."))
         return _page("next-token", lm, text, _("Next token"))
 
-    # i == 7: generation
+    # i == 8: generation
     if decoder and f.head == "causal-lm":
-        from components.generation_plots import tokens_html
+        from components.generation_plots import legend_html, scale_words, tokens_html
         from components.engine import get_engine, get_text_tools
         from models.generation import Settings
 
@@ -314,8 +319,9 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
         tools = get_text_tools(lm)
         pieces_out = tools.pieces([s.token_id for s in steps])
         st.html(tokens_html(text[-300:], pieces_out, [s.prob for s in steps]))
-        st.caption(_("The prompt (grey) and {n} greedy tokens, each coloured by the probability the model gave it "
-                     "when it was chosen (green: sure, red: unsure).").format(n=len(steps)))
+        st.html(legend_html(_("The model's probability of each chosen token")))
+        st.caption(_("The prompt (dark grey text) and {n} greedy tokens, each coloured by the probability the model "
+                     "gave it when it was chosen ({scale}).").format(n=len(steps), scale=scale_words()))
         _try(_("{link}.").format(link=_preset_link("decoding", _("compare greedy, beam search and sampling"))))
         return _page("generate", lm, text, _("Generate"))
 
@@ -344,3 +350,64 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
            projector)
     _try(_("switch the model to SmolLM2 in the sidebar and come back to this step."))
     return _page("generate", lm, text, _("Generate"))
+
+
+def _block_step(lm, text: str, trace, labels: list[str], projector: bool) -> View:
+    """Step 7: what one block does, for the last token. With a next-token head, how much each layer's attention
+    and MLP pushed the model's top token directly (they add up, with the embeddings and the biases, to its logit);
+    without one, the residual stream's length after each sub-layer."""
+    from components import block_plots as bp
+    from components.block_cache import get_block_run
+    from models import block
+
+    f = lm.facts
+    model = lm.spec.label
+    pos = trace.n_tokens - 1
+    try:
+        an = block.anatomy(lm.model)
+        run = get_block_run(lm.spec.id, text, pos)
+    except block.BlockError as e:
+        st.info(str(e), icon=":material/info:")
+        return _page("block", lm, text, _("Inside a block"))
+    mlp, total = block.mlp_share(lm.model)
+    norm = (_("{model} is post-norm: after each addition the sum is normalised again (LayerNorm).").format(
+        model=model) if an.post_norm else
+        _("{model} is pre-norm: each sub-layer reads a normalised copy and adds to the stream itself.").format(
+            model=model))
+    intro = _("Each of the {n} {layers} is a block of two parts. {attention} lets each token read the tokens it may "
+              "see; then an {mlp} works on each token's vector alone ({share:.0%} of the block's parameters). "
+              "Neither replaces the vector: each adds its result to it, the {residual_stream}.").format(
+        n=f.n_layers, layers=g("layer", _("layers")), attention=g("attention", _("Attention")),
+        mlp=g("feed-forward network", _("MLP")), share=mlp / total,
+        residual_stream=g("residual stream", _("residual stream")))
+    token = labels[pos] if pos < len(labels) else str(pos)
+    if run.has_head:
+        target = block.default_target(lm, run)
+        attr = block.attribute(lm, run, target)
+        shown = visible(block.target_text(lm, target))
+        layer = int(np.argmax(np.maximum(attr.attention, attr.mlps)))
+        part = _("attention") if attr.attention[layer] >= attr.mlps[layer] else _("MLP")
+        st.markdown(i18n.sentences(intro, norm, _(
+            "Below, for the last token {token}: how much each layer's attention and MLP pushed up the logit of the "
+            "top prediction {top} directly; with the embeddings and the biases they add up to the model's own "
+            "logit, {logit:.2f}. The biggest push here: the {part} of layer {layer}.").format(
+            token=md_literal(token), top=md_literal(shown), logit=attr.model_value, part=part,
+            layer=number(layer))))
+        fig = bp.layer_totals(attr.attention, attr.mlps, _("Direct push on the logit of {top}, per layer").format(
+            top=shown), _("logit contribution"))
+        _chart(fig, "block", _("Grouped bars, one pair per layer: the attention's and the MLP's direct contribution "
+                               "to the logit of {top}; the largest is the {part} of layer {layer}.").format(
+            top=shown, part=part, layer=number(layer)), projector)
+        _try(_("on the Inside a block page, switch off that layer's MLP or the top heads and watch the prediction "
+               "change."))
+        return _page("block", lm, text, _("Inside a block"))
+    stream = np.linalg.norm(run.stream.astype(np.float64), axis=1)  # [2L+1]
+    writes = np.linalg.norm(run.writes.astype(np.float64), axis=1)  # [2L]
+    st.markdown(i18n.sentences(intro, norm, _(
+        "Below, for the last token {token}: the length of its vector after each sub-layer (line) and of what each "
+        "sub-layer added (bars).").format(token=md_literal(token))))
+    fig = bp.stream_chart(stream, writes, _("The residual stream of {token}").format(token=token), an.post_norm)
+    _chart(fig, "block", _("Line of the vector's length after the embeddings and after each attention and MLP "
+                           "sub-layer, with bars for the length of each write."), projector)
+    _try(_("on the Inside a block page, switch off heads or MLPs and see how far each token's final vector turns."))
+    return _page("block", lm, text, _("Inside a block"))

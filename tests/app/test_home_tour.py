@@ -39,8 +39,8 @@ def test_every_step_renders(model, step):
     assert any("Try this" in m.value for m in at.markdown)
     assert [p.proto.page for p in at.get("page_link")]  # the full page, presets and the page list
     figures = len(tour_charts(at))
-    assert figures == (0 if step == 1 or (step == 8 and model == "smollm2-135m") else 1)
-    if step == 1 or (step == 8 and model == "smollm2-135m"):
+    assert figures == (0 if step == 1 or (step == 9 and model == "smollm2-135m") else 1)
+    if step == 1 or (step == 9 and model == "smollm2-135m"):
         assert at.get("html")  # token chips / the generated text
 
 
@@ -61,7 +61,7 @@ def test_every_step_in_presentation_mode(model, step):
 
 
 def test_bad_step_warns_and_shows_step_one():
-    for bad in ("0", "9", "two", "4.5"):
+    for bad in ("0", str(N + 1), "two", "4.5"):
         at = run_page(HOME, step=bad)
         assert len(at.warning) == 1 and "step=" in at.warning[0].value
         assert at.session_state["step"] == 1
@@ -108,7 +108,7 @@ def test_attention_step_is_the_models_attention(smollm2):
 
 def test_next_token_step_is_the_models_softmax(smollm2):
     text = "The capital of France is"
-    at = run_page(HOME, model="smollm2-135m", step="7", text=text)
+    at = run_page(HOME, model="smollm2-135m", step="8", text=text)
     (_, spec), = [(t, f) for t, f in charts(at).items() if f["data"][0].get("type") != "treemap"]
     ids = smollm2.tokenizer(text, return_tensors="pt").input_ids
     with torch.inference_mode():
@@ -120,7 +120,7 @@ def test_next_token_step_is_the_models_softmax(smollm2):
 
 def test_generation_step_is_greedy(smollm2):
     text = "The capital of France is"
-    at = run_page(HOME, model="smollm2-135m", step="8", text=text)
+    at = run_page(HOME, model="smollm2-135m", step="9", text=text)
     shown = next(h.proto.body for h in at.get("html") if "tx-generated" in h.proto.body)
     ids = smollm2.tokenizer(text, return_tensors="pt").input_ids
     with torch.inference_mode():
@@ -133,7 +133,7 @@ def test_generation_step_is_greedy(smollm2):
 
 
 def test_encoder_steps_say_what_an_encoder_is():
-    at = run_page(HOME, model="minilm-l6", step="7")
+    at = run_page(HOME, model="minilm-l6", step="8")
     text = " ".join(m.value for m in at.markdown)
     # MiniLM has no MLM head and was fine-tuned contrastively (its model card): not called a masked LM (#18)
     assert "encoder" in text and "without any LM head" in text and "masked LM" not in text

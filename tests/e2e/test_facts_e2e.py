@@ -36,7 +36,7 @@ def test_facts_card_says_how_the_model_was_trained_and_where_its_weights_come_fr
 
 
 def test_tour_output_step_for_minilm_in_the_browser(app):
-    page = app.open("/", model="minilm-l6", step="7", text="students celebrate the graduation with a big party")
+    page = app.open("/", model="minilm-l6", step="8", text="students celebrate the graduation with a big party")
     app.wait_idle(120_000)
     main = page.locator('[data-testid="stMain"]')
     expect(main).to_contain_text("fine-tuned contrastively on sentence pairs", timeout=60_000)

@@ -31,7 +31,7 @@ def large_font(page, selector: str, contains: str, px: float = 26) -> None:
 
 def test_tour_step_from_the_url_and_next(app):
     page = app.open("/", step="5")
-    expect(heading(page, "Step 5 of 8: Attention")).to_be_visible(timeout=90_000)
+    expect(heading(page, "Step 5 of 9: Attention")).to_be_visible(timeout=90_000)
     app.wait_idle()
     # the tour's figure, and the parameter treemap after the tour ("Where the parameters are")
     chart = page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]')
@@ -41,13 +41,27 @@ def test_tour_step_from_the_url_and_next(app):
     assert app.exceptions().count() == 0
     app.screenshot("tour-step5", canonical="tour")
     page.locator(".st-key-tour_next button").click()
-    expect(heading(page, "Step 6 of 8")).to_be_visible(timeout=60_000)
+    expect(heading(page, "Step 6 of 9")).to_be_visible(timeout=60_000)
     expect(page).to_have_url(re.compile(r"[?&]step=6(&|$)"))
+
+
+def test_block_step_draws_and_links_to_the_block_page(app):
+    """Step 7, inside a block: the per-layer bars for the top next token, and its link opens /block."""
+    page = app.open("/", step="7", text="The capital of France is")
+    expect(heading(page, "Step 7 of 9: Inside a block")).to_be_visible(timeout=90_000)
+    chart = page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]').first
+    expect(chart.locator(".gtitle")).to_contain_text("Direct push on the logit of", timeout=60_000)
+    expect(chart.locator("g.trace.bars")).to_have_count(2)  # attention and MLP
+    assert app.exceptions().count() == 0
+    app.wait_idle()
+    page.get_by_role("link", name="Open the full page: Inside a block").click()
+    expect(page.get_by_role("heading", name=re.compile("Inside a block"))).to_be_visible(timeout=90_000)
+    expect(page).to_have_url(re.compile(r"/block\?"))
 
 
 def test_presentation_mode_keyboard_and_way_out(app):
     page = app.open("/", step="5", present="1")
-    expect(heading(page, "5/8 · Attention")).to_be_visible(timeout=90_000)
+    expect(heading(page, "5/9 · Attention")).to_be_visible(timeout=90_000)
     app.wait_idle()
     expect(page.locator('[data-testid="stExpandSidebarButton"]')).to_be_visible()  # the sidebar is collapsed
     box = page.locator('[data-testid="stSidebar"]').bounding_box()
@@ -60,21 +74,21 @@ def test_presentation_mode_keyboard_and_way_out(app):
     for key, step in (("ArrowRight", 6), ("PageDown", 7), ("PageUp", 6), ("ArrowLeft", 5)):
         page.locator('[data-testid="stMain"] h2').first.click()  # focus on the page, not in a text field
         page.keyboard.press(key)
-        expect(heading(page, f"{step}/8 ·")).to_be_visible(timeout=60_000)
+        expect(heading(page, f"{step}/9 ·")).to_be_visible(timeout=60_000)
         expect(page).to_have_url(re.compile(rf"[?&]step={step}(&|$)"), timeout=60_000)
         app.wait_idle()
         assert "present=1" in page.url
     app.wait_idle()
     page.get_by_role("link", name="Leave presentation mode").click()
     expect(page.get_by_role("heading", name="How a language model reads text")).to_be_visible(timeout=60_000)
-    expect(heading(page, "Step 5 of 8")).to_be_visible()
+    expect(heading(page, "Step 5 of 9")).to_be_visible()
     app.wait_idle()
     assert "present=1" not in page.url
 
 
 def test_presentation_mode_is_kept_across_pages(app):
     page = app.open("/", present="1")
-    expect(heading(page, "1/8 ·")).to_be_visible(timeout=90_000)
+    expect(heading(page, "1/9 ·")).to_be_visible(timeout=90_000)
     app.wait_idle()
     page.locator('[data-testid="stExpandSidebarButton"]').click()
     page.locator('[data-testid="stSidebarNav"] a', has_text="Tokens").click()
@@ -145,7 +159,7 @@ def test_tour_in_chinese_and_a_glossary_link_keeps_the_language(app):
 
     zh = translations("zh")
     page = app.open("/", step="5", lang="zh")
-    title = zh.gettext("Step {n} of {total}: {title}").format(n=5, total=8, title=zh.gettext(tour.STEPS[4].title))
+    title = zh.gettext("Step {n} of {total}: {title}").format(n=5, total=len(tour.STEPS), title=zh.gettext(tour.STEPS[4].title))
     expect(heading(page, title)).to_be_visible(timeout=90_000)
     app.wait_idle()
     chart = page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]')

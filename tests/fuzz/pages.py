@@ -19,8 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
+from components import bpe_view, tour
+from models import bpe, kv_cache, many_samples
+
 # model-dependent upper bounds of Int: the active model's number of layers / heads (or that minus one)
 LAYERS, LAST_LAYER, HEADS, LAST_HEAD = "layers", "last_layer", "heads", "last_head"
+KV_HEADS = "kv_heads"  # the active model's number of key/value heads (grouped-query attention)
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,8 @@ class Int:
     lo: int
     hi: Union[int, str]
 
-    def bounds(self, n_layers: int, n_heads: int = 1) -> tuple[int, int]:
-        named = {LAYERS: n_layers, LAST_LAYER: n_layers - 1, HEADS: n_heads, LAST_HEAD: n_heads - 1}
+    def bounds(self, n_layers: int, n_heads: int = 1, n_kv: int = 1) -> tuple[int, int]:
+        named = {LAYERS: n_layers, LAST_LAYER: n_layers - 1, HEADS: n_heads, LAST_HEAD: n_heads - 1, KV_HEADS: n_kv}
         return self.lo, named[self.hi] if isinstance(self.hi, str) else int(self.hi)
 
 
@@ -69,6 +73,9 @@ class Page:
     # parameters whose value the page prints back (a title, a label, a warning), as templates: the XSS test
     # puts a payload at {p} and checks that it appears in the page as literal text
     echoes: dict[str, str] = field(default_factory=dict)
+    # parameters of a section that only a model with a next-token head draws (the KV cache, 100 samples): an
+    # encoder's page never reads them, so there a bad value may go unreported
+    decoder_only: frozenset[str] = frozenset()
 
     @property
     def id(self) -> str:
@@ -83,10 +90,13 @@ SHARED: dict[str, Kind] = {"model": Choice(*MODELS), "text": Text(long_warns=Tru
 ATTENTION_VIEWS = ("heatmap", "heads", "summary", "qk", "bertviz-head", "bertviz-model")
 
 PAGES: tuple[Page, ...] = (
-    Page("app_pages/home.py", "/", "Overview", {"step": Int(1, 8)}, views=({}, {"step": "5"}, {"present": "1"})),
+    Page("app_pages/home.py", "/", "Overview", {"step": Int(1, len(tour.STEPS))}, views=({}, {"step": "5"}, {"present": "1"})),
     Page("app_pages/tokens.py", "/tokens", "Tokens",
          {"token": Int(0, 511), "pair_a": Text(max_chars=1000), "pair_b": Text(max_chars=1000),
-          "message": Text(max_chars=1000), "system": Text(max_chars=1000)},
+          "message": Text(max_chars=1000), "system": Text(max_chars=1000),
+          "bpe_corpus": Choice(*bpe_view.CORPORA), "bpe_text": Text(max_chars=bpe_view.MAX_CORPUS_CHARS),
+          "bpe_merges": Int(0, bpe.MAX_MERGES), "tax_a": Text(max_chars=bpe_view.TAX_MAX_CHARS),
+          "tax_b": Text(max_chars=bpe_view.TAX_MAX_CHARS)},
          views=({}, {"token": "3"}, {"model": "minilm-l6", "pair_b": "penguins are flightless birds"}),
          shows_text=True),
     Page("app_pages/embeddings.py", "/embeddings", "Embeddings",
@@ -105,8 +115,10 @@ PAGES: tuple[Page, ...] = (
          views=tuple({"view": v} for v in ATTENTION_VIEWS) + ({"agg": "layer", "level": "words"},),
          shows_text=True),
     Page("app_pages/next-token.py", "/next-token", "Next token",
-         {"temperature": Float(0.0, 2.0), "top_k": Int(0, 200), "top_p": Float(0.0, 1.0)},
-         views=({}, {"temperature": "0.5", "top_k": "10", "top_p": "0.9"}), shows_text=True),
+         {"temperature": Float(0.0, 2.0), "top_k": Int(0, 200), "top_p": Float(0.0, 1.0),
+          "samples_tokens": Int(1, many_samples.MAX_NEW_TOKENS), "seed": Int(0, 2**31 - 1 - many_samples.N_SAMPLES)},
+         views=({}, {"temperature": "0.5", "top_k": "10", "top_p": "0.9"}), shows_text=True,
+         decoder_only=frozenset({"samples_tokens", "seed"})),
     Page("app_pages/block.py", "/block", "Inside a block",
          {"position": Int(-1, 511), "target": Text(parsed=True), "layer": Int(1, LAYERS),
           "ablate": Text(parsed=True), "ablation": Choice("zero", "mean")},
@@ -115,9 +127,12 @@ PAGES: tuple[Page, ...] = (
          {"mode": Choice("greedy", "sample", "beam", "compare"), "temperature": Float(0.0, 2.0),
           "top_k": Int(0, 200), "top_p": Float(0.0, 1.0), "seed": Int(0, 2**31 - 1),
           "max_new_tokens": Int(1, 256), "beams": Int(2, 5), "input": Choice("text", "chat"),
-          "message": Text(max_chars=1000), "system": Text(max_chars=1000)},
-         views=({}, {"mode": "compare"}, {"input": "chat"})),
+          "message": Text(max_chars=1000), "system": Text(max_chars=1000),
+          "kv_layer": Int(1, LAYERS), "kv_head": Int(1, KV_HEADS), "kv_step": Int(0, kv_cache.MAX_STEP_TOKENS)},
+         views=({}, {"mode": "compare"}, {"input": "chat"}),
+         decoder_only=frozenset({"kv_layer", "kv_head", "kv_step"})),
     Page("app_pages/glossary.py", "/glossary", "Glossary"),
+    Page("app_pages/class_room.py", "/class", "Class"),  # room/teacher are read by hand (not state.Params)
 )
 
 

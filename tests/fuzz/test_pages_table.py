@@ -15,10 +15,20 @@ def test_every_registered_page_is_in_the_table():
     assert sorted(registered) == sorted(p.file for p in PAGES)
 
 
+def page_sources(file: str) -> str:
+    """The page script and the components it imports (a section such as components/bpe_view.py defines the URL
+    parameters of the page that draws it)."""
+    source = (REPO / file).read_text()
+    names = set(re.findall(r"^from components\.([a-z_]+) import", source, re.M))
+    for group in re.findall(r"^from components import ([a-z_, ]+)$", source, re.M):
+        names |= {n.strip() for n in group.split(",")}
+    return source + "".join((REPO / "components" / f"{n}.py").read_text() for n in sorted(names)
+                            if (REPO / "components" / f"{n}.py").exists())
+
+
 def test_each_page_lists_the_params_its_script_defines():
     for page in PAGES:
-        source = (REPO / page.file).read_text()
-        defined = set(re.findall(r'state\.Param\(\s*"([a-z_]+)"', source))
+        defined = set(re.findall(r'state\.Param\(\s*"([a-z_]+)"', page_sources(page.file)))
         assert defined == set(page.params), (page.file, defined ^ set(page.params))
 
 
