@@ -15,7 +15,7 @@ ENV PYTHONUNBUFFERED=1 \
     HF_HUB_DISABLE_TELEMETRY=1 \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
     MALLOC_ARENA_MAX=2 \
-    TRANSFORMER_EXPLAINER_CACHE=/app/model-cache
+    TX_CACHE_DIR=/app/model-cache
 
 WORKDIR /app
 RUN useradd --create-home --uid 10001 app && chown app /app

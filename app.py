@@ -5,29 +5,19 @@ warm_imports()  # torch + transformers resolved once, before any session races o
 
 import streamlit as st  # noqa: E402
 
-from components import export, lang, present, presets, state  # noqa: E402
+from components import classroom_view, export, lang, pages, present, presets, state  # noqa: E402
 from components.cache import resolve_model  # noqa: E402
 from components.widgets import model_facts_card  # noqa: E402
 from models.loading import ModelUnavailable, is_available  # noqa: E402
-from models.registry import LOCAL_ERRORS, REGISTRY, model_ids  # noqa: E402
+from models.registry import LOCAL_ERRORS, REGISTRY, model_ids, register_configured  # noqa: E402
 from i18n import _  # noqa: E402
 
+register_configured()  # TX_LOCAL_MODELS / --local-model folders, once per process
 st.set_page_config(page_title="Transformer explainer", page_icon="🔤", layout="wide",
                    initial_sidebar_state=present.sidebar_state())  # collapsed on a projector (present=1)
 
 lang.seed()  # the language first: every word below depends on it
-PAGES = [
-    st.Page("app_pages/home.py", title=_("Overview"), icon=":material/home:", url_path="home", default=True),
-    st.Page("app_pages/tokens.py", title=_("Tokens"), icon=":material/token:", url_path="tokens"),
-    st.Page("app_pages/embeddings.py", title=_("Embeddings"), icon=":material/scatter_plot:", url_path="embeddings"),
-    st.Page("app_pages/similarity.py", title=_("Similarity"), icon=":material/compare_arrows:",
-            url_path="similarity"),
-    st.Page("app_pages/attention.py", title=_("Attention"), icon=":material/hub:", url_path="attention"),
-    st.Page("app_pages/next-token.py", title=_("Next token"), icon=":material/bar_chart:", url_path="next-token"),
-    st.Page("app_pages/block.py", title=_("Inside a block"), icon=":material/layers:", url_path="block"),
-    st.Page("app_pages/generate.py", title=_("Generate"), icon=":material/auto_awesome:", url_path="generate"),
-    st.Page("app_pages/glossary.py", title=_("Glossary"), icon=":material/menu_book:", url_path="glossary"),
-]
+PAGES = pages.make()  # the one table of pages: components/pages.py
 page = st.navigation(PAGES)
 presets.follow(page.url_path)  # a preset link followed in this session: read its values again
 present.apply()  # present=1: large fonts, kept across pages
@@ -78,5 +68,6 @@ st.sidebar.toggle(_("Download charts as SVG"), key="svg",
                   help=_("The camera button of every chart saves a PNG at projector size (1600 × 900, 2×); "
                          "switch this on to save SVG instead."))
 export.sidebar(lm, page.url_path, state.current_text())
+classroom_view.shell(page, PAGES)  # class mode: only for a session in a room (follow me, answers, send this view)
 
 page.run()

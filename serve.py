@@ -37,7 +37,7 @@ def take_local_models(argv: list[str]) -> list[str]:
 def main() -> None:
     args = sys.argv[1:]
     local = take_local_models(args)
-    if local:  # before models.registry is imported: it registers TX_LOCAL_MODELS at import time
+    if local:  # config.py reads TX_LOCAL_MODELS when the registry registers them (below)
         dirs = [os.path.abspath(d) for d in local]
         os.environ["TX_LOCAL_MODELS"] = os.pathsep.join(filter(None, [os.environ.get("TX_LOCAL_MODELS"), *dirs]))
     os.chdir(HERE)
@@ -46,6 +46,9 @@ def main() -> None:
     # Outside a script run Streamlit warns that there is no ScriptRunContext; that is expected here.
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
     logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
+    from models.registry import register_configured
+
+    register_configured()
     from components.cache import warm_up
     from components.state import DEFAULT_TEXT
     from models.registry import DEFAULT_DECODER, DEFAULT_ENCODER, LOCAL_ERRORS, REGISTRY
@@ -60,22 +63,22 @@ def main() -> None:
     from components.cache import get_model_cached
     from components.engine import _engine
 
-    _engine(DEFAULT_DECODER, get_model_cached(DEFAULT_DECODER))  # the generation worker, warmed (~2 s)
+    _engine(DEFAULT_DECODER, get_model_cached(DEFAULT_DECODER))  # the generation worker, warmed before any student
     import components.plots  # noqa: F401  (pandas, plotly: the first page run would import them)
     import components.widgets  # noqa: F401
     print(f"Models loaded in {time.perf_counter() - t0:.1f} s; starting the server...", flush=True)
     from streamlit.web import cli
 
     # Streamlit runs a full gc.collect() after every script run (runner.postScriptGC). With torch, transformers,
-    # pandas, plotly and both models loaded that walks ~470,000 objects, ~0.18 s of CPU per click, a third of
-    # what a page run costs the server. Those objects live as long as the process: freezing them moves them out
-    # of the collector's sight (gc.freeze), and the collection after each run only walks what the run made.
+    # pandas, plotly and both models loaded that walks hundreds of thousands of long-lived objects on every click.
+    # They live as long as the process: freezing them moves them out of the collector's sight (gc.freeze), and
+    # the collection after each run only walks what the run made.
     gc.collect()
     gc.freeze()
     # Each torch call gives the GIL back; under a class's load, winning it again waits for the switch interval
-    # (5 ms by default) while page threads run Python. A forward pass makes hundreds of calls: with four busy
-    # Python threads a 60 ms trace took 39 s at 5 ms and 5.6 s at 1 ms (the generation engine's step runs
-    # under TorchScript, which avoids most of these hand-overs: models/lean_step.py).
+    # (5 ms by default) while page threads run Python. A forward pass makes hundreds of calls, so with several
+    # busy page threads it would wait that interval hundreds of times: a 1 ms interval bounds the wait (the
+    # load bench, `make load`, measures a class with it).
     sys.setswitchinterval(0.001)
     sys.argv = ["streamlit", "run", os.path.join(HERE, "app.py"), *args]
     cli.main()

@@ -74,8 +74,10 @@ if not isinstance(st.session_state[key(ABLATE)], list):
     st.session_state[key(ABLATE)] = []
 st.session_state[key(ABLATE)] = [c for c in st.session_state[key(ABLATE)] if c in OPTIONS]
 try:
+    if not isinstance(st.session_state[key(TARGET)], str):
+        raise state.BadParam(type(st.session_state[key(TARGET)]).__name__)
     parse_target(st.session_state[key(TARGET)])
-except (ValueError, TypeError):
+except (state.BadParam, BlockError):
     st.session_state[key(TARGET)] = ""
 
 
@@ -122,7 +124,7 @@ if trace.truncated:
 pieces = describe(lm.tokenizer, Encoding(ids=trace.ids, offsets=trace.offsets, special=trace.special,
                                          n_total=trace.n_total), text, facts.tokenizer.kind)
 labels = [piece_label(p) for p in pieces]  # "3 ␣party": position and token
-shown = [visible(p.shown if p.special or p.partial else p.decoded) for p in pieces]  # the token alone
+shown = [visible(p.display if p.special or p.partial else p.decoded) for p in pieces]  # the token alone
 ACTIVATIONS = {"silu": "SiLU", "swish": "SiLU", "gelu": "GELU", "gelu_new": "GELU (tanh)",
                "gelu_pytorch_tanh": "GELU (tanh)", "relu": "ReLU"}  # config names -> how people write them
 
@@ -176,7 +178,7 @@ def check_target() -> None:
     value = st.session_state[key(TARGET)]
     try:
         parse_target(value)
-    except ValueError as e:
+    except BlockError as e:
         st.session_state[key(TARGET)] = ""
         st.session_state[TARGET_ERROR] = _("{reason}: showing the default target instead.").format(reason=e)
 

@@ -6,10 +6,10 @@ import html
 import numpy as np
 import streamlit as st
 
-from components import present, state
+from components import pages, present, state
 from components import tour
 from components.params_view import parameters_section
-from components.presets import PAGE_FILES, PRESETS, Preset
+from components.presets import PRESETS, Preset
 from i18n import _
 from models.registry import REGISTRY
 
@@ -51,7 +51,8 @@ else:
     shorts = [f"{i}. {_(s.short)}" for i, s in enumerate(tour.STEPS, 1)]  # translated here, in the script thread
     st.radio(_("Step"), range(1, len(tour.STEPS) + 1), key=STEP.name, horizontal=True,
              format_func=lambda i: shorts[i - 1], on_change=state.forget_warning,
-             args=(STEP.name,), help=_("Each step is in the address bar (step=1…8): hand out a link to one step."))
+             args=(STEP.name,), help=_("Each step is in the address bar (step=1…{n}): hand out a link to one step.").format(
+                 n=len(tour.STEPS)))
     st.subheader(_("Step {n} of {total}: {title}").format(n=n, total=len(tour.STEPS), title=_(step.title)))
 
 view = tour.render(step, lm, text, projector=on_projector)
@@ -64,10 +65,10 @@ next_col.button(_("Next"), key="tour_next", icon=":material/arrow_forward:", on_
 with out_col:
     here = {"step": str(n)}
     if on_projector:
-        present.exit_link("app_pages/home.py", here)
+        present.exit_link("", here)
         present.keyboard()
     else:
-        present.enter_link("app_pages/home.py", here)
+        present.enter_link("", here)
 if on_projector:
     st.caption(_("Keys: → or PageDown for the next step, ← or PageUp for the previous one."))
 state.write_back([STEP], scope="home")
@@ -75,7 +76,7 @@ if on_projector:
     st.stop()  # one figure per screen
 
 if view.page:
-    st.page_link(PAGE_FILES[view.page[0]], label=_("Open the full page: {page}").format(page=view.page_label),
+    st.page_link(pages.page(view.page[0]), label=_("Open the full page: {page}").format(page=view.page_label),
                  icon=":material/open_in_new:", query_params=view.page[1])
 
 # ----------------------------------------------------------------------------- where the parameters are
@@ -90,7 +91,7 @@ def gallery(group: list[Preset]) -> None:
             st.caption(_(p.what))
             for label, url in p.links():
                 page_file, query = tour.link_target(url)
-                st.page_link(page_file, label=_(label) if p.variants else _("Open"), query_params=query,
+                st.page_link(pages.page(page_file), label=_(label) if p.variants else _("Open"), query_params=query,
                              icon=":material/play_arrow:")
 
 
@@ -105,22 +106,9 @@ gallery([p for p in PRESETS if p.chinese])
 
 # ------------------------------------------------------------------------------------------- pages
 st.header(_("All pages"), anchor="pages")
-st.page_link("app_pages/tokens.py", label=_("Tokens: how text becomes pieces and ids"), icon=":material/token:")
-st.page_link("app_pages/embeddings.py", label=_("Embeddings: ids become vectors, and geometry carries meaning"),
-             icon=":material/scatter_plot:")
-st.page_link("app_pages/similarity.py",
-             label=_("Similarity: compare words, sentences and one word in two contexts"),
-             icon=":material/compare_arrows:")
-st.page_link("app_pages/attention.py",
-             label=_("Attention: which tokens each token reads, head by head, q·k step by step"), icon=":material/hub:")
-st.page_link("app_pages/next-token.py", label=_("Next token: logits, softmax, temperature, top-k and top-p"),
-             icon=":material/bar_chart:")
-st.page_link("app_pages/block.py",
-             label=_("Inside a block: the residual stream, the MLP, and which heads and MLPs made the prediction"),
-             icon=":material/layers:")
-st.page_link("app_pages/generate.py", label=_("Generate: greedy, sampling and beam search, token by token"),
-             icon=":material/auto_awesome:")
-st.page_link("app_pages/glossary.py", label=_("Glossary: the words used in this app"), icon=":material/menu_book:")
+for spec in pages.TABLE:
+    if spec.summary:
+        st.page_link(pages.page(spec.file), label=_(spec.summary), icon=spec.icon)
 st.subheader(_("The models"))
 st.markdown("\n".join(f"- **{s.label}** (`{s.id}`): {_(s.blurb) if s.blurb else ''}" for s in REGISTRY.values()))
 st.caption(_(

@@ -56,19 +56,9 @@ from models.trace import Trace
 
 # ----------------------------------------------------------------------------------------- limits
 # Both views draw one SVG line per (head, query, key) and every hover/click repaints them all, so the cost
-# follows the number of lines. Measured with `python -m bench.bertviz --sweep` in headless Chromium on this
-# 2-core VM while it was heavily shared (load average 11-14): page load -> drawn (wall), and one hover
-# (head view) or click (model view) -> next frame painted:
-#   head view   SmolLM2  64 tok  37k lines: 2.3 s, hover 1.2 s | 96 tok  83k: 4.5 s, hover 1.1 s
-#                        128 tok 147k lines: 8.0 s, hover 3.4 s
-#               MiniLM   64 tok  49k lines: 6.7 s, hover 1.1 s | 96 tok 111k: 4.6 s, hover 1.3 s
-#                        128 tok 197k lines: 11-15 s, hover 3.4 s | 256 tok 786k: 59 s
-#   model view  MiniLM   64 tok 295k lines: 20 s | 128 tok 1.2M: 73 s | 256 tok: > 120 s (gave up)
-#               SmolLM2  64 tok, 30 layers, 1.1M lines: 37 s, click 3.5 s
-# An interleaved re-run of the head view (load average 6-9): 64 tok: hover 0.3-0.6 s (both models);
-# 96 tok: hover 0.9-3.2 s, drawn in 2.2-9 s. So both views keep to roughly 50-80k lines. At these limits
-# `python -m bench.run --only bertviz` (load average 5-7; median of 3; texts of 16/128/512 tokens) gives:
-#   head view   drawn in 0.36-2.4 s, hover 0.02-0.6 s   model view   drawn in 0.6-1.6 s, click 0.07-0.85 s
+# follows the number of lines: the limits keep both views to roughly 50-80k lines, where a hover or a click
+# still repaints within a second in headless Chromium on a 2-core machine (`python -m bench.bertviz --sweep`
+# measures the sweep; `python -m bench.run --only bertviz` the views at these limits).
 HEAD_VIEW_MAX_TOKENS = 64  # heads × T² lines per layer: 37k (SmolLM2, 9 heads), 49k (MiniLM, 12 heads)
 MODEL_VIEW_MAX_TOKENS = 64  # tokens per thumbnail (the detail panel is T × 18 px tall)
 MODEL_VIEW_MAX_LINES = 80_000  # layers × heads × T² at once; above it an evenly spaced subset of layers
@@ -87,7 +77,6 @@ VIEWS = ("head", "model")
 class BertvizHtml:
     html: str  # a complete, self-contained HTML document (for components.html)
     n_bytes: int  # UTF-8 bytes of ``html``: what is sent to the browser
-    bertviz_bytes_estimate: int | None  # bytes of bertviz's own HTML for the same tokens/layers/heads (estimate)
     note: str | None  # what is not shown ("showing the first 128 of 300 tokens"), for the page to display
     height: int  # px the view needs (iframe height)
     n_tokens: int = 0  # tokens drawn
@@ -378,8 +367,7 @@ def head_view(trace: Trace, layer: int | None = None, heads: list[int] | None = 
               "include_layers": [number(lyr) for lyr in layers]}
     html, payload = _build("head", trace, att, n, params, _("Layer:") + ' <select id="layer"></select>')
     height = math.ceil(n * 22.5 + 30) + 40  # bertviz: tokens × BOXHEIGHT + TEXT_TOP, plus the layer menu
-    ref = bertviz_bytes_estimate(trace, "head", layers, None, n)
-    return BertvizHtml(html, len(html.encode("utf-8")), ref, note, height, n, tuple(layers),
+    return BertvizHtml(html, len(html.encode("utf-8")), note, height, n, tuple(layers),
                        tuple(heads or range(H)), payload, len(_libraries()))
 
 
@@ -410,8 +398,7 @@ def model_view(trace: Trace, layers: list[int] | None = None, heads: list[int] |
     # bertviz's layout: thumbnails of n × 7·12/H px (+10), under a 38 px axis; or the detail panel if taller
     thumb = n * 7 * (12 / H) + 10
     height = math.ceil(max(len(layers) * thumb + 38, n * 18 + 55)) + 30
-    ref = bertviz_bytes_estimate(trace, "model", layers, heads, n)
-    return BertvizHtml(html, len(html.encode("utf-8")), ref, _notes(note, layer_note), height, n,
+    return BertvizHtml(html, len(html.encode("utf-8")), _notes(note, layer_note), height, n,
                        tuple(layers), tuple(heads), payload, len(_libraries()))
 
 

@@ -7,13 +7,13 @@ hour at most. Kept apart from the traces' budget so that a class exploring /bloc
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
+import config
 from components.cache import BudgetCache, _model, _trace, get_model
 from models import block
 
-BLOCK_CACHE_MB = int(os.environ.get("TX_BLOCK_CACHE_MB", "96"))
+BLOCK_CACHE_MB = config.get().block_cache_mb
 
 
 def _size(value: Any) -> int:

@@ -7,7 +7,6 @@ default 600 MB, one hour at most.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -15,12 +14,14 @@ from typing import Any, Callable, Hashable
 
 import streamlit as st
 
+import config
+import serving
 from i18n import _
 from models import loading
 from models.loading import LoadedModel, LoadedTokenizer, ModelUnavailable
 from models.registry import default_for, get_spec
 from models.tokens import Encoding
-from models.trace import Trace, analysed, compute_trace
+from models.trace import NoTokens, Trace, analysed, compute_trace
 
 _PREPARE_LOCK = threading.Lock()
 
@@ -38,7 +39,8 @@ def _ensure_prepared(model_id: str) -> None:
 
 @st.cache_resource(show_spinner=False, max_entries=6)
 def _model(model_id: str) -> LoadedModel:
-    return loading.load(model_id)
+    """The model as transformers builds it, with the serving layer's fast linear layers unless TX_ENGINE=hf."""
+    return serving.accelerate(loading.load(model_id))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -116,7 +118,7 @@ def trace_nbytes(trace: Trace) -> int:
     return sum(v.nbytes for v in vars(trace).values() if hasattr(v, "nbytes"))
 
 
-TRACE_CACHE_MB = int(os.environ.get("TX_TRACE_CACHE_MB", "600"))
+TRACE_CACHE_MB = config.get().trace_cache_mb
 TRACES = BudgetCache(TRACE_CACHE_MB * 2**20, ttl=3600, size_of=trace_nbytes)
 
 
@@ -186,7 +188,7 @@ def _or_stop(make: Callable[[], Any], text: str, purpose: str) -> Any:
         st.stop()
     try:
         return make()
-    except ValueError as e:
+    except NoTokens as e:
         st.info(str(e), icon="✍️")
         st.stop()
 
@@ -213,7 +215,7 @@ def warm_up(model_ids: tuple[str, ...], text: str) -> None:
         _model(model_id)
         _tokenizer(model_id)
         _trace(model_id, text)
-        _index(model_id)  # the embeddings and similarity pages' neighbour index (~0.7 s): not the first student's wait
+        _index(model_id)  # the embeddings and similarity pages' neighbour index: built here, not in a student's wait
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)

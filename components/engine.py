@@ -9,17 +9,19 @@ from typing import Any
 
 import streamlit as st
 
+import config
 from components.cache import once_with_spinner
 from i18n import _
 from models.chat import chat_ids
 from models.generation import (
-    BeamResult, Engine, Request, Settings, Step, beam_search, forced_step, path_steps, prompt_ids, token_pieces,
+    BeamResult, Settings, Step, beam_search, forced_step, path_steps, prompt_ids, token_pieces,
 )
+from serving.engine import Engine, Request
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _engine(model_id: str, _lm: Any) -> Engine:
-    engine = Engine(_lm)
+    engine = Engine(_lm, backend=config.get().engine)
     engine.warm()
     return engine
 

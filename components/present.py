@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components import pages
 from i18n import _
 
 PARAM = "present"
@@ -101,10 +102,10 @@ def keyboard() -> None:
 
 def exit_link(page: str, params: dict[str, str]) -> None:
     """An obvious way out: the same page and view with ``present=0``."""
-    st.page_link(page, label=_("Leave presentation mode"), icon=":material/close_fullscreen:",
+    st.page_link(pages.page(page), label=_("Leave presentation mode"), icon=":material/close_fullscreen:",
                  query_params={**params, PARAM: "0"})
 
 
 def enter_link(page: str, params: dict[str, str]) -> None:
-    st.page_link(page, label=_("Presentation mode (projector)"), icon=":material/slideshow:",
+    st.page_link(pages.page(page), label=_("Presentation mode (projector)"), icon=":material/slideshow:",
                  query_params={**params, PARAM: "1"})

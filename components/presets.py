@@ -13,19 +13,10 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import dataclass, field
 
+from components.pages import FILES
 from i18n import N_
 
-PAGE_FILES = {  # url path -> page file (the same pairs as app.py's PAGES)
-    "": "app_pages/home.py",
-    "tokens": "app_pages/tokens.py",
-    "embeddings": "app_pages/embeddings.py",
-    "similarity": "app_pages/similarity.py",
-    "attention": "app_pages/attention.py",
-    "next-token": "app_pages/next-token.py",
-    "block": "app_pages/block.py",
-    "generate": "app_pages/generate.py",
-    "glossary": "app_pages/glossary.py",
-}
+PAGE_FILES = FILES  # url path -> page file (components/pages.py, the one table)
 PRESET_PARAM = "preset"
 
 BERT_SENTENCE = "students celebrate the graduation with a big party"
@@ -102,7 +93,7 @@ PRESETS: tuple[Preset, ...] = (
            "similarity", {"model": ENCODER, "text": BERT_SENTENCE, "target": "party", "contexts": PARTY_CONTEXTS}),
     Preset("word-order", N_("Tim chased clouds all his life"),
            N_("The same words reversed, with and without positions. SmolLM2 (decoder): not even the same bag of "
-              "tokens (`Tim` vs `ĠTim`), and even with no positions its causal mask already tells the two orders "
+              "tokens (`Tim` vs `␣Tim`), and even with no positions its causal mask already tells the two orders "
               "apart. MiniLM (encoder): the same bag of tokens, which it could not tell apart without its position "
               "vectors."),
            "embeddings", {"text": TIM, "layer": "1"},

@@ -14,12 +14,18 @@ from typing import Any, Callable
 
 import streamlit as st
 
+import i18n
+
 from components.widgets import md_literal
 from i18n import _
 from models.registry import DEFAULT_MODEL, REGISTRY
 
 MAX_TEXT_CHARS = 100_000  # longer text is cut (with a notice); the model sees at most 512 tokens anyway
 MAX_URL_TEXT = 2_000  # longer text is not written into the URL
+# The longest value a link may hand any parameter but ``text`` (the largest any parser accepts: a pasted BPE
+# corpus). Longer values are dropped from the address before anything reads them, with a warning: a 100 KB value
+# must cost nothing (a hostile link once left pages running), and the app never writes more than MAX_URL_TEXT.
+MAX_PARAM_CHARS = 50_000
 DEFAULT_TEXT = "students celebrate the graduation with a big party"
 
 _SEEDED = "_url_seeded"
@@ -28,15 +34,21 @@ _KEPT = "_kept_values"  # (page, param) -> last value, restored when the user co
 _PAGE = "_current_page"
 
 
+class BadParam(ValueError):
+    """A link's value that its parameter cannot use; the message is the reason, already in the session's language.
+    Parsers raise this (or a typed i18n.Error of the model they ask); anything else they raise is a bug."""
+
+
 @dataclass(frozen=True)
 class Param:
     """One URL parameter bound to one widget key."""
 
     name: str  # query parameter name (also the session_state key)
     default: Any
-    parse: Callable[[str], Any]  # raises ValueError with a short reason on a bad value
+    parse: Callable[[str], Any]  # raises BadParam (or an i18n.Error) with a short reason on a bad value
     to_url: Callable[[Any], str] = str
     always: bool = False  # write it even when it equals the default
+    max_chars: int = MAX_PARAM_CHARS  # a longer link value is not parsed (rejected with a warning)
 
 
 def clean_text(value: str) -> str:
@@ -52,7 +64,7 @@ def current_text() -> str:
 
 def parse_model(value: str) -> str:
     if value not in REGISTRY:
-        raise ValueError(_("unknown model id; known ids: {ids}").format(ids=", ".join(REGISTRY)))
+        raise BadParam(_("unknown model id; known ids: {ids}").format(ids=", ".join(REGISTRY)))
     return value
 
 
@@ -66,11 +78,13 @@ def int_in(lo: int, hi: int, below: str | None = None) -> Callable[[str], int]:
     def parse(value: str) -> int:
         m = re.fullmatch(r"\s*([+-]?[0-9]+)(\.0*)?\s*", value)
         if not m:
-            raise ValueError(_("not a whole number"))
-        number = int(m.group(1))
+            raise BadParam(_("not a whole number"))
+        negative, digits = m.group(1).startswith("-"), m.group(1).lstrip("+-").lstrip("0") or "0"
+        # Python refuses int() of over 4,300 digits (leading zeros count); past 30 digits it is out of range anyway
+        number = (-1 if negative else 1) * int(digits) if len(digits) <= 30 else (lo - 1 if negative else hi + 1)
         if not lo <= number <= hi:
             reason = _("must be between {lo} and {hi}").format(lo=lo, hi=hi)
-            raise ValueError(_("{range}; {why}").format(range=reason, why=below) if below and number < lo else reason)
+            raise BadParam(_("{range}; {why}").format(range=reason, why=below) if below and number < lo else reason)
         return number
 
     return parse
@@ -80,10 +94,10 @@ def float_in(lo: float, hi: float) -> Callable[[str], float]:
     """A plain decimal number in [lo, hi]; rejects nan, inf, hex and exponents ("1e9")."""
     def parse(value: str) -> float:
         if not re.fullmatch(r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*", value):
-            raise ValueError(_("not a decimal number"))
+            raise BadParam(_("not a decimal number"))
         number = float(value)
         if not lo <= number <= hi:
-            raise ValueError(_("must be between {lo} and {hi}").format(lo=f"{lo:g}", hi=f"{hi:g}"))
+            raise BadParam(_("must be between {lo} and {hi}").format(lo=f"{lo:g}", hi=f"{hi:g}"))
         return number
 
     return parse
@@ -92,14 +106,14 @@ def float_in(lo: float, hi: float) -> Callable[[str], float]:
 def choice(*options: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in options:
-            raise ValueError(_("must be one of: {options}").format(options=", ".join(options)))
+            raise BadParam(_("must be one of: {options}").format(options=", ".join(options)))
         return value
 
     return parse
 
 
 MODEL = Param("model", DEFAULT_MODEL, parse_model, always=True)
-TEXT = Param("text", DEFAULT_TEXT, parse_text, always=True)
+TEXT = Param("text", DEFAULT_TEXT, parse_text, always=True, max_chars=MAX_TEXT_CHARS)  # longer: cut, not dropped
 
 
 def _shown(value: str, limit: int = 60) -> str:
@@ -107,6 +121,32 @@ def _shown(value: str, limit: int = 60) -> str:
     crafted link shows its text literally (no formatting, no clickable link)."""
     cut = value if len(value) <= limit else value[:limit] + "..."
     return md_literal(cut)
+
+
+def too_long(name: str, values: list[str], cap: int = MAX_PARAM_CHARS) -> bool:
+    """Whether a link value of ``name`` is over the length cap (``text`` has its own: it is cut, never dropped)."""
+    return name != TEXT.name and any(len(v) > cap for v in values)
+
+
+def _long_warning(name: str, length: int, cap: int) -> str:
+    # a parameter name is app text unless the link made it up: then it is shown literally (no Markdown)
+    shown = name if re.fullmatch(r"[a-z_]{1,30}", name) else _shown(name)
+    return _("The link's {name}=… was {n:,} characters long (at most {most:,} are read) and was not used; "
+             "showing the default instead.").format(name=shown, n=length, most=cap)
+
+
+def drop_long_values(skip: set[str] = frozenset()) -> list[str]:
+    """Remove every over-long parameter value from the address (called by every :func:`seed`: the first one of a
+    run is app.py's, before the sidebar, the share link or any page reads the URL); returns the warnings to show,
+    one per parameter not in ``skip`` (those got theirs from their own Param). Cheap: one length per value."""
+    out = []
+    for name in list(st.query_params):
+        values = st.query_params.get_all(name)
+        if too_long(name, values):
+            del st.query_params[name]
+            if name not in skip:
+                out.append(_long_warning(name, max(map(len, values)), MAX_PARAM_CHARS))
+    return out
 
 
 def seed(params: list[Param], scope: str = "shared", prefix: str = "") -> None:
@@ -132,10 +172,12 @@ def seed(params: list[Param], scope: str = "shared", prefix: str = "") -> None:
         seeded.add(slot)
         raw = st.query_params.get_all(p.name)
         value = p.default
-        if raw:
+        if raw and len(raw[-1]) > p.max_chars and p.name != TEXT.name:  # a Param's own, tighter cap
+            warnings[p.name] = _long_warning(p.name, len(raw[-1]), p.max_chars)
+        elif raw:
             try:
                 value = p.parse(raw[-1])
-            except ValueError as e:
+            except (BadParam, i18n.Error) as e:
                 warnings[p.name] = _("The link's {name}={value} was not used ({reason}); showing the default "
                                      "instead.").format(name=p.name, value=_shown(raw[-1]), reason=e)
             else:
@@ -144,6 +186,9 @@ def seed(params: list[Param], scope: str = "shared", prefix: str = "") -> None:
                         n=MAX_TEXT_CHARS)
         st.session_state[key] = value
         kept[slot] = value
+    # a 100 KB value of any parameter (this page's or not): gone from the URL, one warning now, the page draws
+    for message in drop_long_values(skip={p.name for p in params}):
+        st.warning(message, icon="⚠️")
     for p in params:  # shown on every run until the user changes that widget
         if p.name in warnings:
             st.warning(warnings[p.name], icon="⚠️")

@@ -68,13 +68,6 @@ def kv_groups(config: Any) -> list[list[int]]:
     return [np.flatnonzero(kv == j).tolist() for j in range(int(kv.max()) + 1)]
 
 
-def rope_pairs(d_head: int) -> np.ndarray:
-    """[dh/2, 2] the dimension pairs that RoPE rotates together: (i, i + dh/2), as Llama's ``rotate_half``
-    does (not adjacent dimensions). Each pair keeps its length; only its angle changes with position."""
-    half = d_head // 2
-    return np.stack([np.arange(half), np.arange(half) + half], axis=1)
-
-
 # ------------------------------------------------------------------------------------ results
 def _softmax(scaled: np.ndarray) -> np.ndarray:
     """Softmax over the last axis; -inf entries get exactly 0."""

@@ -48,12 +48,11 @@ def terminal_progress(fraction: float, message: str) -> None:
 
 # --------------------------------------------------------------------------------------------- paths
 def cache_root() -> Path:
-    """``$TRANSFORMER_EXPLAINER_CACHE`` or ``$XDG_CACHE_HOME/transformer-explainer`` (default ~/.cache)."""
-    explicit = os.environ.get("TRANSFORMER_EXPLAINER_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "transformer-explainer"
+    """``$TX_CACHE_DIR`` or ``$XDG_CACHE_HOME/transformer-explainer`` (default ~/.cache), read by config.py (the
+    environment of this moment: a test or a bench child may point it elsewhere)."""
+    import config
+
+    return config.from_env().cache_dir
 
 
 def package_dir(module: str) -> Path | None:
@@ -150,7 +149,7 @@ def prepare(spec: ModelSpec, progress: Progress = _no_progress, force: bool = Fa
         return _convert(spec, progress, force)
     except OSError as e:  # a read-only, full or misplaced cache folder: one sentence, the other models still work
         raise ModelUnavailable(N_("{model} cannot be converted into the cache at {folder} ({reason}); set "
-                                  "TRANSFORMER_EXPLAINER_CACHE to a writable folder."),
+                                  "TX_CACHE_DIR to a writable folder."),
                                model=spec.label, folder=cache_root(), reason=e.strerror or e) from e
 
 
@@ -366,7 +365,6 @@ def load(spec_or_id: ModelSpec | str, progress: Progress = _no_progress) -> Load
     from transformers import AutoTokenizer
 
     from models.facts import model_facts
-    from models.packed import pack_linears, release_dense
 
     spec = get_spec(spec_or_id) if isinstance(spec_or_id, str) else spec_or_id
     kwargs = dict(dtype=torch.float32, attn_implementation="eager")
@@ -388,7 +386,5 @@ def load(spec_or_id: ModelSpec | str, progress: Progress = _no_progress) -> Load
             where = prepare(spec, progress, force=True)
             model = cls.from_pretrained(where, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(where)
-    model.eval().requires_grad_(False)
-    pack_linears(model)  # the same products on oneDNN's packed weights, 2-4x faster here (models/packed.py)
-    release_dense(model)  # ... and the dense copies' pages go back to the page cache
+    model.eval().requires_grad_(False)  # the model as transformers built it; serving.accelerate makes it fast
     return LoadedModel(spec=spec, model=model, tokenizer=tokenizer, facts=model_facts(spec, model, tokenizer))

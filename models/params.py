@@ -7,7 +7,7 @@ model.parameters())`` does. Whether the head is tied is checked on the tensors t
 the same storage), never read from the config (``tie_word_embeddings`` is true in MiniLM's config, which has no
 head at all).
 
-models/packed.py gives each ``nn.Linear`` a packed copy of its weight as a plain attribute (not a Parameter, not
+serving/packed.py gives each ``nn.Linear`` a packed copy of its weight as a plain attribute (not a Parameter, not
 a submodule), so the parameters counted here are the model's as transformers built it (tests check this against
 a stock ``from_pretrained`` load of the same files).
 

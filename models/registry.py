@@ -222,11 +222,12 @@ def register_local(path: str | os.PathLike) -> ModelSpec:
 
 
 def register_from_env(environ: dict | None = None) -> list[ModelSpec]:
-    """Register every directory listed in TX_LOCAL_MODELS (os.pathsep-separated); rejected ones go to
-    LOCAL_ERRORS (and are returned nowhere else)."""
-    raw = (os.environ if environ is None else environ).get(LOCAL_MODELS_ENV, "")
+    """Register every directory listed in TX_LOCAL_MODELS (os.pathsep-separated, read by config.py); rejected ones
+    go to LOCAL_ERRORS (and are returned nowhere else)."""
+    import config
+
     specs = []
-    for part in filter(None, (p.strip() for p in raw.split(os.pathsep))):
+    for part in config.from_env(environ).local_models:
         try:
             specs.append(register_local(part))
         except NotAModel as e:
@@ -235,4 +236,13 @@ def register_from_env(environ: dict | None = None) -> list[ModelSpec]:
     return specs
 
 
-register_from_env()
+_registered = False
+
+
+def register_configured() -> None:
+    """The configured local models, registered once per process: called by the app shell (app.py) and serve.py
+    at start-up, not when this module is imported."""
+    global _registered
+    if not _registered:
+        _registered = True
+        register_from_env()

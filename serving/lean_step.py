@@ -15,7 +15,7 @@ import torch
 
 
 def linear(x: torch.Tensor, w: torch.Tensor, packed: bool) -> torch.Tensor:
-    """x [B, in] @ W.T: ``w`` in oneDNN's blocked layout when ``packed`` (models/packed.py), else [out, in]."""
+    """x [B, in] @ W.T: ``w`` in oneDNN's blocked layout when ``packed`` (serving/packed.py), else [out, in]."""
     if packed:
         no_scalars: List[Optional[Union[int, float, complex]]] = []  # TorchScript's "Scalar?[]"
         return torch.ops.mkldnn._linear_pointwise(x.contiguous(), w, None, "none", no_scalars, "")

@@ -1,27 +1,26 @@
-"""Linear layers on oneDNN's packed weights: the same float32 products, two to four times faster on this CPU.
+"""Linear layers on oneDNN's packed weights: the same float32 products, faster on CPU; nn.Linear's meaning kept.
 
-``nn.Linear`` calls MKL on the row-major [out, in] weight. On this 2-core CPU its matrix-vector kernels read
-that layout at ~12 GB/s, a third of the machine's copy bandwidth, and its small-batch kernels are no better.
-oneDNN (bundled with torch) can keep a weight in its own blocked layout ("packed" for a batch size) and then
-reaches close to the bandwidth. Measured here, all 30 SmolLM2-135M layers + the output layer, weights
-streamed from memory:
-
-============  =====================  ======================
-rows           ``nn.Linear`` (MKL)    packed (oneDNN)
-============  =====================  ======================
-1 (decode)     43 ms                  15 ms
-8              64 ms                  21 ms
-30             100 ms                 31 ms
-512 (prompt)   one [1536, 576] layer 4.9 ms, packed 2.1 ms
-============  =====================  ======================
+``nn.Linear`` calls MKL on the row-major [out, in] weight, whose matrix-vector kernels on a small CPU read that
+layout well below the machine's memory bandwidth. oneDNN (bundled with torch) can keep a weight in its own
+blocked layout ("packed" for a batch size) and then reaches close to the bandwidth; a decode step, which reads
+every weight once per token, gets faster by about the same factor, and so does a page's forward pass
+(`make bench`, sections trace and generation, measure both paths).
 
 The sums are the same float32 arithmetic in another order: outputs agree with ``nn.Linear`` within ~2e-6.
 :func:`pack_linears` gives each ``nn.Linear`` of a loaded model a packed copy of its weight and routes its
-forward through it; the module keeps its dense ``weight`` (``parameters()``, hooks, ``state_dict`` and every
-page that reads a weight see the model as transformers built it). transformers memory-maps the dense weights
-from the safetensors file; packing reads them once, and :func:`release_dense` then tells the kernel their pages
-need not stay resident (they come back from the file if anything reads a ``weight`` again), so the process
-holds one copy of each layer, the packed one. Without oneDNN (another torch build) nothing changes.
+forward through :class:`PackedForward`, which keeps the module's meaning: the module keeps its dense ``weight``
+and ``bias`` (``parameters()``, hooks, ``state_dict`` and every page that reads a weight see the model as
+transformers built it), and before each product it checks that the copy is still the weight's: a weight or bias
+changed in place (``with torch.no_grad(): w.zero_()``, ``load_state_dict``) or replaced by another tensor is
+packed again, so changing a parameter changes what the layer computes, as with a stock ``nn.Linear``. (A write
+through ``w.data`` bypasses torch's version counter and is not seen: write to the parameter itself.)
+
+Why here and not in models/: the teaching core is the model exactly as transformers builds it; this package is
+what the app applies on top to serve a class fast (serving/__init__.py, switched off with ``TX_ENGINE=hf``).
+transformers memory-maps the dense weights from the safetensors file; packing reads them once, and
+:func:`release_dense` then tells the kernel their pages need not stay resident (they come back from the file if
+anything reads a ``weight`` again), so the process holds one copy of each layer, the packed one. Without oneDNN
+(another torch build) nothing changes.
 """
 from __future__ import annotations
 
@@ -37,7 +36,8 @@ BATCH_HINT = 8  # oneDNN picks its blocking for this many rows; any number of ro
 
 
 class Packed:
-    """``x @ W.T + b`` for x [..., in] -> [..., out], W [out, in] held in oneDNN's blocked layout."""
+    """``x @ W.T + b`` for x [..., in] -> [..., out], W [out, in] held in oneDNN's blocked layout. ``source``
+    records which tensors (and which versions of them) it was made from."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None):
         w = weight.detach().to(torch.float32).contiguous()
@@ -45,6 +45,16 @@ class Packed:
         self.pack = AVAILABLE
         self.weight = torch.ops.mkldnn._reorder_linear_weight(w, BATCH_HINT) if self.pack else w
         self.bias = None if bias is None else bias.detach().to(torch.float32).contiguous()
+        self.source = _identity(weight, bias)
+
+    def __deepcopy__(self, memo: dict) -> "Packed":
+        """oneDNN's blocked tensors cannot be copied: the copy is marked stale (no source) and is packed again
+        from the copied module's own weight at its first product (``current``)."""
+        stale = Packed.__new__(Packed)
+        stale.out_features, stale.in_features, stale.pack = self.out_features, self.in_features, self.pack
+        stale.weight = stale.bias = None
+        stale.source = None
+        return stale
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if not self.pack:
@@ -52,19 +62,49 @@ class Packed:
         return torch.ops.mkldnn._linear_pointwise(x.contiguous(), self.weight, self.bias, "none", [], "")
 
 
+def _identity(weight: torch.Tensor, bias: torch.Tensor | None) -> tuple:
+    """Which tensors, at which in-place version: equal as long as nobody replaced or modified them."""
+    return (id(weight), weight._version, None if bias is None else (id(bias), bias._version))
+
+
+class PackedForward:
+    """A linear module's forward on its packed copy, packed again when its weight or bias changed."""
+
+    def __init__(self, module: torch.nn.Linear):
+        # a plain reference (a cycle with the module, which lives as long as the model): copy.deepcopy of the
+        # model then gives the copy a forward bound to the copied module, as with a bound method
+        self.module = module
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return current(self.module)(x)
+
+
+def current(linear: torch.nn.Linear) -> Packed:
+    """The module's packed copy, made again if its weight or bias was replaced or changed in place since."""
+    p = getattr(linear, "packed", None)
+    if p is None or p.source != _identity(linear.weight, linear.bias):
+        p = Packed(linear.weight, linear.bias)
+        if hasattr(linear, "packed"):
+            linear.packed = p
+    return p
+
+
 def pack_linears(model: torch.nn.Module) -> int:
-    """Route every float32 ``nn.Linear`` of ``model`` through a :class:`Packed` copy of its weight (kept as the
-    module's ``packed`` attribute); returns how many. Idempotent. A module whose weight is later replaced
-    (``load_state_dict``) would keep the old copy: call this on a model that is loaded for good."""
+    """Route every float32 ``nn.Linear`` of ``model`` through a packed copy of its weight (kept as the module's
+    ``packed`` attribute, renewed when the weight changes); returns how many. Idempotent."""
     if not AVAILABLE:
         return 0
     n = 0
     for module in model.modules():
         if type(module) is torch.nn.Linear and module.weight.dtype == torch.float32 and not hasattr(module, "packed"):
             module.packed = Packed(module.weight, module.bias)
-            module.forward = module.packed  # an instance attribute: nn.Module.__call__ (and its hooks) use it
+            module.forward = PackedForward(module)  # an instance attribute: nn.Module.__call__ (and hooks) use it
             n += 1
     return n
+
+
+def is_packed(model: torch.nn.Module) -> bool:
+    return any(hasattr(m, "packed") for m in model.modules())
 
 
 def _file_mappings() -> list[tuple[int, int]]:
@@ -105,5 +145,5 @@ def release_dense(model: torch.nn.Module) -> int:
 
 
 def packed(linear: torch.nn.Linear) -> Packed:
-    """The module's packed copy, or a new one (a model that was not loaded through models.loading)."""
-    return getattr(linear, "packed", None) or Packed(linear.weight, linear.bias)
+    """The module's current packed copy, or a new one (a model that pack_linears did not see)."""
+    return current(linear)

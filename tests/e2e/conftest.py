@@ -14,11 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,6 +26,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `models.*` importable even without pytest.ini's pythonpath
     sys.path.insert(0, str(REPO))
+
+import devserver  # noqa: E402  (the one server start/stop helper of tests/ and bench/)
+from devserver import DevServer  # noqa: E402
 
 ARTIFACTS = REPO / "artifacts"
 SHOTS = ARTIFACTS / "screenshots"  # every screenshot (git-ignored)
@@ -50,89 +49,20 @@ def pytest_configure(config):  # harmless duplicate when pytest.ini registers it
 
 
 # ------------------------------------------------------------------------------------------ server
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str  # http://127.0.0.1:PORT
-    port: int
-    log: Path
-
-    def __str__(self) -> str:
-        return self.url
-
-
-def _health(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.read().decode("utf-8", "replace").strip()
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-def _log_tail(path: Path, n: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return "(no log)"
-
-
-def start_server(log: Path) -> tuple[subprocess.Popen, Server]:
-    """serve.py exactly as users start it, on a free port; returns once the health check says ok."""
-    port = free_port()
-    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", PYTHONUNBUFFERED="1")
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "serve.py", "--server.port", str(port), "--server.headless", "true"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    server = Server(f"http://127.0.0.1:{port}", port, log)
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"serve.py exited with code {proc.returncode}:\n{_log_tail(log)}")
-        if _health(server.url) == "ok":
-            return proc, server
-        time.sleep(0.25)
-    stop_server(proc)
-    raise RuntimeError(f"serve.py was not healthy after {SERVER_START_TIMEOUT} s:\n{_log_tail(log)}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    """SIGTERM the server (its own process group), SIGKILL if it has not exited after 15 s."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
+Server = DevServer  # .url, .port, .log: serve.py (or another entry point) started by devserver.start
 
 
 @pytest.fixture(scope="session")
 def server():
+    """serve.py exactly as users start it, on a free port (devserver.start: healthy when it returns)."""
     try:
-        proc, srv = start_server(ARTIFACTS / "e2e-server.log")
+        srv = devserver.start(log=ARTIFACTS / "e2e-server.log", timeout=SERVER_START_TIMEOUT)
     except RuntimeError as e:
         pytest.fail(str(e), pytrace=False)
     try:
         yield srv
     finally:
-        stop_server(proc)
+        srv.stop()
 
 
 # ----------------------------------------------------------------------------------------- browser

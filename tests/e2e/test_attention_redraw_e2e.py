@@ -5,17 +5,14 @@ text stays text, and nothing leaves localhost (the ``page`` fixture records ever
 shown from 1 (layer l, head h = ``trace.attentions[l - 1, h - 1]``); the component's own protocol is 0-based."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 import urllib.parse
 
 import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import REPO, Server, _health, _log_tail, free_port, save_screenshot, stop_server
+import devserver
+from tests.e2e.conftest import REPO, save_screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -25,25 +22,15 @@ TEXT = "students celebrate the graduation with a big party"
 @pytest.fixture(scope="module")
 def server():
     """This module's pages come from redraw_app.py (overrides conftest's serve.py server)."""
-    port = free_port()
-    log = REPO / "artifacts" / "e2e-redraw-server.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TOKENIZERS_PARALLELISM="false")
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "tests/e2e/redraw_app.py", "--server.port", str(port),
-             "--server.headless", "true"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    srv = Server(f"http://127.0.0.1:{port}", port, log)
     try:
-        deadline = time.monotonic() + 120
-        while _health(srv.url) != "ok":
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"redraw_app.py did not start:\n{_log_tail(log)}", pytrace=False)
-            time.sleep(0.25)
+        srv = devserver.start(["-m", "streamlit", "run", "tests/e2e/redraw_app.py"],
+                              log=REPO / "artifacts" / "e2e-redraw-server.log", timeout=120)
+    except RuntimeError as e:
+        pytest.fail(f"redraw_app.py did not start: {e}", pytrace=False)
+    try:
         yield srv
     finally:
-        stop_server(proc)
+        srv.stop()
 
 
 @pytest.fixture(scope="module")

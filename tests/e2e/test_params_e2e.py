@@ -49,7 +49,7 @@ def test_overview_draws_the_parameter_treemap(app, model_id):
 
 def test_tokens_page_says_what_is_cut(app):
     text = "The river runs past the old mill and the bridge. " * 80
-    page = app.open("/tokens", model="smollm2-135m", text=text)
+    app.open("/tokens", model="smollm2-135m", text=text)
     app.wait_for_chips()
     notice = app.alerts().filter(has_text="tokens long")
     expect(notice).to_contain_text("The first 512 (positions 0–511)", timeout=60_000)

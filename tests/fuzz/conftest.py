@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from tests.fuzz.record import CASES, FULL
@@ -17,7 +16,3 @@ def pytest_sessionfinish(session, exitstatus):
               "cases": dict(sorted(CASES.items())), "total": sum(CASES.values())}
     COUNTS.parent.mkdir(parents=True, exist_ok=True)
     COUNTS.write_text(json.dumps(report, indent=2) + "\n")
-    if os.environ.get("FUZZ_RECORD") == "1":
-        from bench.load import record_fuzz
-
-        record_fuzz(report)

@@ -1,6 +1,6 @@
 """Fuzz sizes (reduced in `make test`, full in `make fuzz`) and the count of cases actually run.
 
-``FUZZ_PROFILE=full`` selects the full sizes; ``FUZZ_RECORD=1`` writes the counts into bench/results.json
+``FUZZ_PROFILE=full`` selects the full sizes; `make fuzz` then records the counts into bench/results.json
 at the end of the session (see conftest.py).
 """
 from __future__ import annotations

@@ -24,7 +24,7 @@ from streamlit.testing.v1 import AppTest
 from models import loading
 from models.loading import ModelUnavailable
 from models.registry import REGISTRY, get_spec
-from tests.app.helpers import APP
+from tests.app.helpers import APP, switch_to
 from tests.fuzz.pages import PAGES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def test_unwritable_cache_is_one_sentence(unwritable_cache):
     with pytest.raises(ModelUnavailable) as e:
         loading.prepare(spec)
     assert one_sentence(str(e.value)), str(e.value)
-    assert "TRANSFORMER_EXPLAINER_CACHE" in str(e.value) and str(unwritable_cache) in str(e.value)
+    assert "TX_CACHE_DIR" in str(e.value) and str(unwritable_cache) in str(e.value)
 
 
 def test_unwritable_cache_in_the_app_says_so_and_the_other_model_works(unwritable_cache):
@@ -120,7 +120,7 @@ def test_hub_model_while_offline_is_one_sentence_on_every_page(spec, monkeypatch
     hub_id = HUB_IDS[PAGES.index(spec) % len(HUB_IDS)]
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params["model"] = hub_id
-    at.switch_page(spec.file)
+    switch_to(at, spec.file)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     label = REGISTRY[hub_id].label
@@ -160,7 +160,7 @@ def test_no_url_value_reaches_model_loading_unless_a_registry_id(spec, monkeypat
     at.query_params["model"] = hostile
     for name in spec.params:  # the page's own parameters get the path too
         at.query_params[name] = hostile
-    at.switch_page(spec.file)
+    switch_to(at, spec.file)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert seen, "the spies saw no call: the test would pass vacuously"

@@ -22,7 +22,6 @@ from models.attention import (
     head_stats,
     kv_groups,
     kv_of_heads,
-    rope_pairs,
     word_attention,
     word_ids,
     word_labels,
@@ -239,8 +238,8 @@ def test_rope_rotates_q_and_k_by_position_and_keeps_pair_lengths(smol):
     for pos in range(1, c.n_tokens):
         assert not np.allclose(c.k[:, pos], c.k_raw[:, pos], atol=1e-3), pos
     # a rotation keeps the length of every 2-D pair (i, i + dh/2)
-    pairs = rope_pairs(c.d_head)
-    assert pairs.shape == (32, 2) and pairs[0].tolist() == [0, 32]
+    half = c.d_head // 2  # the pairs Llama's rotate_half rotates together: (i, i + dh/2), not adjacent dimensions
+    pairs = np.stack([np.arange(half), np.arange(half) + half], axis=1)
     for rot, raw in ((c.q, c.q_raw), (c.k, c.k_raw)):
         np.testing.assert_allclose(np.hypot(rot[..., pairs[:, 0]], rot[..., pairs[:, 1]]),
                                    np.hypot(raw[..., pairs[:, 0]], raw[..., pairs[:, 1]]), rtol=1e-5, atol=1e-6)

@@ -1,4 +1,4 @@
-"""models/generation.py against transformers itself: greedy = generate(do_sample=False), seeded sampling =
+"""models/generation.py and serving/engine.py against transformers itself: greedy = generate(do_sample=False), seeded sampling =
 generate(do_sample=True) with the same seed and a reference loop (HF warpers + torch.multinomial with the same
 generator), beam = generate(num_beams=k); batched = alone; stop stops; the queue is visible.
 
@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.generation import (
-    MAX_NEW_TOKENS, Engine, HFBackend, LlamaBackend, Settings, beam_search, prompt_ids, token_pieces,
-)
+from models.generation import MAX_NEW_TOKENS, Settings, beam_search, prompt_ids, token_pieces
+from serving.engine import Engine, HFBackend, LlamaBackend
 
 PROMPTS = ["The capital of France is", "Once upon a time, in a small village by the sea, there lived",
            "def add(a, b):"]
@@ -86,10 +85,10 @@ def test_lean_backend_logits_equal_the_model_forward(smollm2):
 
 
 def test_the_scripted_step_equals_the_python_one(smollm2):
-    """LlamaBackend.decode runs models/lean_step.py through TorchScript (so that busy Python threads, a class's
+    """LlamaBackend.decode runs serving/lean_step.py through TorchScript (so that busy Python threads, a class's
     page runs, cannot stall each of its ~300 torch calls waiting for the GIL): the same logits and cache writes as
     the plain Python function, bit for bit."""
-    from models import lean_step
+    from serving import lean_step
 
     backend = LlamaBackend(smollm2)
     texts = [ids_of(smollm2, t) for t in PROMPTS]
@@ -450,7 +449,7 @@ def test_tokens_html_escapes_everything_and_colours_by_probability():
     assert len(spans) == 3
     assert prob_colour(0.95) in spans[0] and prob_colour(0.05) in spans[1] and prob_colour(0.5) in spans[2]
     assert "tx-sel" in spans[1] and "tx-forced" in spans[1] and "tx-forced" not in spans[0]
-    assert [prob_colour(lo) for lo, _, _ in PROB_BINS] == [c for _, c, _ in PROB_BINS]
+    assert [prob_colour(lo) for lo, _, _, _ in PROB_BINS] == [c for _, c, _, _ in PROB_BINS]
 
 
 def test_alternatives_and_compare_figures_carry_the_numbers():
@@ -466,7 +465,7 @@ def test_alternatives_and_compare_figures_carry_the_numbers():
 def test_a_failing_first_step_finishes_the_request_and_the_engine_goes_on(tiny, monkeypatch):
     """An exception while the first token is picked (the request is not in the batch yet) must finish that
     request with the error, not leave it running for ever; the next request is served normally."""
-    from models import generation
+    from serving import engine as generation
 
     lm, e = tiny
     ids = ids_of(lm, PROMPTS[0])

@@ -16,7 +16,8 @@ from models import registry
 from models.chat import (
     ChatTemplateError, chat_ids, chat_tokens, conversation, has_chat_template, render,
 )
-from models.generation import Engine, Settings
+from models.generation import Settings
+from serving.engine import Engine
 from models.loading import load, weights_location
 from models.pairs import Segments, encode_pair, find_nsp_head, next_sentence, nsp_head, segment_support
 from tests.unit.conftest import one_sentence

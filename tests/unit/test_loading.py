@@ -283,7 +283,7 @@ def test_converted_copy_equals_a_fresh_gguf_load(smollm2, gguf_model):
     assert conv.keys() == orig.keys()
     for name in conv:  # the fp32 copy holds exactly the de-quantized weights
         assert torch.equal(conv[name], orig[name]), name
-    for text in TEXTS:  # our copy runs its products on packed weights (models/packed.py): float32 rounding apart
+    for text in TEXTS:  # our copy runs its products on packed weights (serving/packed.py): float32 rounding apart
         ours, ref = _logits(smollm2.model, smollm2.tokenizer, text), _logits(gguf_model, smollm2.tokenizer, text)
         assert float((ours - ref).abs().max()) <= 1e-5 * float(ref.abs().max()), text  # logits reach ~25
         assert float((ours.softmax(-1) - ref.softmax(-1)).abs().max()) <= 1e-5, text
@@ -343,8 +343,8 @@ def test_damaged_cache_is_rebuilt_verified_and_loaded(smollm2, cache_copy, fake_
 
     for text in TEXTS:
         a = _logits(lm.model, lm.tokenizer, text)
-        b = _logits(smollm2.model, smollm2.tokenizer, text)
-        assert float((a - b).abs().max()) <= 1e-5
+        b = _logits(smollm2.model, smollm2.tokenizer, text)  # the app's copy: packed layers, float32 rounding apart
+        assert float((a - b).abs().max()) <= 1e-5 * float(b.abs().max())
 
 
 @pytest.mark.slow

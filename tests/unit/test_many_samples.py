@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from models import many_samples as ms
-from models.generation import MAX_GROUP, Engine, KVCache, Refused, Settings, prompt_ids
+from models.generation import MAX_GROUP, Refused, Settings, prompt_ids
+from serving.engine import Engine, KVCache
 
 PROMPT = "Once upon a time, there was a"
 

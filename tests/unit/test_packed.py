@@ -1,4 +1,4 @@
-"""models/packed.py: the loaded models' linear layers run on oneDNN's packed weights. Each product equals
+"""serving/packed.py: the loaded models' linear layers run on oneDNN's packed weights. Each product equals
 F.linear within float32 rounding, and the whole loaded model equals the same model as transformers loads it
 (a second, untouched copy read from the same files): logits, hidden states and attention weights."""
 from __future__ import annotations
@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models import packed as P
 from models.loading import _model_class, weights_location
 from models.registry import get_spec
+from serving import packed as P
 
 pytestmark = pytest.mark.skipif(not P.AVAILABLE, reason="this torch has no oneDNN")
 
@@ -146,3 +146,58 @@ def test_release_never_touches_weights_that_live_in_anonymous_memory():
     assert P.pack_linears(model) == 1
     assert P.release_dense(model) == 0
     assert torch.equal(model[0].weight, w)
+
+
+# ------------------------------------------------------------------ nn.Linear's meaning is kept (issue #21)
+def tiny_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4)).eval()
+
+
+def test_changing_a_weight_in_place_changes_what_the_layer_computes():
+    """A stock nn.Linear computes with its current weight; so must a packed one (an ablation or a patching
+    feature that edits a weight would otherwise be silently ignored)."""
+    model, stock = tiny_model(), tiny_model()
+    assert P.pack_linears(model) == 2
+    x = torch.randn(5, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), stock(x), rtol=1e-5, atol=1e-6)
+        for m in (model, stock):
+            m[2].weight[1].zero_()  # in place, through the parameter
+            m[0].bias.add_(0.5)
+        torch.testing.assert_close(model(x), stock(x), rtol=1e-5, atol=1e-6)
+        assert float(model(x)[:, 1].abs().max()) == pytest.approx(float(stock[2].bias[1].abs()), abs=1e-6)
+
+
+def test_replacing_a_parameter_or_loading_a_state_dict_is_seen():
+    model, other = tiny_model(), torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+    P.pack_linears(model)
+    x = torch.randn(3, 16)
+    with torch.no_grad():
+        model.load_state_dict(other.state_dict())
+        torch.testing.assert_close(model(x), other(x), rtol=1e-5, atol=1e-6)
+        model[2].weight = torch.nn.Parameter(torch.zeros(4, 32))
+        torch.testing.assert_close(model(x), model[2].bias.expand(3, 4), rtol=0, atol=0)
+
+
+def test_the_engine_switch_hf_keeps_the_stock_model():
+    import serving
+    from models.loading import load
+
+    lm = serving.accelerate(load("minilm-l6"), engine="hf")
+    assert not P.is_packed(lm.model)
+    lm = serving.accelerate(lm, engine="fast")
+    assert P.is_packed(lm.model)
+
+
+def test_a_deep_copy_of_a_packed_model_computes_with_its_own_weights():
+    import copy
+
+    model = tiny_model()
+    P.pack_linears(model)
+    twin = copy.deepcopy(model)
+    x = torch.randn(3, 16)
+    with torch.no_grad():
+        twin[2].weight.zero_()
+        torch.testing.assert_close(twin(x), twin[2].bias.expand(3, 4), rtol=0, atol=0)
+        assert not torch.equal(model(x), twin(x))  # the original still has its weights

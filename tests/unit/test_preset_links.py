@@ -64,12 +64,18 @@ def test_required_examples_are_there():
     assert presets.parse_url(presets.get("decoding").links()[0][1])[1]["mode"] == "compare"
 
 
-def test_page_files_match_app_navigation():
+def test_one_table_of_pages_covers_every_page_script():
+    """components/pages.py is the only list of pages: every script in app_pages/ is in it once, with a unique URL
+    path, and app.py builds its navigation from it instead of listing pages again."""
+    from components import pages
+
+    files = [p.file for p in pages.TABLE]
+    assert sorted(files) == sorted(f"app_pages/{f.name}" for f in (REPO / "app_pages").glob("*.py"))
+    assert len(set(files)) == len(files) and len({p.url_path for p in pages.TABLE}) == len(pages.TABLE)
+    assert presets.PAGE_FILES is pages.FILES
     app = (REPO / "app.py").read_text()
-    for path, file in presets.PAGE_FILES.items():
-        if path:
-            assert re.search(rf'st\.Page\("{re.escape(file)}",(?:(?!st\.Page).)*?url_path="{re.escape(path)}"', app,
-                             re.S), (path, file)
+    assert "pages.make()" in app and "st.Page(" not in app
+    assert "app_pages/" not in (REPO / "app_pages" / "home.py").read_text()  # links pass the table's objects
 
 
 # -------------------------------------------------------------------------------------------- glossary
