@@ -37,7 +37,8 @@ bench: setup-test models browser
 
 # A class as the students feel it (bench/loadproto.py, ~30-40 min on an idle machine): protocol students (Streamlit's
 # own websocket protocol) + 2 Chromium witnesses per run: 30 at reading pace, 30 back to back (then 300 texts),
-# 30 opening the link at once, 30 generating at once, up to 100 for the knee, 60 through nginx on 2 replicas.
+# 30 opening the link at once, 30 generating at once, up to 100 for the knee, 60 through nginx on 2 replicas, and a
+# class room of 30 following 10 pushes and answering 5 polls (one server on SQLite; two replicas on Redis).
 load: setup-test models browser proxy
 	$(PY) -m bench.loadproto $(LOAD_ARGS)
 

@@ -7,6 +7,7 @@ import streamlit as st  # noqa: E402
 
 from components import classroom_view, export, lang, pages, present, presets, state  # noqa: E402
 from components.cache import resolve_model  # noqa: E402
+from components.phone import summary as phone_summary  # noqa: E402
 from components.widgets import model_facts_card  # noqa: E402
 from models.loading import ModelUnavailable, is_available  # noqa: E402
 from models.registry import LOCAL_ERRORS, REGISTRY, model_ids, register_configured  # noqa: E402
@@ -19,7 +20,7 @@ st.set_page_config(page_title="Transformer explainer", page_icon="🔤", layout=
 lang.seed()  # the language first: every word below depends on it
 PAGES = pages.make()  # the one table of pages: components/pages.py
 page = st.navigation(PAGES)
-presets.follow(page.url_path)  # a preset link followed in this session: read its values again
+followed = presets.follow(page.url_path)  # a preset link followed in this session: read its values again
 present.apply()  # present=1: large fonts, kept across pages
 
 SHARED = [state.MODEL, state.TEXT, lang.LANG]
@@ -68,6 +69,7 @@ st.sidebar.toggle(_("Download charts as SVG"), key="svg",
                   help=_("The camera button of every chart saves a PNG at projector size (1600 × 900, 2×); "
                          "switch this on to save SVG instead."))
 export.sidebar(lm, page.url_path, state.current_text())
-classroom_view.shell(page, PAGES)  # class mode: only for a session in a room (follow me, answers, send this view)
+classroom_view.shell(page, PAGES, followed)  # class mode: only for a session in a room (follow me, answers, send this view)
 
+phone_summary(state.current_text(), lm.spec.label)  # a phone: the text the sidebar hides (issue #25)
 page.run()

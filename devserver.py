@@ -115,10 +115,11 @@ class DevServer:
 
 def start(argv: list[str] | None = None, *, log: Path | str | None = None, port: int | None = None,
           host: str = "127.0.0.1", env: dict[str, str] | None = None,
-          timeout: float = START_TIMEOUT_S) -> DevServer:
+          timeout: float = START_TIMEOUT_S, kind: type[DevServer] = DevServer) -> DevServer:
     """``python serve.py`` (or ``python *argv``) on ``port`` (a free one by default), headless, bound to ``host``;
     returns once /_stcore/health says "ok". Raises RuntimeError (with the log's tail) if it exits or times out.
-    ``log``: where its output goes (a temporary file by default, kept: the caller may want to read it)."""
+    ``log``: where its output goes (a temporary file by default, kept: the caller may want to read it).
+    ``kind``: a DevServer subclass to return (e.g. one that also reads its own log)."""
     port = port or free_port(host)
     if log is None:
         fd, name = tempfile.mkstemp(prefix=f"tx-server-{port}-", suffix=".log")
@@ -132,7 +133,7 @@ def start(argv: list[str] | None = None, *, log: Path | str | None = None, port:
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=server_env(env), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    server = DevServer(proc, port, log, host)
+    server = kind(proc, port, log, host)
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
@@ -268,3 +269,71 @@ def start_nginx(servers: list[str], prefix: Path | str | None = None, port: int 
                 ng.stop()
                 raise RuntimeError(f"nginx did not listen within {timeout:.0f} s:\n{ng.error_log()[-2000:]}")
             time.sleep(0.1)
+
+
+# ------------------------------------------------------------------------------------------ redis
+REDIS_START_TIMEOUT_S = 30  # a functional wait for the server to answer PING, not a performance check
+
+
+def redis_server_path() -> str | None:
+    """Debian's redis-server (`make proxy` installs it), or None."""
+    import shutil
+
+    return shutil.which("redis-server") or next((p for p in ("/usr/bin/redis-server",) if os.path.exists(p)), None)
+
+
+@dataclass
+class Redis:
+    proc: subprocess.Popen
+    port: int
+    host: str = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def __enter__(self) -> "Redis":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self, grace_s: float = 10) -> None:
+        """SIGTERM to this redis-server's PID (never by name), SIGKILL after ``grace_s``."""
+        if self.proc.poll() is not None:
+            return
+        try:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+
+def start_redis(exe: str | None = None, port: int | None = None, host: str = "127.0.0.1",
+                timeout: float = REDIS_START_TIMEOUT_S) -> Redis:
+    """A fresh redis-server on ``host:port`` (a free loopback port by default) without persistence (no RDB, no
+    AOF: a test's or a benchmark's rooms must not outlive it), in its own session; returns once it answers PING
+    (a raw RESP PING on a socket: no client library needed here). RuntimeError if it is missing or does not start."""
+    exe = exe or redis_server_path()
+    if exe is None:
+        raise RuntimeError("redis-server is not installed (`make proxy` installs Debian's package)")
+    port = port or free_port(host)
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", host, "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = Redis(proc, port, host)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return server
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"redis-server did not start on port {port}")
+        time.sleep(0.05)

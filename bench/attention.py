@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 
-from bench.run import chromium, entry, serving, text_with_tokens
+from bench.common import chromium, entry, serving, text_with_tokens
 
 REDRAWS = 40
 SHORT = "students celebrate the graduation with a big party"

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.run import MODELS, chromium, entry, median, text_with_tokens  # noqa: E402
+from bench.common import MODELS, chromium, entry, median, text_with_tokens  # noqa: E402
 
 SIZES = (16, 128, 512)
 REAL_BERTVIZ_MAX_TOKENS = 128  # beyond this bertviz's own HTML is estimated (it would be hundreds of MB)
@@ -102,14 +102,16 @@ def bench_bertviz(results: list[dict]) -> None:
                             base = bo.bertviz_reference_bytes(trace, view, out.layers, heads, out.n_tokens)
                             how = "real"
                         else:
-                            base, how = out.bertviz_bytes_estimate, "estimated"
+                            base = bo.bertviz_bytes_estimate(trace, view, out.layers, heads, out.n_tokens)
+                            how = "estimated"
                         key = f"bertviz/{model_id}/{view}/{n}_tokens"
                         print(f"[bench] {key}: shows {out.n_tokens} tokens, {len(out.layers)} layers, "
                               f"{len(out.heads)} heads; bertviz's bytes {how}; ours {out.n_bytes} = "
                               f"{out.library_bytes} libraries + {out.payload_bytes} attention + rest", flush=True)
                         if how == "real" and n == REAL_BERTVIZ_MAX_TOKENS:  # how good is the estimate used at 512
-                            results.append(entry(f"{key}/bertviz_size_estimate_vs_real", out.bertviz_bytes_estimate,
-                                                 "bytes", baseline=base))
+                            estimate = bo.bertviz_bytes_estimate(trace, view, out.layers, heads, out.n_tokens)
+                            results.append(entry(f"{key}/bertviz_size_estimate_vs_real", estimate, "bytes",
+                                                 baseline=base))
                         results.append(entry(f"{key}/bytes_vs_bertviz", out.n_bytes, "bytes",
                                              target=0.25 if n >= 100 else None, baseline=base))
                         results.append(entry(f"{key}/attention_payload_vs_bertviz", out.payload_bytes, "bytes",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from bench.run import entry, median, text_with_tokens
+from bench.common import entry, median, text_with_tokens
 
 N_TOKENS = 16
 RUNS = 15

@@ -5,7 +5,7 @@ transformers' ``generate`` measured in the same run, interleaved, so a busy mach
    the engine; seconds per token, median of ROUNDS. Target: ours <= 1/1.3 of generate's (>= 1.3x tokens/s).
    The baseline is the model as a newcomer gets it: ``AutoModelForCausalLM.from_pretrained`` on the same files
    (transformers' default attention), not our loaded copy, whose linear layers run on packed weights
-   (models/packed.py). ``generate`` on our copy is reported too (``hf_generate_packed_tokens_per_s``).
+   (serving/packed.py). ``generate`` on our copy is reported too (``hf_generate_packed_tokens_per_s``).
    Time to first token: engine request -> first token pushed; generate with ``max_new_tokens=1`` as its baseline.
    ``hf_generate_in_a_thread_tokens_per_s``: generate run from a background thread, as the engine must run (on
    some machines torch is slower in any thread but the main one; seen 34 vs 59 ms per token).
@@ -28,8 +28,8 @@ import statistics
 import time
 
 import __main__
-from bench.run import NOTES as _NOTES
-from bench.run import entry
+from bench.common import NOTES as _NOTES
+from bench.common import entry
 
 NOTES = getattr(__main__, "NOTES", _NOTES)  # `python -m bench.run` writes __main__.NOTES, not bench.run.NOTES
 
@@ -67,7 +67,7 @@ def _profile(lm, ids) -> str:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from models.generation import LlamaBackend
+    from serving.engine import LlamaBackend
 
     backend = LlamaBackend(lm)
     out = []
@@ -90,7 +90,8 @@ def _profile(lm, ids) -> str:
 def bench_generation(results: list[dict]) -> None:
     import torch
 
-    from models.generation import Engine, Settings, prompt_ids
+    from models.generation import Settings, prompt_ids
+    from serving.engine import Engine
     from models.loading import load
 
     from models.loading import _model_class, weights_location

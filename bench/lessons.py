@@ -14,7 +14,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from bench.run import entry, text_with_tokens
+from bench.common import entry, text_with_tokens
 
 MODEL = "smollm2-135m"
 STEP_TOKENS = 64
@@ -51,7 +51,8 @@ def bench_kv_cache(results: list[dict]) -> None:
 
 def bench_samples(results: list[dict]) -> None:
     from models import many_samples as ms
-    from models.generation import Engine, prompt_ids
+    from models.generation import prompt_ids
+    from serving.engine import Engine
     from models.loading import load
 
     lm = load(MODEL)

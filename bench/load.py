@@ -40,9 +40,7 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -55,7 +53,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.run import CHROMIUM_ARGS, RESULTS, entry  # noqa: E402
+import devserver  # noqa: E402
+from bench.common import CHROMIUM_ARGS, RESULTS, entry  # noqa: E402
 
 LOAD_MARK = "[load-count]"  # printed by the counting server for every model/tokenizer load
 RUN_MARK = "[load-run]"  # printed by the counting server after every script run: wall and CPU seconds
@@ -76,7 +75,8 @@ def merge_results(entries: list[dict], section: str, notes: dict | None = None, 
 
 
 def record_fuzz(report: dict) -> None:
-    """The fuzz suite's counts (tests/fuzz/conftest.py, FUZZ_RECORD=1) as bench entries."""
+    """The fuzz suite's counts (artifacts/fuzz-counts.json, written by tests/fuzz/conftest.py) as bench entries:
+    `make fuzz` runs ``python -m bench.load --record-fuzz artifacts/fuzz-counts.json`` after the suite."""
     entries = [entry(f"fuzz/{name}", n, "cases") for name, n in report["cases"].items()]
     apptest = sum(n for name, n in report["cases"].items() if name.startswith("apptest/"))
     entries += [entry("fuzz/total_cases", report["total"], "cases"),
@@ -163,23 +163,8 @@ class Run:
     lock_wait: float
 
 
-@dataclass
-class Server:
-    proc: subprocess.Popen
-    url: str
-    log: Path
-    started_s: float  # process start -> healthy
-
-    def rss_mb(self) -> tuple[float, float]:
-        """(current, peak) resident memory of the server process, from /proc."""
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        kb = {k: int(v.split()[0]) for k, v in re.findall(r"^(VmRSS|VmHWM):\s+(.*)$", status, re.M)}
-        return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
-
-    def cpu_s(self) -> float:
-        """CPU seconds (user + system) the server process has used so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+class Server(devserver.DevServer):
+    """The counting server: a DevServer that also reads the run and load marks from its own log."""
 
     def runs(self) -> list[Run]:
         """Every script run so far."""
@@ -195,22 +180,10 @@ class Server:
                 counts[f"{kind}:{model_id}"] = counts.get(f"{kind}:{model_id}", 0) + 1
         return counts
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-
 
 def start_server(timeout: float = 240) -> Server:
     """The counting server (``python -m bench.load --serve``) on a free loopback port, healthy (devserver.py)."""
-    import devserver
-
-    srv = devserver.start(["-m", "bench.load", "--serve"], timeout=timeout)
-    return Server(srv.proc, srv.url, srv.log, srv.started_s)
+    return devserver.start(["-m", "bench.load", "--serve"], timeout=timeout, kind=Server)
 
 
 # ------------------------------------------------------------------------------------ one session
@@ -570,7 +543,7 @@ async def memory_phase(browser, url: str, texts: list[str], workers: int, server
 
 def texts_of_about(n_tokens: int, count: int) -> tuple[list[str], float]:
     """``count`` distinct texts of about ``n_tokens`` SmolLM2 tokens; also their mean token count."""
-    from bench.run import text_with_tokens
+    from bench.common import text_with_tokens
     from models.loading import load_tokenizer
 
     tok = load_tokenizer("smollm2-135m")
@@ -775,6 +748,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--serve"]:
         serve_counted(argv[1:])
+        return 0
+    if argv[:1] == ["--record-fuzz"]:  # `make fuzz`: the counts file tests/fuzz/conftest.py wrote
+        record_fuzz(json.loads(Path(argv[1]).read_text()))
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=30)

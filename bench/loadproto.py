@@ -18,6 +18,14 @@ Profiles (each on a fresh ``serve.py``, counted: model loads, every script run's
   alone first, on the same server, as the yardstick;
 * ``knee``: students join 10 at a time (``--knee-steps``), each step lasting ``--step-seconds``, all at reading
   pace: latency by the number of students active, and the knee (the first step whose p95 passes 1 s).
+* ``class`` (issue 23): ``--class-students`` (30) students join a room at /class?room=CODE within a second and
+  follow the teacher through ``--pushes`` (10) pushed views and ``--polls`` (5) polls, on one server with the
+  SQLite store; ``class-replicas``: the same room across ``--replicas`` (2) servers behind nginx sharing a
+  redis-server (started on a loopback port, stopped by its PID), the students spread over the replicas. Each
+  student keeps the sidebar's follow fragment running as a browser does (its ``run_every`` timer), is switched by
+  the server to each pushed view and answers each poll in the sidebar's form; the teacher acts on the store. Per
+  push and student: the time from the push (just before the store write) to the end of the run of the pushed page
+  with the pushed query (target p95 <= 2 s); every answer sent must be counted once by the store; 0 errors.
 
 Every interaction goes through a real page path: Tokens (new text), Next token (temperature and top-p sliders),
 Attention (all heads, BertViz head and model views, the heatmap), Generate (16 greedy tokens; 40 in the
@@ -47,6 +55,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -58,7 +67,7 @@ if str(REPO) not in sys.path:
 import devserver  # noqa: E402
 from bench import load as browser_load  # noqa: E402  (the counting server, the Chromium witnesses)
 from bench.protoclient import ProtocolError, ProtoSession, RunResult  # noqa: E402
-from bench.run import CHROMIUM_ARGS, RESULTS, entry  # noqa: E402
+from bench.common import CHROMIUM_ARGS, RESULTS, entry  # noqa: E402
 
 TARGET_P95_S = 1.0
 TARGET_COLD_S = 5.0
@@ -730,6 +739,316 @@ async def memory_phase(server: browser_load.Server, n_texts: int, workers: int) 
             "rss_max_sampled_mb": round(max(samples, default=now)), "rss_end_mb": round(now), "peak_mb": round(peak)}
 
 
+# ------------------------------------------------------------------------------------ class mode
+# Issue 23's load: a room of students following the teacher's pushes and answering polls. The students are
+# protocol sessions that do what a browser does in a room: open /class?room=CODE and press Join, keep the
+# sidebar's follow fragment running (its ``run_every`` timer: a fragment rerun each second), let the server switch
+# their page (st.switch_page from that fragment), and answer each poll in the sidebar's form. The teacher acts on
+# the store directly (classroom.store: the same calls the teacher's buttons make), so the teacher's own page costs
+# nothing here and the push time is the store write's.
+TARGET_PUSH_P95_S = 2.0
+CLASS_PAGES = ("tokens", "next-token")  # the views pushed, in turn: a cheap page and one with a model's forward pass
+POLL_OPTIONS = ("cat", "dog", "bird", "fish")
+
+
+@dataclass
+class Pupil:
+    index: int
+    name: str
+    s: ProtoSession | None = None
+    joined: bool = False
+    seen: dict = field(default_factory=dict)  # push number -> seconds from the push to the pushed page's run done
+    page_run_s: dict = field(default_factory=dict)  # push number -> the pushed page's own run (new_session -> done)
+    text_shown: dict = field(default_factory=dict)  # push number -> the page's text widget showed the pushed text
+    answered: dict = field(default_factory=dict)  # poll id -> the answer sent
+    errors: list[str] = field(default_factory=list)
+    upstreams: set = field(default_factory=set)
+    auto_reruns: int = 0
+    page_runs: list = field(default_factory=list)  # the session's full runs done: (time, page, query)
+    finishes: list = field(default_factory=list)  # every run's end: (time, status, fragment run)
+
+
+@dataclass
+class Room:
+    code: str
+    token: str
+    replicas: list = field(default_factory=list)  # behind nginx: the replicas (host:port) the students are spread on
+    pushes: dict = field(default_factory=dict)  # push number -> (time.time() before the store write, path, text)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    progress: asyncio.Event = field(default_factory=asyncio.Event)  # something was seen or answered
+
+    def saw(self, p: Pupil, s: ProtoSession, wall: float) -> None:
+        """The reader's hook for every full run the student's page finished: is it a pushed view not yet seen?
+        (its page and its query's text; the pushed texts are unique)"""
+        params = urllib.parse.parse_qs(s.query)
+        for k, (t, path, text) in self.pushes.items():
+            if k not in p.seen and s.url_path == path and params.get("text", [None])[-1] == text:
+                p.seen[k] = wall - t
+                p.page_run_s[k] = wall - max(t, s.run_started)
+                try:
+                    p.text_shown[k] = s.value("text") == text
+                except Exception:  # noqa: BLE001 (no text widget drawn: the view is not the pushed one)
+                    p.text_shown[k] = False
+                self.progress.set()
+
+
+async def replica_cookie(url: str, want: str, tries: int = 200) -> dict[str, str]:
+    """nginx gives each new browser a random ``tx_replica`` cookie, which picks its replica. So that the room
+    spans every replica (the point of the shared store), student i is a browser whose cookie landed on replica
+    i mod R: fresh cookies are drawn (GET /_stcore/health without one) until one lands there."""
+    from bench.protoclient import http_get
+
+    for _ in range(tries):
+        r = await http_get(url + "/_stcore/health")
+        if r.headers.get("x-upstream", "").strip() == want:
+            for line in r.headers.get("set-cookie", "").split("\n"):  # Streamlit sets its own cookies too
+                name, _, value = line.split(";", 1)[0].partition("=")
+                if name.strip() == "tx_replica" and value:
+                    return {"tx_replica": value.strip()}
+    raise ProtocolError(f"no new browser reached replica {want} in {tries} tries")
+
+
+def push_link(k: int, code: str) -> tuple[str, str, str]:
+    """The k-th view the teacher sends: (link, page, text); its text is unique to this push and this room."""
+    path = CLASS_PAGES[(k - 1) % len(CLASS_PAGES)]
+    text = f"Room {code} push {k}: the little cat sat on the"
+    return f"/{path}?text={urllib.parse.quote(text)}", path, text
+
+
+def _push_of(query: str) -> str:
+    """Which pushed view a query string is ("push K"), for the report of a student who missed one."""
+    text = urllib.parse.parse_qs(query).get("text", [""])[-1]
+    return text.split(":", 1)[0].split(" ", 2)[-1] if " push " in text else text[:30]
+
+
+def poll_schedule(pushes: int, polls: int) -> set[int]:
+    """After which pushes a poll is asked: spread over the lesson, the last one after the last push."""
+    return {max(1, round((i + 1) * pushes / polls)) for i in range(min(polls, pushes))} if polls else set()
+
+
+async def pupil_session(url: str, room: Room, p: Pupil, at: float, timeout: float) -> None:
+    """One student: join the room, follow (the fragment's timer does it), answer every poll once."""
+    await asyncio.sleep(max(0.0, at - time.monotonic()))
+    p.s = ProtoSession(url, name=p.name, timeout=timeout)
+    p.s.on_page_run = lambda s, wall: room.saw(p, s, wall)
+    try:
+        if room.replicas:
+            p.s.cookies.update(await replica_cookie(url, room.replicas[p.index % len(room.replicas)]))
+        r = await p.s.open(f"/class?room={room.code}")
+        p.s.fill("class_join_name", p.name)
+        r = await p.s.click("Join", "class_join")
+        if not any(w.key == "class_follow_toggle" for w in p.s.widgets.values()):
+            raise ProtocolError(f"not in the room after Join ({r.status})")
+        p.joined = True
+        room.progress.set()
+        while not room.done.is_set():
+            if p.s._closed_reason:
+                raise ProtocolError(p.s._closed_reason)
+            # a poll's form on screen: its choices and its submit button (a run still drawing may have sent the
+            # choices and not yet the button; a student cannot press what is not drawn)
+            submit = any(w.kind == "button" and w.label == "Send my answer" for w in p.s.widgets.values())
+            for w in [w for w in p.s.widgets.values() if submit and w.key.startswith("class_choice_")]:
+                pid = int(w.key.rsplit("_", 1)[1])
+                if pid in p.answered:
+                    continue
+                choice = w.proto.options[(p.index + pid) % len(w.proto.options)]
+                p.s.fill(w.key, choice)
+                p.answered[pid] = choice  # sent with the click below (a click that fails is an error)
+                await p.s.click("Send my answer", "class_answer")
+                room.progress.set()
+                break  # the widgets changed with that run: look again
+            else:
+                p.s.page_run.clear()
+                try:
+                    await asyncio.wait_for(p.s.page_run.wait(), 0.5)
+                except asyncio.TimeoutError:
+                    pass
+    except Exception as e:  # noqa: BLE001 (a failure of this student, recorded; the class goes on)
+        p.errors.append(f"{type(e).__name__}: {first_line(e)}")
+        room.progress.set()
+    finally:
+        if p.s is not None:
+            p.errors += [f"exception drawn: {x}" for x in p.s.exceptions]
+            p.upstreams |= p.s.upstreams
+            p.auto_reruns = p.s.auto_reruns_sent
+            p.page_runs, p.finishes = list(p.s.page_runs), list(p.s.finishes)
+            await p.s.close()
+
+
+async def wait_for(room: Room, cond: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        room.progress.clear()
+        try:
+            await asyncio.wait_for(room.progress.wait(), min(left, 1.0))
+        except asyncio.TimeoutError:
+            pass
+    return True
+
+
+async def run_class(url: str, store_url: str, n: int, pushes: int, polls: int, seed: int, timeout: float,
+                    gap: float, replicas: list[str] | None = None) -> dict:
+    """A lesson in a new room: n students join within a second, then ``pushes`` views and ``polls`` polls."""
+    from classroom import store as cs  # the app's own store (no streamlit); the teacher's calls
+
+    store = cs.open_store(store_url)
+    room_obj, token = await asyncio.to_thread(store.create_room)
+    room = Room(room_obj.code, token, list(replicas or []))
+    rng = random.Random(seed)
+    pupils = [Pupil(i, f"pupil{i:02d}") for i in range(n)]
+    start = time.monotonic() + 1.0
+    crowd = asyncio.gather(*(pupil_session(url, room, p, start + rng.uniform(0, 1), timeout) for p in pupils))
+    teacher_errors: list[str] = []
+    poll_ids: list[int] = []
+    lesson_t0 = None
+    try:
+        settled = lambda: all(p.joined or p.errors for p in pupils)  # noqa: E731
+        if not await wait_for(room, settled, timeout):
+            teacher_errors.append(f"only {sum(p.joined for p in pupils)} of {n} students joined in {timeout:.0f} s")
+        joined = await asyncio.to_thread(store.student_count, room.code)
+        if joined != sum(p.joined for p in pupils):
+            teacher_errors.append(f"the store counts {joined} students, {sum(p.joined for p in pupils)} joined")
+        ask_after = poll_schedule(pushes, polls)
+        lesson_t0 = time.perf_counter()
+        for k in range(1, pushes + 1):
+            link, path, text = push_link(k, room.code)
+            t = time.time()
+            room.pushes[k] = (t, path, text)
+            seq = await asyncio.to_thread(store.push, room.code, token, link)
+            if seq != k:
+                teacher_errors.append(f"push {k} got sequence number {seq}")
+            following = [p for p in pupils if p.joined and not p.errors]
+            await wait_for(room, lambda: all(k in p.seen or p.errors for p in following), timeout)
+            if k in ask_after:
+                poll = await asyncio.to_thread(store.open_poll, room.code, token, "choice",
+                                               f"Which word comes next? ({k})", POLL_OPTIONS)
+                poll_ids.append(poll.id)
+                answering = [p for p in pupils if p.joined and not p.errors]
+                await wait_for(room, lambda: all(poll.id in p.answered or p.errors for p in answering), timeout)
+                # answers sent reach the store with the run the click started: wait for the count, then reveal
+                await wait_for(room, lambda: len(store.answers(room.code, poll.id)) >= sum(
+                    poll.id in p.answered for p in pupils), min(timeout, 30))
+                await asyncio.to_thread(store.reveal, room.code, token, poll.id)
+            await asyncio.sleep(gap)
+    except Exception as e:  # noqa: BLE001 (the teacher's failure: recorded, the students are stopped)
+        teacher_errors.append(f"teacher: {type(e).__name__}: {first_line(e)}")
+    finally:
+        lesson_s = time.perf_counter() - lesson_t0 if lesson_t0 else None
+        room.done.set()
+        await crowd
+    sent = {pid: Counter(p.answered[pid] for p in pupils if pid in p.answered) for pid in poll_ids}
+    counted = {pid: Counter(store.answers(room.code, pid).values()) for pid in poll_ids}
+    lat = [s for p in pupils for s in p.seen.values()]
+    missed = [f"{p.name}: push {k}" for p in pupils if p.joined for k in range(1, pushes + 1) if k not in p.seen]
+    # what a student whose screen did not switch saw instead: its full runs and run ends after that push
+    missed_detail = {}
+    for p in pupils:
+        for k in [k for k in range(1, pushes + 1) if p.joined and k not in p.seen and k in room.pushes][:1]:
+            t0 = room.pushes[k][0]
+            missed_detail[f"{p.name}: push {k}"] = {
+                "page_runs": [(round(t - t0, 2), path, _push_of(q)) for t, path, q in p.page_runs if t >= t0][:6],
+                "last_page_run_before": next(((round(t - t0, 2), path) for t, path, q in reversed(p.page_runs)
+                                              if t < t0), None),
+                "finishes": [(round(t - t0, 2), st, frag) for t, st, frag in p.finishes if t >= t0 - 1][:12]}
+    rep = {
+        "students": n, "joined": sum(p.joined for p in pupils), "pushes": pushes, "polls": len(poll_ids),
+        "push_views_seen": len(lat), "push_views_expected": sum(p.joined for p in pupils) * pushes,
+        "push_missed": missed[:50], "push_missed_count": len(missed), "push_missed_detail": missed_detail,
+        "push_p50_s": pct(lat, 0.5), "push_p95_s": pct(lat, 0.95), "push_max_s": round(max(lat), 3) if lat else None,
+        # where the time goes: the switched page's own run; the rest is the wait for the follow fragment's next
+        # tick (up to its 1 s interval), its run, and the queue before the page's run starts
+        "push_page_run_p50_s": pct([x for p in pupils for x in p.page_run_s.values()], 0.5),
+        "push_page_run_p95_s": pct([x for p in pupils for x in p.page_run_s.values()], 0.95),
+        "push_p95_by_push_s": [pct([p.seen[k] for p in pupils if k in p.seen], 0.95) for k in range(1, pushes + 1)],
+        "pushed_text_not_shown": [f"{p.name}: push {k}" for p in pupils for k, ok in p.text_shown.items() if not ok],
+        "answers_sent": sum(sum(c.values()) for c in sent.values()),
+        "answers_counted": sum(sum(c.values()) for c in counted.values()),
+        "answers_exact": all(sent[pid] == counted[pid] for pid in poll_ids) and len(poll_ids) == min(polls, pushes),
+        "answer_mismatches": [f"poll {pid}: sent {dict(sent[pid])}, counted {dict(counted[pid])}"
+                              for pid in poll_ids if sent[pid] != counted[pid]],
+        "auto_reruns_sent": sum(p.auto_reruns for p in pupils),
+        "lesson_s": round(lesson_s, 1) if lesson_s else None,
+        "errors": teacher_errors + [f"{p.name}: {e}" for p in pupils for e in p.errors],
+        "crosstalk": [], "own_text_missing": [],
+    }
+    per: dict[str, int] = {}
+    for p in pupils:
+        for u in p.upstreams:
+            per[u] = per.get(u, 0) + 1
+    rep["students_per_replica"] = per
+    rep["students_on_two_replicas"] = [p.name for p in pupils if len(p.upstreams) > 1]
+    close = getattr(store, "close", None)
+    if close:
+        close()
+    return rep
+
+
+def start_class_server(store_url: str) -> browser_load.Server:
+    server = devserver.start(["-m", "bench.load", "--serve"], kind=browser_load.Server, env={"TX_CLASS_STORE": store_url})
+    STARTED.append(server)
+    return server
+
+
+async def class_mode_profile(args, replicas: int) -> dict:
+    """``replicas`` == 1: one server with the SQLite store (a file in a new temporary directory); otherwise that
+    many servers behind nginx (deploy/nginx.conf) sharing a redis-server started on a loopback port."""
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="tx-class-load-"))
+    redis = devserver.start_redis() if replicas > 1 else None
+    store_url = redis.url if redis else f"sqlite://{tmp / 'class.db'}"
+    servers: list = []
+    ng = None
+    try:
+        servers = list(await asyncio.gather(*(asyncio.to_thread(start_class_server, store_url)
+                                              for _ in range(replicas))))
+        if replicas > 1:
+            ng = devserver.start_nginx([urllib.parse.urlsplit(srv.url).netloc for srv in servers])
+        url = ng.url if ng else servers[0].url
+        meter = Meter(*servers)
+        n = args.class_students if replicas == 1 else args.class_replica_students
+        rep = await run_class(url, store_url, n, args.pushes, args.polls, args.seed, args.class_timeout,
+                              args.push_gap, [urllib.parse.urlsplit(srv.url).netloc for srv in servers] if ng else None)
+        m = meter.read(max(1, rep["push_views_seen"] + rep["answers_sent"]))
+        rep.update(profile="class" if replicas == 1 else "class-replicas", replicas=replicas,
+                   store="sqlite" if replicas == 1 else "redis", server_cpu_s=m["server_cpu_s"],
+                   server_cpu_fraction=m["server_cpu_fraction"], client_cpu_fraction=m["client_cpu_fraction"],
+                   machine_busy_fraction=m["machine_busy_fraction"], wall_s=m["wall_s"],
+                   peak_rss_mb=round(max(srv.rss_mb()[1] for srv in servers)))
+        if ng is not None:
+            rep["nginx_errors"] = [line for line in ng.error_log().splitlines()
+                                   if "[error]" in line or "[crit]" in line or "[emerg]" in line][:10]
+        return rep
+    finally:
+        if ng is not None:
+            ng.stop()
+        for srv in servers:
+            srv.stop()
+        if redis is not None:
+            redis.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def class_rows(name: str, r: dict) -> list[tuple[str, float | None, str, float | None]]:
+    rows = [(f"{name}/push_p50", r["push_p50_s"], "s", None),
+            (f"{name}/push_p95", r["push_p95_s"], "s", TARGET_PUSH_P95_S),
+            (f"{name}/push_max", r["push_max_s"], "s", None),
+            (f"{name}/push_missed", r["push_missed_count"], "count", 0),
+            (f"{name}/answers_sent", r["answers_sent"], "count", None),
+            (f"{name}/answers_counted", r["answers_counted"], "count", None),
+            (f"{name}/answers_not_exact", 0 if r["answers_exact"] else 1, "count", 0),
+            (f"{name}/errors", len(r["errors"]), "count", 0),
+            (f"{name}/server_cpu_fraction", r["server_cpu_fraction"], "ratio", None),
+            (f"{name}/client_cpu_fraction", r["client_cpu_fraction"], "ratio", TARGET_CLIENT_CPU),
+            (f"{name}/peak_rss", r["peak_rss_mb"], "MB", TARGET_RSS_MB)]
+    if r["replicas"] > 1:
+        rows.append((f"{name}/students_on_two_replicas", len(r["students_on_two_replicas"]), "count", 0))
+    return rows
+
+
 # ----------------------------------------------------------------------------------------- report
 def pct(values: list[float], q: float) -> float | None:
     v = browser_load.pct([x for x in values if x is not None], q)
@@ -795,10 +1114,14 @@ def section_name(args, r: dict) -> str:
         return f"load/proto/{r['students']}_students_generate_{r['tokens']}"
     if p == "replicas":
         return f"load/proto/{r['replicas']}_replicas_nginx_{r['students']}_students"
+    if p == "class":
+        return f"load/class_{r['students']}"
+    if p == "class-replicas":
+        return f"load/class_{r['students']}_{r['replicas']}_replicas_redis"
     return f"load/proto/knee_{r['steps'][-1]}_students"
 
 
-PROFILES = ("reading", "back-to-back", "cold", "generate", "knee", "replicas")
+PROFILES = ("reading", "back-to-back", "cold", "generate", "knee", "replicas", "class", "class-replicas")
 
 
 async def run_profile(args, profile: str) -> dict:
@@ -812,6 +1135,10 @@ async def run_profile(args, profile: str) -> dict:
         return await generate_profile(args)
     if profile == "replicas":
         return await replicas_profile(args)
+    if profile == "class":
+        return await class_mode_profile(args, 1)
+    if profile == "class-replicas":
+        return await class_mode_profile(args, args.replicas)
     return await knee_profile(args)
 
 
@@ -836,6 +1163,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="replicas profile: the students' pace (default back to back: throughput)")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false",
                     help="replicas profile: skip the phase with one replica behind nginx")
+    ap.add_argument("--class-students", type=int, default=30, help="class profile: students in the room")
+    ap.add_argument("--class-replica-students", type=int, default=30,
+                    help="class-replicas profile: students in the room, across the replicas")
+    ap.add_argument("--pushes", type=int, default=10, help="class profiles: views the teacher sends")
+    ap.add_argument("--polls", type=int, default=5, help="class profiles: polls the students answer")
+    ap.add_argument("--push-gap", type=float, default=2.0,
+                    help="class profiles: seconds between a push (or poll) done and the next push")
+    ap.add_argument("--class-timeout", type=float, default=60.0,
+                    help="class profiles: how long the teacher waits for every student (a push not seen by then "
+                         "is missed)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path, help="also write the reports (a list) to this file")
     ap.add_argument("--no-record", action="store_true")
@@ -854,7 +1191,7 @@ def main(argv: list[str] | None = None) -> int:
             for srv in STARTED:
                 srv.log.unlink(missing_ok=True)
         name = section_name(pargs, report)
-        rows = rows_of(name, report)
+        rows = class_rows(name, report) if profile.startswith("class") else rows_of(name, report)
         notes = {k: v for k, v in report.items() if k not in ("errors", "crosstalk", "own_text_missing")}
         notes.update(errors=report["errors"][:20], crosstalk=report["crosstalk"][:20],
                      own_text_missing=report["own_text_missing"][:20], load_average_at_start=at_start["load_average"])

@@ -24,7 +24,7 @@ import os
 import time
 import urllib.parse
 
-from bench.run import chromium, entry, serving
+from bench.common import chromium, entry, serving
 
 TEXT = "The capital of France is"
 MOVES = int(os.environ.get("TX_BENCH_MOVES", "30"))  # per slider

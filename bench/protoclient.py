@@ -21,6 +21,16 @@ frames Chromium sends, see bench/protocheck.py):
   fragment (then only the fragment reruns);
 * changing page (the sidebar's navigation): the page's hash, an empty query string and only the widgets of the
   main script (app.py's sidebar), as the frontend's onPageChange does;
+* a fragment with ``run_every`` (``st.fragment(run_every=...)``): the server sends ``auto_rerun`` (interval,
+  fragment id) in each run that draws it; the frontend's handleAutoRerun starts a timer (setInterval; the same
+  interval for the same fragment keeps the running timer) that sends a ``rerun_script`` with that fragment id,
+  ``is_auto_rerun`` and all widget states, whether or not a run is going on; ``stop_auto_rerun`` stops the named
+  timers, and a full run's ``new_session`` (no fragment ids) or a page change stops all of them (cleanupAutoReruns),
+  the run then starting them again. This client does the same (``auto_rerun=True``, the default);
+* a page switch made by the server (``st.switch_page``, e.g. in such a fragment): a new full run arrives unasked,
+  with ``navigation`` (the new page's hash) and ``page_info_changed`` (its query string); every full run that
+  finishes is appended to ``page_runs`` (time, page, query) and announced to ``on_page_run`` and ``page_run``;
+* a form (``st.form``): its widgets' changes stay in the browser (``fill``) until the submit button is pressed;
 * timing: from just before the BackMsg is sent to the ``script_finished`` of that run (a run that ends
   ``FINISHED_EARLY_FOR_RERUN``, i.e. ``st.rerun()``, continues into the next one).
 
@@ -155,7 +165,8 @@ class ProtoSession:
     """One student's browser tab, as far as the server can tell."""
 
     def __init__(self, base_url: str, *, marker: str = "", others: Iterable[str] = (), fetch_assets: bool = True,
-                 message_cache: bool = True, timeout: float = DEFAULT_TIMEOUT_S, name: str = ""):
+                 message_cache: bool = True, timeout: float = DEFAULT_TIMEOUT_S, name: str = "",
+                 auto_rerun: bool = True):
         self.base_url = base_url.rstrip("/")
         self.marker = marker.encode()
         others = [m for m in others if m and m != marker]
@@ -194,6 +205,16 @@ class ProtoSession:
         self._run_exceptions: list[str] = []
         self._run_marker = False
         self._closed_reason: str | None = None
+        self.auto_rerun = auto_rerun
+        self._auto: dict[str, tuple[float, asyncio.Task]] = {}  # fragment id -> (interval, its timer)
+        self.auto_reruns_sent = 0
+        self.run_started = 0.0  # time.time() of the latest full run's new_session
+        self.finishes: list[tuple[float, str, bool]] = []  # (time.time(), status, fragment run) of every run
+        self.exceptions: list[str] = []  # every st.exception drawn in this session (runs asked for or not)
+        self.pending: dict[str, tuple[str, Any]] = {}  # form widgets changed, not submitted yet
+        self.page_runs: list[tuple[float, str, str]] = []  # (time.time(), url path, query) of every full run done
+        self.page_run = asyncio.Event()  # set when a full run finished (the waiter clears it)
+        self.on_page_run = None  # callable(session, time.time()) called by the reader as a full run finishes
 
     # ------------------------------------------------------------------------------- connection
     def _cookie_header(self) -> dict[str, str]:
@@ -276,6 +297,7 @@ class ProtoSession:
         return await self._exchange("reconnect", self._rerun(widgets=self._states()))
 
     async def close(self) -> None:
+        self._stop_auto()
         if self.ws is not None:
             await self.ws.close()
         if self._reader is not None:
@@ -335,6 +357,14 @@ class ProtoSession:
             self.max_cache_age = ns.config.max_cached_message_age or self.max_cache_age
             self.run_id = msg.metadata.run.script_run_id
             self.run_fragments = list(msg.metadata.run.fragment_ids)
+            if not self.run_fragments:
+                self.run_started = time.time()  # a full run began (asked for or not: a page switch)
+                self._stop_auto()  # the frontend's cleanupAutoReruns: this full run starts its timers again
+        elif kind == "auto_rerun":
+            if self.auto_rerun and msg.auto_rerun.fragment_id:
+                self._start_auto(msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
+        elif kind == "stop_auto_rerun":
+            self._stop_auto(list(msg.stop_auto_rerun.fragment_ids))
         elif kind == "navigation":
             nav = msg.navigation
             self.pages = {p.url_pathname: p.page_script_hash for p in nav.app_pages}
@@ -353,6 +383,13 @@ class ProtoSession:
                 self._clear_stale()
             if status != EARLY and self.message_cache:
                 self._age_cache()
+            if status == ForwardMsg.FINISHED_SUCCESSFULLY and not self.run_fragments:
+                wall = time.time()
+                self.page_runs.append((wall, self.url_path, self.query))
+                if self.on_page_run is not None:
+                    self.on_page_run(self, wall)
+                self.page_run.set()
+            self.finishes.append((time.time(), ForwardMsg.ScriptFinishedStatus.Name(status), bool(self.run_fragments)))
             self._finished.put_nowait((now, status))
 
     def _on_delta(self, msg: ForwardMsg) -> None:
@@ -365,6 +402,7 @@ class ProtoSession:
             kind = el.WhichOneof("type")
             if kind == "exception":
                 self._run_exceptions.append(f"{el.exception.type}: {el.exception.message}"[:300])
+                self.exceptions.append(self._run_exceptions[-1])
             proto = getattr(el, kind) if kind else None
             widget_id = getattr(proto, "id", "") or None if proto is not None else None
             if widget_id and kind in WIDGET_KINDS:
@@ -407,9 +445,38 @@ class ProtoSession:
             if self.cache_runs - runs > self.max_cache_age:
                 del self.cache[h]
 
+    # ------------------------------------------------------------------------------ auto reruns
+    def _start_auto(self, fragment_id: str, interval: float) -> None:
+        """handleAutoRerun: a timer for this fragment (kept as it is when the interval is the same)."""
+        old = self._auto.get(fragment_id)
+        if old is not None and old[0] == interval:
+            return
+        self._stop_auto([fragment_id])
+        self._auto[fragment_id] = (interval, asyncio.get_running_loop().create_task(
+            self._auto_timer(fragment_id, interval), name=f"auto-{self.name}-{fragment_id[:8]}"))
+
+    def _stop_auto(self, fragment_ids: list[str] | None = None) -> None:
+        for fid in list(self._auto) if fragment_ids is None else fragment_ids:
+            entry = self._auto.pop(fid, None)
+            if entry is not None:
+                entry[1].cancel()
+
+    async def _auto_timer(self, fragment_id: str, interval: float) -> None:
+        """setInterval: a rerun of the fragment every ``interval`` seconds from now (not from the last reply)."""
+        start, k = time.perf_counter(), 0
+        while self.ws is not None and self._closed_reason is None:
+            k += 1
+            await asyncio.sleep(max(0.0, start + k * max(interval, 0.05) - time.perf_counter()))
+            msg = self._rerun(widgets=self._states(), fragment_id=fragment_id, auto=True)
+            try:
+                await self.ws.send(msg.SerializeToString())
+            except websockets.ConnectionClosed:
+                return
+            self.auto_reruns_sent += 1
+
     # ---------------------------------------------------------------------------------- writing
     def _rerun(self, *, widgets: list[WidgetState], page_name: str = "", fragment_id: str = "",
-               page_hash: str | None = None, query: str | None = None) -> BackMsg:
+               page_hash: str | None = None, query: str | None = None, auto: bool = False) -> BackMsg:
         msg = BackMsg()
         rr = msg.rerun_script
         rr.query_string = self.query if query is None else query
@@ -419,6 +486,8 @@ class ProtoSession:
             rr.page_name = page_name
         if fragment_id:
             rr.fragment_id = fragment_id
+        if auto:
+            rr.is_auto_rerun = True
         if self.message_cache:
             rr.cached_message_hashes.extend(self.cache)
         ci = rr.context_info
@@ -458,6 +527,8 @@ class ProtoSession:
             if item is None:
                 raise ProtocolError(f"{action}: {self._closed_reason}")
             at, status = item
+            if status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY and not fragment:
+                continue  # an auto rerun of a fragment (its timer), not the run this change started
             runs += 1
             if status != EARLY:
                 break
@@ -488,9 +559,18 @@ class ProtoSession:
         msg = self._rerun(widgets=self._states(), fragment_id=w.fragment_id)
         return await self._exchange(action or f"set:{key}", msg, fragment=bool(w.fragment_id))
 
-    async def click(self, key: str, action: str | None = None) -> RunResult:
-        """Press a button (a trigger: true in this one message only)."""
+    def fill(self, key: str, value: Any) -> None:
+        """Change a widget inside a form: the frontend keeps the value until the form's submit button is pressed
+        (nothing is sent now; :meth:`click` on the submit button sends it)."""
         w = self.widget(key)
+        self.pending[w.id] = encode_value(w, value)
+
+    async def click(self, key: str, action: str | None = None) -> RunResult:
+        """Press a button (a trigger: true in this one message only); a form's submit button also sends the
+        values :meth:`fill` kept."""
+        w = self.widget(key)
+        self.values.update(self.pending)
+        self.pending = {}
         msg = self._rerun(widgets=self._states(trigger=w.id), fragment_id=w.fragment_id)
         return await self._exchange(action or f"click:{key}", msg, fragment=bool(w.fragment_id))
 
@@ -499,6 +579,7 @@ class ProtoSession:
         url_path = url_path.strip("/")
         if url_path not in self.pages:
             raise ProtocolError(f"no page {url_path!r} (pages: {sorted(self.pages)})")
+        self._stop_auto()  # onPageChange: cleanupAutoReruns
         keep = {p: n for p, n in self.nodes.items() if n.script_hash == self.main_script_hash}
         self.nodes = keep  # the frontend's clearPageElements
         self._drop_inactive()

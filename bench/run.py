@@ -25,68 +25,31 @@ Not a pytest test suite: run it on an otherwise idle machine, the numbers are wa
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
 import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results.json"  # its format: bench/results.py
-MODELS = ("smollm2-135m", "minilm-l6")
 TRACE_SIZES = (16, 128, 512)
 RUNS = {16: 15, 128: 9, 512: 5}  # timed runs per size (after one warm-up run)
-# In this VM the first few forward passes at a new size are several times slower (fresh memory pages for the
-# ~0.3-0.5 GB of attention/logit tensors of a 512-token pass); two untimed rounds absorb most of that.
+# The first forward passes at a new size allocate fresh memory pages for the attention/logit tensors of a
+# 512-token pass and run slower than the rest: untimed rounds keep that out of the medians.
 WARMUP_ROUNDS = 2
 ROUND_BUDGET_S = 20.0  # ...but at least 3 and no more once this many seconds went into one size
 COLD_REPEATS = 3
 MARK = "BENCH_JSON:"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-default-apps",
-]
-PASSAGE = (
-    "Students celebrate the graduation with a big party in the old town hall. Their teachers give short "
-    "speeches about patience, curiosity and the long nights spent reading before exams. Parents take photos, "
-    "friends exchange addresses and promise to write, and the music plays until the caretaker switches off "
-    "the lights. Outside, the first summer rain falls on the bicycles, and somebody starts singing a song "
-    "that everybody seems to know."
-)
-
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-
-NOTES: dict[str, Any] = {}  # extra facts the running section reports, written into its metadata
-
-
-def entry(name: str, value: float | None, unit: str, target: float | None = None,
-          baseline: float | None = None) -> dict[str, Any]:
-    ratio = None if baseline in (None, 0) or value is None else value / baseline
-    checked = ratio if baseline is not None else value
-    ok = None if target is None or checked is None else bool(checked <= target)
-    return {"name": name, "value": _round(value), "unit": unit, "target": target, "baseline": _round(baseline),
-            "ratio": _round(ratio), "ok": ok}
-
-
-def _round(x: float | None, digits: int = 4) -> float | None:
-    return None if x is None else round(float(x), digits)
-
-
-def median(xs: list[float]) -> float:
-    return float(statistics.median(xs))
+from bench.common import (  # noqa: E402  (shared with the sections, which never import this module)
+    MODELS, NOTES, RESULTS, chromium, entry, median, serving, text_with_tokens)
 
 
 # ----------------------------------------------------------------------------------- subprocesses
@@ -120,7 +83,7 @@ def child_convert(model_id: str) -> dict:
     from models.loading import cache_root, prepare, warm_imports
     from models.registry import get_spec
 
-    assert os.environ.get("TRANSFORMER_EXPLAINER_CACHE"), "the conversion must go to a temporary cache"
+    assert os.environ.get("TX_CACHE_DIR"), "the conversion must go to a temporary cache"
     t0 = time.perf_counter()
     warm_imports()
     t1 = time.perf_counter()
@@ -129,27 +92,6 @@ def child_convert(model_id: str) -> dict:
     assert str(folder).startswith(str(cache_root()))
     manifest = json.loads((folder / "manifest.json").read_text())
     return {"imports": t1 - t0, "prepare": t2 - t1, "max_abs_logit_diff": manifest["max_abs_logit_diff_vs_gguf"]}
-
-
-def text_with_tokens(tokenizer: Any, n: int) -> str:
-    """Natural text that this tokenizer (special tokens included, as the app encodes it) cuts into exactly n."""
-    def count(t: str) -> int:
-        return len(tokenizer(t, add_special_tokens=True)["input_ids"])
-
-    words = PASSAGE.split()
-    text, i = "", 0
-    while True:
-        candidate = f"{text} {words[i % len(words)]}".strip()
-        if count(candidate) > n:
-            break
-        text, i = candidate, i + 1
-        if count(text) == n:
-            return text
-    while count(text) < n:  # top up with a one-token word
-        text += " a"
-    if count(text) != n:
-        raise RuntimeError(f"could not build a {n}-token text")
-    return text
 
 
 def child_trace() -> dict:
@@ -202,7 +144,7 @@ def child_trace() -> dict:
             row = {"model": model_id, "tokens": n, "runs": len(times["trace"])}
             row.update({k: median(v) for k, v in times.items()})
             out["rows"].append(row)
-        del lm
+        lm = None  # free this model's memory before the next one loads
         gc.collect()
     return out
 
@@ -247,7 +189,7 @@ def bench_load(results: list[dict]) -> None:
 def bench_convert(results: list[dict]) -> None:
     tmp = tempfile.mkdtemp(prefix="tx-bench-cache-")
     try:
-        r = run_child("convert", "smollm2-135m", env={"TRANSFORMER_EXPLAINER_CACHE": tmp}, timeout=600)
+        r = run_child("convert", "smollm2-135m", env={"TX_CACHE_DIR": tmp}, timeout=600)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     results.append(entry("conversion/smollm2-135m/gguf_to_safetensors", r["prepare"], "s"))
@@ -270,63 +212,6 @@ def bench_rss(results: list[dict]) -> None:
     results.append(entry("memory/peak_rss_both_models_and_512_token_traces", r["peak_rss_mb"], "MB"))
     results.append(entry("memory/rss_after_imports", r["rss_after_imports_mb"], "MB"))
     results.append(entry("memory/trace_arrays_512_tokens_both_models", r["trace_arrays_mb"], "MB"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.read().strip() == b"ok"
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-@contextlib.contextmanager
-def serving(timeout: float = 180):
-    """A fresh ``serve.py`` (as `make run` starts it) on a free port: yields (base url, seconds to healthy);
-    stopped (SIGTERM, then SIGKILL) on exit. The server log is kept only when something failed."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TOKENIZERS_PARALLELISM="false")
-    log = tempfile.NamedTemporaryFile("w", prefix="tx-bench-server-", suffix=".log", delete=False)
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "serve.py", "--server.port", str(port), "--server.headless", "true"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    ok = False
-    try:
-        while not _healthy(url):
-            if proc.poll() is not None or time.perf_counter() - t0 > timeout:
-                raise RuntimeError(f"serve.py did not start; see {log.name}")
-            time.sleep(0.1)
-        yield url, time.perf_counter() - t0
-        ok = True
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
-        if ok:
-            os.unlink(log.name)
-        else:
-            print(f"[bench] server log kept: {log.name}", file=sys.stderr)
-
-
-def chromium():
-    """Playwright's Chromium launcher args for Debian's chromium (Playwright cannot download its own here)."""
-    exe = shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.path.exists(exe):
-        raise RuntimeError("chromium is not installed (`make browser`)")
-    return dict(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
 
 
 def bench_render(results: list[dict]) -> None:

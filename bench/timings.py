@@ -2,7 +2,7 @@
 machine made them flake); the tests keep what they mean (nothing converted, one reachability probe, the step's
 numbers bit for bit), the times are measured here, with targets.
 
-1. The generation engine's TorchScript decode step (models/lean_step.py) beside a busy Python thread (a class's page
+1. The generation engine's TorchScript decode step (serving/lean_step.py) beside a busy Python thread (a class's page
    runs): its time against the same step alone (target: at most 5x) and against the eager Python step beside the
    same thread (target: at most 1/5 of it; eager, each of its ~300 torch calls waits for the GIL again).
 2. Tokenizing 100 KB of text (capped at the 512 tokens the pages analyse, the total still counted): target 10 s.
@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from bench.run import REPO, entry, median
+from bench.common import REPO, entry, median
 
 PROMPTS = ["The capital of France is", "Once upon a time, in a small village by the sea, there lived",
            "def add(a, b):"]
@@ -26,8 +26,9 @@ PROMPTS = ["The capital of France is", "Once upon a time, in a small village by 
 def _scripted_step(results: list[dict]) -> None:
     import torch
 
-    from models import lean_step
-    from models.generation import LlamaBackend, prompt_ids
+    from models.generation import prompt_ids
+    from serving import lean_step
+    from serving.engine import LlamaBackend
     from models.loading import load
 
     lm = load("smollm2-135m")

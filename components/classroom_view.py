@@ -22,14 +22,14 @@ from classroom import scoring
 from classroom import store as cs
 from components.glossary import glossary_link
 from components.widgets import md_literal
+import i18n
 from i18n import _, ngettext
 
 ROOM, TOKEN, SESSION, FOLLOW = "class_room", "class_teacher", "class_session", "class_follow"
 SEEN, POLL_SEEN, ANSWERED, FLASH = "class_seen", "class_poll_seen", "class_answered", "class_flash"
+PENDING = "class_pending"  # (push number, monotonic time of the last switch asked for it)
+RETRY_S = 3.0  # a switch that did not land (a rerun of the old page overtook it) is asked for again after this
 FOLLOW_EVERY_S = 1.0  # the issue asks that students see a push within 2 s
-# a page switch asked for by the follow fragment and not yet seen to land: {"seq", "path", "params", "lost", "at"}
-SWITCHING = "class_switching"
-SWITCH_WAIT_S = 10.0  # a switch neither landed nor seen lost by then is asked for again
 # never sent to students: the teacher's token above all, and the teacher's own language and projector mode
 NOT_PUSHED = ("room", "teacher", "preset", "lang", "present")
 CLASS_PATH = "class"
@@ -60,7 +60,7 @@ def teacher_token() -> str | None:
 
 
 def leave() -> None:
-    for key in (ROOM, TOKEN, SEEN, POLL_SEEN, ANSWERED, FLASH, SWITCHING):
+    for key in (ROOM, TOKEN, SEEN, POLL_SEEN, ANSWERED, FLASH):
         st.session_state.pop(key, None)
 
 
@@ -101,13 +101,17 @@ def split_link(link: str) -> tuple[str, dict[str, str]]:
 
 
 # ------------------------------------------------------------------------------------------ the shell
-def shell(page, pages: list) -> None:
-    """app.py's hook: nothing at all unless this session is in a room."""
+def shell(page, pages: list, followed: str | None = None) -> None:
+    """app.py's hook: nothing at all unless this session is in a room. ``followed``: the preset value this run
+    was opened with (presets.follow); a push's switch carries "class-<push number>", so its landing is seen here."""
     code = in_room()
     if not code:
         return
+    pending = st.session_state.get(PENDING)
+    if pending and followed == f"class-{pending[0]}":  # the pushed view is on screen: that push is done
+        st.session_state[SEEN] = max(st.session_state.get(SEEN, 0), pending[0])
+        st.session_state.pop(PENDING, None)
     by_path = {p.url_path: p for p in pages}
-    _landed(page.url_path)
     with st.sidebar:
         st.divider()
         if teacher_token():
@@ -150,24 +154,6 @@ def _set_follow() -> None:
     st.session_state[FOLLOW] = st.session_state["class_follow_toggle"]
     if st.session_state[FOLLOW]:
         st.session_state[SEEN] = 0  # back in follow mode: go to the teacher's latest view
-        st.session_state.pop(SWITCHING, None)
-
-
-def _landed(url_path: str) -> None:
-    """Every full run of a student: did the switch the follow fragment asked for land (this page, with the pushed
-    link's values in the address bar)? Only then is the push seen. A switch can be lost: Streamlit merges rerun
-    requests that arrive before the script picks one up, and the newest request's page and query win, so the
-    fragment's next timer tick (or a click), sent by the browser from the old page, can replace the switch; that
-    run is a full run on the old page, which marks the switch lost so that the next tick asks again (the class
-    load test, bench/loadproto.py's class profile, found such lost switches on a busy server)."""
-    pending = st.session_state.get(SWITCHING)
-    if pending is None:
-        return
-    if url_path == pending["path"] and all(st.query_params.get(k) == v for k, v in pending["params"].items()):
-        st.session_state[SEEN] = max(pending["seq"], st.session_state.get(SEEN, 0))
-        del st.session_state[SWITCHING]
-    else:
-        pending["lost"] = True
 
 
 def _student_sidebar(code: str, by_path: dict) -> None:
@@ -208,17 +194,16 @@ def _watch(by_path: dict) -> None:
         path, params = split_link(push[1])
         target = by_path.get(path)
         if target is None or path == CLASS_PATH:
-            st.session_state[SEEN] = push[0]
+            st.session_state[SEEN] = push[0]  # nothing to switch to
             return
-        pending = st.session_state.get(SWITCHING)
-        if pending is not None and pending["seq"] == push[0] and not pending["lost"] \
-                and time.monotonic() - pending["at"] < SWITCH_WAIT_S:
-            return  # asked for and on its way (a busy server may take longer than a tick to start it)
-        st.session_state[SWITCHING] = {"seq": push[0], "path": path, "params": params, "lost": False,
-                                       "at": time.monotonic()}
-        # preset=class: app.py's presets.follow makes the page read model, text and settings from this link
-        # again instead of the values this session kept
-        st.switch_page(target, query_params={**params, "preset": "class"})
+        pending = st.session_state.get(PENDING)
+        if pending and pending[0] == push[0] and time.monotonic() - pending[1] < RETRY_S:
+            return  # asked for a moment ago: give that switch time to land
+        # The push counts as seen only when a run of the pushed page lands (shell, above): a once-a-second rerun
+        # of the old page can overtake this switch, and then it is asked for again. preset=class-N: app.py's
+        # presets.follow makes the page read model, text and settings from this link instead of kept values.
+        st.session_state[PENDING] = (push[0], time.monotonic())
+        st.switch_page(target, query_params={**params, "preset": f"class-{push[0]}"})
 
 
 def answer_box(code: str, poll: cs.Poll) -> None:
@@ -273,7 +258,7 @@ def attention_reveal(poll: cs.Poll, answers: dict[str, str]) -> None:
     try:
         trace = get_trace(c["model"], c["text"])
         row = scoring.attention_row(trace, int(c["layer"]), int(c["head"]), int(c["query"]))
-    except Exception as e:  # the poll's model cannot be loaded here any more: one sentence, not a traceback
+    except i18n.Error as e:  # the poll's model cannot be loaded here any more (or the text has no token)
         st.warning(_("The model of this question ({model}) cannot be used: {reason}").format(
             model=c.get("model", ""), reason=str(e) or type(e).__name__), icon="⚠️")
         return
@@ -296,8 +281,6 @@ def attention_reveal(poll: cs.Poll, answers: dict[str, str]) -> None:
 def blank_reveal(poll: cs.Poll, answers: dict[str, str]) -> None:
     """Fill in the blank: the class's guesses next to the MLM head's probabilities of the same (one-token) words."""
     from components.cache import get_model, get_trace
-    from components.class_plots import guesses_figure
-    from components.plots import chart_config
 
     c = poll.context
     counts = Counter(answers.values())
@@ -308,17 +291,11 @@ def blank_reveal(poll: cs.Poll, answers: dict[str, str]) -> None:
     try:
         lm = get_model(c["model"])
         scores, logits = scoring.blank_scores(lm, get_trace(c["model"], c["text"]), dict(counts))
-    except Exception as e:  # the poll's model cannot be loaded here any more: one sentence, not a traceback
+    except i18n.Error as e:  # the poll's model cannot be loaded here any more (or the text has no token)
         st.warning(_("The model of this question ({model}) cannot be used: {reason}").format(
             model=c.get("model", ""), reason=str(e) or type(e).__name__), icon="⚠️")
         return
-    total = sum(counts.values())
-    fig = guesses_figure([s.guess for s in scores], [s.count / total for s in scores], [s.prob for s in scores],
-                         [len(s.ids) for s in scores],
-                         title=_("The class's guesses and {model}'s probabilities").format(model=lm.spec.label),
-                         class_name=_("share of the class"), model_name=_("model's probability"),
-                         tokens_word=_("tokens"))
-    st.plotly_chart(fig, config=chart_config("class-blank", st.session_state.get("svg", False)))
+    _guesses_chart(scores, sum(counts.values()), lm.spec.label, "class-blank")
     st.caption(_("Each guess is tokenized with {model}'s tokenizer; a one-token guess gets the probability the "
                  "masked-language-model head gives it at the blank. One blank holds one token, so a guess of "
                  "several tokens is counted but has no bar.").format(model=lm.spec.label))
@@ -331,6 +308,19 @@ def blank_reveal(poll: cs.Poll, answers: dict[str, str]) -> None:
                     "number of equally likely tokens it is worth."))
 
 
+def _guesses_chart(scores: list, total: int, model: str, name: str) -> None:
+    """The class's share of each guess beside the model's probability of it (one chart for both poll kinds)."""
+    from components.class_plots import guesses_figure
+    from components.plots import chart_config
+
+    fig = guesses_figure([s.guess for s in scores], [s.count / total for s in scores], [s.prob for s in scores],
+                         [len(s.ids) for s in scores],
+                         title=_("The class's guesses and {model}'s probabilities").format(model=model),
+                         class_name=_("share of the class"), model_name=_("model's probability"),
+                         tokens_word=_("tokens"))
+    st.plotly_chart(fig, config=chart_config(name, st.session_state.get("svg", False)))
+
+
 def reveal(poll: cs.Poll, answers: dict[str, str]) -> None:
     """The class's guesses next to the model's probabilities of the same continuations, and the perplexities."""
     if poll.kind == "attention":
@@ -340,8 +330,6 @@ def reveal(poll: cs.Poll, answers: dict[str, str]) -> None:
         blank_reveal(poll, answers)
         return
     from components.cache import get_model, get_trace
-    from components.class_plots import guesses_figure
-    from components.plots import chart_config
 
     model_id, text = poll.context.get("model", ""), poll.context.get("text", "")
     counts = Counter(answers.values())
@@ -352,17 +340,12 @@ def reveal(poll: cs.Poll, answers: dict[str, str]) -> None:
         lm = get_model(model_id)
         scores = _scores(model_id, text, tuple(sorted(counts.items())))
         trace = get_trace(model_id, text)
-    except Exception as e:  # the poll's model cannot be loaded here any more: one sentence, not a traceback
+    except i18n.Error as e:  # the poll's model cannot be loaded here any more (or the text has no token)
         st.warning(_("The model of this question ({model}) cannot be used: {reason}").format(
             model=model_id, reason=str(e) or type(e).__name__), icon="⚠️")
         return
     total = sum(counts.values())
-    fig = guesses_figure([s.guess for s in scores], [s.count / total for s in scores], [s.prob for s in scores],
-                         [len(s.ids) for s in scores],
-                         title=_("The class's guesses and {model}'s probabilities").format(model=lm.spec.label),
-                         class_name=_("share of the class"), model_name=_("model's probability"),
-                         tokens_word=_("tokens"))
-    st.plotly_chart(fig, config=chart_config("class-guesses", st.session_state.get("svg", False)))
+    _guesses_chart(scores, total, lm.spec.label, "class-guesses")
     st.caption(_("Each guess is scored as a continuation of the text, tokenized with {model}'s tokenizer (a space is "
                  "put before it unless the text ends with one, or the guess starts with punctuation or a Chinese "
                  "character). A guess of several tokens gets the probability of the whole continuation: the "

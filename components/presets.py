@@ -202,17 +202,20 @@ def all_links() -> list[tuple[Preset, str, str]]:
     return [(p, label, url) for p in PRESETS for label, url in p.links()]
 
 
-def follow(url_path: str) -> None:
+def follow(url_path: str) -> str | None:
     """Called by app.py before the widgets are seeded: when this run was opened from a preset link (``preset``
     in the URL), forget the values this session kept for the shared controls and for the target page, so that
-    they are read from the link again; then drop ``preset`` from the address bar."""
+    they are read from the link again; then drop ``preset`` from the address bar. Returns the preset's value
+    (None for an ordinary run): class mode marks its pushes with it."""
     import streamlit as st
 
     if PRESET_PARAM not in st.query_params:
-        return
+        return None
+    followed = st.query_params.get(PRESET_PARAM)
     del st.query_params[PRESET_PARAM]
     scopes = {"shared", url_path or "home"}
     seeded = st.session_state.get("_url_seeded")
     if seeded:
         # the language stays what the user chose (a preset link does not carry it)
         seeded.difference_update({slot for slot in seeded if slot[0] in scopes and slot[1] != "lang"})
+    return followed
