@@ -54,6 +54,25 @@ def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def stop_process(proc: subprocess.Popen, sig: int, grace_s: float, group: bool = True) -> None:
+    """Send ``sig`` to the process (its whole process group when ``group``: it was started in a session of its
+    own), SIGKILL it if it has not exited after ``grace_s``; a process that is already gone is fine."""
+    if proc.poll() is not None:
+        return
+    kill = os.killpg if group else os.kill
+    try:
+        kill(proc.pid, sig)
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        try:
+            kill(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
 @dataclass
 class DevServer:
     proc: subprocess.Popen
@@ -95,20 +114,7 @@ class DevServer:
 
     def stop(self, grace_s: float = 20) -> None:
         """SIGTERM the server's process group; SIGKILL it if it has not exited after ``grace_s``."""
-        if self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            self.proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=10)
+        stop_process(self.proc, signal.SIGTERM, grace_s)
         if not self._keep_log:
             self.log.unlink(missing_ok=True)
 
@@ -216,15 +222,7 @@ class Nginx:
     def stop(self, grace_s: float = 10) -> None:
         """SIGQUIT (graceful) to the master's process group, SIGKILL after ``grace_s``; then its temporary
         prefix (logs included) goes, if start_nginx made it."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGQUIT)
-                self.proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
+        stop_process(self.proc, signal.SIGQUIT, grace_s)
         if self.owned:
             import shutil
 
@@ -300,16 +298,7 @@ class Redis:
 
     def stop(self, grace_s: float = 10) -> None:
         """SIGTERM to this redis-server's PID (never by name), SIGKILL after ``grace_s``."""
-        if self.proc.poll() is not None:
-            return
-        try:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        stop_process(self.proc, signal.SIGTERM, grace_s, group=False)
 
 
 def start_redis(exe: str | None = None, port: int | None = None, host: str = "127.0.0.1",
