@@ -8,6 +8,7 @@ from components import attention_plots as ap
 from components import attention_redraw as ar
 from components import multihead_plots as mp
 from components import present, state
+from components.lead import lead
 from components.cache import get_head_stats, get_model, get_qkv, trace_or_stop
 from components.glossary import glossary_link as g
 from components.plots import chart_config
@@ -98,7 +99,9 @@ def explain_model() -> str:
 
 
 st.title(_("Attention: which tokens each token reads"))
-st.markdown(
+lead(
+    _("Attention is how a token takes in information from other tokens: each token shares out its attention "
+      "among the tokens it may see, and the charts below show those shares."),
     _("In every {layer} each {token} makes a **{query}** (what am I looking for?), a **key** (what do I offer?) "
       "and a **value** (what do I pass on?). Its query is compared with every key: score = q·k / √d_head, where "
       "d_head = {d_head} is the length of one head's query and key (√{d_head} {root}), {softmax} turns the "

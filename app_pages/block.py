@@ -11,6 +11,7 @@ from components import block_plots as bp
 from components import multihead_plots as mp
 from components import state
 from components.block_cache import get_ablated, get_block_run, get_neurons, get_ranking, has_ranking
+from components.lead import lead
 from components.cache import get_model, trace_or_stop
 from components.glossary import glossary_link as g
 from components.widgets import csv_download, md_literal, piece_label, show_chart, visible
@@ -113,7 +114,8 @@ else:
     family = _("{model} is **pre-norm** (like Llama and GPT-2): each sub-layer reads a normalised copy of the "
                "stream and adds its output to the stream itself, which is normalised only once, by the final "
                "{norm} before the unembedding.").format(model=lm.spec.label, norm=NORM)
-st.markdown(intro + " " + family)
+lead(_("The model is a stack of layers; each one reads every token's vector and adds its own small update to it, "
+       "and this page shows those updates and which parts matter most."), intro + " " + family)
 
 text = state.current_text()
 trace = trace_or_stop(lm.spec.id, text, _("look inside its blocks"))

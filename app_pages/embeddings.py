@@ -5,6 +5,7 @@ import streamlit as st
 
 import i18n
 from components import order_text, state
+from components.lead import lead
 from components.cache import get_index, get_model, get_trace
 from components.glossary import glossary_link as g
 from components.plots import heatmap, lines, pca_scatter, ranked_bars
@@ -36,7 +37,8 @@ index = get_index(lm.spec.id)
 
 
 st.title(_("Embeddings: ids become vectors"))
-st.markdown(_(
+lead(_("The model turns each token's id into a list of numbers (a vector), one row of a big table it learned; "
+       "related words tend to get vectors that point in similar directions."), _(
     "{model} turns every {token} {id} into a row of its **{embedding} matrix**: {n:,} rows of {d} learned numbers. "
     "Training moves the rows of related tokens close together, so directions and distances in this space carry "
     "meaning."

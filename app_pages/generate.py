@@ -11,6 +11,7 @@ import i18n
 from components import inputs, state
 from components import sampling_redraw as sr
 from components import kv_view
+from components.lead import lead
 from components.cache import get_model
 from components.engine import Run, branch, get_engine, get_text_tools, start
 from components.generation_plots import alternatives_figure, compare_figure, legend_html, tokens_html
@@ -86,7 +87,8 @@ text = state.current_text()
 ids, from_bos = tools.encode(text)
 bos = tools.token(ids[0]) if from_bos else None
 
-st.markdown(_(
+lead(_("The model writes by repeating one step: it predicts the next token, adds it to the text and reads the "
+       "longer text again."), _(
     "{model} continues its prompt (the sidebar text, or in chat mode the conversation) one {token} at a time: it computes a probability for each of its {V:,} "
     "tokens, one is picked, appended, and the model runs again on the longer text. Thanks to the **{kv_cache}** each "
     "step only computes the new token (the keys and values of earlier tokens are kept). **{greedy}** always takes the "

@@ -7,6 +7,7 @@ import streamlit as st
 
 from components import sampling_redraw as sr
 from components import samples_view, state
+from components.lead import lead
 from components.cache import get_model, trace_or_stop
 from components.glossary import glossary_link as g
 from components.loss_plots import loss_bars
@@ -72,7 +73,10 @@ if lm.spec.family == "encoder":
     # the title promises only what the loaded model can do: a blank is filled only by a masked-LM head
     st.title(_("Fill in the blank: what an encoder predicts") if mlm.has_mlm_head(lm) else
              _("What an encoder predicts, and why this one predicts no token"))
-    st.markdown(_(
+    lead(_("This model reads the whole text at once, so it does not continue a text; instead it guesses a hidden "
+           "word from the words on both sides.") if mlm.has_mlm_head(lm) else
+         _("This model reads the whole text at once and turns it into vectors: it does not continue a text, and it "
+           "has no part that guesses words."), _(
         "Encoders such as BERT are not trained to continue a text. BERT learned {masked_lm}: some words are hidden "
         "behind `[MASK]` and the model predicts them from the words on **both** sides. So instead of a next "
         "{token}, an encoder with such a head fills blanks."
@@ -154,7 +158,8 @@ else:
     unembed = _("the unembedding matrix ({V:,} × {d}; a separate matrix in {model}, not tied to the input "
                 "embeddings)")
 unembed = unembed.format(V=facts.vocab_size, d=facts.d_model, model=lm.spec.label)
-st.markdown(_(
+lead(_("After reading your text, the model gives every token it knows a chance of coming next; the bars below show "
+       "the most likely ones, and the sliders change how one of them is picked."), _(
     "After the last of its {n_layers} {layers}, the model takes **the last position's hidden state** (normalised by "
     "its final {norm}) and multiplies it by {unembed}. That gives one score (a **{logit}**) for every one of the "
     "{V:,} {tokens} in the {vocabulary}; **{softmax}** turns the scores into probabilities that add up to 1. "

@@ -7,6 +7,7 @@ import streamlit as st
 
 import i18n
 from components import state
+from components.lead import lead
 from components.cache import get_index, get_model, get_trace
 from components.glossary import glossary_link
 from components.order_text import curve_text
@@ -102,7 +103,8 @@ def wrap_text() -> str:
 VECTOR_KINDS = {"static": N_("static: input embedding rows"), "contextual": N_("contextual: after a layer")}
 
 st.title(_("Similarity: comparing vectors"))
-st.markdown(_(
+lead(_("Here you compare words and sentences through their vectors: the more two vectors point the same way, "
+       "the more alike the model treats them."), _(
     "Every word or sentence becomes a vector of {d} numbers in {model}. Two vectors that point the same way mean "
     "similar things to the model. **{cosine}** measures exactly that angle: cos = a·b / (|a| |b|) is 1 for the "
     "same direction, 0 for unrelated (at right angles) and −1 for opposite."

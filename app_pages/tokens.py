@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from components import bpe_view, inputs, state
+from components.lead import lead
 from components.cache import get_model, get_tokenizer, tokens_or_stop
 from components.plots import one_hot_vs_dense
 from components.glossary import glossary_link as g
@@ -35,7 +36,8 @@ facts = lm.facts
 text = state.current_text()
 
 st.title(_("Tokens: text → pieces → ids"))
-st.markdown(tokenizer_caption(facts.tokenizer, lm.spec.label))
+lead(_("A language model does not read letters or words: it cuts the text into pieces, called tokens, and reads "
+       "each piece as a number, its id."), tokenizer_caption(facts.tokenizer, lm.spec.label))
 
 # only the tokenizer here: a text typed on this page costs no forward pass (the other pages trace it)
 enc = tokens_or_stop(lm, text, _("see how the model cuts it into tokens"))

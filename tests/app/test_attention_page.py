@@ -243,7 +243,8 @@ def test_hostile_text_stays_literal():
 def test_chinese_page_and_views():
     at = run_page(model="smollm2-135m", lang="zh", layer="3", head="5")
     assert at.title[0].value == "注意力：每个词元读取哪些词元"
-    intro = at.markdown[0].value  # glossary links keep their address, with the Chinese word shown
+    # the intro (in the "details for this model" expander, issue #25): glossary links keep their address
+    intro = next(m.value for m in at.markdown if "/glossary?term=causal-mask" in m.value)
     assert "[因果掩码](/glossary?term=causal-mask" in intro and "分组查询注意力" in intro
     fig = chart(at, "注意力权重 · 第 3 层，第 5 个头")
     assert fig["data"][0]["z"] is not None

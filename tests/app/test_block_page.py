@@ -160,7 +160,8 @@ def test_chinese_page():
     at = run_page(model="smollm2-135m", lang="zh", text=CAPITAL, ablate="a3.2")
     assert not not_used(at)
     assert at.title[0].value == "模块内部：残差流、MLP，以及是谁做出了预测"
-    assert "[残差流](/glossary?term=residual-stream" in at.markdown[0].value
+    details = next(e for e in at.main.expander if e.label == "这个模型的细节")  # issue #25: the intro moved there
+    assert any("[残差流](/glossary?term=residual-stream" in m.value for m in details.markdown)
     assert any(t.startswith("关掉 1 个部分后的下一个词元概率") for t in charts(at))
     total, model, diff = check_line(at)
     assert diff <= 1e-4

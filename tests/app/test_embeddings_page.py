@@ -123,7 +123,8 @@ def test_values_survive_a_visit_to_another_page():
 def test_chinese_page_numbers_unchanged(minilm):
     at = run_page(model="minilm-l6", lang="zh", word="queen", layer="2")
     assert at.title[0].value == "嵌入：ID 变成向量"
-    assert "[词元](/glossary?term=token" in at.markdown[0].value
+    details = next(e for e in at.main.expander if e.label == "这个模型的细节")  # issue #25: the intro moved there
+    assert any("[词元](/glossary?term=token" in m.value for m in details.markdown)
     figs = charts(at)
     fig = figs["词表全部 30,522 行中与“queen”最接近的（余弦相似度）"]
     index = sim.EmbeddingIndex(minilm)
