@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 
-from bench.common import chromium, entry, serving, text_with_tokens
+from bench.common import chromium, entry, served, serving, text_with_tokens
 
 REDRAWS = 40
 SHORT = "students celebrate the graduation with a big party"
@@ -85,11 +85,10 @@ def _payloads(results: list[dict]) -> None:
 
     from components import attention_plots as ap
     from components import bertviz_offline as bv
-    from models.loading import load
     from models.trace import compute_trace
 
     for model_id in ("smollm2-135m", "minilm-l6"):
-        lm = load(model_id)
+        lm = served(model_id)
         for n in (64, 512):
             trace = compute_trace(lm, text_with_tokens(lm.tokenizer, n))
             T = trace.n_tokens

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import MODELS, chromium, entry, median, text_with_tokens  # noqa: E402
+from bench.common import MODELS, chromium, entry, median, served, text_with_tokens  # noqa: E402
 
 SIZES = (16, 128, 512)
 REAL_BERTVIZ_MAX_TOKENS = 128  # beyond this bertviz's own HTML is estimated (it would be hundreds of MB)
@@ -84,14 +84,13 @@ def bench_bertviz(results: list[dict]) -> None:
     from playwright.sync_api import sync_playwright
 
     from components import bertviz_offline as bo
-    from models.loading import load
     from models.trace import compute_trace
 
     with sync_playwright() as p:
         browser = launch(p)
         try:
             for model_id in MODELS:
-                lm = load(model_id)
+                lm = served(model_id)
                 for n in SIZES:
                     trace = compute_trace(lm, text_with_tokens(lm.tokenizer, n))
                     assert trace.n_tokens == n
@@ -132,14 +131,13 @@ def sweep(models: list[str], sizes: list[int], views: list[str]) -> list[dict]:
     """The views with NO limits (all layers, all tokens): how long Chromium takes to draw them."""
     from playwright.sync_api import sync_playwright
 
-    from models.loading import load
     from models.trace import compute_trace
 
     rows = []
     with sync_playwright() as p:
         browser = launch(p)
         for model_id in models:
-            lm = load(model_id)
+            lm = served(model_id)
             for n in sizes:
                 trace = compute_trace(lm, text_with_tokens(lm.tokenizer, n))
                 for view in views:

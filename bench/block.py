@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from bench.common import entry, median, text_with_tokens
+from bench.common import entry, median, served, text_with_tokens
 
 N_TOKENS = 16
 RUNS = 15
@@ -34,9 +34,8 @@ def bench_block(results: list[dict]) -> None:
 
     from components import block_plots as bp
     from models import block
-    from models.loading import load
 
-    lm = load("smollm2-135m")
+    lm = served("smollm2-135m")
     text = text_with_tokens(lm.tokenizer, N_TOKENS)
     ids = np.array(lm.tokenizer(text).input_ids)
     assert len(ids) == N_TOKENS
@@ -81,7 +80,7 @@ def bench_block(results: list[dict]) -> None:
         seconds.append(block.rank_single(lm, run, target, "zero").seconds)
     results.append(entry("block/rank_all_heads_16_tokens/smollm2-135m", median(seconds), "s", target=10.0))
 
-    mini = load("minilm-l6")
+    mini = served("minilm-l6")
     mids = np.array(mini.tokenizer(text_with_tokens(mini.tokenizer, N_TOKENS)).input_ids)
     mrun = block.capture(mini, mids, 3)
     mseconds = [block.rank_single(mini, mrun, block.default_target(mini, mrun), "zero").seconds for _ in range(3)]

@@ -55,6 +55,15 @@ def median(xs: list[float]) -> float:
     return float(statistics.median(xs))
 
 
+def served(model_id: str) -> Any:
+    """The model as the app serves it (components/cache.py: models.loading.load, then serving.accelerate under
+    TX_ENGINE), so that a section measures what a student waits for."""
+    import serving
+    from models.loading import load
+
+    return serving.accelerate(load(model_id))
+
+
 def text_with_tokens(tokenizer: Any, n: int) -> str:
     """Natural text that this tokenizer (special tokens included, as the app encodes it) cuts into exactly n."""
     def count(t: str) -> int:

@@ -29,6 +29,7 @@ import time
 
 import __main__
 from bench.common import NOTES as _NOTES
+from bench.common import served
 from bench.common import entry
 
 NOTES = getattr(__main__, "NOTES", _NOTES)  # `python -m bench.run` writes __main__.NOTES, not bench.run.NOTES
@@ -92,12 +93,11 @@ def bench_generation(results: list[dict]) -> None:
 
     from models.generation import Settings, prompt_ids
     from serving.engine import Engine
-    from models.loading import load
 
     from models.loading import _model_class, weights_location
     from models.registry import get_spec
 
-    lm = load(MODEL)
+    lm = served(MODEL)
     spec = get_spec(MODEL)
     model = _model_class(spec).from_pretrained(weights_location(spec), dtype=torch.float32).eval()  # stock
     ids, _ = prompt_ids(lm.tokenizer, PROMPT)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from bench.common import entry, text_with_tokens
+from bench.common import entry, served, text_with_tokens
 
 MODEL = "smollm2-135m"
 STEP_TOKENS = 64
@@ -26,9 +26,8 @@ def bench_kv_cache(results: list[dict]) -> None:
     import numpy as np
 
     from models import kv_cache
-    from models.loading import load
 
-    lm = load(MODEL)
+    lm = served(MODEL)
     text = text_with_tokens(lm.tokenizer, STEP_TOKENS)
     ids = lm.tokenizer(text)["input_ids"]
     assert len(ids) == STEP_TOKENS
@@ -53,9 +52,8 @@ def bench_samples(results: list[dict]) -> None:
     from models import many_samples as ms
     from models.generation import prompt_ids
     from serving.engine import Engine
-    from models.loading import load
 
-    lm = load(MODEL)
+    lm = served(MODEL)
     ids, _ = prompt_ids(lm.tokenizer, PROMPT)
     settings = ms.settings_for(1.0, 0, 1.0, ms.DEFAULT_NEW_TOKENS, 0)
     engine = Engine(lm)

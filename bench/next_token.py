@@ -24,7 +24,7 @@ import os
 import time
 import urllib.parse
 
-from bench.common import chromium, entry, serving
+from bench.common import chromium, entry, served, serving
 
 TEXT = "The capital of France is"
 MOVES = int(os.environ.get("TX_BENCH_MOVES", "30"))  # per slider
@@ -123,10 +123,9 @@ def _redraws(url: str, results: list[dict]) -> None:
 def _reweighting(results: list[dict]) -> None:
     import torch
 
-    from models.loading import load
     from models.sampling import adjust
 
-    lm = load("smollm2-135m")
+    lm = served("smollm2-135m")
     ids = lm.tokenizer(TEXT, return_tensors="pt").input_ids
     with torch.inference_mode():
         logits = lm.model(input_ids=ids).logits[0, -1].numpy()

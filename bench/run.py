@@ -1,6 +1,6 @@
 """`make bench` (`python -m bench.run`): measure what students and teachers wait for; write bench/results.json.
 
-1. cold start: ``import torch``, ``import transformers`` and ``models.loading.load(model_id)`` (converted cache,
+1. cold start: ``import torch``, ``import transformers`` and the served model (``bench.common.served``: load + serving.accelerate; converted cache,
    tokenizer included) in fresh subprocesses; median of 3 (target: load <= 2 s).
 2. first-time conversion of the bundled GGUF (``prepare(spec, force=True)`` into a temporary cache), once.
 3. trace overhead: ``compute_trace(lm, text)`` vs a raw
@@ -49,7 +49,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402  (shared with the sections, which never import this module)
-    MODELS, NOTES, RESULTS, chromium, entry, median, serving, text_with_tokens)
+    MODELS, NOTES, RESULTS, chromium, entry, median, served, serving, text_with_tokens)
 
 
 # ----------------------------------------------------------------------------------- subprocesses
@@ -69,11 +69,11 @@ def child_cold_load(model_id: str) -> dict:
     import torch  # noqa: F401
 
     t1 = time.perf_counter()
-    from models.loading import load, warm_imports
+    from models.loading import warm_imports
 
     warm_imports()  # `import transformers` is lazy: resolve the Auto* names the loader uses
     t2 = time.perf_counter()
-    lm = load(model_id)
+    lm = served(model_id)
     t3 = time.perf_counter()
     assert lm.tokenizer is not None and lm.model is not None
     return {"import_torch": t1 - t0, "import_transformers": t2 - t1, "load": t3 - t2}
@@ -99,12 +99,11 @@ def child_trace() -> dict:
 
     import torch
 
-    from models.loading import load
     from models.trace import compute_trace
 
     out: dict[str, Any] = {"threads": torch.get_num_threads(), "rows": []}
     for model_id in MODELS:
-        lm = load(model_id)
+        lm = served(model_id)
         for n in TRACE_SIZES:
             text = text_with_tokens(lm.tokenizer, n)
             ids = torch.tensor([lm.tokenizer(text)["input_ids"]])
@@ -152,7 +151,7 @@ def child_trace() -> dict:
 def child_rss() -> dict:
     import psutil
 
-    from models.loading import load, warm_imports
+    from models.loading import warm_imports
     from models.trace import compute_trace
 
     proc = psutil.Process()
@@ -160,7 +159,7 @@ def child_rss() -> dict:
     after_imports = proc.memory_info().rss
     kept = []
     for model_id in MODELS:
-        lm = load(model_id)
+        lm = served(model_id)
         kept.append((lm, compute_trace(lm, text_with_tokens(lm.tokenizer, 512))))
     trace_mb = sum(sum(a.nbytes for a in (t.hidden_states, t.attentions, t.token_embeddings)) for _, t in kept) / 2**20
     return {
@@ -269,12 +268,11 @@ def bench_neighbours(results: list[dict]) -> None:
     a naive query that normalises the embedding matrix every time (the baseline, same run)."""
     import numpy as np
 
-    from models.loading import load
     from models.similarity import EmbeddingIndex
 
     rng = np.random.default_rng(0)
     for model_id in ("smollm2-135m", "minilm-l6"):
-        lm = load(model_id)
+        lm = served(model_id)
         index = EmbeddingIndex(lm)
         W = index.matrix
         queries = W[rng.integers(0, W.shape[0], 60)]

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from bench.common import REPO, entry, median
+from bench.common import REPO, entry, median, served
 
 PROMPTS = ["The capital of France is", "Once upon a time, in a small village by the sea, there lived",
            "def add(a, b):"]
@@ -29,9 +29,8 @@ def _scripted_step(results: list[dict]) -> None:
     from models.generation import prompt_ids
     from serving import lean_step
     from serving.engine import LlamaBackend
-    from models.loading import load
 
-    lm = load("smollm2-135m")
+    lm = served("smollm2-135m")
     backend = LlamaBackend(lm)
     texts = [prompt_ids(lm.tokenizer, t)[0] for t in PROMPTS]
     tokens, lengths = torch.tensor([11, 2525, 30]), torch.tensor([len(t) for t in texts])

@@ -74,8 +74,8 @@ def test_next_and_previous_move_the_step_and_the_url():
     at.button(key="tour_previous").click().run()
     at.button(key="tour_previous").click().run()
     assert at.session_state["step"] == 2 and at.query_params["step"] == "2"
-    at.radio[0].set_value(8).run()
-    assert at.button(key="tour_next").disabled and at.query_params["step"] == "8"
+    at.radio[0].set_value(N).run()
+    assert at.button(key="tour_next").disabled and at.query_params["step"] == str(N)
     at.radio[0].set_value(1).run()
     assert at.button(key="tour_previous").disabled and "step" not in at.query_params  # the default
 
@@ -176,7 +176,7 @@ def test_order_step_shows_mask_only_and_positions_curves_and_says_which_is_which
 
 
 def test_encoder_last_step_compares_with_layer_0_and_says_what_layer_0_is(minilm):
-    at = run_page(HOME, model="minilm-l6", step="8", text=TEXT)
+    at = run_page(HOME, model="minilm-l6", step=str(N), text=TEXT)
     (title, spec), = [(t, f) for t, f in charts(at).items() if f["data"][0].get("type") != "treemap"]
     assert title == "Cosine of each token's vector with its layer-0 vector, layer by layer"
     text = " ".join(m.value for m in at.markdown)
