@@ -27,33 +27,43 @@ def _current() -> int:
     return value
 
 
+SCROLL = "_tour_scroll"  # counts step changes; the run after one scrolls the new step's heading to the top
+STEP_ANCHOR = "tour-step"  # the step's heading (the page's first heading on a projector)
+
+
 def _go(delta: int) -> None:
     st.session_state[STEP.name] = int(np.clip(_current() + delta, 1, len(tour.STEPS)))
+    _picked()
+
+
+def _picked() -> None:
     state.forget_warning(STEP.name)
+    st.session_state[SCROLL] = st.session_state.get(SCROLL, 0) + 1
 
 
 if not on_projector:  # on a projector the step's title and figure get the whole screen
     st.title(_("How a language model reads text"))
+    # one plain sentence first (issue #25: words first), then what to do, as a caption
     st.markdown(_(
-        "This app follows a sentence through a **real** language model running on this computer, with no internet: "
-        "the text is cut into tokens, each token becomes an id, and every number you see is computed by the model "
-        "in the sidebar. Pick a model and type a text in the sidebar; the same text is used on every page."
-    ))
+        "This app follows a sentence through a **real** language model running on this computer, with no internet, "
+        "and every number you see is computed by the model in the sidebar."))
+    st.caption(_("Pick a model and type a text in the sidebar; the same text is used on every page."))
 
 # ---------------------------------------------------------------------------------------------- the tour
 lm, text = tour.current()
 n = st.session_state[STEP.name]
 step = tour.STEPS[n - 1]
 if on_projector:
-    st.header(f"{n}/{len(tour.STEPS)} · {_(step.title)}", anchor="tour")
+    st.header(f"{n}/{len(tour.STEPS)} · {_(step.title)}", anchor=STEP_ANCHOR)
 else:
     st.header(_("Guided tour"), anchor="tour")
     shorts = [f"{i}. {_(s.short)}" for i, s in enumerate(tour.STEPS, 1)]  # translated here, in the script thread
     st.radio(_("Step"), range(1, len(tour.STEPS) + 1), key=STEP.name, horizontal=True,
-             format_func=lambda i: shorts[i - 1], on_change=state.forget_warning,
-             args=(STEP.name,), help=_("Each step is in the address bar (step=1…{n}): hand out a link to one step.").format(
+             format_func=lambda i: shorts[i - 1], on_change=_picked,
+             help=_("Each step is in the address bar (step=1…{n}): hand out a link to one step.").format(
                  n=len(tour.STEPS)))
-    st.subheader(_("Step {n} of {total}: {title}").format(n=n, total=len(tour.STEPS), title=_(step.title)))
+    st.subheader(_("Step {n} of {total}: {title}").format(n=n, total=len(tour.STEPS), title=_(step.title)),
+                 anchor=STEP_ANCHOR)
 
 view = tour.render(step, lm, text, projector=on_projector)
 
@@ -69,6 +79,10 @@ with out_col:
         present.keyboard()
     else:
         present.enter_link("", here)
+    # last in the column: an element drawn before the key listener's frame would make Streamlit draw that frame
+    # anew, and the new one finds the listener of the old (gone) frame registered and adds none
+    if st.session_state.get(SCROLL):  # the step changed (Next, Previous, the keys or the step picker)
+        tour.scroll_to(None if on_projector else STEP_ANCHOR, nonce=f"{n}-{st.session_state.pop(SCROLL)}")
 if on_projector:
     st.caption(_("Keys: → or PageDown for the next step, ← or PageUp for the previous one."))
 state.write_back([STEP], scope="home")

@@ -18,20 +18,41 @@ _KEY = "_present"
 FIGURE_FONT = 22  # px, plotly figures in presentation mode
 PROJECTOR_SCALE = "Cividis"
 
+TOUR_FIGURE = "tour_figure"  # keys of the tour's figure and text containers (components/tour.py)
+TOUR_TEXT = "tour_text"
+
+# The first screen of a projector (1280x720) must reach the first figure: the content starts just under
+# Streamlit's 60 px toolbar and the headings are smaller than a slide title would be. In the tour the figure's
+# box is as tall as the screen below the step's heading (100vh minus the toolbar, the heading and a margin), and
+# the chart stretches to fill it (components/tour.py draws it with height="stretch"). st.metric: the value is a
+# <p> that the rule for paragraphs would shrink below its label, and the label is cut with an ellipsis by
+# default; on a projector the value is the larger of the two and a long label wraps.
 CSS = """
 <style>
 html, body, [data-testid="stAppViewContainer"] {font-size: 22px;}
-[data-testid="stMain"] .block-container {max-width: 100%; padding-top: 2.2rem;}
+[data-testid="stMain"] .block-container {max-width: 100%; padding-top: 64px !important; padding-bottom: 2rem;}
 [data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label,
 [data-testid="stMain"] [data-testid="stCaptionContainer"] {font-size: 1.35rem !important; line-height: 1.5;}
-[data-testid="stMain"] h1 {font-size: 3rem !important;}
-[data-testid="stMain"] h2, [data-testid="stMain"] h3 {font-size: 2.2rem !important;}
+[data-testid="stMain"] h1 {font-size: 2.2rem !important; padding: 0 0 0.5rem 0 !important;}
+[data-testid="stMain"] h2, [data-testid="stMain"] h3 {font-size: 1.7rem !important; padding: 0.3rem 0 !important;}
 [data-testid="stMain"] button p {font-size: 1.3rem !important;}
+[data-testid="stMain"] [data-testid="stMetricValue"],
+[data-testid="stMain"] [data-testid="stMetricValue"] p {font-size: 2.2rem !important; line-height: 1.2;}
+[data-testid="stMain"] [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"],
+[data-testid="stMain"] [data-testid="stMetricValue"] p {white-space: normal !important;}
+[data-testid="stMain"] [data-testid="stMetricLabel"] p {font-size: 1.1rem !important; line-height: 1.25;}
+[data-testid="stMain"] [data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"],
+[data-testid="stMain"] [data-testid="stMetricLabel"] p {white-space: normal !important; overflow: visible;
+  text-overflow: clip;}
+[data-testid="stMain"] .st-key-__TOUR_TEXT__ p,
+[data-testid="stMain"] .st-key-__TOUR_TEXT__ li {font-size: 1.2rem !important;}
+.st-key-__TOUR_FIGURE__:has([data-testid="stPlotlyChart"]) {height: calc(100vh - 165px); min-height: 320px;
+  flex: none !important;}
 .tx-piece {font-size: 1.8rem !important;}
 .tx-id {font-size: 1.1rem !important;}
 .tx-gen {font-size: 1.8rem !important;}
 </style>
-"""
+""".replace("__TOUR_FIGURE__", TOUR_FIGURE).replace("__TOUR_TEXT__", TOUR_TEXT)
 
 # A key listener for presentation clickers (they send PageDown/PageUp; arrow keys are Streamlit button
 # shortcuts already). It runs in a same-origin iframe (st.iframe), listens on the app's document and clicks the

@@ -4,6 +4,8 @@ language that is true for the loaded model (positions, grouped-query attention, 
 masked LM)."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +52,52 @@ class View:
     page_label: str  # translated (made in the session's script thread)
 
 
+# Streamlit keeps the scroll position across reruns, so after Next (at the bottom of a step) the new step would
+# open scrolled down to wherever the old one ended. On a step change the page scrolls the step's heading to the top
+# of the screen, just under Streamlit's toolbar (on a projector, where the step's heading comes first, to the very
+# top: nothing is left scrolled); it tries again while the new step's figure is still being laid
+# out, unless the reader has scrolled or clicked meanwhile. A same-origin iframe (as present.KEYS_JS) whose only input is the heading's anchor, a fixed string from the
+# code. __NONCE__ makes each change a new document, so the script runs again even when the iframe is redrawn in
+# the same place.
+SCROLL_JS = """
+<script>
+(function () {
+  // __NONCE__
+  const doc = window.parent.document;
+  let left = false;  // the reader scrolled or clicked on their own: leave the page where they put it
+  const stop = function () { left = true; };
+  const events = ["wheel", "touchstart", "mousedown", "keydown"];
+  events.forEach(function (e) { doc.addEventListener(e, stop, {capture: true, passive: true}); });
+  function go() {
+    if (left) { return; }
+    const main = doc.querySelector('[data-testid="stMain"]');
+    if (main && __ANCHOR__ === null) { main.scrollTop = 0; return; }
+    const el = doc.getElementById(__ANCHOR__);
+    if (!main || !el) { return; }
+    const bar = doc.querySelector('[data-testid="stHeader"]');
+    const top = bar ? bar.getBoundingClientRect().bottom : 0;
+    const off = el.getBoundingClientRect().top - top - 8;
+    if (Math.abs(off) > 2) { main.scrollTop += off; }
+  }
+  go();
+  [100, 300, 600, 1000, 1500].forEach(function (ms) { setTimeout(go, ms); });
+  setTimeout(function () {
+    events.forEach(function (e) { doc.removeEventListener(e, stop, {capture: true}); });
+  }, 1600);
+})();
+</script>
+"""
+
+
+def scroll_to(anchor: str | None, nonce: str) -> None:
+    """Scroll the page so that the heading with this anchor is at the top, or to the very top for None (a 1 px
+    iframe out of the tab order)."""
+    import json
+
+    st.iframe(SCROLL_JS.replace("__ANCHOR__", json.dumps(anchor)).replace("__NONCE__", json.dumps(nonce)),
+              height=1, tab_index=-1)
+
+
 def current():
     """(the loaded model, the text of the sidebar)."""
     return get_model(st.session_state.active_model), state.current_text()
@@ -74,14 +122,66 @@ def _preset_link(preset_id: str, label: str | None = None) -> str:
     return f"[{label or _(p.title)}]({with_language(p.links()[0][1])})"
 
 
+# On a projector the step's figure goes in its own column beside the text (set by render for one step, read by
+# _chart and _figure_area; a ContextVar because each session runs its script in its own thread).
+_FIGURE_AREA: contextvars.ContextVar = contextvars.ContextVar("tour_figure_area", default=None)
+
+
+@contextlib.contextmanager
+def _figure_area():
+    """Where the step's figure goes: the figure column on a projector, else in the flow of the text."""
+    area = _FIGURE_AREA.get()
+    if area is None:
+        yield
+        return
+    with area:
+        yield
+
+
 def _chart(fig, name: str, alt: str, projector: bool, height: int | None = None) -> None:
-    present.style(fig, height=(560 if projector else height))
-    # on a projector, the figure's own large fonts (Streamlit's chart theme would shrink them back)
-    show_chart(fig, f"tour-{name}", alt=alt, **({"theme": None} if projector else {}))
+    present.style(fig, height=None if projector else height)
+    if projector:  # the figure is narrower beside its text: let plotly turn the x labels when they would overlap
+        fig.for_each_xaxis(lambda ax: ax.update(tickangle=None) if ax.tickangle == 0 else None)
+        _fit_title(fig)
+    with _figure_area():
+        # on a projector the chart fills the figure box, whose height is the screen's below the heading
+        # (present.CSS), so the whole figure is in view at 1280x720 as at 1920x1080; and the figure's own large
+        # fonts (Streamlit's chart theme would shrink them back)
+        show_chart(fig, f"tour-{name}", alt=alt, **({"theme": None, "height": "stretch"} if projector else {}))
+
+
+def _fit_title(fig) -> None:
+    """A projector figure beside its text is ~600 px wide and plotly does not wrap titles: a long title is split
+    at the space nearest its middle (the title is escaped text, so a space is never inside an entity) with room
+    made above the plot; a long title without spaces (Chinese) gets the body's font size instead."""
+    title = fig.layout.title.text or ""
+    width = sum(2 if ord(ch) >= 0x2E80 else 1 for ch in title)  # a CJK character is about two Latin ones wide
+    if width <= 36 or "<br>" in title:
+        return
+    spaces = [i for i, ch in enumerate(title) if ch == " "]
+    if not spaces:
+        fig.update_layout(title_font_size=present.FIGURE_FONT)
+        return
+    cut = min(spaces, key=lambda i: abs(i - len(title) / 2))
+    top = fig.layout.margin.t if fig.layout.margin.t is not None else 80
+    fig.update_layout(title_text=title[:cut] + "<br>" + title[cut + 1:], margin_t=top + present.FIGURE_FONT + 12)
 
 
 def render(step: Step, lm, text: str, projector: bool = False) -> View:
-    """Draw one step (explanation, live figure, try-this) and return the link to its full page."""
+    """Draw one step (explanation, live figure, try-this) and return the link to its full page. On a projector
+    (one step and one figure per screen) the text is in a column beside the figure, not above it."""
+    if not projector:
+        return _render(step, lm, text, False)
+    text_col, figure_col = st.columns([2, 3], gap="medium")
+    area = _FIGURE_AREA.set(figure_col.container(key=present.TOUR_FIGURE))
+    try:
+        with text_col.container(key=present.TOUR_TEXT):
+            return _render(step, lm, text, True)
+    finally:
+        _FIGURE_AREA.reset(area)
+
+
+def _render(step: Step, lm, text: str, projector: bool) -> View:
     f = lm.facts
     if not text.strip():
         st.info(_("Type or paste some text in the sidebar: every step of the tour is drawn from it."), icon="✍️")
@@ -123,9 +223,10 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
                 kind=t.kind, model=model, n=trace.n_tokens, tokens=g("token", _("tokens")),
                 vocabulary=g("vocabulary"), size=t.vocab_size),
             wrap))
-        token_chips(pieces[:MAX_SHOWN * 4], None)
-        st.caption(_("Each chip is one token, its id underneath. Dashed chips are special tokens; striped chips are "
-                     "bytes of a character that has no piece of its own."))
+        with _figure_area():
+            token_chips(pieces[:MAX_SHOWN * 4], None)
+            st.caption(_("Each chip is one token, its id underneath. Dashed chips are special tokens; striped chips "
+                         "are bytes of a character that has no piece of its own."))
         _try(_("type a rare word (“unbelievably”), an emoji or Chinese text in the sidebar and watch it split; or "
                "{link}.").format(link=_preset_link("chinese-tokens")))
         return _page("tokens", lm, text, _("Tokens"))
@@ -237,8 +338,22 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
                       "squares are “previous-token heads”; the brightest here is layer {layer}, head {head}.").format(
             model=model, n_layers=f.n_layers, layers=g("layer", _("layers")), n_heads=f.n_heads,
             heads=g("head", _("heads")), layer=layer_no, head=head_no))
-        fig = stat_grid(prev, _("Share of attention to the previous token, every layer × head"),
-                        _("previous-token share"), zmin=0.0, zmax=1.0, selected=(layer, head))
+        title = _("Share of attention to the previous token, every layer × head")
+        if projector:
+            # the figure's box is as tall as the screen (present.CSS), and stat_grid's squares are sized in pixels
+            # for its own height: a heatmap's cells fill whatever box it gets
+            from components.plots import heatmap
+
+            fig = heatmap(prev, [str(number(h)) for h in range(f.n_heads)],
+                          [str(number(ly)) for ly in range(f.n_layers)], title, zmin=0.0, zmax=1.0,
+                          colorscale="Viridis", reversescale=False, hover_name=_("previous-token share"))
+            fig.update_traces(xgap=2, ygap=2)
+            fig.update_xaxes(title_text=_("head"))
+            fig.update_yaxes(title_text=_("layer"), nticks=min(f.n_layers, 16))
+            fig.add_shape(type="rect", x0=head - 0.5, x1=head + 0.5, y0=layer - 0.5, y1=layer + 0.5,
+                          line=dict(color="#dc2626", width=3))
+        else:
+            fig = stat_grid(prev, title, _("previous-token share"), zmin=0.0, zmax=1.0, selected=(layer, head))
         _chart(fig, "heads", _("Grid of {n_layers} layers by {n_heads} heads coloured by how much each head attends "
                                "to the previous token.").format(n_layers=f.n_layers, n_heads=f.n_heads), projector)
         _try(_("{link}.").format(link=_preset_link("previous-token-head")))
@@ -318,10 +433,11 @@ def render(step: Step, lm, text: str, projector: bool = False) -> View:
             st.session_state["_tour_generation"] = {key: steps}
         tools = get_text_tools(lm)
         pieces_out = tools.pieces([s.token_id for s in steps])
-        st.html(tokens_html(text[-300:], pieces_out, [s.prob for s in steps]))
-        st.html(legend_html(_("The model's probability of each chosen token")))
-        st.caption(_("The prompt (dark grey text) and {n} greedy tokens, each coloured by the probability the model "
-                     "gave it when it was chosen ({scale}).").format(n=len(steps), scale=scale_words()))
+        with _figure_area():
+            st.html(tokens_html(text[-300:], pieces_out, [s.prob for s in steps]))
+            st.html(legend_html(_("The model's probability of each chosen token")))
+            st.caption(_("The prompt (dark grey text) and {n} greedy tokens, each coloured by the probability the "
+                         "model gave it when it was chosen ({scale}).").format(n=len(steps), scale=scale_words()))
         _try(_("{link}.").format(link=_preset_link("decoding", _("compare greedy, beam search and sampling"))))
         return _page("generate", lm, text, _("Generate"))
 

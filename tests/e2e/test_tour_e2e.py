@@ -70,7 +70,7 @@ def test_presentation_mode_keyboard_and_way_out(app):
     chart = page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]')
     expect(chart).to_have_count(1)
     expect(chart.locator(".main-svg").first).to_be_visible(timeout=60_000)
-    app.screenshot("tour-present-step5", canonical="tour-present")
+    app.screenshot("tour-present-step5")  # the README's tour-present.png: test_present25_e2e.py, at 1280x720
     for key, step in (("ArrowRight", 6), ("PageDown", 7), ("PageUp", 6), ("ArrowLeft", 5)):
         page.locator('[data-testid="stMain"] h2').first.click()  # focus on the page, not in a text field
         page.keyboard.press(key)
