@@ -53,11 +53,14 @@ def cpu_model() -> str:
 
 
 def git_commit() -> str:
-    """HEAD's commit, with "+dirty" when tracked files differ from it (the numbers then belong to the working tree)."""
+    """HEAD's commit, with "+dirty" when tracked files other than bench/results.json differ from it (the numbers
+    then belong to the working tree)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
                                 timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+        # results.json itself changes as the sections of one run are written: it does not make the code dirty
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)bench/results.json"], cwd=REPO,
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
