@@ -3,15 +3,14 @@ with it (through the real app.py), for a decoder (GPT-2 architecture) and a mask
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from components.pages import TABLE
 from models import registry
 from tests.app import helpers
 
-APP_PY = Path(helpers.APP).read_text()
-PAGES = re.findall(r'st\.Page\("(app_pages/[a-z_]+\.py)"', APP_PY)
+PAGES = [p.file for p in TABLE if re.fullmatch(r"app_pages/[a-z_]+\.py", p.file)]  # components/pages.py
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def sidebar_html(at) -> str:
 # ------------------------------------------------------------------------ training: tour and Generate
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_tour_output_step_for_minilm_tells_how_it_was_trained(lang):
-    at = run_page("app_pages/home.py", step="7", model="minilm-l6", text=TEXT, lang=lang)
+    at = run_page("app_pages/home.py", step="8", model="minilm-l6", text=TEXT, lang=lang)
     body = main_text(at)
     if lang == "en":
         assert "masked LM" not in body and "masked-LM" not in body and "fill" not in body
@@ -58,10 +58,10 @@ def test_next_token_page_for_minilm_tells_its_own_training():
 
 
 def test_tour_output_step_for_smollm2_names_its_final_norm():
-    at = run_page("app_pages/home.py", step="7", model="smollm2-135m", lang="en")
+    at = run_page("app_pages/home.py", step="8", model="smollm2-135m", lang="en")
     body = main_text(at)
     assert "final normalisation (RMSNorm)" in body and "unembedding" in body
-    at = run_page("app_pages/home.py", step="7", model="smollm2-135m", lang="zh")
+    at = run_page("app_pages/home.py", step="8", model="smollm2-135m", lang="zh")
     assert "（RMSNorm）" in main_text(at)
 
 
@@ -153,7 +153,7 @@ def tiny_pretraining_bert_registered(tmp_path, monkeypatch):
 
 def test_tour_and_generate_for_a_bert_with_its_pretraining_heads(tiny_pretraining_bert_registered):
     spec = tiny_pretraining_bert_registered
-    at = run_page("app_pages/home.py", step="7", model=spec.id, text=TEXT)
+    at = run_page("app_pages/home.py", step="8", model=spec.id, text=TEXT)
     body = main_text(at)
     assert "masked LM" in body and "fills a [MASK]" in body and "next-sentence prediction" in body
     assert "contrastive" not in body

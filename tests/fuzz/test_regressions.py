@@ -17,7 +17,8 @@ def test_tokens_page_survives_a_stale_selectbox_label(monkeypatch):
     at = AppTest.from_file(APP, default_timeout=180)
     at.switch_page("app_pages/tokens.py")
     at.run()
-    box = at.selectbox(key="token")
+    # the picker's key follows the text (#25 item 11): find it by its prefix
+    box = next(b for b in at.selectbox if str(b.key or "").startswith("token_pick_"))
     stale = box.options[box.index]  # what the browser shows, and sends back on the next run
     monkeypatch.setattr(Selectbox, "_widget_state",
                         property(lambda self: WidgetState(id=self.id, string_value=stale)))
