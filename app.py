@@ -11,6 +11,7 @@ from components.phone import summary as phone_summary  # noqa: E402
 from components.widgets import model_facts_card  # noqa: E402
 from models.loading import ModelUnavailable, is_available  # noqa: E402
 from models.registry import LOCAL_ERRORS, REGISTRY, model_ids, register_configured  # noqa: E402
+from models.tokens import MAX_TOKENS  # noqa: E402
 from i18n import _  # noqa: E402
 
 register_configured()  # TX_LOCAL_MODELS / --local-model folders, once per process
@@ -47,7 +48,7 @@ with st.sidebar:
                         "Hugging Face cache or hub."))
     st.text_area(_("Text"), key="text", height=110, on_change=state.forget_warning, args=("text",),
                  placeholder=_("Type or paste any text..."),
-                 help=_("Every page analyses this text (the first 512 tokens of it)."))
+                 help=_("Every page analyses this text (the first {n} tokens of it).").format(n=MAX_TOKENS))
     for error in LOCAL_ERRORS:  # a --local-model / TX_LOCAL_MODELS folder that is not a usable model
         st.warning(str(error), icon=":material/folder_off:")
     if len(st.session_state.text) > state.MAX_URL_TEXT:

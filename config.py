@@ -5,8 +5,8 @@
     TX_LOCAL_MODELS     model folders to offer beside the bundled ones (os.pathsep-separated; serve.py --local-model)
     TX_TRACE_CACHE_MB   memory for cached forward passes shared by all sessions (default 600)
     TX_BLOCK_CACHE_MB   memory for the Inside-a-block page's runs (default 96)
-    TX_ENGINE           fast (default): packed linear layers and the lean Llama decode step (serving/);
-                        hf: the stock transformers model and forward everywhere
+    TX_ENGINE           fast (default): the generation engine's lean Llama decode step (serving/) where the model
+                        allows it; hf: transformers' own forward in the engine too
     TX_CLASS_STORE      class mode's store: empty (SQLite in the cache dir), sqlite:///path.db or redis://host:port/db
 
 Nothing reads these variables anywhere else; code asks :func:`get`. Tests that change the environment call

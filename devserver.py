@@ -80,6 +80,7 @@ class DevServer:
     log: Path
     host: str = "127.0.0.1"
     started_s: float = 0.0  # process start -> healthy
+    warmed_s: float | None = None  # process start -> serve.py's warm-up done (None: not waited for)
     _keep_log: bool = field(default=True, repr=False)
 
     @property
@@ -119,11 +120,16 @@ class DevServer:
             self.log.unlink(missing_ok=True)
 
 
+WARMED, WARM_FAILED = "Models loaded in", "Warm-up stopped"  # serve.py's lines when its warm-up ends
+
+
 def start(argv: list[str] | None = None, *, log: Path | str | None = None, port: int | None = None,
           host: str = "127.0.0.1", env: dict[str, str] | None = None,
-          timeout: float = START_TIMEOUT_S, kind: type[DevServer] = DevServer) -> DevServer:
+          timeout: float = START_TIMEOUT_S, kind: type[DevServer] = DevServer, warm: bool = True) -> DevServer:
     """``python serve.py`` (or ``python *argv``) on ``port`` (a free one by default), headless, bound to ``host``;
-    returns once /_stcore/health says "ok". Raises RuntimeError (with the log's tail) if it exits or times out.
+    returns once /_stcore/health says "ok" and, with ``warm`` (serve.py only), once serve.py says its background
+    warm-up (models, first traces, generation worker) is done: what a class meets when the teacher started the
+    server beforehand. Raises RuntimeError (with the log's tail) if it exits or times out.
     ``log``: where its output goes (a temporary file by default, kept: the caller may want to read it).
     ``kind``: a DevServer subclass to return (e.g. one that also reads its own log)."""
     port = port or free_port(host)
@@ -144,9 +150,16 @@ def start(argv: list[str] | None = None, *, log: Path | str | None = None, port:
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"{' '.join(cmd[1:])} exited with code {proc.returncode}:\n{server.log_tail()}")
-        if health(server.url) == "ok":
+        if not server.started_s and health(server.url) == "ok":
             server.started_s = time.perf_counter() - t0
+        if server.started_s and not (warm and argv is None):
             return server
+        if server.started_s and WARMED in server.log_tail(400):
+            server.warmed_s = time.perf_counter() - t0
+            return server
+        if server.started_s and WARM_FAILED in server.log_tail(400):
+            server.stop()
+            raise RuntimeError(f"serve.py's warm-up failed:\n{server.log_tail()}")
         if time.monotonic() > deadline:
             server.stop()
             raise RuntimeError(f"the server was not healthy after {timeout:.0f} s:\n{server.log_tail()}")

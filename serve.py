@@ -1,16 +1,19 @@
-"""Start the explainer with both bundled models already loaded: `python serve.py [streamlit flags]`.
+"""Start the explainer and load both bundled models: `python serve.py [streamlit flags]`.
 
-`make run` uses this. Loading torch, transformers and the models before the server accepts connections
-means the first class of students does not wait for (or race on) those imports, and the first page
-renders in about a second. Any `streamlit run` flag works, e.g. `python serve.py --server.port 8600`.
+`make run` uses this. The server accepts connections at once while torch, transformers, the models, their first
+traces and the generation worker load on a background thread (each an st.cache_resource value: a session that
+arrives first waits for that load, it never starts a second one). Any `streamlit run` flag works, e.g.
+`python serve.py --server.port 8600`.
 
 `--local-model DIR` (repeatable) adds a local checkpoint folder (causal LM or masked LM / BERT-style encoder,
 safetensors weights and tokenizer files) to the model picker; so does TX_LOCAL_MODELS=DIR1:DIR2.
 """
+import contextlib
 import gc
 import logging
 import os
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,6 +37,53 @@ def take_local_models(argv: list[str]) -> list[str]:
     return dirs
 
 
+def warm(t0: float) -> None:
+    """Load both default models, their first page's trace and neighbour index, the generation worker and the page
+    libraries into the process-wide caches; then freeze what lives as long as the process (see below)."""
+    from components.cache import get_model_cached, warm_models, warm_pages
+    from components.engine import _engine
+    from components.state import DEFAULT_TEXT
+    from models.registry import DEFAULT_DECODER, DEFAULT_ENCODER
+
+    models = (DEFAULT_DECODER, DEFAULT_ENCODER)
+    failed: list[BaseException] = []
+
+    def pages() -> None:
+        # what later pages reuse yields the cores to a session already drawing its first page (Linux: a nice value
+        # per thread, inherited by the OpenMP threads this one starts; this thread ends with it)
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        try:
+            import components.plots  # noqa: F401  (pandas, plotly: the first page run would import them)
+            import components.widgets  # noqa: F401
+
+            warm_pages(models, DEFAULT_TEXT)
+        except Exception as e:
+            failed.append(e)
+
+    try:
+        warm_models(models)  # what the first page needs: at the priority of the sessions
+        later = threading.Thread(target=pages, name="warm-up-pages", daemon=True)
+        later.start()
+        later.join()
+        if failed:
+            raise failed[0]
+        # the generation worker, warmed before a student, started from this thread (at normal priority: it inherits
+        # this thread's)
+        _engine(DEFAULT_DECODER, get_model_cached(DEFAULT_DECODER))
+    except Exception as e:  # a page that needs what failed says so in its own words; the server keeps serving
+        print(f"Warm-up stopped: {type(e).__name__}: {e}", flush=True)
+        return
+    print(f"Models loaded in {time.perf_counter() - t0:.1f} s (the server was already accepting sessions).",
+          flush=True)
+    # Streamlit runs a full gc.collect() after every script run (runner.postScriptGC). With torch, transformers,
+    # pandas, plotly and both models loaded that walks hundreds of thousands of long-lived objects on every click.
+    # They live as long as the process: freezing them moves them out of the collector's sight (gc.freeze), and
+    # the collection after each run only walks what the run made.
+    gc.collect()
+    gc.freeze()
+
+
 def main() -> None:
     args = sys.argv[1:]
     local = take_local_models(args)
@@ -49,9 +99,7 @@ def main() -> None:
     from models.registry import register_configured
 
     register_configured()
-    from components.cache import warm_up
-    from components.state import DEFAULT_TEXT
-    from models.registry import DEFAULT_DECODER, DEFAULT_ENCODER, LOCAL_ERRORS, REGISTRY
+    from models.registry import LOCAL_ERRORS, REGISTRY
 
     for error in LOCAL_ERRORS:
         print(f"Local model not added: {error}", flush=True)
@@ -59,27 +107,19 @@ def main() -> None:
         if spec.source == "local":
             print(f"Local model added: {spec.id} ({spec.family}) from {spec.path}", flush=True)
 
-    warm_up((DEFAULT_DECODER, DEFAULT_ENCODER), DEFAULT_TEXT)
-    from components.cache import get_model_cached
-    from components.engine import _engine
-
-    _engine(DEFAULT_DECODER, get_model_cached(DEFAULT_DECODER))  # the generation worker, warmed before any student
-    import components.plots  # noqa: F401  (pandas, plotly: the first page run would import them)
-    import components.widgets  # noqa: F401
-    print(f"Models loaded in {time.perf_counter() - t0:.1f} s; starting the server...", flush=True)
-    from streamlit.web import cli
-
-    # Streamlit runs a full gc.collect() after every script run (runner.postScriptGC). With torch, transformers,
-    # pandas, plotly and both models loaded that walks hundreds of thousands of long-lived objects on every click.
-    # They live as long as the process: freezing them moves them out of the collector's sight (gc.freeze), and
-    # the collection after each run only walks what the run made.
-    gc.collect()
-    gc.freeze()
+    # The server starts at once and the models load on a background thread: the browser fetches Streamlit's
+    # frontend while torch and transformers import (the floor of a cold start), so a teacher's first page is drawn
+    # as soon as the models are ready rather than after both one by one. A session that arrives first cannot race
+    # on a load: every model, trace and index is an st.cache_resource value, computed once under its key's lock
+    # while the others wait for it.
+    threading.Thread(target=warm, args=(t0,), name="warm-up", daemon=True).start()
     # Each torch call gives the GIL back; under a class's load, winning it again waits for the switch interval
     # (5 ms by default) while page threads run Python. A forward pass makes hundreds of calls, so with several
     # busy page threads it would wait that interval hundreds of times: a 1 ms interval bounds the wait (the
     # load bench, `make load`, measures a class with it).
     sys.setswitchinterval(0.001)
+    from streamlit.web import cli
+
     sys.argv = ["streamlit", "run", os.path.join(HERE, "app.py"), *args]
     cli.main()
 

@@ -32,7 +32,7 @@ st.markdown(" · ".join(f"[{_(t.name)}](#{t.anchor})" for t in TERMS))
 for t in TERMS:
     st.subheader(display_name(t), anchor=t.anchor)  # the English slug in every language: links stay the same
     where = " [{label}]({url})".format(label=_("Where the app shows it"), url=with_language(t.see)) if t.see else ""
-    st.markdown(_(t.text) + where)
+    st.markdown(t.body() + where)
 term = st.query_params.get("term", "")
 known = term if term in {t.anchor for t in TERMS} else ""
 st.iframe(SCROLL_JS.replace("__TERM__", json.dumps(known)), height=1, tab_index=-1)

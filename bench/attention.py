@@ -12,7 +12,7 @@ many bytes the page sends for attention compared with bertviz's own HTML for the
    figure (the "mean of this layer's heads" view still works that way: same figure size, one round trip).
 2. Payload: bytes of the figure JSON the heatmap view sends (one head, float32 typed array) and of the
    all-heads view, against bertviz's own head-view HTML for the same trace (the baseline; target <= 1/4;
-   generated for 64 tokens, estimated by components.bertviz_offline.bertviz_bytes_estimate for 512).
+   generated for 64 tokens, estimated by components.bertviz_reference.bertviz_bytes_estimate for 512).
 """
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def _press_until(page, frame, key: str, want: str) -> float:
     t0 = time.perf_counter()
     page.keyboard.press(key)
     frame.wait_for_function(
-        "(want) => { const t = document.querySelector('.js-plotly-plot .gtitle');"
-        " return t && t.textContent.includes(want); }", arg=want, polling="raf", timeout=60_000)
+        "(want) => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some("
+        "t => t.textContent.includes(want))", arg=want, polling="raf", timeout=60_000)
     return (time.perf_counter() - t0) * 1000
 
 
@@ -63,7 +63,8 @@ def _redraws(url: str, results: list[dict], label: str, text: str) -> None:
                               f"layer {layer}, head {(2 + i) % 9 + 1}") for i in range(1, REDRAWS // 2 + 1)]
         # baseline: the same figure redrawn by the server (Streamlit slider -> fragment rerun -> plotly JSON)
         page.goto(f"{url}/attention?{urllib.parse.urlencode({'model': 'smollm2-135m', 'text': text, 'agg': 'layer'})}")
-        page.locator(".js-plotly-plot .gtitle").first.wait_for(timeout=180_000)
+        # the figure whose title names the layer (others, e.g. in the page's collapsed details, stay hidden)
+        page.locator(".js-plotly-plot .gtitle", has_text="of layer 1").first.wait_for(timeout=180_000)
         page.get_by_role("slider").first.focus()
         server = [_press_until(page, page.main_frame, "Home" if i % 30 == 0 else "ArrowRight", f"of layer {i % 30 + 1}")
                   for i in range(1, REDRAWS // 2 + 1)]
@@ -84,7 +85,7 @@ def _payloads(results: list[dict]) -> None:
     import numpy as np
 
     from components import attention_plots as ap
-    from components import bertviz_offline as bv
+    from components import bertviz_reference as bv
     from models.trace import compute_trace
 
     for model_id in ("smollm2-135m", "minilm-l6"):

@@ -83,7 +83,7 @@ def _views():
 def bench_bertviz(results: list[dict]) -> None:
     from playwright.sync_api import sync_playwright
 
-    from components import bertviz_offline as bo
+    from components import bertviz_offline as bo, bertviz_reference as bvref
     from models.trace import compute_trace
 
     with sync_playwright() as p:
@@ -98,17 +98,17 @@ def bench_bertviz(results: list[dict]) -> None:
                         out = build(trace)
                         heads = list(out.heads) if view == "model" else None
                         if n <= REAL_BERTVIZ_MAX_TOKENS:
-                            base = bo.bertviz_reference_bytes(trace, view, out.layers, heads, out.n_tokens)
+                            base = bvref.bertviz_reference_bytes(trace, view, out.layers, heads, out.n_tokens)
                             how = "real"
                         else:
-                            base = bo.bertviz_bytes_estimate(trace, view, out.layers, heads, out.n_tokens)
+                            base = bvref.bertviz_bytes_estimate(trace, view, out.layers, heads, out.n_tokens)
                             how = "estimated"
                         key = f"bertviz/{model_id}/{view}/{n}_tokens"
                         print(f"[bench] {key}: shows {out.n_tokens} tokens, {len(out.layers)} layers, "
                               f"{len(out.heads)} heads; bertviz's bytes {how}; ours {out.n_bytes} = "
                               f"{out.library_bytes} libraries + {out.payload_bytes} attention + rest", flush=True)
                         if how == "real" and n == REAL_BERTVIZ_MAX_TOKENS:  # how good is the estimate used at 512
-                            estimate = bo.bertviz_bytes_estimate(trace, view, out.layers, heads, out.n_tokens)
+                            estimate = bvref.bertviz_bytes_estimate(trace, view, out.layers, heads, out.n_tokens)
                             results.append(entry(f"{key}/bertviz_size_estimate_vs_real", estimate, "bytes",
                                                  baseline=base))
                         results.append(entry(f"{key}/bytes_vs_bertviz", out.n_bytes, "bytes",

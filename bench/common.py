@@ -56,12 +56,11 @@ def median(xs: list[float]) -> float:
 
 
 def served(model_id: str) -> Any:
-    """The model as the app serves it (components/cache.py: models.loading.load, then serving.accelerate under
-    TX_ENGINE), so that a section measures what a student waits for."""
-    import serving
+    """The model as the app serves it (components/cache.py: models.loading.load, the stock transformers model), so
+    that a section measures what a student waits for."""
     from models.loading import load
 
-    return serving.accelerate(load(model_id))
+    return load(model_id)
 
 
 def text_with_tokens(tokenizer: Any, n: int) -> str:
@@ -94,10 +93,11 @@ def chromium() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def serving(timeout: float = 180):
+def serving(timeout: float = 180, warm: bool = True):
     """A fresh ``serve.py`` (as `make run` starts it, devserver.start) on a free port: yields (base url, seconds
-    to healthy); its process group is stopped on exit. The server log is kept only when something failed."""
-    srv = devserver.start(timeout=timeout)
+    to healthy); with ``warm`` it returns once serve.py's background warm-up is done. Its process group is stopped
+    on exit. The server log is kept only when something failed."""
+    srv = devserver.start(timeout=timeout, warm=warm)
     ok = False
     try:
         yield srv.url, srv.started_s

@@ -338,7 +338,7 @@ async def _sampling_thumb(s: Session, label: str, element_id: str, timeout: floa
     """The sampling slider: Streamlit's own on the page (the server-side path), or the one inside the
     browser-side sampling component's iframe; waits until one of them is there."""
     main = s.page.locator('[data-testid="stSlider"]').filter(has_text=label).locator('input[type="range"]')
-    inner = s.page.frame_locator(SAMPLING_FRAME).first.locator(f"#{element_id}")
+    inner = s.page.frame_locator(SAMPLING_FRAME).first.locator(f"#{element_id}:enabled")  # enabled once it has the logits
     deadline = time.monotonic() + timeout / 1000
     while True:
         if await main.count():

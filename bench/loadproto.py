@@ -58,7 +58,7 @@ import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterable
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -151,7 +151,7 @@ async def next_token_open(st: Student) -> RunResult:
     return await st.s.goto("next-token", "next_token_open")
 
 
-SAMPLING_COMPONENT = "nt-sampling"  # app_pages/next-token.py: the sliders re-weighted in the browser
+SAMPLING_COMPONENT = "nt-sampling"  # app_pages/next_token.py: the sliders re-weighted in the browser
 
 
 async def _sampling(st: Student, name: str, options: list[float], action: str) -> RunResult:
@@ -281,6 +281,12 @@ def make_students(n: int, seed: int, first: int = 0) -> list[Student]:
 
 def witness_markers(n: int) -> list[str]:
     return [f"qzw{i}{'bdfgk'[i % 5]}ox" for i in range(n)]
+
+
+def make_class(url: str, students: list[Student], witnesses: int) -> Class:
+    """The students at ``url``; every marker of the run (theirs and the ``witnesses`` tabs') is known, so that a
+    page showing another one's text counts as crosstalk."""
+    return Class(url, students, [st.marker for st in students] + witness_markers(witnesses))
 
 
 async def student_open(c: Class, st: Student, path: str, at: float, first: bool = True) -> bool:
@@ -505,8 +511,7 @@ async def class_profile(args, think: tuple[float, float], label: str, memory: in
     server = start_server()
     try:
         students = make_students(args.students, args.seed)
-        wm = witness_markers(args.witnesses)
-        c = Class(server.url, students, [st.marker for st in students] + wm)
+        c = make_class(server.url, students, args.witnesses)
         meter = Meter(server)
         start = time.monotonic() + 2.0
         steps = plan(args.interactions)
@@ -515,7 +520,7 @@ async def class_profile(args, think: tuple[float, float], label: str, memory: in
         witnesses, wfacts = await with_witnesses(server.url, args.witnesses, args.interactions, c.markers, think,
                                                  start, crowd)
         rep = {"profile": label, "think_s": list(think), "server_start_s": round(server.started_s, 1),
-               **summarise(students, meter), **wfacts, **witness_report(witnesses)}
+               **crowd_report(students, meter, wfacts, witnesses)}
         if memory:
             rep["memory"] = await memory_phase(server, memory, args.memory_workers)
             rep["peak_rss_mb"] = round(server.rss_mb()[1])
@@ -529,15 +534,14 @@ async def cold_profile(args) -> dict:
     server = start_server()
     try:
         students = make_students(args.students, args.seed)
-        wm = witness_markers(args.witnesses)
-        c = Class(server.url, students, [st.marker for st in students] + wm)
+        c = make_class(server.url, students, args.witnesses)
         meter = Meter(server)
         start = time.monotonic() + 1.0
         crowd = asyncio.gather(*(student_session(c, st, [tokens_set_text], (0.5, 1.5), start + st.rng.uniform(0, 1))
                                  for st in students))
         witnesses, wfacts = await with_witnesses(server.url, args.witnesses, 2, c.markers, (0.5, 1.5), start, crowd)
         return {"profile": "cold", "server_start_s": round(server.started_s, 1),
-                **summarise(students, meter), **wfacts, **witness_report(witnesses)}
+                **crowd_report(students, meter, wfacts, witnesses)}
     finally:
         server.stop()
 
@@ -548,8 +552,7 @@ async def generate_profile(args) -> dict:
     try:
         solo = Student(999, "qzsoloqx", random.Random(args.seed))
         students = make_students(args.students, args.seed)
-        wm = witness_markers(args.witnesses)
-        c = Class(server.url, students + [solo], [st.marker for st in students] + [solo.marker] + wm)
+        c = make_class(server.url, students + [solo], args.witnesses)
         burst = _generate(BURST_TOKENS)
         await student_open(c, solo, open_path(solo, "generate", f"max_new_tokens={BURST_TOKENS}"), time.monotonic())
         alone = []
@@ -580,7 +583,7 @@ async def generate_profile(args) -> dict:
                                                  asyncio.gather(*(student(st) for st in students)))
         rep = {"profile": "generate", "tokens": BURST_TOKENS, "alone_s": [round(a, 3) for a in alone],
                "alone_median_s": round(solo_s, 3) if solo_s else None,
-               **summarise(students, meter), **wfacts, **witness_report(witnesses)}
+               **crowd_report(students, meter, wfacts, witnesses)}
         gens = [s for st in students for a, s, _, _ in st.results if a == "generate_run"]
         rep["burst_max_over_alone"] = round(max(gens) / solo_s, 2) if gens and solo_s else None
         rep["burst_p95_over_alone"] = round(pct(gens, 0.95) / solo_s, 2) if gens and solo_s else None
@@ -596,8 +599,7 @@ async def knee_profile(args) -> dict:
     server = start_server()
     try:
         students = make_students(steps_n[-1], args.seed)
-        wm = witness_markers(args.witnesses)
-        c = Class(server.url, students, [st.marker for st in students] + wm)
+        c = make_class(server.url, students, args.witnesses)
         meter = Meter(server)
         t0 = time.monotonic() + 2.0
         end = t0 + args.step_seconds * len(steps_n)
@@ -613,7 +615,7 @@ async def knee_profile(args) -> dict:
         witnesses, wfacts = await with_witnesses(server.url, args.witnesses, n_witness, c.markers,
                                                  tuple(args.think), t0, crowd)
         rep = {"profile": "knee", "think_s": list(args.think), "steps": steps_n, "step_seconds": args.step_seconds,
-               **summarise(students, meter), **wfacts, **witness_report(witnesses)}
+               **crowd_report(students, meter, wfacts, witnesses)}
         by_step = []
         for k, n in enumerate(steps_n):
             lo, hi = t0 + k * args.step_seconds, t0 + (k + 1) * args.step_seconds
@@ -643,8 +645,7 @@ async def replicas_profile(args) -> dict:
             ng = devserver.start_nginx([urllib.parse.urlsplit(srv.url).netloc for srv in group])
             try:
                 students = make_students(args.students, args.seed + 1000 * k, first=100 * (k + 1))
-                wm = witness_markers(args.witnesses)
-                c = Class(ng.url, students, [st.marker for st in students] + wm)
+                c = make_class(ng.url, students, args.witnesses)
                 meter = Meter(*group)
                 start = time.monotonic() + 1.0
                 steps = plan(args.interactions)
@@ -653,21 +654,15 @@ async def replicas_profile(args) -> dict:
                                          for st in students))
                 witnesses, wfacts = await with_witnesses(ng.url, args.witnesses, args.interactions, c.markers,
                                                          (1.0, 3.0), start, crowd)
-                phase = {"replicas": len(group), **summarise(students, meter), **wfacts,
-                         **witness_report(witnesses)}
-                per = {}
-                for st in students:
-                    for u in st.upstreams:
-                        per[u] = per.get(u, 0) + 1
+                phase = {"replicas": len(group), **crowd_report(students, meter, wfacts, witnesses)}
                 phase.update({
-                    "students_per_replica": per,
+                    "students_per_replica": per_replica(st.upstreams for st in students),
                     "students_on_two_replicas": [f"{st.marker}: {sorted(st.upstreams)}" for st in students
                                                  if len(st.upstreams) > 1],
                     "students_without_upstream_header": sum(not st.upstreams for st in students),
                     "reconnects_resumed": sum(st.resumed is True for st in students),
                     "reconnects_not_resumed": [st.marker for st in students if st.resumed is False],
-                    "nginx_errors": [line for line in ng.error_log().splitlines() if "[error]" in line
-                                     or "[crit]" in line or "[emerg]" in line][:10],
+                    "nginx_errors": nginx_errors(ng),
                 })
                 phase["new_browsers_reach"] = await probe_spread(ng.url, len(group))
                 phases.append(phase)
@@ -974,11 +969,7 @@ async def run_class(url: str, store_url: str, n: int, pushes: int, polls: int, s
         "errors": teacher_errors + [f"{p.name}: {e}" for p in pupils for e in p.errors],
         "crosstalk": [], "own_text_missing": [],
     }
-    per: dict[str, int] = {}
-    for p in pupils:
-        for u in p.upstreams:
-            per[u] = per.get(u, 0) + 1
-    rep["students_per_replica"] = per
+    rep["students_per_replica"] = per_replica(p.upstreams for p in pupils)
     rep["students_on_two_replicas"] = [p.name for p in pupils if len(p.upstreams) > 1]
     close = getattr(store, "close", None)
     if close:
@@ -1019,8 +1010,7 @@ async def class_mode_profile(args, replicas: int) -> dict:
                    machine_busy_fraction=m["machine_busy_fraction"], wall_s=m["wall_s"],
                    peak_rss_mb=round(max(srv.rss_mb()[1] for srv in servers)))
         if ng is not None:
-            rep["nginx_errors"] = [line for line in ng.error_log().splitlines()
-                                   if "[error]" in line or "[crit]" in line or "[emerg]" in line][:10]
+            rep["nginx_errors"] = nginx_errors(ng)
         return rep
     finally:
         if ng is not None:
@@ -1057,6 +1047,23 @@ def pct(values: list[float], q: float) -> float | None:
 
 def first_line(e: BaseException) -> str:
     return (str(e).splitlines() or [type(e).__name__])[0][:200]
+
+
+def crowd_report(students: list[Student], meter: Meter, wfacts: dict, witnesses: list) -> dict:
+    """What every crowd profile reports (one server or replicas): the students' numbers (:func:`summarise`),
+    the witnesses' browser facts and their own latencies."""
+    return {**summarise(students, meter), **wfacts, **witness_report(witnesses)}
+
+
+def per_replica(upstreams: Iterable[set[str]]) -> dict[str, int]:
+    """How many students (or pupils) each replica served, from each one's set of upstreams."""
+    return dict(Counter(u for ups in upstreams for u in ups))
+
+
+def nginx_errors(ng) -> list[str]:
+    """The first error lines of nginx's log (error, crit, emerg)."""
+    return [line for line in ng.error_log().splitlines()
+            if "[error]" in line or "[crit]" in line or "[emerg]" in line][:10]
 
 
 def rows_of(name: str, r: dict) -> list[tuple[str, float | None, str, float | None]]:

@@ -124,7 +124,7 @@ async def b_temperature(pg, _text):
     (components/sampling_redraw.py: it redraws in the browser, then reports the setting to the server)."""
     if await pg.locator('[data-testid="stSlider"]').filter(has_text="Temperature").count():
         return await b_slider_end(pg, "Temperature")
-    thumb = pg.frame_locator('iframe[data-testid="stCustomComponentV1"]').first.locator("#temperature")
+    thumb = pg.frame_locator('iframe[data-testid="stCustomComponentV1"]').first.locator("#temperature:enabled")
     await thumb.focus()
     await arm(pg)
     await thumb.press("End")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import json
 import os
 import platform
@@ -29,6 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Iterator
+
+from models.filelock import file_lock
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results.json"
@@ -109,16 +110,9 @@ def write(data: dict, path: Path = RESULTS) -> None:
     os.replace(tmp, path)
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path) -> contextlib.AbstractContextManager:
     """One writer at a time (a bench run and a load run may finish together)."""
-    lock = Path(path).with_suffix(".json.lock")
-    with open(lock, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return file_lock(Path(path).with_suffix(".json.lock"))
 
 
 def record(section: str, entries: list[dict], notes: dict | None = None, path: Path = RESULTS,

@@ -1,6 +1,6 @@
 """`make bench` (`python -m bench.run`): measure what students and teachers wait for; write bench/results.json.
 
-1. cold start: ``import torch``, ``import transformers`` and the served model (``bench.common.served``: load + serving.accelerate; converted cache,
+1. cold start: ``import torch``, ``import transformers`` and the served model (``bench.common.served``: models.loading.load; converted cache,
    tokenizer included) in fresh subprocesses; median of 3 (target: load <= 2 s).
 2. first-time conversion of the bundled GGUF (``prepare(spec, force=True)`` into a temporary cache), once.
 3. trace overhead: ``compute_trace(lm, text)`` vs a raw
@@ -10,7 +10,9 @@
 4. peak RSS of a process holding both models and a 512-token trace of each.
 5. first render of /tokens in headless Chromium against a fresh ``serve.py``: page.goto -> first token chip
    visible, for the first session on the server, then (median of 3) for reloads in the same browser (its
-   cache warm; each reload is a new Streamlit session) and for new browser profiles (target <= 3 s).
+   cache warm; each reload is a new Streamlit session) and for new browser profiles (target <= 3 s); and a
+   teacher's whole wait, serve.py started -> healthy -> that first page drawn (target <= 5 s; serve.py loads the
+   models on a background thread while the server already answers).
 
 Every entry: name, value, unit, target, baseline, ratio, ok. When ``baseline`` is set, ``ratio`` is
 value / baseline and ``target`` applies to the ratio; otherwise ``target`` applies to ``value``. The baseline is
@@ -216,10 +218,11 @@ def bench_rss(results: list[dict]) -> None:
 def bench_render(results: list[dict]) -> None:
     from playwright.sync_api import sync_playwright
 
-    with serving() as (url, started):
-        results.append(entry("render/server_start_to_healthy", started, "s"))
-        with sync_playwright() as p:
-            browser = p.chromium.launch(**chromium())
+    # the browser is already open, as a teacher's is; the page is asked for as soon as the server answers
+    with sync_playwright() as p:
+        browser = p.chromium.launch(**chromium())
+        with serving(warm=False) as (url, started):
+            results.append(entry("render/server_start_to_healthy", started, "s"))
 
             def render(page) -> float:
                 start = time.perf_counter()
@@ -259,6 +262,9 @@ def bench_render(results: list[dict]) -> None:
         results.append(entry("render/similarity_full_page_warm_caches", median(similarity), "s"))
         results.append(entry("render/embeddings_full_page_warm_caches", median(embeddings), "s"))
         results.append(entry("render/tokens_first_session", first, "s", target=3.0))
+        # a teacher's wait: `make run` (serve.py started, models converted) -> the first page drawn in a browser
+        # that asks for it as soon as the server answers (issue #19: <= 5 s)
+        results.append(entry("render/start_to_first_page_drawn", started + first, "s", target=5.0))
         results.append(entry("render/tokens_warm_reload_same_browser", median(cached), "s", target=3.0))
         results.append(entry("render/tokens_warm_server_new_browser_profile", median(fresh), "s", target=3.0))
 

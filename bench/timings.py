@@ -34,8 +34,8 @@ def _scripted_step(results: list[dict]) -> None:
     backend = LlamaBackend(lm)
     texts = [prompt_ids(lm.tokenizer, t)[0] for t in PROMPTS]
     tokens, lengths = torch.tensor([11, 2525, 30]), torch.tensor([len(t) for t in texts])
-    python = lean_step.Step(backend.embed, backend.norm, backend.unembed, backend.weights, backend.packed,
-                            backend.H, backend.Hkv, backend.D, backend.eps)
+    python = lean_step.Step(backend.embed, backend.norm, backend.unembed, backend.blocked, backend.has_blocked,
+                            backend.weights, backend.H, backend.Hkv, backend.D, backend.eps)
     stop = threading.Event()
 
     def busy():  # a page thread drawing figures: pure Python, holds the GIL but for the switch interval

@@ -37,7 +37,7 @@ CURVE_POINTS = 40  # N values at which the sidebar text's token count is drawn
 
 CORPUS = state.Param("bpe_corpus", "app", state.choice(*CORPORA))
 CORPUS_TEXT = state.Param("bpe_text", "", inputs.text_up_to(MAX_CORPUS_CHARS))
-MERGES = state.Param("bpe_merges", DEFAULT_MERGES, state.int_in(0, bpe.MAX_MERGES))
+MERGES = state.Param("bpe_merges", DEFAULT_MERGES, lo=0, hi=bpe.MAX_MERGES)
 TAX_A = state.Param("tax_a", TAX_EN, inputs.text_up_to(TAX_MAX_CHARS))
 TAX_B = state.Param("tax_b", TAX_ZH, inputs.text_up_to(TAX_MAX_CHARS))
 TRAIN_PARAMS = [CORPUS, CORPUS_TEXT, MERGES]
@@ -164,8 +164,8 @@ def train_section(lm: Any, text: str) -> None:
     if wanted > len(merges):  # a link (or another corpus) asked for more merges than this corpus gives
         st.caption(_("This corpus gives {n:,} merges, so N is {n:,}.").format(n=len(merges)))
         st.session_state[MERGES.name] = len(merges)
-    st.slider(_("Use the first N merges"), 0, len(merges), key=MERGES.name, on_change=state.forget_warning,
-              args=(MERGES.name,))
+    st.slider(_("Use the first N merges"), **MERGES.bounds(hi=len(merges)), key=MERGES.name,  # this corpus's merges
+              on_change=state.forget_warning, args=(MERGES.name,))
     n = int(st.session_state[MERGES.name])
     if n:
         m = merges[n - 1]

@@ -15,7 +15,6 @@ from typing import Any, Callable, Hashable
 import streamlit as st
 
 import config
-import serving
 from i18n import _
 from models import loading
 from models.loading import LoadedModel, LoadedTokenizer, ModelUnavailable
@@ -39,8 +38,8 @@ def _ensure_prepared(model_id: str) -> None:
 
 @st.cache_resource(show_spinner=False, max_entries=6)
 def _model(model_id: str) -> LoadedModel:
-    """The model as transformers builds it, with the serving layer's fast linear layers unless TX_ENGINE=hf."""
-    return serving.accelerate(loading.load(model_id))
+    """The model exactly as transformers builds it (the generation engine reads its weights, serving/)."""
+    return loading.load(model_id)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -205,8 +204,9 @@ def resolve_model(model_id: str) -> tuple[LoadedModel, str | None]:
             reason=str(e).rstrip(".。"), model=get_spec(fallback).label)
 
 
-def warm_up(model_ids: tuple[str, ...], text: str) -> None:
-    """Fill the process-wide caches before the server accepts sessions (see serve.py)."""
+def warm_models(model_ids: tuple[str, ...]) -> None:
+    """Load what every first page needs into the process-wide caches: the imports, the models, their tokenizers
+    (serve.py, on its warm-up thread)."""
     loading.warm_imports()
     for model_id in model_ids:
         spec = get_spec(model_id)
@@ -214,8 +214,15 @@ def warm_up(model_ids: tuple[str, ...], text: str) -> None:
             loading.prepare(spec, loading.terminal_progress)
         _model(model_id)
         _tokenizer(model_id)
+
+
+def warm_pages(model_ids: tuple[str, ...], text: str) -> None:
+    """Then what later pages reuse: the default text's trace and the neighbour index of each model (built here,
+    not in a student's wait)."""
+    for model_id in model_ids:
         _trace(model_id, text)
-        _index(model_id)  # the embeddings and similarity pages' neighbour index: built here, not in a student's wait
+        _index(model_id)
+
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)

@@ -21,6 +21,7 @@ from classroom import exercises as ex
 from classroom import scoring
 from classroom import store as cs
 from components.glossary import glossary_link
+from components.sampling_redraw import TEMPERATURE_MAX
 from components.widgets import md_literal
 import i18n
 from i18n import _, ngettext
@@ -259,8 +260,7 @@ def attention_reveal(poll: cs.Poll, answers: dict[str, str]) -> None:
         trace = get_trace(c["model"], c["text"])
         row = scoring.attention_row(trace, int(c["layer"]), int(c["head"]), int(c["query"]))
     except i18n.Error as e:  # the poll's model cannot be loaded here any more (or the text has no token)
-        st.warning(_("The model of this question ({model}) cannot be used: {reason}").format(
-            model=c.get("model", ""), reason=str(e) or type(e).__name__), icon="⚠️")
+        _unusable(c.get("model", ""), e)
         return
     total = sum(counts.values())
     options = list(poll.options)
@@ -292,20 +292,31 @@ def blank_reveal(poll: cs.Poll, answers: dict[str, str]) -> None:
         lm = get_model(c["model"])
         scores, logits = scoring.blank_scores(lm, get_trace(c["model"], c["text"]), dict(counts))
     except i18n.Error as e:  # the poll's model cannot be loaded here any more (or the text has no token)
-        st.warning(_("The model of this question ({model}) cannot be used: {reason}").format(
-            model=c.get("model", ""), reason=str(e) or type(e).__name__), icon="⚠️")
+        _unusable(c.get("model", ""), e)
         return
     _guesses_chart(scores, sum(counts.values()), lm.spec.label, "class-blank")
     st.caption(_("Each guess is tokenized with {model}'s tokenizer; a one-token guess gets the probability the "
                  "masked-language-model head gives it at the blank. One blank holds one token, so a guess of "
                  "several tokens is counted but has no bar.").format(model=lm.spec.label))
-    a, b = st.columns(2)
-    a.metric(_("Class perplexity"), f"{scoring.class_perplexity(counts):.2f}",
-             help=_("e to the entropy of the class's guesses: the number of equally common guesses they are worth "
-                    "(1 = everyone wrote the same)."))
-    b.metric(_("Model perplexity"), f"{scoring.model_perplexity(logits):.2f}",
-             help=_("e to the entropy of the model's distribution at the blank over its whole vocabulary: the "
+    _perplexities(st.columns(2), counts, logits,
+                  _("e to the entropy of the model's distribution at the blank over its whole vocabulary: the "
                     "number of equally likely tokens it is worth."))
+
+
+def _unusable(model: str, e: i18n.Error) -> None:
+    """A reveal whose poll's model cannot be loaded here any more (or whose text has no token)."""
+    st.warning(_("The model of this question ({model}) cannot be used: {reason}").format(
+        model=model, reason=str(e) or type(e).__name__), icon="⚠️")
+
+
+def _perplexities(columns, counts: Counter, logits: np.ndarray, model_help: str) -> None:
+    """The class's perplexity beside the model's, in two columns (both kinds of guess poll); ``model_help`` says
+    which distribution of the model the second one is computed from."""
+    class_col, model_col = columns[0], columns[1]
+    class_col.metric(_("Class perplexity"), f"{scoring.class_perplexity(counts):.2f}",
+                     help=_("e to the entropy of the class's guesses: the number of equally common guesses they are "
+                            "worth (1 = everyone wrote the same)."))
+    model_col.metric(_("Model perplexity"), f"{scoring.model_perplexity(logits):.2f}", help=model_help)
 
 
 def _guesses_chart(scores: list, total: int, model: str, name: str) -> None:
@@ -341,8 +352,7 @@ def reveal(poll: cs.Poll, answers: dict[str, str]) -> None:
         scores = _scores(model_id, text, tuple(sorted(counts.items())))
         trace = get_trace(model_id, text)
     except i18n.Error as e:  # the poll's model cannot be loaded here any more (or the text has no token)
-        st.warning(_("The model of this question ({model}) cannot be used: {reason}").format(
-            model=model_id, reason=str(e) or type(e).__name__), icon="⚠️")
+        _unusable(model_id, e)
         return
     total = sum(counts.values())
     _guesses_chart(scores, total, lm.spec.label, "class-guesses")
@@ -354,12 +364,9 @@ def reveal(poll: cs.Poll, answers: dict[str, str]) -> None:
     if len(counts) > scoring.MAX_SCORED:
         st.caption(_("Only the {n} most frequent guesses are scored and drawn.").format(n=scoring.MAX_SCORED))
     c1, c2, c3 = st.columns(3)
-    c1.metric(_("Class perplexity"), f"{scoring.class_perplexity(counts):.2f}",
-              help=_("e to the entropy of the class's guesses: the number of equally common guesses they are worth "
-                     "(1 = everyone wrote the same)."))
-    c2.metric(_("Model perplexity"), f"{scoring.model_perplexity(trace.last_logits):.2f}",
-              help=_("e to the entropy of the model's next-token distribution over its whole vocabulary: the number "
-                     "of equally likely tokens it is worth."))
+    _perplexities((c1, c2), counts, trace.last_logits,
+                  _("e to the entropy of the model's next-token distribution over its whole vocabulary: the number "
+                    "of equally likely tokens it is worth."))
     c3.metric(_("Model's surprise at the class"), f"{scoring.surprise_perplexity(scores):.2f}",
               help=_("e to the average of −log p(guess) over the students' guesses: 1 if the model was sure of "
                      "every guess, large if the class wrote what the model found unlikely."))
@@ -381,8 +388,8 @@ def exercise_panel(lm, text: str) -> None:
                 st.caption(_("This exercise needs a decoder: pick one in the sidebar."))
                 continue
             with st.form(f"class_ex_{e.id}", border=False):
-                if e.answer == "temperature":
-                    answer = {"temperature": st.number_input(_("Temperature"), min_value=0.0, max_value=10.0,
+                if e.answer == "temperature":  # the Next-token page's temperature (its hint sends students there)
+                    answer = {"temperature": st.number_input(_("Temperature"), min_value=0.0, max_value=TEMPERATURE_MAX,
                                                              value=1.0, step=0.1, key="class_ex_t")}
                 elif e.answer == "word":
                     answer = {"word": st.text_input(_("One word"), max_chars=60, key="class_ex_word")}

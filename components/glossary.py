@@ -7,20 +7,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import i18n
 from i18n import N_, _
+from models.tokens import MAX_TOKENS
 
 
 @dataclass(frozen=True)
 class Term:
     name: str
-    text: str
+    text: str  # may name a number the app defines once ({n}): ``values`` fills it where it is shown (body)
     see: str = ""  # the page where the app shows it, e.g. "/tokens"
+    values: tuple[tuple[str, Any], ...] = ()  # ("n", MAX_TOKENS): the placeholders of ``text``
 
     @property
     def anchor(self) -> str:
         return slug(self.name)
+
+    def body(self, gettext: Callable[[str], str] = _) -> str:
+        """The entry's text as shown: translated (the session's language unless ``gettext`` says another) and its
+        placeholders filled."""
+        text = gettext(self.text)
+        return text.format(**dict(self.values)) if self.values else text
 
 
 def slug(name: str) -> str:
@@ -138,8 +147,8 @@ TERMS: tuple[Term, ...] = (
             "position table the window ends where the table does: MiniLM and BERT-base 512, GPT-2 1,024, GPT-3 "
             "2,048. SmolLM2 uses RoPE, which has no table that ends, but it was trained on texts up to 8,192 "
             "tokens. Text past the window has to be cut or read in pieces: the model cannot see it. This app "
-            "analyses at most 512 tokens of a text; sentence-transformers reads only the first 256 when it makes "
-            "all-MiniLM-L6-v2's sentence vector."), "/tokens"),
+            "analyses at most {n} tokens of a text; sentence-transformers reads only the first 256 when it makes "
+            "all-MiniLM-L6-v2's sentence vector."), "/tokens", values=(("n", MAX_TOKENS),)),
     Term(N_("residual stream"),
          N_("The running vector of each token that flows through the model. The embeddings start it; each attention "
             "layer and each MLP reads it and adds its own output to it, so every block can only add, never "

@@ -257,6 +257,16 @@ def _link(page: str, **params: str) -> str:
     return with_language(f"{page}?{query}")
 
 
+def _chat_inputs(message_key: str, system_key: str) -> tuple[str, str]:
+    """The system message and the user message side by side (Tokens and Generate); returns (message, system)."""
+    c1, c2 = st.columns([2, 3])
+    c1.text_input(_("System message (optional)"), key=system_key, max_chars=MAX_SENTENCE_CHARS,
+                  on_change=state.forget_warning, args=(system_key,))
+    c2.text_input(_("User message"), key=message_key, max_chars=MAX_SENTENCE_CHARS, on_change=state.forget_warning,
+                  args=(message_key,))
+    return st.session_state.get(message_key, ""), st.session_state.get(system_key, "")
+
+
 def chat_view(lm: Any, message_key: str, system_key: str) -> None:
     """A one-turn conversation rendered by the tokenizer's own chat template, as chips and as exact text; one
     sentence for a model whose tokenizer has no template."""
@@ -270,12 +280,7 @@ def chat_view(lm: Any, message_key: str, system_key: str) -> None:
         "{model}'s tokenizer carries a **chat template**: the fixed format in which a conversation is given to the "
         "model, with role markers and special tokens around each message. Below, your message as the tokenizer's "
         "own `apply_chat_template(..., add_generation_prompt=True)` writes it, cut into tokens.").format(model=label))
-    c1, c2 = st.columns([2, 3])
-    c1.text_input(_("System message (optional)"), key=system_key, max_chars=MAX_SENTENCE_CHARS,
-                  on_change=state.forget_warning, args=(system_key,))
-    c2.text_input(_("User message"), key=message_key, max_chars=MAX_SENTENCE_CHARS, on_change=state.forget_warning,
-                  args=(message_key,))
-    message, system = st.session_state.get(message_key, ""), st.session_state.get(system_key, "")
+    message, system = _chat_inputs(message_key, system_key)
     if not message.strip():
         st.info(_("Type a message to see it as the model receives it."), icon="✍️")
         return
@@ -323,11 +328,12 @@ def chat_view(lm: Any, message_key: str, system_key: str) -> None:
 
 
 # ------------------------------------------------------------------------------------- generate: chat input
-def chat_prompt(lm: Any, tools: Any, engine: Any, input_key: str, message_key: str, system_key: str,
-                page_params: list, scope: str) -> list[int] | None:
+def chat_prompt(lm: Any, tools: Any, engine: Any, b: state.Bound, input_key: str, message_key: str,
+                system_key: str) -> list[int] | None:
     """The Generate page's input: the sidebar text (returns None) or a chat message (returns the ids of the
     templated conversation, ``apply_chat_template(..., add_generation_prompt=True)``). When the chat cannot be sent
-    (no message, template refused, too long) it says why, keeps the URL and ends the page run."""
+    (no message, template refused, too long) it says why and ends the page run with ``b.stop()`` (the page's
+    :class:`components.state.Bound`, which writes the URL first)."""
     label = lm.spec.label
     if not has_chat_template(lm.tokenizer):
         if st.session_state.get(input_key) == "chat":
@@ -339,17 +345,11 @@ def chat_prompt(lm: Any, tools: Any, engine: Any, input_key: str, message_key: s
              on_change=state.forget_warning, args=(input_key,))
     if st.session_state[input_key] != "chat":
         return None
-    c1, c2 = st.columns([2, 3])
-    c1.text_input(_("System message (optional)"), key=system_key, max_chars=MAX_SENTENCE_CHARS,
-                  on_change=state.forget_warning, args=(system_key,))
-    c2.text_input(_("User message"), key=message_key, max_chars=MAX_SENTENCE_CHARS, on_change=state.forget_warning,
-                  args=(message_key,))
-    message, system = st.session_state.get(message_key, ""), st.session_state.get(system_key, "")
+    message, system = _chat_inputs(message_key, system_key)
 
     def stop(kind: Callable, text: str) -> None:
         kind(text, icon="✍️" if kind is st.info else "⚠️")
-        state.write_back(page_params, scope=scope)
-        st.stop()
+        b.stop()
 
     if not message.strip():
         stop(st.info, _("Type a message for the model to answer."))

@@ -29,10 +29,10 @@ TIMING_TTL = 120  # seconds a live measurement is shown to every session before 
 def params(lm: Any) -> list[state.Param]:
     f = lm.facts
     return [
-        state.Param("kv_layer", 1, state.int_in(1, f.n_layers, below=_(
-            "layers are counted from 1 and layer 0 is the embeddings, which have no keys or values"))),
-        state.Param("kv_head", 1, state.int_in(1, f.n_kv_heads, below=_("heads are counted from 1"))),
-        state.Param("kv_step", 0, state.int_in(0, kv_cache.MAX_STEP_TOKENS)),  # 0: the last token
+        state.Param("kv_layer", 1, lo=1, hi=f.n_layers, below=_(
+            "layers are counted from 1 and layer 0 is the embeddings, which have no keys or values")),
+        state.Param("kv_head", 1, lo=1, hi=f.n_kv_heads, below=_("heads are counted from 1")),
+        state.Param("kv_step", 0, lo=0, hi=kv_cache.MAX_STEP_TOKENS),  # 0: the last token
     ]
 
 
@@ -99,11 +99,12 @@ def _fragment(lm: Any, text: str) -> None:
     if st.session_state.get(step_p.name, 0) in (0, None) or st.session_state[step_p.name] > T:
         st.session_state[step_p.name] = T
     c1, c2, c3 = st.columns([2, 1, 2])
-    c1.slider(_("Layer"), 1, f.n_layers, key=layer_p.name, on_change=state.forget_warning, args=(layer_p.name,))
-    c2.selectbox(_("Key/value head"), list(range(1, f.n_kv_heads + 1)), key=head_p.name,
+    c1.slider(_("Layer"), **layer_p.bounds(), key=layer_p.name, on_change=state.forget_warning, args=(layer_p.name,))
+    c2.selectbox(_("Key/value head"), list(range(head_p.lo, head_p.hi + 1)), key=head_p.name,
                  on_change=state.forget_warning, args=(head_p.name,))
-    if T > 1:
-        c3.slider(_("Step (token)"), 1, T, key=step_p.name, on_change=state.forget_warning, args=(step_p.name,))
+    if T > 1:  # the text's tokens; the link's 0 ("the last token") was made T above
+        c3.slider(_("Step (token)"), **step_p.bounds(lo=1, hi=T), key=step_p.name, on_change=state.forget_warning,
+                  args=(step_p.name,))
     layer, head, step = int(st.session_state[layer_p.name]), int(st.session_state[head_p.name]), \
         int(st.session_state[step_p.name])
 

@@ -34,7 +34,7 @@ TABLE: tuple[PageSpec, ...] = (
              N_("Similarity: compare words, sentences and one word in two contexts")),
     PageSpec("app_pages/attention.py", "attention", N_("Attention"), ":material/hub:",
              N_("Attention: which tokens each token reads, head by head, q·k step by step")),
-    PageSpec("app_pages/next-token.py", "next-token", N_("Next token"), ":material/bar_chart:",
+    PageSpec("app_pages/next_token.py", "next-token", N_("Next token"), ":material/bar_chart:",
              N_("Next token: logits, softmax, temperature, top-k and top-p")),
     PageSpec("app_pages/block.py", "block", N_("Inside a block"), ":material/layers:",
              N_("Inside a block: the residual stream, the MLP, and which heads and MLPs made the prediction")),

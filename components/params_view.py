@@ -10,6 +10,7 @@ from components.params_plots import part_name, parameter_treemap
 from components.widgets import show_chart
 from i18n import N_, _
 from models import params as P
+from models.checkpoint import model_folder, sentence_recipe
 
 # Column headers on screen (translated); the frames keep these English keys.
 PART_COLUMNS = {"part": N_("part"), "shape": N_("shape"), "per block": N_("per block"),
@@ -122,10 +123,7 @@ def block_tensors(model, pc: P.ParamCount) -> pd.DataFrame:
 
 def pooler_note(lm) -> str:
     """What BERT's pooler is, and whether this model's sentence recipe (if it has one) uses it."""
-    from models.similarity import sentence_recipe
-    from models.window import recipe_folder
-
-    folder = recipe_folder(lm.spec)
+    folder = model_folder(lm.spec, lm.model)
     recipe = sentence_recipe(folder) if folder is not None else None
     if recipe is not None and recipe.pooling == ("mean",):
         return _("a dense layer + tanh on the last vector of [CLS]; {model}'s sentence recipe averages the token "

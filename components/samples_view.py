@@ -22,13 +22,14 @@ from components.samples_plots import samples_figure
 from components.widgets import show_chart, visible
 from i18n import _, ngettext
 from models import many_samples as ms
-from models.generation import MIN_SAMPLING_TEMPERATURE, Refused
+from models.generation import MAX_SEED, MIN_SAMPLING_TEMPERATURE, Refused
 from models.sampling import BadSetting, adjust
 
 SCOPE = "next-token"
 N_ROWS = 20  # tokens in the histogram at most
-NEW_TOKENS = state.Param("samples_tokens", ms.DEFAULT_NEW_TOKENS, state.int_in(1, ms.MAX_NEW_TOKENS))
-SEED = state.Param("seed", 0, state.int_in(0, 2**31 - 1 - ms.N_SAMPLES))
+NEW_TOKENS = state.Param("samples_tokens", ms.DEFAULT_NEW_TOKENS, lo=1, hi=ms.MAX_NEW_TOKENS, step=1)
+# sample i uses seed + i: the last one is MAX_SEED at most, like the Generate page's seed
+SEED = state.Param("seed", 0, lo=0, hi=MAX_SEED - ms.N_SAMPLES, step=1)
 PARAMS = [NEW_TOKENS, SEED]
 RESULT = "samples_result"
 FRESH_KEY = "samples_fresh_seed"  # the toggle "New seeds each press" (issue 25: the same seed on every press made
@@ -38,7 +39,7 @@ FRESH_KEY = "samples_fresh_seed"  # the toggle "New seeds each press" (issue 25:
 def _press() -> None:
     """The button's callback (before the run, so the First seed input can still be set): new seeds when on."""
     if st.session_state.get(FRESH_KEY, True):
-        st.session_state[SEED.name] = secrets.randbelow(2**31 - ms.N_SAMPLES)  # the input's range
+        st.session_state[SEED.name] = SEED.lo + secrets.randbelow(SEED.hi - SEED.lo + 1)  # the input's range
         state.forget_warning(SEED.name)
 
 
@@ -77,9 +78,9 @@ def section(lm: Any, trace: Any, temperature: float, top_k: int, top_p: float) -
         "seed), and compare how often each first token came up with its probability."
     ).format(n=ms.N_SAMPLES, k=st.session_state.get(NEW_TOKENS.name, ms.DEFAULT_NEW_TOKENS)))
     c1, c2, c3 = st.columns([1, 1, 2])
-    c1.number_input(_("Tokens per sample"), 1, ms.MAX_NEW_TOKENS, step=1, key=NEW_TOKENS.name,
+    c1.number_input(_("Tokens per sample"), **NEW_TOKENS.bounds(), key=NEW_TOKENS.name,
                     on_change=state.forget_warning, args=(NEW_TOKENS.name,))
-    c2.number_input(_("First seed"), 0, 2**31 - 1 - ms.N_SAMPLES, step=1, key=SEED.name, on_change=_seed_typed,
+    c2.number_input(_("First seed"), **SEED.bounds(), key=SEED.name, on_change=_seed_typed,
                     help=_("The seeds of the last press are shown here and kept in the link."))
     c2.toggle(_("New seeds each press"), key=FRESH_KEY,
               help=_("On: every press draws new random seeds. Off: every press repeats the seeds above (the same "

@@ -57,14 +57,29 @@ class Setting:
         return [float(self.temperature), int(self.top_k), float(self.top_p)]
 
 
+# The ranges of the sampling controls on /next-token and /generate (their Params bound the URL values with these;
+# models/sampling.py accepts any T >= 0 and any k): one definition, imported by both pages.
+TEMPERATURE_MAX = 2.0
+TOP_K_MAX = 200  # 0 = off
+
+
 @dataclass(frozen=True)
 class Limits:
-    """The sliders' ranges and steps (the page's own Params bound the values)."""
+    """The component's slider ranges and steps, taken from the page's Params (:meth:`of`): the browser's sliders,
+    the check of what it reports (:func:`chosen`), the URL parser and Streamlit's fallback sliders share them."""
 
-    temperature_max: float = 2.0
-    temperature_step: float = 0.01
-    top_k_max: int = 200
-    top_p_step: float = 0.01
+    temperature_max: float
+    temperature_step: float
+    top_k_max: int
+    top_p_step: float
+
+    @classmethod
+    def of(cls, temperature, top_k, top_p) -> "Limits":
+        """From the page's three ``components.state.Param`` objects. The browser's sliders start at 0, top-p ends at
+        1 (a probability) and the two decimal sliders need a step, so those Params must say so."""
+        if (temperature.lo, top_k.lo, top_p.lo, top_p.hi) != (0, 0, 0, 1) or None in (temperature.step, top_p.step):
+            raise ValueError("the sampling sliders run from 0 (top-p up to 1), with a step for T and p")
+        return cls(temperature.hi, temperature.step, top_k.hi, top_p.step)
 
     def as_dict(self) -> dict:
         return {"t_max": self.temperature_max, "t_step": self.temperature_step, "k_max": self.top_k_max,
@@ -207,8 +222,10 @@ def next_step_logits(lm, ids) -> np.ndarray:
 @st.cache_resource(show_spinner=False, max_entries=64, ttl=3600)
 def _next_step(model_id: str, ids: tuple[int, ...], _lm) -> np.ndarray:
     from models.sampling import next_logits
+    from serving.engine import one_thread
 
-    out = next_logits(_lm, ids)
+    with one_thread():  # the Generate page's run then waits beside the engine's stream: no OpenMP team kept here
+        out = next_logits(_lm, ids)
     out.setflags(write=False)
     return out
 
@@ -217,7 +234,7 @@ def _sent_key(key: str) -> str:
     return f"_{key}_sent_setting"
 
 
-def chosen(key: str, limits: Limits = Limits()) -> Setting | None:
+def chosen(key: str, limits: Limits) -> Setting | None:
     """The setting the component last reported (checked against the ranges), or None."""
     v = st.session_state.get(key)
     if not isinstance(v, dict):
@@ -245,7 +262,7 @@ def fallback_toggle(key: str) -> None:
 
 
 def sliders(logits: np.ndarray, labels: list[str], setting: Setting, *, key: str, title: str,
-            on_change: Callable[[], None] | None = None, mode: str = "full", limits: Limits = Limits(),
+            limits: Limits, on_change: Callable[[], None] | None = None, mode: str = "full",
             chart_name: str = "next-token") -> None:
     """Show the component. ``logits`` [V] (float32); ``labels``: the shown text of the :data:`N_BARS` most likely ids
     (unescaped: ``visible()`` pieces, byte pieces as ``<F0>``); ``setting``: the page's current values (sent to the

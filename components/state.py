@@ -5,6 +5,24 @@ visible warning, and after the widgets are drawn their values are written back s
 a link to the current view. We do this by hand rather than with ``bind="query-params"`` so that the model
 picker can show readable labels while the URL keeps the short registry id, and so that rejected values are
 reported instead of silently dropped.
+
+One way to write a page (app_pages/*.py):
+
+* Its parameters are :class:`Param` objects defined at the top of the script. A number's bounds live in its Param
+  (``lo``, ``hi``, ``step``): the parser of the link's value is built from them and the widget draws them
+  (``st.slider(label, **LAYER.bounds(), key=LAYER.name)``), so the URL and the widget can never disagree.
+* The page body runs inside ``with state.bound(PARAMS, scope="tokens") as b:``. Entering seeds the widgets'
+  values (:func:`seed`), runs ``fix`` (the page's repair of kept values that no longer fit, e.g. a layer of a
+  bigger model) and writes the URL; leaving writes it again, so the address is a link to what the page shows.
+  A value the page learns late that stands for the default (similarity's "first word of the list") goes into
+  ``b.implicit[name]``.
+* The page ends a run early with ``b.stop()``, never ``st.stop()``: once a stop is requested Streamlit raises at
+  every message a script sends, so nothing can be written after it. ``b.stop()`` writes first. A stop inside a
+  component (``trace_or_stop`` on an empty text) leaves the URL that entering wrote, which already holds the
+  values this run shows (widget values are in session_state before the script starts).
+* A fragment (``@st.fragment``) that draws a parameter's widget ends with ``state.write_back(its params,
+  scope=..., prefix=...)``: a fragment rerun runs only the fragment, not the page's ``with`` block. This is also
+  the call to write the URL now, before a long step (generate's stream).
 """
 from __future__ import annotations
 
@@ -20,7 +38,7 @@ from components.widgets import md_literal
 from i18n import _
 from models.registry import DEFAULT_MODEL, REGISTRY
 
-MAX_TEXT_CHARS = 100_000  # longer text is cut (with a notice); the model sees at most 512 tokens anyway
+MAX_TEXT_CHARS = 100_000  # longer text is cut (with a notice); the model sees at most models.tokens.MAX_TOKENS anyway
 MAX_URL_TEXT = 2_000  # longer text is not written into the URL
 # The longest value a link may hand any parameter but ``text`` (the largest any parser accepts: a pasted BPE
 # corpus). Longer values are dropped from the address before anything reads them, with a warning: a 100 KB value
@@ -32,6 +50,7 @@ _SEEDED = "_url_seeded"
 _WARNINGS = "_url_warnings"
 _KEPT = "_kept_values"  # (page, param) -> last value, restored when the user comes back to a page
 _PAGE = "_current_page"
+_IMPLICIT = "_url_implicit"  # scope -> the implicit stand-ins of that page's last run (see bound)
 
 
 class BadParam(ValueError):
@@ -41,14 +60,55 @@ class BadParam(ValueError):
 
 @dataclass(frozen=True)
 class Param:
-    """One URL parameter bound to one widget key."""
+    """One URL parameter bound to one widget key.
+
+    A number gives its bounds instead of a parser: ``Param("top_k", 0, lo=0, hi=TOP_K_MAX)``. The parser is then
+    :func:`int_in` (or :func:`float_in` when the default is a float, Streamlit's own rule for its number widgets)
+    of exactly those bounds, and :meth:`bounds` hands the same numbers to the widget."""
 
     name: str  # query parameter name (also the session_state key)
     default: Any
-    parse: Callable[[str], Any]  # raises BadParam (or an i18n.Error) with a short reason on a bad value
+    parse: Callable[[str], Any] | None = None  # raises BadParam (or an i18n.Error) with a short reason on a bad value
     to_url: Callable[[Any], str] = str
     always: bool = False  # write it even when it equals the default
     max_chars: int = MAX_PARAM_CHARS  # a longer link value is not parsed (rejected with a warning)
+    lo: int | float | None = None  # a number's bounds, inclusive; the parser is built from them
+    hi: int | float | None = None
+    step: int | float | None = None  # the widget's step (None: Streamlit's, 1 for whole numbers)
+    below: str | None = None  # why a whole number under ``lo`` is refused (see int_in)
+
+    def __post_init__(self) -> None:
+        if (self.lo is None) != (self.hi is None):
+            raise TypeError(f"Param {self.name!r}: give both lo and hi, or neither")
+        if self.lo is None:
+            if self.parse is None:
+                raise TypeError(f"Param {self.name!r} needs a parser or bounds")
+            return
+        if self.parse is not None:  # two sources of the range would drift apart: the bounds are the one
+            raise TypeError(f"Param {self.name!r}: a bounded number's parser is built from lo and hi")
+        if isinstance(self.default, float):
+            object.__setattr__(self, "lo", float(self.lo))
+            object.__setattr__(self, "hi", float(self.hi))
+            parse = float_in(self.lo, self.hi)
+        else:
+            parse = int_in(self.lo, self.hi, below=self.below)
+        object.__setattr__(self, "parse", parse)
+
+    def bounds(self, lo: int | float | None = None, hi: int | float | None = None) -> dict[str, Any]:
+        """The widget's range, ``st.slider(label, **p.bounds(), key=p.name)`` (also st.number_input).
+
+        ``lo`` / ``hi`` narrow it for this run to what the data offers (a slider over the text's tokens:
+        ``p.bounds(lo=1, hi=T)``); they must lie inside the Param's own bounds, which stay the link's range."""
+        if self.lo is None:
+            raise TypeError(f"Param {self.name!r} has no bounds")
+        lo = self.lo if lo is None else type(self.lo)(lo)
+        hi = self.hi if hi is None else type(self.hi)(hi)
+        if not self.lo <= lo <= hi <= self.hi:
+            raise ValueError(f"Param {self.name!r}: {lo}..{hi} is not inside its bounds {self.lo}..{self.hi}")
+        out = {"min_value": lo, "max_value": hi}
+        if self.step is not None:
+            out["step"] = self.step
+        return out
 
 
 def clean_text(value: str) -> str:
@@ -225,3 +285,52 @@ def write_back(params: list[Param], scope: str = "shared", prefix: str = "",
                 del st.query_params[p.name]
         elif st.query_params.get(p.name) != url_value:
             st.query_params[p.name] = url_value
+
+
+class Bound:
+    """A page's parameters for one run of its script: made by :func:`bound`, used as a context manager."""
+
+    def __init__(self, params: list[Param], scope: str, prefix: str = "", implicit: dict[str, Any] | None = None,
+                 fix: Callable[[], None] | None = None):
+        self.params, self.scope, self.prefix, self.fix = params, scope, prefix, fix
+        # this run's stand-ins for defaults, often known late in the run: the page sets b.implicit[name] = value
+        self.implicit: dict[str, Any] = dict(implicit or {})
+
+    def _write(self, implicit: dict[str, Any] | None = None) -> None:
+        implicit = self.implicit if implicit is None else implicit
+        write_back(self.params, scope=self.scope, prefix=self.prefix, implicit=implicit)
+        st.session_state.setdefault(_IMPLICIT, {})[self.scope] = dict(implicit)
+
+    def __enter__(self) -> "Bound":
+        seed(self.params, scope=self.scope, prefix=self.prefix)
+        if self.fix is not None:
+            self.fix()
+        # Written before the body: a stop inside a component (trace_or_stop) can write nothing after it. The body has
+        # not set this run's implicit values yet: those of the page's last run stand in, so this write does not add
+        # a value that the write on leaving removes again.
+        last = st.session_state.get(_IMPLICIT, {}).get(self.scope, {})
+        self._write({**last, **self.implicit})
+        return self
+
+    def stop(self) -> None:
+        """End this run here (st.stop()), after writing the URL: nothing can be written once a stop is requested."""
+        self._write()
+        st.stop()
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        # Written again on a normal end (widgets drawn, values the body set). A StopException cannot write (see
+        # stop()); a RerunException reruns the page, which writes; a bug keeps its own traceback.
+        if exc_type is None:
+            self._write()
+        return False
+
+
+def bound(params: list[Param], scope: str, prefix: str = "", implicit: dict[str, Any] | None = None,
+          fix: Callable[[], None] | None = None) -> Bound:
+    """The frame of a page: ``with state.bound(PARAMS, scope="tokens") as b:`` around its body.
+
+    Entering seeds the widgets (:func:`seed`), calls ``fix`` (the page's repair of values kept from an earlier
+    visit that no longer fit, e.g. a layer of a bigger model) and writes the URL (:func:`write_back`); leaving
+    writes it again. ``b.implicit[name] = value``: this run's stand-in for a default (left out of the URL).
+    ``b.stop()`` ends the run early, after writing the URL."""
+    return Bound(params, scope, prefix, implicit, fix)

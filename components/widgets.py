@@ -6,17 +6,19 @@ visible), so text such as ``<script>`` is shown literally and never executed.
 from __future__ import annotations
 
 import html
-import re
-import unicodedata
 from typing import Iterable
 
 import pandas as pd
 import plotly.io as pio
 import streamlit as st
 
+# visible and md_literal live in components/literal.py (below this module and components/window.py); they are
+# re-exported here (redundant aliases), where the pages import them with the other widgets
+from components.literal import md_literal as md_literal, visible as visible
+from components.window import facts_line
 from i18n import _
 from models.facts import ModelFacts, TokenizerFacts
-from models.tokens import PieceInfo, char_groups
+from models.tokens import MAX_TOKENS, PieceInfo, char_groups
 
 # The app's figures have the plotly_white look as plotly's default template (Streamlit sets a default of its own
 # when it is imported, i.e. before this line). As the default, plotly gives each new figure the template without
@@ -45,23 +47,6 @@ CHIP_CSS = """
   display:flex; align-items:flex-end; justify-content:center; font-size:1.0rem; line-height:1.1; padding:0 2px;}
 </style>
 """
-
-
-def visible(text: str) -> str:
-    """Make whitespace and control characters visible: ' ' -> '␣', '\\n' -> '⏎', U+0007 -> '\\x07'."""
-    out = []
-    for c in text:
-        if c == " ":
-            out.append("␣")
-        elif c == "\n":
-            out.append("⏎")
-        elif c == "\t":
-            out.append("⇥")
-        elif unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") or c in "\u2028\u2029":
-            out.append(f"\\u{ord(c):04x}" if ord(c) > 0xFF else f"\\x{ord(c):02x}")
-        else:
-            out.append(c)
-    return "".join(out)
 
 
 def piece_label(p: PieceInfo) -> str:
@@ -170,9 +155,6 @@ def kv_table(rows: list[tuple[str, str]], font_size: str = "0.8rem") -> None:
 
 
 def model_facts_card(f: ModelFacts) -> None:
-    from components.window import facts_line  # components.window imports this module
-    from models.tokens import MAX_TOKENS
-
     kv_table(facts_rows(f))
     st.caption(facts_line(f.context_length, MAX_TOKENS))  # what the context length means (glossary link)
 
@@ -264,13 +246,3 @@ def marker_notes(pieces: list[PieceInfo], t: TokenizerFacts) -> list[str]:
         notes.append(_("{tokens}: **special tokens** the tokenizer adds around your text (dashed chips); they "
                        "have ids like any piece but no characters of your text.").format(tokens=shown))
     return notes
-
-
-def md_literal(text: str) -> str:
-    """User text inside st.markdown, shown literally: an inline code span (no formatting, no HTML, no LaTeX,
-    no autolinked URLs), with a backtick fence longer than any run of backticks in the text (CommonMark)."""
-    text = "".join(c if c == " " else visible(c) for c in text)  # control characters made visible
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    return f"{fence} {text} {fence}"
-

@@ -3,7 +3,7 @@ when a text is cut, and the one line under the model facts card."""
 from __future__ import annotations
 
 from components.glossary import glossary_link as g
-from components.widgets import md_literal
+from components.literal import md_literal
 from i18n import _
 from models.window import Cut, Window
 

@@ -35,6 +35,7 @@ import numpy as np
 import i18n
 from i18n import N_
 from models.loading import LoadedModel
+from models.scripts import HAN, KANA
 
 
 class AttentionError(i18n.Error, ValueError):
@@ -371,14 +372,12 @@ def head_stats(attentions: np.ndarray, special: np.ndarray, causal: bool) -> dic
 _SPACELESS = (
     (0x2E80, 0x2FDF),  # CJK radicals, Kangxi radicals
     (0x3000, 0x303F),  # CJK symbols and punctuation: 。、「」〈〉 (U+3000, the ideographic space, is whitespace)
-    (0x3040, 0x30FF),  # hiragana, katakana
+    *KANA,  # hiragana, katakana
     (0x3100, 0x312F), (0x31A0, 0x31FF),  # bopomofo (+ extended), CJK strokes, katakana phonetic extensions
-    (0x3400, 0x4DBF), (0x4E00, 0x9FFF),  # CJK unified ideographs extension A, CJK unified ideographs
-    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    *HAN,  # CJK unified ideographs (+ extension A), compatibility ideographs, extensions B to H
     (0xFE30, 0xFE4F),  # CJK compatibility forms (vertical punctuation)
     (0xFF01, 0xFF0F), (0xFF1A, 0xFF20), (0xFF3B, 0xFF40), (0xFF5B, 0xFF65),  # full-width punctuation ，：！？（）
     (0xFF66, 0xFF9F),  # half-width katakana
-    (0x20000, 0x3134F),  # CJK unified ideographs extensions B to G, compatibility supplement
 )
 
 

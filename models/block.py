@@ -25,8 +25,8 @@ that exists, the final vector at the position · the input-embedding row of a ta
 
 **Ablation.** A head is switched off by replacing its d_head columns of W^O's input (the concatenated heads)
 with zeros or with their mean over the text's positions in the ordinary run; an MLP by replacing what its down
-projection writes. Forward hooks do it (models/hooks.py): the linear layers run on packed weight copies, so
-editing a weight would change nothing. A decoder's prediction at position p depends only on tokens 0..p (the
+projection writes. Forward hooks do it (models/hooks.py), removed after the one run: every session shares the
+model's weights, so an intervention never edits them. A decoder's prediction at position p depends only on tokens 0..p (the
 causal mask), so for a decoder every run here reads those p + 1 tokens and "the text's positions" are those.
 
 All indices are 0-based here; the page shows layers 1..L and heads 1..H (models/numbering.py).

@@ -9,6 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from i18n import _
+from models.checkpoint import (
+    Headers,
+    bundled_path,
+    checkpoint_files,
+    model_folder,
+    nsp_keys,
+    read_headers,
+    sentence_recipe,
+)
+from models.lens import NoFinalNorm, final_norm as find_final_norm
 from models.registry import ModelSpec
 
 
@@ -74,15 +84,6 @@ class ModelFacts:
     @property
     def gqa(self) -> bool:
         return self.n_kv_heads != self.n_heads
-
-    @property
-    def positions_text(self) -> str:
-        """How this model knows the order of tokens, in the session's language."""
-        return {
-            "rope": _("rotary (RoPE): queries and keys are rotated by position; no position vector is added"),
-            "learned": _("learned absolute: a trained position vector is added to each token embedding"),
-            "sinusoidal": _("fixed sine/cosine waves added to each token embedding"),
-        }[self.positions]
 
     @property
     def head_text(self) -> str:
@@ -247,56 +248,7 @@ def positions_kind(config: Any) -> str:
 # larger one. The rule reads the names the checkpoint's own config gives (model type, base checkpoint), not the
 # app's label.
 DISTILLED = re.compile(r"distil|minilm", re.IGNORECASE)
-NSP_KEY = "cls.seq_relationship.weight"  # BERT's next-sentence head in a BertForPreTraining checkpoint
 SENTENCE_TRANSFORMERS_FILES = ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json")
-
-
-def checkpoint_folder(spec: ModelSpec, model: Any) -> Path | None:
-    """The folder the weights were read from, on this computer (None if unknown)."""
-    try:
-        from models.pairs import checkpoint_files
-
-        files = checkpoint_files(spec)
-    except Exception:  # noqa: BLE001 - a spec without files (tests wrap in-memory models): fall back below
-        files = None
-    if files:
-        return Path(files[0]).parent
-    name = getattr(model, "name_or_path", "") or ""
-    return Path(name) if name and Path(name).is_dir() else None
-
-
-def checkpoint_keys(folder: Path | None) -> list[str]:
-    """Tensor names in the folder's safetensors files (headers only: no tensor is read)."""
-    if folder is None:
-        return []
-    from safetensors import safe_open
-
-    keys: list[str] = []
-    for f in sorted(folder.glob("*.safetensors")):
-        try:
-            with safe_open(str(f), framework="pt") as s:
-                keys += list(s.keys())
-        except (OSError, ValueError, RuntimeError):  # unreadable: the key-based facts stay unknown/False
-            continue
-    return keys
-
-
-def stored_dtype(folder: Path | None) -> str:
-    """The most common dtype of the folder's stored tensors ("F32", "BF16", ...), "F32" if unknown."""
-    if folder is None:
-        return "F32"
-    from collections import Counter
-
-    from safetensors import safe_open
-
-    counts: Counter = Counter()
-    for f in sorted(folder.glob("*.safetensors")):
-        try:
-            with safe_open(str(f), framework="pt") as s:
-                counts.update(str(s.get_slice(k).get_dtype()) for k in s.keys())
-        except (OSError, ValueError, RuntimeError):
-            continue
-    return counts.most_common(1)[0][0] if counts else "F32"
 
 
 def _read_json(path: Path) -> Any:
@@ -311,8 +263,9 @@ def training_facts(spec: ModelSpec, model: Any, tokenizer: Any, folder: Path | N
     """How the checkpoint was trained, read from what is loaded:
 
     * the head it is loaded with: a causal-LM head means next-token training, a masked-LM head masked LM;
-    * BERT's next-sentence task when the checkpoint's safetensors still hold its head (``cls.seq_relationship``;
-      bert-base-uncased's do although its config names BertForMaskedLM);
+    * BERT's next-sentence task when the checkpoint's safetensors still hold its head (``cls.seq_relationship``
+      and the pooler, :func:`models.checkpoint.nsp_keys`; bert-base-uncased's do although its config names
+      BertForMaskedLM);
     * a model without an LM head is a sentence-embedding model when the sentence-transformers files ship with
       its weights (modules.json, ...); contrastive when its model card (README.md beside the weights) says so;
       its pooling from the Pooling module's config;
@@ -320,7 +273,8 @@ def training_facts(spec: ModelSpec, model: Any, tokenizer: Any, folder: Path | N
       is a distilled family (DistilBERT, DistilGPT-2, MiniLM);
     * chat: the tokenizer carries a chat template (an Instruct model: fine-tuned on conversations).
     """
-    keys = checkpoint_keys(folder) if keys is None else keys
+    if keys is None:
+        keys = read_headers(folder.glob("*.safetensors") if folder else None).keys
     raw = (_read_json(folder / "config.json") if folder else None) or {}
     base = raw.get("_name_or_path") if isinstance(raw, dict) else None
     # a hub name ("owner/name" or "name"), not a path on the computer that saved it
@@ -339,15 +293,13 @@ def training_facts(spec: ModelSpec, model: Any, tokenizer: Any, folder: Path | N
         except OSError:
             pass
         objective = "contrastive" if re.search(r"\bcontrastive\b", card, re.IGNORECASE) else "sentence-embedding"
-        from models.similarity import sentence_recipe
-
         recipe = sentence_recipe(folder)  # the Pooling module's mode, as the Similarity page uses it
         pooling = "+".join(recipe.pooling) if recipe and recipe.pooling else None
     else:
         objective = "unknown"
     return Training(
         objective=objective,
-        next_sentence=objective == "masked-lm" and any(k == NSP_KEY or k.endswith("." + NSP_KEY) for k in keys),
+        next_sentence=objective == "masked-lm" and nsp_keys(keys) is not None,
         distilled=bool(DISTILLED.search(names)),
         base=base,
         chat=bool(getattr(tokenizer, "chat_template", None)),
@@ -408,15 +360,11 @@ def gguf_type(path: Path) -> str:
         return f"type {ftype}"
 
 
-def weights_facts(spec: ModelSpec, folder: Path | None) -> Weights:
+def weights_facts(spec: ModelSpec, headers: Headers) -> Weights:
     """A bundled GGUF model (models/loading.py converts it once to float32 safetensors) names its GGUF's
     quantisation; everything else the stored dtype of its safetensors."""
-    quant = None
-    if spec.source == "bundled-gguf":
-        from models.loading import bundled_path
-
-        quant = gguf_type(bundled_path(spec))
-    return Weights(gguf_type=quant, stored=stored_dtype(folder))
+    quant = gguf_type(bundled_path(spec)) if spec.source == "bundled-gguf" else None
+    return Weights(gguf_type=quant, stored=headers.stored_dtype)
 
 
 def norm_kind(module: Any) -> str:
@@ -434,11 +382,10 @@ def model_facts(spec: ModelSpec, model: Any, tokenizer: Any) -> ModelFacts:
     d_model = int(_cfg(c, "hidden_size", "n_embd", "dim", "d_model"))
     out_emb = model.get_output_embeddings() if spec.head != "none" else None
     tied = out_emb is not None and out_emb.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
-    folder = checkpoint_folder(spec, model)
+    folder = model_folder(spec, model)
+    headers = read_headers(checkpoint_files(spec, model))  # names and dtypes, no tensor read
     final_norm = None
     if spec.family == "decoder":
-        from models.lens import NoFinalNorm, final_norm as find_final_norm
-
         try:
             final_norm = norm_kind(find_final_norm(model))
         except NoFinalNorm:
@@ -463,7 +410,7 @@ def model_facts(spec: ModelSpec, model: Any, tokenizer: Any) -> ModelFacts:
         head=spec.head,
         tied_embeddings=bool(tied),
         tokenizer=tokenizer_facts(tokenizer),
-        training=training_facts(spec, model, tokenizer, folder),
-        weights=weights_facts(spec, folder),
+        training=training_facts(spec, model, tokenizer, folder, headers.keys),
+        weights=weights_facts(spec, headers),
         final_norm=final_norm,
     )

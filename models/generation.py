@@ -18,15 +18,19 @@ from typing import Any
 import torch
 
 import i18n
+from models.tokens import MAX_TOKENS
 
 MAX_NEW_TOKENS = 256
 DEFAULT_NEW_TOKENS = 40
-MAX_PROMPT_TOKENS = 512
+MAX_PROMPT_TOKENS = MAX_TOKENS  # a prompt is cut where the analysis pages cut a text: one cap for the whole app
 # Below this temperature sampling is greedy decoding in all but name (a logit gap of 0.01 already becomes a
 # probability ratio of e^-100, zero in float32) and z / T overflows float32 well before 1e-37: refused at submit.
 MIN_SAMPLING_TEMPERATURE = 1e-4
 TOP_N = 10  # alternatives kept per step
 MAX_GROUP = 100  # samples of one prompt submitted together (Engine.submit_many: "Sample 100 times")
+# The largest seed a page takes (the Seed inputs, a link). torch.manual_seed accepts far larger ones; 31 bits keep a
+# seed a number of at most 10 digits to read out or type.
+MAX_SEED = 2**31 - 1
 MODES = ("greedy", "sample", "beam", "compare")
 
 

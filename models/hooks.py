@@ -12,8 +12,8 @@ Run it under ``lm.lock``, so that no other session's forward pass runs while the
 Kinds: ``"pre"`` fn(module, args) -> None | new args; ``"pre_kwargs"`` fn(module, args, kwargs) -> None |
 (new args, new kwargs); ``"post"`` fn(module, args, output) -> None | new output.
 
-The linear layers of a loaded model run on packed copies of their weights (serving/packed.py): their hooks still
-fire, but editing a ``weight`` would change nothing. So every intervention here replaces an input or an output.
+One loaded model serves every session (and the generation engine reads its weight tensors), so no intervention
+here edits a weight: each replaces an input or an output for the one run its hooks live in.
 """
 from __future__ import annotations
 

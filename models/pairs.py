@@ -9,7 +9,8 @@ Everything here is read from what is loaded, never from a model's name:
 * the segment ids are the tokenizer's own (``tokenizer(a, b)``): DistilBERT's tokenizer returns none, and its
   model has no segment table;
 * the NSP head is looked for in the checkpoint's own safetensors files (``cls.seq_relationship`` plus the
-  pooler, as in ``BertForPreTraining``): bert-base-uncased's weights have it although its config names
+  pooler, as in ``BertForPreTraining``; the key names and the rule are models/checkpoint.py's, shared with the
+  facts card): bert-base-uncased's weights have it although its config names
   ``BertForMaskedLM`` (which drops it when loading); the bundled all-MiniLM-L6-v2 has none. The app loads the
   model once with its usual head, so instead of a second copy of the whole encoder (+440 MB for BERT-base) we
   read just the four head tensors from the same files and apply them to the loaded encoder's [CLS] vector,
@@ -19,21 +20,24 @@ Everything here is read from what is loaded, never from a model's name:
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from models.checkpoint import (
+    NSP_BIAS,
+    NSP_HEAD,
+    NSP_WEIGHT,
+    POOLER_BIAS,
+    POOLER_WEIGHT,
+    checkpoint_files,
+    nsp_keys,
+    read_headers,
+)
 from models.tokens import MAX_TOKENS, Encoding, PieceInfo, describe
 
-# Key suffixes of BERT's NSP head in a checkpoint (BertForPreTraining / BertForNextSentencePrediction): the
-# pooler (dense + tanh on the [CLS] vector) and the 2-way classifier ("IsNext", "NotNext").
-NSP_WEIGHT = "cls.seq_relationship.weight"
-NSP_BIAS = "cls.seq_relationship.bias"
-POOLER_WEIGHT = "pooler.dense.weight"
-POOLER_BIAS = "pooler.dense.bias"
 IS_NEXT = 0  # label 0 of BERT's NSP head: B follows A (transformers' BertForNextSentencePrediction docs)
 
 
@@ -118,60 +122,32 @@ class NspHead:
 Status = Literal["present", "absent", "unknown"]
 
 
-def checkpoint_files(spec: Any) -> list[Path] | None:
-    """The safetensors files the loaded model came from, on this computer only; None if there are none (e.g. a
-    hub checkpoint only in pickled .bin files, which we never open, or not in the local cache)."""
-    from models.loading import weights_location
-    from models.registry import HUB_ALIASES
-
-    if spec.source == "hub":
-        from huggingface_hub import try_to_load_from_cache
-
-        for name in (spec.hub_id, *HUB_ALIASES.get(spec.hub_id or "", ())):
-            single = try_to_load_from_cache(name, "model.safetensors")
-            if isinstance(single, str):
-                return [Path(single)]
-            index = try_to_load_from_cache(name, "model.safetensors.index.json")
-            if isinstance(index, str):
-                shards = sorted(set(json.loads(Path(index).read_text())["weight_map"].values()))
-                paths = [try_to_load_from_cache(name, s) for s in shards]
-                if all(isinstance(p, str) for p in paths):
-                    return [Path(p) for p in paths]
-        return None
-    files = sorted(Path(weights_location(spec)).glob("*.safetensors"))
-    return files or None
-
-
-def _find(keys: list[str], suffix: str) -> list[str]:
-    return [k for k in keys if k == suffix or k.endswith("." + suffix)]
-
-
 def find_nsp_head(files: list[Path] | None, d_model: int) -> tuple[Status, NspHead | None]:
     """Look for the NSP head's four tensors in these safetensors files (by name, then checked by shape)."""
     if not files:
         return "unknown", None
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    where: dict[str, Path] = {}
-    for f in files:
-        with safe_open(str(f), framework="pt") as s:
-            for k in s.keys():
-                where[k] = f
-    keys = sorted(where)
-    found = {suffix: _find(keys, suffix) for suffix in (NSP_WEIGHT, NSP_BIAS, POOLER_WEIGHT, POOLER_BIAS)}
-    if not all(len(v) == 1 for v in found.values()):  # none, or ambiguous
+    headers = read_headers(files)
+    if headers.unreadable:  # what an unreadable file holds is unknown
+        return "unknown", None
+    found = nsp_keys(headers.keys)
+    if found is None:  # none, or ambiguous
         return "absent", None
     tensors = {}
-    for suffix, (key,) in found.items():
-        with safe_open(str(where[key]), framework="pt") as s:
-            tensors[suffix] = s.get_tensor(key).float()
+    try:
+        for suffix, key in found.items():
+            with safe_open(str(headers.files[key]), framework="pt") as s:
+                tensors[suffix] = s.get_tensor(key).float()
+    except SafetensorError:  # a header that reads but data that does not (a cut file): we cannot tell
+        return "unknown", None
     shapes_ok = (tuple(tensors[NSP_WEIGHT].shape) == (2, d_model) and tuple(tensors[NSP_BIAS].shape) == (2,)
                  and tuple(tensors[POOLER_WEIGHT].shape) == (d_model, d_model)
                  and tuple(tensors[POOLER_BIAS].shape) == (d_model,))
     if not shapes_ok:
         return "absent", None
     return "present", NspHead(tensors[POOLER_WEIGHT], tensors[POOLER_BIAS], tensors[NSP_WEIGHT], tensors[NSP_BIAS],
-                              tuple(found[s][0] for s in (POOLER_WEIGHT, POOLER_BIAS, NSP_WEIGHT, NSP_BIAS)))
+                              tuple(found[s] for s in NSP_HEAD))
 
 
 def nsp_head(lm: Any) -> tuple[Status, NspHead | None]:
@@ -179,11 +155,7 @@ def nsp_head(lm: Any) -> tuple[Status, NspHead | None]:
     if lm.spec.family != "encoder":
         return "absent", None
     try:
-        files = checkpoint_files(lm.spec)
-    except (OSError, ValueError, KeyError):
-        return "unknown", None
-    try:
-        return find_nsp_head(files, int(lm.model.config.hidden_size))
+        return find_nsp_head(checkpoint_files(lm.spec, lm.model), int(lm.model.config.hidden_size))
     except (OSError, ValueError, RuntimeError):  # an unreadable or damaged file: we cannot tell
         return "unknown", None
 

@@ -7,9 +7,8 @@ model.parameters())`` does. Whether the head is tied is checked on the tensors t
 the same storage), never read from the config (``tie_word_embeddings`` is true in MiniLM's config, which has no
 head at all).
 
-serving/packed.py gives each ``nn.Linear`` a packed copy of its weight as a plain attribute (not a Parameter, not
-a submodule), so the parameters counted here are the model's as transformers built it (tests check this against
-a stock ``from_pretrained`` load of the same files).
+The parameters counted here are the model's as transformers built it (tests check this against a stock
+``from_pretrained`` load of the same files).
 
 The reference rows (GPT-3, BERT-base) are counted the same way on stock transformers modules built on PyTorch's
 ``meta`` device: shapes only, no memory, no download.

@@ -9,7 +9,8 @@ import argparse
 import shutil
 import sys
 
-from models.loading import ModelUnavailable, bundled_path, cache_root, is_prepared, prepare, terminal_progress
+from models.checkpoint import ModelUnavailable, bundled_path, cache_root
+from models.loading import is_prepared, prepare, terminal_progress
 from models.registry import REGISTRY
 
 

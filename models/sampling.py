@@ -31,8 +31,6 @@ import numpy as np
 import i18n
 from i18n import N_
 
-TEMPERATURE_MAX = 2.0  # the page's slider range; the functions here accept any T >= 0
-
 
 class BadSetting(i18n.Error, ValueError):
     """A sampling setting that transformers would reject or that means nothing (one sentence, worded when shown)."""

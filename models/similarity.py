@@ -12,6 +12,9 @@ import numpy as np
 
 import i18n
 from i18n import N_, _
+# sentence_recipe reads a model's files, so it lives with the other file readers in models/checkpoint.py; it is
+# re-exported here (redundant alias), beside recipe_vector that applies it, for the Similarity page.
+from models.checkpoint import SentenceRecipe, sentence_recipe as sentence_recipe
 from models.loading import LoadedModel
 
 MAX_WORDS = 60  # word lists longer than this are cut (with a notice on the page)
@@ -193,12 +196,24 @@ def find_word(text: str, word: str) -> tuple[int, int] | None:
     return (m.start(), m.end()) if m else None
 
 
-def hidden_for_span(trace: Any, start: int, end: int) -> np.ndarray:
-    """[L+1, d]: per layer, the mean hidden state of the tokens covering text[start:end]."""
+def _covering(trace: Any, start: int, end: int) -> list[int]:
+    """The positions of the tokens covering text[start:end]; a span no analysed token covers is the caller's bug
+    (it asks :func:`span_positions` first, and says so on the page)."""
     pos = span_positions(trace.offsets, trace.special, start, end)
     if not pos:
         raise ValueError("no token covers that span")
-    return trace.hidden_states[:, pos].mean(axis=1)
+    return pos
+
+
+def hidden_for_span(trace: Any, start: int, end: int) -> np.ndarray:
+    """[L+1, d]: per layer, the mean hidden state of the tokens covering text[start:end] (a word cut into pieces
+    is the mean of its pieces)."""
+    return trace.hidden_states[:, _covering(trace, start, end)].mean(axis=1)
+
+
+def embedding_for_span(trace: Any, start: int, end: int) -> np.ndarray:
+    """[d]: the mean input embedding row (before any position) of the tokens covering text[start:end]."""
+    return trace.token_embeddings[_covering(trace, start, end)].mean(axis=0)
 
 
 def layer_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -426,43 +441,6 @@ def top_share(v: np.ndarray, k: int = 3) -> tuple[float, list[int]]:
     top = np.argsort(-sq)[:k]
     total = sq.sum()
     return (float(sq[top].sum() / total) if total else 0.0), [int(i) for i in top]
-
-
-@dataclass(frozen=True)
-class SentenceRecipe:
-    """How a sentence-transformers model turns token vectors into ONE sentence vector (from its own files)."""
-
-    pooling: tuple[str, ...]  # e.g. ("mean",) from 1_Pooling/config.json "pooling_mode_mean_tokens": true
-    normalize: bool  # a Normalize module (L2, length 1) follows the pooling
-    max_seq_length: int | None  # tokens the recipe reads (sentence_bert_config.json)
-    files: tuple[str, ...]  # the files it was read from, for the caption: ("modules.json", "1_Pooling/config.json")
-
-
-def sentence_recipe(folder: Any) -> SentenceRecipe | None:
-    """Read a sentence-transformers folder (modules.json, <pooling>/config.json); None if it is not one."""
-    import json
-    from pathlib import Path
-
-    folder = Path(folder)
-    try:
-        modules = json.loads((folder / "modules.json").read_text())
-        pool = next(m for m in modules if str(m.get("type", "")).endswith(".Pooling"))
-        config = json.loads((folder / pool.get("path", "") / "config.json").read_text())
-    except (OSError, ValueError, StopIteration, AttributeError, TypeError):
-        return None
-    # pooling_mode_mean_tokens -> "mean", pooling_mode_cls_token -> "cls" (singular "_token" there)
-    modes = tuple(k[len("pooling_mode_"):].removesuffix("_tokens").removesuffix("_token") for k, v in config.items()
-                  if k.startswith("pooling_mode_") and v is True)
-    try:
-        max_len = json.loads((folder / "sentence_bert_config.json").read_text()).get("max_seq_length")
-    except (OSError, ValueError, AttributeError):
-        max_len = None
-    return SentenceRecipe(
-        pooling=modes,
-        normalize=any(str(m.get("type", "")).endswith(".Normalize") for m in modules),
-        max_seq_length=int(max_len) if isinstance(max_len, int) else None,
-        files=("modules.json", f"{pool.get('path', '')}/config.json".lstrip("/")),
-    )
 
 
 def recipe_vector(trace: Any, recipe: SentenceRecipe) -> np.ndarray:

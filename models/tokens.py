@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from i18n import _, ngettext
+from models.scripts import HAN, char_class
 
 MAX_TOKENS = 512  # analysis cap; longer text is truncated with a visible notice
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -107,8 +108,7 @@ class PieceInfo:
         return ""
 
 
-# Han ideographs (CJK Unified Ideographs, Extension A, compatibility, Extensions B-H): "Chinese characters"
-_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_HAN = re.compile(char_class(HAN))  # Han ideographs, "Chinese characters" (models/scripts.py)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from models.scripts import HAN, KANA, THAI, char_class
+
 # Scripts written without spaces between words (Han, kana, Thai, ...): "words" cannot be counted by splitting on
 # spaces, so a text with them gets no word count (the two texts' token totals still compare the same meaning).
-_NO_SPACES = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f\U00020000-\U0003134f]")
+_NO_SPACES = re.compile(char_class(KANA + HAN + THAI))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from models.checkpoint import model_folder, sentence_recipe
 from models.tokens import MAX_TOKENS, Encoding
 
 
@@ -39,31 +40,15 @@ class Window:
         return not self.positions or self.app_cap < self.positions
 
 
-def recipe_folder(spec: Any) -> Path | None:
-    """The folder holding a model's own files (bundled folder or local folder); None for hub and GGUF models."""
-    from models.loading import ModelUnavailable, bundled_path
-
-    if spec.source == "bundled-dir":
-        try:
-            return bundled_path(spec)
-        except ModelUnavailable:
-            return None
-    if spec.source == "local" and spec.path:
-        return Path(spec.path)
-    return None
-
-
 @functools.lru_cache(maxsize=64)
 def _recipe_limit(folder: Path) -> int | None:
     """max_seq_length of the sentence-transformers recipe in ``folder`` (read once per process)."""
-    from models.similarity import sentence_recipe
-
     recipe = sentence_recipe(folder)
     return recipe.max_seq_length if recipe is not None else None
 
 
 def window_of(lm: Any, app_cap: int = MAX_TOKENS) -> Window:
-    folder = recipe_folder(lm.spec)
+    folder = model_folder(lm.spec, lm.model)
     return Window(positions=lm.facts.context_length, kind=lm.facts.positions, app_cap=app_cap,
                   recipe_limit=_recipe_limit(folder) if folder is not None else None)
 

@@ -17,8 +17,7 @@ built around paged attention and CUDA graphs; on this CPU a compact engine of ou
 Two ways to run one step (``_Backend``):
 
 * ``LlamaBackend`` (SmolLM2 and other Llama-architecture models): a lean forward written out below, nanoGPT style,
-  on the model's own weights (the packed copies its linear layers use, serving/packed.py: no copy, no
-  hooks, no module calls), with our own preallocated cache. Decoding one token this way skips generate's
+  on the model's own weight tensors (no copy, no hooks, no module calls), with our own preallocated cache. Decoding one token this way skips generate's
   per-step bookkeeping; see bench/generation.py. The prefill is written out below; the decode step is
   serving/lean_step.py, run by TorchScript so that the page threads of a busy class (which hold the GIL between
   torch calls) cannot stall it. From SPLIT_ROWS rows on, a step runs in two halves, one core each
@@ -37,6 +36,7 @@ takes the model's own forward. The request settings, the step records and beam s
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import logging
 import math
@@ -57,10 +57,10 @@ from models.generation import (
 )
 from models.sampling import warp
 from serving import lean_step
-from serving.packed import packed
 
 log = logging.getLogger(__name__)
 
+BLOCKED_ROWS = 8  # oneDNN chooses the blocked copy's layout for this many rows (any number works)
 SPLIT_ROWS = 4  # a step of this many rows or more runs in two halves, one core each (Engine._step)
 PREFILL_TOKENS = 1024  # prompt tokens packed into one prefill pass (a 512-token prompt always fits)
 
@@ -187,12 +187,40 @@ class KVCache:
         self.rows = self.length = 0
 
 
+def _threads(n: int) -> None:
+    """Torch's intra-op threads for the calling thread (OpenMP's setting is per thread: other pages keep theirs)."""
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch ops of the calling thread on ONE thread inside this block: they start no OpenMP team, which would
+    live as long as the thread and make the engine's threads sleep between ops (docs/generation.md)."""
+    before = torch.get_num_threads()
+    _threads(1)
+    try:
+        yield
+    finally:
+        _threads(before)
+
+
 def _on_one_thread(fn: Callable, *args: Any) -> Any:
     """Run ``fn`` on a pool thread the way the engine's worker runs: inference mode, one torch thread."""
-    if torch.get_num_threads() != 1:
-        torch.set_num_threads(1)  # this thread only
+    _threads(1)
     with torch.inference_mode():
         return fn(*args)
+
+
+def blocked_copy(weight: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """(a copy of ``weight`` [out, in] in oneDNN's blocked layout for a few rows at a time, True), or (``weight``,
+    False) on a torch without oneDNN's linear kernels. Only the output layer gets one (lean_step.head): for the
+    transformer blocks' small matrices MKL on the weight itself is as fast or faster (docs/generation.md)."""
+    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
+        return weight, False
+    with one_thread():  # the calling thread may be a process's main thread, which lives as long as the engine
+        w = weight.detach().to(torch.float32).contiguous()
+        return torch.ops.mkldnn._reorder_linear_weight(w, BLOCKED_ROWS), True
 
 
 class LlamaBackend:
@@ -226,18 +254,17 @@ class LlamaBackend:
         self.eps = c.rms_norm_eps
         self.embed = m.embed_tokens.weight  # [V, d]
         self.norm = m.norm.weight  # [d]
-        # every matrix product goes through the layer's packed weight (serving/packed.py), shared with the model
-        head = packed(model.lm_head)
-        self.packed = head.pack  # False: plain [out, in] weights (no oneDNN here)
-        self.unembed = head.weight  # [V, d] (tied to embed in SmolLM2)
+        # the model's own weight tensors (no copy): the step computes what its nn.Linear layers compute
+        self.unembed = model.lm_head.weight  # [V, d] (tied to embed in SmolLM2)
+        self.blocked, self.has_blocked = blocked_copy(self.unembed)  # the engine's own copy, for several rows
         self.weights = [  # per layer, as serving/lean_step.py takes them
-            [b.input_layernorm.weight, packed(b.self_attn.q_proj).weight, packed(b.self_attn.k_proj).weight,
-             packed(b.self_attn.v_proj).weight, packed(b.self_attn.o_proj).weight, b.post_attention_layernorm.weight,
-             packed(b.mlp.gate_proj).weight, packed(b.mlp.up_proj).weight, packed(b.mlp.down_proj).weight]
+            [b.input_layernorm.weight, b.self_attn.q_proj.weight, b.self_attn.k_proj.weight,
+             b.self_attn.v_proj.weight, b.self_attn.o_proj.weight, b.post_attention_layernorm.weight,
+             b.mlp.gate_proj.weight, b.mlp.up_proj.weight, b.mlp.down_proj.weight]
             for b in m.layers
         ]
-        self.scripted = lean_step.scripted(self.embed, self.norm, self.unembed, self.weights, self.packed,
-                                           self.H, self.Hkv, self.D, self.eps)
+        self.scripted = lean_step.scripted(self.embed, self.norm, self.unembed, self.blocked, self.has_blocked,
+                                           self.weights, self.H, self.Hkv, self.D, self.eps)
         rope = m.rotary_emb
         self.inv_freq = rope.inv_freq.float()  # [D/2]
         self.rope_scale = float(getattr(rope, "attention_scaling", 1.0))
@@ -264,10 +291,10 @@ class LlamaBackend:
         self.kv.ensure(max(slots) + 1, max(lens) + 1)
         cos, sin = self._rope(torch.cat([torch.arange(n) for n in lens]))  # [N, D], positions restart per prompt
         x = F.embedding(torch.tensor([t for p in prompts for t in p]), self.embed)  # [N, d]
-        rotate, linear, pk = lean_step.rotate, lean_step.linear, self.packed
+        rotate, linear = lean_step.rotate, lean_step.linear
         for i, (w_in, wq, wk, wv, o, w_post, gate, up, down) in enumerate(self.weights):
             h = F.rms_norm(x, (self.d,), w_in, self.eps)
-            q, k, v = linear(h, wq, pk), linear(h, wk, pk), linear(h, wv, pk)  # [N, H*D], [N, Hkv*D] x 2
+            q, k, v = linear(h, wq), linear(h, wk), linear(h, wv)  # [N, H*D], [N, Hkv*D] x 2
             q = rotate(q.view(N, self.H, self.D).transpose(0, 1), cos, sin)  # [H, N, D]
             k = rotate(k.view(N, self.Hkv, self.D).transpose(0, 1), cos, sin)  # [Hkv, N, D]
             v = v.view(N, self.Hkv, self.D).transpose(0, 1)  # [Hkv, N, D]
@@ -277,10 +304,10 @@ class LlamaBackend:
                 self.kv.v[i, slot, :, : b - a] = v[:, a:b]
                 heads.append(F.scaled_dot_product_attention(q[:, a:b], k[:, a:b], v[:, a:b], is_causal=True,
                                                             enable_gqa=True))  # [H, n_j, D]
-            x = x + linear(torch.cat(heads, dim=1).transpose(0, 1).reshape(N, self.d), o, pk)
-            x = lean_step.mlp(x, w_post, gate, up, down, pk, self.eps)
+            x = x + linear(torch.cat(heads, dim=1).transpose(0, 1).reshape(N, self.d), o)
+            x = lean_step.mlp(x, w_post, gate, up, down, self.eps)
         x = F.rms_norm(x[torch.tensor(starts[1:]) - 1], (self.d,), self.norm, self.eps)  # [n, d] last positions
-        return linear(x, self.unembed, pk)  # [n, V]
+        return lean_step.head(x, self.unembed, self.blocked, self.has_blocked)  # [n, V]
 
     def reserve(self, rows: int, lengths: torch.Tensor) -> None:
         """Grow the cache and the RoPE table for a step of ``rows`` rows at these positions: decode() calls on
@@ -361,15 +388,16 @@ class Engine:
     """The process-wide generation server of one model: ``submit`` from any thread, read the Request."""
 
     def __init__(self, lm: Any, max_batch: int = 32, backend: str = "auto", prefill_budget_s: float = 0.25,
-                 threads: int = 1):
+                 threads: int | None = None):
         self.lm = lm
         self.max_batch = max_batch
-        # torch threads of the worker (thread-local in torch's OpenMP backend; other pages keep theirs). One:
-        # measured on this 2-core VM, idle, in a worker thread (libgomp), a decode step on packed weights took
-        # 30 / 42 ms (batch 1 / 8) with one thread and 48 / 52 ms with two, and 30 streams of 64 tokens 7.0 s
-        # against 7.8 s; under load two OpenMP threads also spin at their barriers while the other is descheduled
-        # (a batch-8 step took 740 ms against 106 ms with one, session 2). The sampling draws use the other core.
-        self.threads = threads
+        # torch threads of the worker for a step it runs whole (below SPLIT_ROWS rows; None = every core). Torch's
+        # OpenMP (libgomp) threads are per calling thread: the worker's own team is used only here. A split step
+        # runs each half on ONE thread (worker and helper), so the two halves never oversubscribe the cores.
+        # Why the process's other teams matter: libgomp lets an idle team thread spin (~300k rounds) only while
+        # the process has no more OpenMP threads than cores; beyond that they sleep at once and every one of a
+        # step's ~300 small ops pays a futex wake-up, which makes two threads no faster than one (docs/generation.md).
+        self.threads = threads or os.cpu_count() or 1
         # between two decode steps, admit (prefill) waiting requests for at most this long (at least one), so
         # running streams keep flowing while a crowd arrives
         self.prefill_budget_s = prefill_budget_s
@@ -481,10 +509,9 @@ class Engine:
                     for r in self._queue + [row.req for row in self._rows]:
                         r._finish("stopped", "stopped")
                     return
-            if torch.get_num_threads() != self.threads:
-                torch.set_num_threads(self.threads)  # this thread only
             try:
                 with torch.inference_mode():
+                    _threads(self.threads)  # a prefill is one pass over the prompts: every core
                     self._admit()
                     if self._rows:
                         self._step()
@@ -585,6 +612,7 @@ class Engine:
         pool = self._workers()
         B = len(rows)
         if pool is not None and B >= SPLIT_ROWS and isinstance(self.backend, LlamaBackend):
+            _threads(1)  # one core each half (the helper runs the other half on one thread)
             self.backend.reserve(B, lengths)
             h = B // 2
             other = pool.submit(_on_one_thread, self._advance, h, rows[h:], tokens[h:], lengths[h:], False)
@@ -594,6 +622,7 @@ class Engine:
                 theirs = other.result()  # never leave the other half running on these rows
             keep = mine + theirs
         else:
+            _threads(self.threads)
             keep = self._advance(0, rows, tokens, lengths, True)
         self.stats.steps += 1
         self.stats.max_batch_seen = max(self.stats.max_batch_seen, B)
@@ -627,7 +656,10 @@ class Engine:
         """Threads for the other cores (sampling draws, the second half of a batch); None on one core."""
         cores = os.cpu_count() or 1
         if self._pool is None and cores > 1:
-            self._pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="engine-helper")
+            # one torch thread each, set before their first op: a helper that ran an op on the default two threads
+            # would keep an OpenMP team for good and slow every later step of the worker (docs/generation.md)
+            self._pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="engine-helper",
+                                            initializer=_threads, initargs=(1,))
         return self._pool
 
     def _draw(self, todo: dict[int, tuple[torch.Tensor, torch.Generator]],

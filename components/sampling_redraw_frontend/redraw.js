@@ -376,6 +376,9 @@
     var first = args === null;
     args = a;
     if (first) {
+      // the sliders stay disabled until the logits are here: a move made before would be redrawn by nothing and
+      // then reset by this first render
+      Object.keys(inputs).forEach(function (name) { inputs[name].disabled = false; });
       document.body.classList.toggle("compact", a.mode !== "full");
       document.body.classList.toggle("present", !!a.present);
     }

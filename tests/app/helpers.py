@@ -14,18 +14,25 @@ from streamlit.testing.v1 import AppTest
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
-def _renamed_pages() -> set[str]:
-    """Page files whose url_path is not their file name (app_pages/class_room.py -> /class)."""
+def _renamed_pages() -> dict[str, str]:
+    """Page file -> url_path, for the pages whose url_path is not their file name (app_pages/class_room.py ->
+    /class, app_pages/next_token.py -> /next-token)."""
     from components.pages import TABLE
 
-    return {p.file for p in TABLE if p.url_path and Path(p.file).stem != p.url_path}
+    return {p.file: p.url_path for p in TABLE if p.url_path and Path(p.file).stem != p.url_path}
 
 
 def switch_to(at: AppTest, page: str) -> None:
-    """at.switch_page(page), with the first run AppTest needs to find a page whose url_path is not its file name."""
-    if page in _renamed_pages():  # AppTest finds such a page only once st.navigation has run (its docs say so)
-        at.run()
+    """at.switch_page(page), also before the first run for a page whose url_path is not its file name. Before its
+    first run AppTest names a page by its file name, while st.Page names it by the hash of its url_path; a real
+    browser opening /next-token asks for that hash, so we ask for it too (no extra run of the home page first,
+    which would read the link's parameters there)."""
+    from streamlit.util import calc_hash
+
     at.switch_page(page)
+    renamed = _renamed_pages()
+    if page in renamed:
+        at._page_hash = calc_hash(renamed[page])  # what st.Page(url_path=...) registers (streamlit/navigation/page.py)
 
 
 def run_page(page: str, timeout: float = 300, **params: str) -> AppTest:

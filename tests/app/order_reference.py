@@ -24,8 +24,7 @@ _ZEROED: dict = {}
 def _zeroed(lm):
     """A copy of the model whose position table is all zeros (made once per model)."""
     if lm.spec.id not in _ZEROED:
-        # a fresh, plain transformers copy from the model's folder (the app's copy runs on packed weights, which
-        # cannot be deep-copied)
+        # a fresh, plain transformers copy from the model's folder (the app's shared copy is never edited)
         from transformers import AutoModel
 
         from models.loading import bundled_path

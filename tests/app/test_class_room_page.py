@@ -74,6 +74,8 @@ def test_teacher_creates_a_room_asks_and_reveals(store_url):
     assert model == pytest.approx(expected, rel=1e-4)
     names = {m.label for m in at.metric}
     assert {"Class perplexity", "Model perplexity", "Model's surprise at the class"} <= names
+    helps = {m.label: m.proto.help for m in at.metric}
+    assert "next-token distribution" in helps["Model perplexity"] and "class's guesses" in helps["Class perplexity"]
     assert [d.label for d in at.main.get("download_button")] == ["Download the room's answers (CSV)"]
 
 
@@ -176,10 +178,14 @@ def test_exercises_are_checked_live_and_counted_for_the_teacher(room):
     store, code, token = room
     at = run_page(PAGE, room=code)
     next(b for b in at.button if b.label == "Join").click().run()
-    at.number_input(key="class_ex_t").set_value(3.0)
+    from components.sampling_redraw import TEMPERATURE_MAX
+
+    t = at.number_input(key="class_ex_t")
+    assert t.max == TEMPERATURE_MAX  # the Next-token page's temperature, where the exercise's hint sends students
+    t.set_value(TEMPERATURE_MAX)
     checks = [b for b in at.button if b.label == "Check"]
     checks[0].click().run()
-    assert any(s.value.startswith("Solved: at temperature 3") for s in at.success)
+    assert any(s.value.startswith(f"Solved: at temperature {TEMPERATURE_MAX:g}") for s in at.success)
     assert store.progress(code) == {"temperature": (1, 1)}
     teacher = run_page(PAGE, room=code, teacher=token)
     table = teacher.dataframe[0].value
@@ -212,7 +218,7 @@ def test_attention_poll_reveals_the_heads_weights(room):
     [fig] = [f for t, f in charts(teacher).items() if t.startswith("The class's picks")]
     assert list(array(fig["data"][0]["y"])) == [1.0, 0, 0, 0, 0]
     trace = compute_trace(load("smollm2-135m"), poll.context["text"])
-    np.testing.assert_allclose(array(fig["data"][1]["y"]), trace.attentions[1, 2, 4, :5], atol=1e-5)  # the app runs packed layers; this is the stock model
+    np.testing.assert_allclose(array(fig["data"][1]["y"]), trace.attentions[1, 2, 4, :5], atol=1e-5)  # a separately loaded stock model
 
 
 def test_class_page_in_chinese_has_no_english_sentence(room):
@@ -284,15 +290,11 @@ def test_encoder_teacher_view_says_what_needs_a_decoder(room):
 
 
 @pytest.fixture
-def local_bert(tiny_bert):
+def local_bert(tiny_bert, clean_registry):
     """The tiny random BERT with an MLM head, registered like a --local-model folder (restored afterwards)."""
     from models import registry
 
-    before, specs = dict(registry.REGISTRY), list(registry._SPECS)
-    yield registry.register_local(tiny_bert.dir).id
-    registry.REGISTRY.clear()
-    registry.REGISTRY.update(before)
-    registry._SPECS[:] = specs
+    return registry.register_local(tiny_bert.dir).id
 
 
 def test_fill_in_the_blank_poll(room, local_bert, tiny_bert):
@@ -321,6 +323,16 @@ def test_fill_in_the_blank_poll(room, local_bert, tiny_bert):
     expected = {w: float(p[tiny_bert.tokenizer.convert_tokens_to_ids(w)]) for w in ("party", "cake")}
     assert dict(zip(fig["data"][1]["x"], array(fig["data"][1]["y"]))) == pytest.approx(expected, rel=1e-4)
     assert "The hidden word: ` party `" in texts(teacher)
+    # the perplexities beside the chart: e^entropy of the guesses (2 × party, 1 × cake) and of the MLM head's
+    # distribution at the blank, computed here from the counts and the in-memory model
+    metrics = {m.label: m for m in teacher.metric}
+    shares = np.array([2, 1]) / 3
+    assert float(metrics["Class perplexity"].value) == pytest.approx(np.exp(-(shares * np.log(shares)).sum()),
+                                                                      abs=0.006)
+    assert float(metrics["Model perplexity"].value) == pytest.approx(float(torch.exp(-(p * p.log()).sum())),
+                                                                      abs=0.006)
+    assert "at the blank" in metrics["Model perplexity"].proto.help
+    assert "class's guesses" in metrics["Class perplexity"].proto.help
 
 
 def test_a_small_class_follows_every_push_and_every_answer_counts_once(room):

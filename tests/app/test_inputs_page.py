@@ -68,12 +68,8 @@ def test_pair_from_the_url_and_the_unrelated_button(minilm):
 
 
 @pytest.fixture
-def nsp_model(tiny_bert_nsp):
-    before, specs = dict(registry.REGISTRY), list(registry._SPECS)
-    yield registry.register_local(tiny_bert_nsp.dir).id
-    registry.REGISTRY.clear()
-    registry.REGISTRY.update(before)
-    registry._SPECS[:] = specs
+def nsp_model(tiny_bert_nsp, clean_registry):
+    return registry.register_local(tiny_bert_nsp.dir).id
 
 
 def test_a_checkpoint_with_an_nsp_head_shows_p_b_follows_a(nsp_model, tiny_bert_nsp):

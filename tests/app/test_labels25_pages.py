@@ -40,6 +40,6 @@ def test_minilm_table_shows_a_dash_for_added_tokens():
 
 
 def test_next_token_prompt_line_is_text_not_byte_escapes():
-    at = run_page("app_pages/next-token.py", timeout=300, model="smollm2-135m", text="中国的首都是")
+    at = run_page("app_pages/next_token.py", timeout=300, model="smollm2-135m", text="中国的首都是")
     line = next(str(m.value) for m in at.markdown if "Prediction for the token after" in str(m.value))
     assert "首都是" in line and "<E" not in line and "\ufffd" not in line

@@ -84,7 +84,7 @@ def test_similarity_layer_3_is_the_output_of_block_2(smollm2):
 
 
 def test_logit_lens_row_after_layer_3_reads_block_2s_output(smollm2, trace):
-    at = run_page("app_pages/next-token.py", model=MODEL)
+    at = run_page("app_pages/next_token.py", model=MODEL)
     fig = next(f for t, f in charts(at).items() if t.startswith("Top ") and "tokens after each of the 30 layers" in t)
     rows = fig["data"][0]["y"]
     assert rows[0] == "embeddings" and rows[LAYER] == f"after layer {LAYER}" and len(rows) == 31

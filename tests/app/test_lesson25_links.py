@@ -150,7 +150,7 @@ def test_bertviz_head_view_without_a_head_ticks_every_head():
 # --------------------------------------------------------------------------------- 19. 100 KB values
 PAGES = {"home": "app_pages/home.py", "tokens": "app_pages/tokens.py", "similarity": "app_pages/similarity.py",
          "attention": "app_pages/attention.py", "embeddings": "app_pages/embeddings.py",
-         "next-token": "app_pages/next-token.py", "block": "app_pages/block.py", "generate": GENERATE,
+         "next-token": "app_pages/next_token.py", "block": "app_pages/block.py", "generate": GENERATE,
          "glossary": "app_pages/glossary.py"}
 
 
@@ -180,7 +180,7 @@ def test_a_100k_text_is_cut_not_dropped():
 def test_sample_100_times_draws_new_seeds_each_press_unless_the_link_names_them():
     """Next token's "Sample 100 times": a second press draws other samples (new first seed, shown and linked); a
     link with its seed repeats them."""
-    nxt = "app_pages/next-token.py"
+    nxt = "app_pages/next_token.py"
     at = run_page(nxt, model="smollm2-135m", text="Once upon a time, there was a", temperature="1.5",
                   samples_tokens="2")
     assert at.toggle(key="samples_fresh_seed").value is True

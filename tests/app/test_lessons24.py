@@ -15,7 +15,7 @@ from models import bpe
 from models.loading import load_tokenizer
 from tests.app.helpers import array, run_page
 
-TOKENS, GENERATE, NEXT = "app_pages/tokens.py", "app_pages/generate.py", "app_pages/next-token.py"
+TOKENS, GENERATE, NEXT = "app_pages/tokens.py", "app_pages/generate.py", "app_pages/next_token.py"
 TEXT = "The model reads the tokens of the text one layer at a time."
 
 

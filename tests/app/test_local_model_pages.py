@@ -9,19 +9,16 @@ import pytest
 from components.pages import TABLE
 from models import registry
 from tests.app import helpers
+from tests.registry_state import restored_registry
 
 PAGES = [p.file for p in TABLE if re.fullmatch(r"app_pages/[a-z_]+\.py", p.file)]  # components/pages.py
 
 
 @pytest.fixture(scope="module")
 def local_ids(tiny_gpt2, tiny_bert):
-    before = dict(registry.REGISTRY)
-    specs = list(registry._SPECS)
-    ids = {"decoder": registry.register_local(tiny_gpt2.dir).id, "encoder": registry.register_local(tiny_bert.dir).id}
-    yield ids
-    registry.REGISTRY.clear()
-    registry.REGISTRY.update(before)
-    registry._SPECS[:] = specs
+    with restored_registry():  # module scope: the function-scoped clean_registry fixture cannot serve it
+        yield {"decoder": registry.register_local(tiny_gpt2.dir).id,
+               "encoder": registry.register_local(tiny_bert.dir).id}
 
 
 def test_every_page_is_covered():

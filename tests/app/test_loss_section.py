@@ -14,7 +14,7 @@ from models import registry
 from tests.app import helpers
 from tests.app.helpers import array, charts
 
-PAGE = "app_pages/next-token.py"
+PAGE = "app_pages/next_token.py"
 ZH = __import__("i18n").translations("zh")
 
 
@@ -88,13 +88,8 @@ def test_minilm_says_why_there_is_no_next_token_loss():
 
 
 @pytest.fixture
-def tiny_ids(tiny_gpt2, tiny_bert):
-    before, specs = dict(registry.REGISTRY), list(registry._SPECS)
-    ids = {"decoder": registry.register_local(tiny_gpt2.dir).id, "encoder": registry.register_local(tiny_bert.dir).id}
-    yield ids
-    registry.REGISTRY.clear()
-    registry.REGISTRY.update(before)
-    registry._SPECS[:] = specs
+def tiny_ids(tiny_gpt2, tiny_bert, clean_registry):
+    return {"decoder": registry.register_local(tiny_gpt2.dir).id, "encoder": registry.register_local(tiny_bert.dir).id}
 
 
 def test_a_masked_lm_encoder_says_it_fills_blanks_and_a_gpt2_shows_its_loss(tiny_ids, tiny_gpt2):

@@ -11,7 +11,7 @@ from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWa
 from tests.app import helpers
 from tests.app.helpers import array, charts
 
-PAGE = "app_pages/next-token.py"
+PAGE = "app_pages/next_token.py"
 FRANCE = "The capital of France is"
 BARS = "Next-token probabilities: the 20 most likely of all 49,152 tokens"
 
@@ -23,7 +23,7 @@ def open_page(**params: str) -> AppTest:
     for k, v in params.items():
         at.query_params[k] = v
     at.session_state["nt_server"] = True  # the toggle under the component
-    at.switch_page(PAGE)
+    helpers.switch_to(at, PAGE)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -155,7 +155,7 @@ def test_facts_card_links_the_context_window(model_id):
 def test_glossary_entry_numbers_are_the_models(smollm2, minilm):
     from models.window import window_of
 
-    text = term("context window").text
+    text = term("context window").body()
     for lm in (smollm2, minilm):
         assert f"{lm.facts.context_length:,}" in text
     assert f"{window_of(minilm).recipe_limit}" in text and f"at most {MAX_TOKENS}" in text

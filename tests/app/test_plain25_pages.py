@@ -57,7 +57,7 @@ def test_decoder_pages(smollm2):
     assert c.num_key_value_heads < c.num_attention_heads and "grouped-query attention" in text
     assert "RoPE" in text and "**decoder**" in text and f"d_head = {c.hidden_size // c.num_attention_heads}" in text
 
-    at = run_page("app_pages/next-token.py", model="smollm2-135m", text=TEXT)
+    at = run_page("app_pages/next_token.py", model="smollm2-135m", text=TEXT)
     first_sentence(at)
     text = details(at)
     norm = type(smollm2.model.model.norm).__name__
@@ -86,7 +86,7 @@ def test_encoder_pages(minilm):
     assert "**encoder**" in text and "learned position vectors" in text and "RoPE" not in text
     assert f"{c.num_hidden_layers} layers × {c.num_attention_heads} heads" in text
 
-    at = run_page("app_pages/next-token.py", model="minilm-l6", text=TEXT)
+    at = run_page("app_pages/next_token.py", model="minilm-l6", text=TEXT)
     assert "hidden word" not in first_sentence(at)  # MiniLM has no masked-LM head: it fills no blank
     assert "Encoders such as BERT are not trained to continue a text" in details(at)
 
@@ -109,7 +109,7 @@ def test_chinese_keeps_the_moved_sentences():
     assert "[因果掩码](/glossary?term=causal-mask" in text and "分组查询注意力" in text
 
 
-@pytest.mark.parametrize("page", ["app_pages/tokens.py", "app_pages/next-token.py"])
+@pytest.mark.parametrize("page", ["app_pages/tokens.py", "app_pages/next_token.py"])
 def test_phone_summary_names_the_text(page):
     at = run_page(page, model="smollm2-135m", text=TEXT)
     label = REGISTRY["smollm2-135m"].label

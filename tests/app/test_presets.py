@@ -79,7 +79,7 @@ def test_preset_followed_in_a_running_session_replaces_kept_values():
     assert at.session_state["text"] == presets.CAPITAL
     # without the preset marker, a session keeps its own values (the link is just the address bar)
     at.query_params["temperature"] = "1.5"
-    at.switch_page("app_pages/next-token.py")
+    at.switch_page("app_pages/next_token.py")
     at.run()
     assert at.session_state["temperature"] == 2.0
 

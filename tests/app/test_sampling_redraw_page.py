@@ -15,7 +15,7 @@ from components import sampling_redraw as sr
 from models.sampling import torch_softmax_layout
 from tests.app import helpers
 
-NEXT = "app_pages/next-token.py"
+NEXT = "app_pages/next_token.py"
 GENERATE = "app_pages/generate.py"
 FRANCE = "The capital of France is"
 

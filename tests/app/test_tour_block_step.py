@@ -1,5 +1,5 @@
-"""Tour step 7 ("Inside a block") through the real app.py, against a STOCK SmolLM2 (from_pretrained, no packed
-weights) and MiniLM: each bar is what that sub-layer wrote, read through the final norm's scale of the actual run
+"""Tour step 7 ("Inside a block") through the real app.py, against a STOCK SmolLM2 (from_pretrained, loaded
+separately) and MiniLM: each bar is what that sub-layer wrote, read through the final norm's scale of the actual run
 and the unembedding row of the top token, computed here with forward hooks on the stock modules."""
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ def test_every_chart_has_the_white_template():
     from tests.app.helpers import charts, run_page
 
     white = json.loads(pio.json.to_json_plotly(pio.templates["plotly_white"].to_plotly_json()))
-    for page in ("app_pages/embeddings.py", "app_pages/next-token.py"):
+    for page in ("app_pages/embeddings.py", "app_pages/next_token.py"):
         figures = charts(run_page(page))
         assert len(figures) >= 3, (page, list(figures))
         assert {title: spec["layout"]["template"] == white for title, spec in figures.items()} \

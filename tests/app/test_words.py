@@ -51,7 +51,7 @@ def test_generate_page_for_minilm_does_not_say_fill_in_blanks(lang):
 
 
 def test_next_token_page_for_minilm_tells_its_own_training():
-    at = run_page("app_pages/next-token.py", model="minilm-l6", text=TEXT)
+    at = run_page("app_pages/next_token.py", model="minilm-l6", text=TEXT)
     body = main_text(at)
     assert "They learn" not in body  # not "BERT-style encoders ... learn masked language modelling"
     assert "contrastively" in " ".join(i.value for i in at.info)

@@ -31,12 +31,11 @@ def drawn_weights(pg) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def smol_trace():
-    import serving
     from models.loading import load
     from models.trace import compute_trace
     from components.state import DEFAULT_TEXT
 
-    return compute_trace(serving.accelerate(load("smollm2-135m")), DEFAULT_TEXT)  # as the server runs it
+    return compute_trace(load("smollm2-135m"), DEFAULT_TEXT)  # as the server runs it
 
 
 def test_heatmap_decoder_mask_and_head_switch(app, smol_trace):

@@ -3,6 +3,7 @@ them without a forward pass, MiniLM offers the decoder. Expected tokens come fro
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 import numpy as np
 import pytest
@@ -53,6 +54,24 @@ def test_bars_show_the_models_top_tokens_and_a_slider_reweights_them(app, smollm
 
     press(f, "top_p", "Home")  # top-p 0 (T is still 0: greedy ignores it, the bars stay one-hot)
     app.wait_for_query(top_p="0")
+
+
+def test_the_sliders_wait_for_the_logits(app, smollm2):
+    """Before the page's first render message the component has no logits: its sliders are disabled (a key press
+    there would be drawn by nothing and reset by the render), and enabled once the figures are drawn."""
+    page = app.open("/next-token", model="smollm2-135m", text=FRANCE)
+    f = frame(page)
+    for name in ("temperature", "top_k", "top_p"):
+        expect(f.locator(f"#{name}")).to_be_enabled()
+    src = page.locator(IFRAME).first.get_attribute("src")
+    alone = page.context.new_page()  # the component's own page with no Streamlit around it: no render message
+    try:
+        alone.goto(urllib.parse.urljoin(page.url, src))
+        alone.wait_for_function("() => document.readyState === 'complete'")
+        for name in ("temperature", "top_k", "top_p"):
+            expect(alone.locator(f"#{name}")).to_be_disabled()
+    finally:
+        alone.close()
 
 
 def test_minilm_offers_the_decoder(app):

@@ -8,6 +8,8 @@ Parameter kinds (what the page's ``state.Param.parse`` accepts):
 * ``Int(lo, hi)``: a whole number in [lo, hi]; ``hi`` may be ``LAYERS`` / ``HEADS`` (the active model's number of
   layers / attention heads), or ``LAYERS - 1`` / ``HEADS - 1`` written as ``LAST_LAYER`` / ``LAST_HEAD``.
 * ``Float(lo, hi)``: a plain decimal number in [lo, hi] (no nan, inf or exponent).
+  Numbers are never written here: they are read from the Params that parse them (:func:`script_numbers` for a
+  page script's own, :func:`numbers` for a component's), so a changed bound cannot leave this table behind.
 * ``Choice("a", "b")``: exactly one of these strings.
 * ``Text()``: any text (cleaned and capped, never rejected); ``Text(parsed=True)``: text the page parses (a token,
   a list of components), which it may refuse with a warning; ``long_warns=True`` when a text longer than
@@ -16,11 +18,15 @@ Parameter kinds (what the page's ``state.Param.parse`` accepts):
 """
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
-from typing import Union
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Union
 
-from components import bpe_view, tour
-from models import bpe, kv_cache, many_samples
+from components import bpe_view, kv_view, samples_view, state
+
+REPO = Path(__file__).resolve().parents[2]
 
 # model-dependent upper bounds of Int: the active model's number of layers / heads (or that minus one)
 LAYERS, LAST_LAYER, HEADS, LAST_HEAD = "layers", "last_layer", "heads", "last_head"
@@ -61,6 +67,61 @@ class Text:
 Kind = Union[Int, Float, Choice, Text]
 
 
+# ------------------------------------------------------------------------------- numbers, from the Params
+def _kind(default: Any, lo: Any, hi: Any) -> Int | Float:
+    """Streamlit's rule, as ``state.Param`` applies it: a float default makes a decimal parameter."""
+    return Float(float(lo), float(hi)) if isinstance(default, float) else Int(lo, hi)
+
+
+def numbers(*params: state.Param) -> dict[str, Kind]:
+    """The bounded numbers among these (importable) Params, by name."""
+    return {p.name: _kind(p.default, p.lo, p.hi) for p in params if p.lo is not None}
+
+
+# the loaded model's facts a page's bounds depend on -> the names Int.bounds fills in per model
+FACTS = {"n_layers": LAYERS, "n_heads": HEADS, "n_kv_heads": KV_HEADS}
+MODEL_STANDIN = SimpleNamespace(facts=SimpleNamespace(**FACTS))  # for a component's params(lm) (kv_view)
+
+
+def script_numbers(file: str) -> dict[str, Kind]:
+    """The bounded numbers a page script defines (``NAME = state.Param("name", default, lo=..., hi=...)`` at its top
+    level), read from its source: importing a page script would run Streamlit. Each default and bound is evaluated
+    with the imports of the script that it names (``MAX_TOKENS``, ``sr.TOP_K_MAX``, ``tour.STEPS``), and a name the
+    script binds to the loaded model's facts (``L, H = facts.n_layers, facts.n_heads``) stands for LAYERS / HEADS."""
+    tree = ast.parse((REPO / file).read_text(), file)
+    facts: dict[str, str] = {}  # L -> LAYERS
+    found: list[tuple[str, ast.expr, ast.expr, ast.expr]] = []  # (name, default, lo, hi)
+    for node in tree.body:
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target, value = node.targets[0], node.value
+        pairs = zip(target.elts, value.elts) if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) \
+            else [(target, value)]
+        for t, v in pairs:
+            if isinstance(t, ast.Name) and isinstance(v, ast.Attribute) and v.attr in FACTS:
+                facts[t.id] = FACTS[v.attr]
+        call = value
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "Param":
+            kw = {k.arg: k.value for k in call.keywords}
+            if "lo" in kw:
+                found.append((ast.literal_eval(call.args[0]), call.args[1], kw["lo"], kw["hi"]))
+    used = {n.id for _name, *exprs in found for e in exprs for n in ast.walk(e) if isinstance(n, ast.Name)}
+    scope: dict[str, Any] = dict(facts)
+    for node in tree.body:  # only the imports that bind a name the bounds use
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and getattr(node, "module", None) != "__future__" and \
+                {(a.asname or a.name).split(".")[0] for a in node.names} & used:
+            exec(compile(ast.Module([node], []), file, "exec"), scope)
+
+    def value(e: ast.expr) -> Any:
+        try:
+            return eval(compile(ast.Expression(e), file, "eval"), scope)
+        except NameError as err:  # a bound the page computes itself: name it in an importable module instead
+            raise NameError(f"{file}:{e.lineno}: a Param's bound must be built from imported names or the model's "
+                            f"facts ({err})") from None
+
+    return {name: _kind(value(d), value(lo), value(hi)) for name, d, lo, hi in found}
+
+
 @dataclass(frozen=True, eq=False)
 class Page:
     file: str  # script path as st.Page knows it (AppTest.switch_page)
@@ -89,48 +150,49 @@ SHARED: dict[str, Kind] = {"model": Choice(*MODELS), "text": Text(long_warns=Tru
 # literal copies of the pages' choices (importing a page script would run Streamlit code)
 ATTENTION_VIEWS = ("heatmap", "heads", "summary", "qk", "bertviz-head", "bertviz-model")
 
+HOME, TOKENS, EMBEDDINGS, SIMILARITY, ATTENTION, NEXT_TOKEN, BLOCK, GENERATE = (
+    f"app_pages/{name}.py" for name in ("home", "tokens", "embeddings", "similarity", "attention", "next_token", "block",
+                                        "generate"))
+
 PAGES: tuple[Page, ...] = (
-    Page("app_pages/home.py", "/", "Overview", {"step": Int(1, len(tour.STEPS))}, views=({}, {"step": "5"}, {"present": "1"})),
-    Page("app_pages/tokens.py", "/tokens", "Tokens",
-         {"token": Int(0, 511), "pair_a": Text(max_chars=1000), "pair_b": Text(max_chars=1000),
+    Page(HOME, "/", "Overview", script_numbers(HOME), views=({}, {"step": "5"}, {"present": "1"})),
+    Page(TOKENS, "/tokens", "Tokens",
+         {**script_numbers(TOKENS), "pair_a": Text(max_chars=1000), "pair_b": Text(max_chars=1000),
           "message": Text(max_chars=1000), "system": Text(max_chars=1000),
           "bpe_corpus": Choice(*bpe_view.CORPORA), "bpe_text": Text(max_chars=bpe_view.MAX_CORPUS_CHARS),
-          "bpe_merges": Int(0, bpe.MAX_MERGES), "tax_a": Text(max_chars=bpe_view.TAX_MAX_CHARS),
+          **numbers(bpe_view.MERGES), "tax_a": Text(max_chars=bpe_view.TAX_MAX_CHARS),
           "tax_b": Text(max_chars=bpe_view.TAX_MAX_CHARS)},
          views=({}, {"token": "3"}, {"model": "minilm-l6", "pair_b": "penguins are flightless birds"}),
          shows_text=True),
-    Page("app_pages/embeddings.py", "/embeddings", "Embeddings",
-         {"layer": Int(0, LAYERS), "words": Text(), "word": Text(), "a": Text(), "b": Text(), "c": Text()},
+    Page(EMBEDDINGS, "/embeddings", "Embeddings",
+         {**script_numbers(EMBEDDINGS), "words": Text(), "word": Text(), "a": Text(), "b": Text(), "c": Text()},
          views=({}, {"layer": "2", "word": "queen"}), shows_text=True,
          echoes={"word": "{p}"}),
-    Page("app_pages/similarity.py", "/similarity", "Similarity",
-         {"words": Text(), "vectors": Choice("static", "contextual"), "layer": Int(0, LAYERS), "a": Text(),
+    Page(SIMILARITY, "/similarity", "Similarity",
+         {**script_numbers(SIMILARITY), "words": Text(), "vectors": Choice("static", "contextual"), "a": Text(),
           "b": Text(), "sentences": Text(), "target": Text(), "contexts": Text()},
          views=({}, {"vectors": "contextual", "layer": "2"}),
          echoes={"words": "{p}, cat", "target": "{p}"}),
-    Page("app_pages/attention.py", "/attention", "Attention",
-         {"view": Choice(*ATTENTION_VIEWS), "layer": Int(1, LAYERS), "head": Int(1, HEADS),
-          "query": Int(0, 511), "agg": Choice("head", "layer", "all"), "level": Choice("tokens", "words"),
-          "scale": Choice("sqrt", "linear"), "stat": Choice("entropy", "prev", "first", "self", "special", "distance")},
+    Page(ATTENTION, "/attention", "Attention",
+         {**script_numbers(ATTENTION), "view": Choice(*ATTENTION_VIEWS), "agg": Choice("head", "layer", "all"),
+          "level": Choice("tokens", "words"), "scale": Choice("sqrt", "linear"),
+          "stat": Choice("entropy", "prev", "first", "self", "special", "distance")},
          views=tuple({"view": v} for v in ATTENTION_VIEWS) + ({"agg": "layer", "level": "words"},),
          shows_text=True),
-    Page("app_pages/next-token.py", "/next-token", "Next token",
-         {"temperature": Float(0.0, 2.0), "top_k": Int(0, 200), "top_p": Float(0.0, 1.0),
-          "samples_tokens": Int(1, many_samples.MAX_NEW_TOKENS), "seed": Int(0, 2**31 - 1 - many_samples.N_SAMPLES)},
+    Page(NEXT_TOKEN, "/next-token", "Next token",
+         {**script_numbers(NEXT_TOKEN), **numbers(*samples_view.PARAMS)},
          views=({}, {"temperature": "0.5", "top_k": "10", "top_p": "0.9"}), shows_text=True,
-         decoder_only=frozenset({"samples_tokens", "seed"})),
-    Page("app_pages/block.py", "/block", "Inside a block",
-         {"position": Int(-1, 511), "target": Text(parsed=True), "layer": Int(1, LAYERS),
-          "ablate": Text(parsed=True), "ablation": Choice("zero", "mean")},
+         decoder_only=frozenset(p.name for p in samples_view.PARAMS)),
+    Page(BLOCK, "/block", "Inside a block",
+         {**script_numbers(BLOCK), "target": Text(parsed=True), "ablate": Text(parsed=True),
+          "ablation": Choice("zero", "mean")},
          views=({}, {"ablate": "a1.1,m2", "ablation": "mean", "layer": "2"}), shows_text=True),
-    Page("app_pages/generate.py", "/generate", "Generate",
-         {"mode": Choice("greedy", "sample", "beam", "compare"), "temperature": Float(0.0, 2.0),
-          "top_k": Int(0, 200), "top_p": Float(0.0, 1.0), "seed": Int(0, 2**31 - 1),
-          "max_new_tokens": Int(1, 256), "beams": Int(2, 5), "input": Choice("text", "chat"),
-          "message": Text(max_chars=1000), "system": Text(max_chars=1000),
-          "kv_layer": Int(1, LAYERS), "kv_head": Int(1, KV_HEADS), "kv_step": Int(0, kv_cache.MAX_STEP_TOKENS)},
+    Page(GENERATE, "/generate", "Generate",
+         {**script_numbers(GENERATE), "mode": Choice("greedy", "sample", "beam", "compare"),
+          "input": Choice("text", "chat"), "message": Text(max_chars=1000), "system": Text(max_chars=1000),
+          **numbers(*kv_view.params(MODEL_STANDIN))},
          views=({}, {"mode": "compare"}, {"input": "chat"}),
-         decoder_only=frozenset({"kv_layer", "kv_head", "kv_step"})),
+         decoder_only=frozenset(p.name for p in kv_view.params(MODEL_STANDIN))),
     Page("app_pages/glossary.py", "/glossary", "Glossary"),
     Page("app_pages/class_room.py", "/class", "Class"),  # room/teacher are read by hand (not state.Params)
 )

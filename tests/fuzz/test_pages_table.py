@@ -43,3 +43,26 @@ def test_copied_choices_match_the_sources():
     by_name = {p.id: p for p in PAGES}
     assert by_name["attention"].params["stat"] == Choice(*STATS)
     assert by_name["generate"].params["mode"] == Choice(*MODES)
+
+
+def test_numbers_are_read_from_the_params_that_parse_them():
+    """The table's numbers come from the pages' Params (script_numbers reads a page script's source; numbers()
+    takes a component's Params): spot checks against the shared constants they are written with."""
+    from components import sampling_redraw as sr
+    from models import bpe, kv_cache, many_samples
+    from models.generation import MAX_NEW_TOKENS, MAX_SEED
+    from models.tokens import MAX_TOKENS
+    from tests.fuzz.pages import HEADS, KV_HEADS, LAYERS, Float, Int, page
+
+    assert page("tokens").params["token"] == Int(0, MAX_TOKENS - 1)
+    assert page("tokens").params["bpe_merges"] == Int(0, bpe.MAX_MERGES)
+    assert page("block").params["position"] == Int(-1, MAX_TOKENS - 1)
+    assert page("attention").params["layer"] == Int(1, LAYERS) and page("attention").params["head"] == Int(1, HEADS)
+    for p in (page("next-token"), page("generate")):
+        assert p.params["temperature"] == Float(0.0, sr.TEMPERATURE_MAX)
+        assert p.params["top_k"] == Int(0, sr.TOP_K_MAX) and p.params["top_p"] == Float(0.0, 1.0)
+    assert page("next-token").params["seed"] == Int(0, MAX_SEED - many_samples.N_SAMPLES)
+    assert page("generate").params["seed"] == Int(0, MAX_SEED)
+    assert page("generate").params["max_new_tokens"] == Int(1, MAX_NEW_TOKENS)
+    assert page("generate").params["kv_head"] == Int(1, KV_HEADS)
+    assert page("generate").params["kv_step"] == Int(0, kv_cache.MAX_STEP_TOKENS)

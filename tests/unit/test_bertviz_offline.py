@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from components import bertviz_offline as bo
+from components import bertviz_reference as bvref
 from models.trace import compute_trace
 
 TEXT = (
@@ -93,16 +94,16 @@ def test_payload_is_at_most_a_quarter_of_bertviz_own_html(traces):
     for model_id, trace in traces.items():
         for view, out in all_views(trace).items():
             heads = list(out.heads) if view == "model" else None
-            ref = bo.bertviz_reference_bytes(trace, view, out.layers, heads, out.n_tokens)
+            ref = bvref.bertviz_reference_bytes(trace, view, out.layers, heads, out.n_tokens)
             assert out.n_bytes <= ref / 4, (model_id, view, out.n_bytes, ref)
             # the cheap estimate the bench uses where bertviz's own HTML would be too big to build
-            assert bo.bertviz_bytes_estimate(trace, view, out.layers, heads, out.n_tokens) == \
+            assert bvref.bertviz_bytes_estimate(trace, view, out.layers, heads, out.n_tokens) == \
                 pytest.approx(ref, rel=0.03), (model_id, view)
 
 
 def test_bertviz_reference_is_bertviz_own_html(traces):
     trace = traces["minilm-l6"]
-    html = bo.bertviz_reference_html(trace, "head", n_tokens=8)
+    html = bvref.bertviz_reference_html(trace, "head", n_tokens=8)
     assert "cdnjs.cloudflare.com" in html  # bertviz's own: CDN scripts, floats as JSON
     params = json.loads(re.search(r"const params = (\{.*?\}); // HACK", html, re.S).group(1))
     np.testing.assert_allclose(np.array(params["attention"][0]["attn"]), trace.attentions[:, :, :8, :8], atol=1e-7)

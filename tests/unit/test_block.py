@@ -1,12 +1,11 @@
 """models/block.py against independent computations: the parts of a logit add up to the model's own logit, an
-ablation equals the same ablation done another way on a STOCK model (loaded here with from_pretrained, no packed
-weights, no hooks of ours: its modules are swapped for wrappers), the batched ranking equals one ablated run per
+ablation equals the same ablation done another way on a STOCK model (loaded here with from_pretrained, no hooks
+of ours: its modules are swapped for wrappers), the batched ranking equals one ablated run per
 part, and the neurons' activations and read-outs equal a direct computation from the weights.
 
-Models: the two bundled ones and tiny random GPT-2 / BERT (tests/conftest.py). The packed linear layers of a
-loaded model sum in another order than MKL: SmolLM2's logits differ from the stock model's by up to ~1e-4 in the
-ordinary run already, so for SmolLM2 the ablation equality is checked on probabilities (<= 1e-5) and logits
-(<= 3e-4); the tiny models and MiniLM are checked at 1e-5.
+Models: the two bundled ones and tiny random GPT-2 / BERT (tests/conftest.py). The stock model's forward and
+the wrapped one can sum in another order: for SmolLM2 the ablation equality is checked on probabilities
+(<= 1e-5) and logits (<= 3e-4); the tiny models and MiniLM are checked at 1e-5.
 """
 from __future__ import annotations
 
@@ -34,7 +33,7 @@ def local_spec(folder, family, head, model_id) -> ModelSpec:
 # ------------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def stock_smollm2():
-    """SmolLM2 as transformers builds it from the converted fp32 copy: no packed weights, no hooks."""
+    """SmolLM2 as transformers builds it from the converted fp32 copy, loaded here on its own: no hooks."""
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(converted_dir(get_spec("smollm2-135m")), dtype=torch.float32,
@@ -251,7 +250,7 @@ def test_smollm2_contributions_add_up_to_its_logit(smollm2, stock_smollm2, posit
         a = block.attribute(smollm2, run, target)
         assert abs(a.total - a.model_value) <= 1e-4, (target, a.total, a.model_value)
         assert a.model_value == pytest.approx(float(run.logits[target]), abs=0)
-        assert abs(a.model_value - stock[target]) <= 3e-4  # the stock model's own logit (packed sums differ)
+        assert abs(a.model_value - stock[target]) <= 3e-4  # the stock model's own logit
         assert a.attn_bias is None and a.bias == 0.0  # Llama: no biases, RMSNorm has no beta
     if position is None:
         assert block.default_target(smollm2, run) == paris  # " Paris" is SmolLM2's top next token here

@@ -103,8 +103,8 @@ def test_the_scripted_step_equals_the_python_one(smollm2):
             logits = fn(tokens, lengths, 0, cos, sin, backend.kv.k, backend.kv.v)
             return logits, backend.kv.k.clone(), backend.kv.v.clone()
 
-    python = lean_step.Step(backend.embed, backend.norm, backend.unembed, backend.weights, backend.packed,
-                            backend.H, backend.Hkv, backend.D, backend.eps)
+    python = lean_step.Step(backend.embed, backend.norm, backend.unembed, backend.blocked, backend.has_blocked,
+                            backend.weights, backend.H, backend.Hkv, backend.D, backend.eps)
     for got, want in zip(step(backend.scripted), step(python)):
         assert torch.equal(got, want)
 

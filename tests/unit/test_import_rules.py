@@ -4,7 +4,11 @@
     bench/ and tests/ stand beside the app and never import each other (the command line is their interface).
 
 models/ (the teaching core) and classroom/ (the class store) never import streamlit, components or the pages, so
-they can be read, reused and tested without a server; i18n imports nothing of the app."""
+they can be read, reused and tested without a server; i18n imports nothing of the app.
+
+Inside models/, components/, serving/, classroom/ and bench/ the modules import each other without a circle, counting imports inside functions
+too: a piece two modules share sits in a module below both, so every import can stand at the top of its module
+(an import moved into a function to dodge a circle only hides it)."""
 from __future__ import annotations
 
 import ast
@@ -57,3 +61,91 @@ def test_the_rule_sees_imports_inside_functions(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("def f():\n    import streamlit as st\n    from components.x import y\n    __import__('bench.run')\n")
     assert imported(f) == {"streamlit", "components", "bench"}
+
+
+# ------------------------------------------------------------------------------------------ no circles
+def module_name(path: Path, root: Path) -> str:
+    return ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+
+
+def import_graph(package: str, root: Path = REPO) -> dict[str, set[str]]:
+    """Each module of ``package`` -> the modules of the same package it imports (at the top or inside a function;
+    ``from package import module`` and relative imports included)."""
+    paths = sorted(p for p in (root / package).rglob("*.py") if "__pycache__" not in p.parts)
+    names = {module_name(p, root) for p in paths}
+    graph: dict[str, set[str]] = {}
+    for path in paths:
+        me = module_name(path, root)
+        here = me if path.name == "__init__.py" else me.rpartition(".")[0]  # the package relative imports start in
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = here.split(".")[:len(here.split(".")) - (node.level - 1)]
+                    base = ".".join(parent + ([node.module] if node.module else []))
+                targets.add(base)
+                targets |= {f"{base}.{a.name}" for a in node.names}  # `from models import facts`
+        graph[me] = {t for t in targets if t in names and t != me}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles: strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+# package -> at least this many modules (the check found the package's files)
+CIRCLE_FREE = {"models": 20, "components": 20, "serving": 3, "classroom": 3, "bench": 10}
+
+
+@pytest.mark.parametrize("package", sorted(CIRCLE_FREE))
+def test_no_import_circles(package):
+    graph = import_graph(package)
+    assert len(graph) >= CIRCLE_FREE[package], sorted(graph)
+    found = cycles(graph)
+    assert not found, {" <-> ".join(c): {m: sorted(graph[m] & set(c)) for m in c} for c in found}
+
+
+def test_the_circle_check_sees_imports_inside_functions(tmp_path):
+    """Not vacuous: a circle closed by a function-level import (absolute, `from pkg import mod`, or relative)."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("from pkg.b import x\n")
+    (pkg / "b.py").write_text("def f():\n    from pkg import c\n")
+    (pkg / "c.py").write_text("def g():\n    from .a import y\n")
+    (pkg / "d.py").write_text("import pkg.a\n")
+    graph = import_graph("pkg", tmp_path)
+    assert graph == {"pkg.a": {"pkg.b"}, "pkg.b": {"pkg.c"}, "pkg.c": {"pkg.a"}, "pkg.d": {"pkg.a"}}
+    assert cycles(graph) == [["pkg.a", "pkg.b", "pkg.c"]]
+    (pkg / "c.py").write_text("def g():\n    import os\n")
+    assert cycles(import_graph("pkg", tmp_path)) == []

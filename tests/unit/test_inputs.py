@@ -26,15 +26,6 @@ A, B = "the man went to the store", "he bought a gallon of milk"
 UNRELATED = "penguins are flightless birds"
 
 
-@pytest.fixture
-def clean_registry():
-    before, specs = dict(registry.REGISTRY), list(registry._SPECS)
-    yield
-    registry.REGISTRY.clear()
-    registry.REGISTRY.update(before)
-    registry._SPECS[:] = specs
-
-
 # ------------------------------------------------------------------------------------------ pairs
 @pytest.mark.parametrize("a, b", [(A, B), ("Tokenizers split unbelievably rare words.", "今天天气很好"),
                                   ("  spaced  out ", "x")])
@@ -231,7 +222,7 @@ def test_a_template_that_refuses_or_rewrites(smollm2_tok):
 
 @pytest.fixture(scope="module")
 def stock_smollm2():
-    """SmolLM2 exactly as transformers loads it (no packed weights), from the same converted files."""
+    """SmolLM2 exactly as transformers loads it, separately from the app's copy, from the same converted files."""
     from transformers import AutoModelForCausalLM
 
     spec = registry.get_spec("smollm2-135m")

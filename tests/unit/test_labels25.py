@@ -272,36 +272,24 @@ def test_generation_caption_names_the_colours_of_the_scale():
 
 
 # ------------------------------------------------------------------------------------------- items 6, 7, 10
-@pytest.fixture(scope="module")
-def smol_tok():
-    from models.loading import load_tokenizer
-
-    return load_tokenizer("smollm2-135m")
-
-
-@pytest.fixture(scope="module")
-def minilm_tok():
-    from models.loading import load_tokenizer
-
-    return load_tokenizer("minilm-l6")
-
-
-def _pieces(tok, text: str, kind: str):
+def _pieces(loaded, text: str, kind: str):
+    """``loaded``: tests/unit/conftest.py's smollm2_tok or minilm_tok (a LoadedTokenizer)."""
     from models.tokens import describe, encode
 
+    tok = loaded.tokenizer
     return describe(tok, encode(tok, text), text, kind)
 
 
 PIZZA = "I love 🍕 and 我们的首都是北京 é\nok"
 
 
-def test_byte_pieces_are_grouped_by_the_character_they_share(smol_tok):
+def test_byte_pieces_are_grouped_by_the_character_they_share(smollm2_tok):
     from models.tokens import char_groups
 
-    pieces = _pieces(smol_tok, PIZZA, "byte-level BPE")
+    pieces = _pieces(smollm2_tok, PIZZA, "byte-level BPE")
     groups = char_groups(pieces)
     # independently of the grouping: a character is split when no single piece decodes to text containing it
-    alone = [smol_tok.decode([p.id]) for p in pieces]
+    alone = [smollm2_tok.tokenizer.decode([p.id]) for p in pieces]
     split = [c for c in PIZZA if ord(c) > 0x7F and not any(c in a for a in alone)]
     assert split and [g.chars for g in groups] == split  # 🍕 and the Chinese characters without a piece of their own
     grouped = {i for g in groups for i in range(g.first, g.last + 1)}
@@ -312,11 +300,11 @@ def test_byte_pieces_are_grouped_by_the_character_they_share(smol_tok):
         assert PIZZA[g.span[0]:g.span[1]] == g.chars
 
 
-def test_chips_of_one_character_share_a_colour_and_a_bracket(smol_tok):
+def test_chips_of_one_character_share_a_colour_and_a_bracket(smollm2_tok):
     from components.widgets import chips_html
     from models.tokens import char_groups
 
-    pieces = _pieces(smol_tok, PIZZA, "byte-level BPE")
+    pieces = _pieces(smollm2_tok, PIZZA, "byte-level BPE")
     out = chips_html(pieces)
     blocks = re.findall(r'<span class="tx-group".*?<span class="tx-group-char">(.*?)</span></span>', out, re.S)
     assert blocks == [g.chars for g in char_groups(pieces)]
@@ -329,38 +317,39 @@ def test_chips_of_one_character_share_a_colour_and_a_bracket(smol_tok):
     assert out.count('role="listitem"') == len(pieces)  # every piece still one chip
 
 
-def test_one_space_marker_in_display(smol_tok, minilm_tok):
+def test_one_space_marker_in_display(smollm2_tok, minilm_tok):
     from components.widgets import piece_label
 
-    pieces = _pieces(smol_tok, PIZZA, "byte-level BPE")
+    pieces = _pieces(smollm2_tok, PIZZA, "byte-level BPE")
     for p in pieces:
         assert "Ġ" not in visible(p.display) and "Ċ" not in visible(p.display)
         if not p.partial and not p.special:
-            assert p.display == smol_tok.decode([p.id])  # the characters the piece stands for
+            assert p.display == smollm2_tok.tokenizer.decode([p.id])  # the characters the piece stands for
         assert "Ġ" not in piece_label(p)
     assert "␣love" in [visible(p.display) for p in pieces] and "⏎" in "".join(visible(p.display) for p in pieces)
     wp = _pieces(minilm_tok, "tokenization works", "WordPiece")
     assert [p.display for p in wp] == [p.raw for p in wp]  # WordPiece's ## marks a continuation, not a space
 
 
-def test_token_texts_of_byte_pieces_use_the_space_marker(smol_tok):
+def test_token_texts_of_byte_pieces_use_the_space_marker(smollm2_tok):
     from models.sampling import token_texts
 
-    ids = smol_tok(" 🍕", add_special_tokens=False).input_ids
-    texts = token_texts(smol_tok, ids, "byte-level BPE")
+    tok = smollm2_tok.tokenizer
+    ids = tok(" 🍕", add_special_tokens=False).input_ids
+    texts = token_texts(tok, ids, "byte-level BPE")
     assert texts[0].startswith(" <F0>") and all("Ġ" not in t for t in texts)
 
 
-def test_prompt_tail_is_decoded_as_text(smol_tok):
+def test_prompt_tail_is_decoded_as_text(smollm2_tok):
     from models.sampling import decoded_tail
 
-    text = "中国的首都是"
-    ids = smol_tok(text, add_special_tokens=False).input_ids
+    tok, text = smollm2_tok.tokenizer, "中国的首都是"
+    ids = tok(text, add_special_tokens=False).input_ids
     for n in range(1, len(ids) + 1):
-        tail, cut = decoded_tail(smol_tok, ids, n)
+        tail, cut = decoded_tail(tok, ids, n)
         assert "\ufffd" not in tail and "<E" not in tail
         assert text.endswith(tail) and cut == (tail != text)  # a whole-character suffix of the text
-    assert decoded_tail(smol_tok, ids, 6)[0].endswith("首都是")
+    assert decoded_tail(tok, ids, 6)[0].endswith("首都是")
 
 
 def test_tokens_table_keeps_empty_spans_for_added_tokens(minilm_tok):

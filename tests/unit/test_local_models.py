@@ -14,18 +14,6 @@ from models.registry import NotAModel, inspect_local, register_from_env
 from tests.unit.conftest import assert_trace_matches_model, one_sentence
 
 
-@pytest.fixture
-def clean_registry():
-    """Undo registrations made by a test (the registry is process-wide)."""
-    before = dict(registry.REGISTRY)
-    specs, errors = list(registry._SPECS), list(registry.LOCAL_ERRORS)
-    yield
-    registry.REGISTRY.clear()
-    registry.REGISTRY.update(before)
-    registry._SPECS[:] = specs
-    registry.LOCAL_ERRORS[:] = errors
-
-
 def copy_of(src: Path, tmp_path: Path, name: str) -> Path:
     dst = tmp_path / name
     shutil.copytree(src, dst)
@@ -143,20 +131,25 @@ def test_serve_takes_local_model_flags():
 
 
 def test_serve_warms_and_freezes_what_it_loaded_so_the_gc_after_each_run_skips_it():
-    """serve.py loads what the first page runs need (models, the neighbour index), then hides the warm process
-    from the garbage collection Streamlit runs after every script run. Run serve.main() up to the point it would
-    start the server."""
-    code = ("import gc, sys, serve; from streamlit.web import cli; from models import similarity; "
+    """serve.py starts the server at once and loads what the first page runs need (models, the neighbour index) on
+    a background thread, then hides the warm process from the garbage collection Streamlit runs after every
+    script run. Run serve.main() with the server's start replaced by: note whether the warm-up was still running,
+    wait for it, report."""
+    code = ("import gc, sys, threading, serve; from streamlit.web import cli; from models import similarity; "
             "built = []; init = similarity.EmbeddingIndex.__init__; "
             "similarity.EmbeddingIndex.__init__ = lambda self, lm: (built.append(lm.spec.id), init(self, lm))[1]; "
             "from components import cache; from models.registry import DEFAULT_DECODER; "
-            "cli.main = lambda: print(gc.get_freeze_count(), len(gc.get_objects()), sorted(built), "
-            "    cache._index(DEFAULT_DECODER) is cache._index(DEFAULT_DECODER), sorted(built)); serve.main()")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300,
-                         cwd=Path(__file__).resolve().parents[2]).stdout.strip().splitlines()[-1]
-    frozen, walked, rest = out.split(" ", 2)
+            "warm = lambda: next(t for t in threading.enumerate() if t.name == 'warm-up'); "
+            "cli.main = lambda: (print('warming', warm().is_alive()), warm().join(), "
+            "    print(gc.get_freeze_count(), len(gc.get_objects()), sorted(built), "
+            "    cache._index(DEFAULT_DECODER) is cache._index(DEFAULT_DECODER), sorted(built))); serve.main()")
+    lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300,
+                           cwd=Path(__file__).resolve().parents[2]).stdout.strip().splitlines()
+    # the server started while the models were still loading (they take seconds; starting it takes no time)
+    assert next(line for line in lines if line.startswith("warming")) == "warming True"
+    frozen, walked, rest = lines[-1].split(" ", 2)
     frozen, walked = int(frozen), int(walked)
-    # each model's index built once, before the server starts; asking again is a cache hit
+    # each model's index built once, by the warm-up; asking again is a cache hit
     assert rest == "['minilm-l6', 'smollm2-135m'] True ['minilm-l6', 'smollm2-135m']"
     assert frozen > 200_000  # torch, transformers, streamlit, both models: all frozen
     assert walked < frozen / 20  # what a full collection still walks

