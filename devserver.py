@@ -125,11 +125,12 @@ WARMED, WARM_FAILED = "Models loaded in", "Warm-up stopped"  # serve.py's lines 
 
 def start(argv: list[str] | None = None, *, log: Path | str | None = None, port: int | None = None,
           host: str = "127.0.0.1", env: dict[str, str] | None = None,
-          timeout: float = START_TIMEOUT_S, kind: type[DevServer] = DevServer, warm: bool = True) -> DevServer:
+          timeout: float = START_TIMEOUT_S, kind: type[DevServer] = DevServer, warm: bool | None = None) -> DevServer:
     """``python serve.py`` (or ``python *argv``) on ``port`` (a free one by default), headless, bound to ``host``;
-    returns once /_stcore/health says "ok" and, with ``warm`` (serve.py only), once serve.py says its background
-    warm-up (models, first traces, generation worker) is done: what a class meets when the teacher started the
-    server beforehand. Raises RuntimeError (with the log's tail) if it exits or times out.
+    returns once /_stcore/health says "ok" and, with ``warm`` (default: when ``argv`` is serve.py's), once serve.py
+    says its background warm-up (models, first traces, generation worker) is done: what a class meets when the
+    teacher started the server beforehand (an entry point that runs serve.main(), e.g. bench.load --serve, passes
+    warm=True). Raises RuntimeError (with the log's tail) if it exits or times out.
     ``log``: where its output goes (a temporary file by default, kept: the caller may want to read it).
     ``kind``: a DevServer subclass to return (e.g. one that also reads its own log)."""
     port = port or free_port(host)
@@ -146,13 +147,14 @@ def start(argv: list[str] | None = None, *, log: Path | str | None = None, port:
         proc = subprocess.Popen(cmd, cwd=REPO, env=server_env(env), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     server = kind(proc, port, log, host)
+    warm = argv is None if warm is None else warm
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"{' '.join(cmd[1:])} exited with code {proc.returncode}:\n{server.log_tail()}")
         if not server.started_s and health(server.url) == "ok":
             server.started_s = time.perf_counter() - t0
-        if server.started_s and not (warm and argv is None):
+        if server.started_s and not warm:
             return server
         if server.started_s and WARMED in server.log_tail(400):
             server.warmed_s = time.perf_counter() - t0

@@ -183,7 +183,7 @@ class Server(devserver.DevServer):
 
 def start_server(timeout: float = 240) -> Server:
     """The counting server (``python -m bench.load --serve``) on a free loopback port, healthy (devserver.py)."""
-    return devserver.start(["-m", "bench.load", "--serve"], timeout=timeout, kind=Server)
+    return devserver.start(["-m", "bench.load", "--serve"], timeout=timeout, kind=Server, warm=True)
 
 
 # ------------------------------------------------------------------------------------ one session

@@ -978,7 +978,8 @@ async def run_class(url: str, store_url: str, n: int, pushes: int, polls: int, s
 
 
 def start_class_server(store_url: str) -> browser_load.Server:
-    server = devserver.start(["-m", "bench.load", "--serve"], kind=browser_load.Server, env={"TX_CLASS_STORE": store_url})
+    server = devserver.start(["-m", "bench.load", "--serve"], kind=browser_load.Server, env={"TX_CLASS_STORE": store_url},
+                             warm=True)
     STARTED.append(server)
     return server
 
