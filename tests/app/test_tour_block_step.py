@@ -6,11 +6,10 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pytest
 import torch
 
 from components import tour
-from models.loading import bundled_path, converted_dir
+from models.loading import bundled_path
 from models.registry import get_spec
 from tests.app.helpers import array, charts, run_page
 
@@ -18,13 +17,6 @@ HOME = "app_pages/home.py"
 STEP = str(1 + [s.short for s in tour.STEPS].index("Block"))
 TEXT = "The capital of France is"
 
-
-@pytest.fixture(scope="module")
-def stock_smollm2():
-    from transformers import AutoModelForCausalLM
-
-    return AutoModelForCausalLM.from_pretrained(converted_dir(get_spec("smollm2-135m")), dtype=torch.float32,
-                                                attn_implementation="eager").eval().requires_grad_(False)
 
 
 def stock_writes(model, ids):

@@ -1,5 +1,5 @@
-"""The generation engine against a STOCK transformers model (issue #19 §2): SmolLM2 loaded here with
-``from_pretrained(..., attn_implementation="eager")`` from the converted files, nothing of the app applied, and
+"""The generation engine against a STOCK transformers model (issue #19 §2): SmolLM2 loaded apart from the app's copy with
+``from_pretrained(..., attn_implementation="eager")`` from the converted files (tests/conftest.py), nothing of the app applied, and
 its own ``generate``. Greedy on 5 prompts x 64 tokens token for token, seeded sampling on 3 seeds x 2 settings,
 beam search (run by the app through ``generate`` itself) on 2 prompts with its log-probabilities checked against a
 teacher-forced forward pass of the stock model."""
@@ -19,16 +19,6 @@ SEEDS = [0, 7, 1234]
 
 
 @pytest.fixture(scope="module")
-def stock():
-    from models.loading import _model_class, weights_location
-    from models.registry import get_spec
-
-    spec = get_spec("smollm2-135m")
-    return _model_class(spec).from_pretrained(weights_location(spec), dtype=torch.float32,
-                                              attn_implementation="eager").eval()
-
-
-@pytest.fixture(scope="module")
 def engine(smollm2):
     e = Engine(smollm2)
     yield e
@@ -44,21 +34,21 @@ def _generate(model, ids: list[int], n: int, **kw) -> list[int]:
 
 
 @pytest.mark.parametrize("text", PROMPTS)
-def test_greedy_64_tokens_equal_the_stock_generate(smollm2, stock, engine, text):
+def test_greedy_64_tokens_equal_the_stock_generate(smollm2, stock_smollm2, engine, text):
     ids = prompt_ids(smollm2.tokenizer, text)[0]
     req = engine.generate(ids, Settings(max_new_tokens=64), timeout=600)
-    assert req.token_ids == _generate(stock, ids, 64, do_sample=False)
+    assert req.token_ids == _generate(stock_smollm2, ids, 64, do_sample=False)
     assert len(req.token_ids) >= 8  # a real continuation, not an immediate end
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("setting", range(len(SETTINGS)))
-def test_seeded_sampling_equals_the_stock_generate(smollm2, stock, engine, seed, setting):
+def test_seeded_sampling_equals_the_stock_generate(smollm2, stock_smollm2, engine, seed, setting):
     ids = prompt_ids(smollm2.tokenizer, PROMPTS[1])[0]
     kw = SETTINGS[setting]
     req = engine.generate(ids, Settings(greedy=False, seed=seed, max_new_tokens=24, **kw), timeout=600)
     torch.manual_seed(seed)  # generate draws from the global generator; the engine from the request's own
-    assert req.token_ids == _generate(stock, ids, 24, do_sample=True, **kw)
+    assert req.token_ids == _generate(stock_smollm2, ids, 24, do_sample=True, **kw)
 
 
 def _teacher_forced(model, ids: list[int], new: list[int]) -> np.ndarray:
@@ -69,11 +59,11 @@ def _teacher_forced(model, ids: list[int], new: list[int]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("text", PROMPTS[:2])
-def test_beam_search_equals_the_stock_generate_and_its_logprobs_are_the_models(smollm2, stock, text):
+def test_beam_search_equals_the_stock_generate_and_its_logprobs_are_the_models(smollm2, stock_smollm2, text):
     ids = prompt_ids(smollm2.tokenizer, text)[0]
     res = beam_search(smollm2, ids, beams=3, max_new_tokens=12, length_penalty=1.0)
-    ref = _generate(stock, ids, 12, do_sample=False, num_beams=3, length_penalty=1.0)
-    while ref and ref[-1] == stock.generation_config.eos_token_id and len(ref) > len(res.token_ids):
+    ref = _generate(stock_smollm2, ids, 12, do_sample=False, num_beams=3, length_penalty=1.0)
+    while ref and ref[-1] == stock_smollm2.generation_config.eos_token_id and len(ref) > len(res.token_ids):
         ref.pop()  # generate pads a beam that ended early
     assert list(res.token_ids) == ref
-    np.testing.assert_allclose(res.logprobs, _teacher_forced(stock, ids, list(res.token_ids)), atol=1e-4)
+    np.testing.assert_allclose(res.logprobs, _teacher_forced(stock_smollm2, ids, list(res.token_ids)), atol=1e-4)

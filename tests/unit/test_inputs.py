@@ -18,7 +18,7 @@ from models.chat import (
 )
 from models.generation import Settings
 from serving.engine import Engine
-from models.loading import load, weights_location
+from models.loading import load
 from models.pairs import Segments, encode_pair, find_nsp_head, next_sentence, nsp_head, segment_support
 from tests.unit.conftest import one_sentence
 
@@ -219,15 +219,6 @@ def test_a_template_that_refuses_or_rewrites(smollm2_tok):
     assert ct.generation_prompt == ""
     assert render(tok, conversation("a")) == "<|im_start|>A<|im_end|>"
 
-
-@pytest.fixture(scope="module")
-def stock_smollm2():
-    """SmolLM2 exactly as transformers loads it, separately from the app's copy, from the same converted files."""
-    from transformers import AutoModelForCausalLM
-
-    spec = registry.get_spec("smollm2-135m")
-    return AutoModelForCausalLM.from_pretrained(weights_location(spec), dtype=torch.float32,
-                                                attn_implementation="eager").eval()
 
 
 @pytest.fixture(scope="module")

@@ -15,16 +15,6 @@ from serving.engine import Engine, KVCache
 PROMPT = "Once upon a time, there was a"
 
 
-@pytest.fixture(scope="module")
-def stock_smollm2():
-    from transformers import AutoModelForCausalLM
-
-    from models.loading import weights_location
-    from models.registry import get_spec
-
-    return AutoModelForCausalLM.from_pretrained(weights_location(get_spec("smollm2-135m")), dtype=torch.float32,
-                                                attn_implementation="eager").eval()
-
 
 @pytest.fixture(scope="module")
 def drawn(smollm2):

@@ -30,10 +30,6 @@ def numel(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.fixture(scope="module")
-def stock_smollm2():
-    return stock("smollm2-135m")
-
 
 @pytest.fixture(scope="module")
 def stock_minilm():
