@@ -49,6 +49,10 @@ def generate(app, page) -> None:
     """Click Generate, wait until a NEW run is on screen (each run has its own data-run) and has finished."""
     output = page.locator('[data-testid="tx-generated"]')
     before = output.last.get_attribute("data-run") if output.count() else None
+    if before is None:  # a page just opened: press when its first run has drawn all of it, as a reader would
+        expect(page.get_by_text(re.compile("The text streams in token by token|文本会一个词元一个词元地流式出现"))
+               ).to_be_visible(timeout=120_000)
+        app.wait_idle()
     click(page, "Generate")
     if before is None:
         expect(output.last).to_be_attached(timeout=60_000)
