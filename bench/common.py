@@ -6,9 +6,11 @@ runs as __main__: importing it again from a section would load it a second time)
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -108,3 +110,18 @@ def serving(timeout: float = 180, warm: bool = True):
             srv.log.unlink(missing_ok=True)
         else:
             print(f"[bench] server log kept: {srv.log}", file=sys.stderr)
+
+
+CHILD_MARK = "BENCH_JSON:"  # a child's one line of JSON result on stdout
+
+
+def run_child(module: str, kind: str, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> dict:
+    """Run ``python -m <module> --child kind args`` in a fresh interpreter (nothing of this process's state, e.g.
+    its torch threads, leaks into the measurement); return the JSON it printed after :data:`CHILD_MARK`."""
+    cmd = [sys.executable, "-m", module, "--child", kind, *args]
+    full_env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_DISABLE_TELEMETRY="1", **(env or {}))
+    proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+    for line in proc.stdout.splitlines():
+        if line.startswith(CHILD_MARK):
+            return json.loads(line[len(CHILD_MARK):])
+    raise RuntimeError(f"{module} child {kind} {args} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")

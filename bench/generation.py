@@ -32,7 +32,7 @@ import time
 
 import __main__
 from bench.common import NOTES as _NOTES
-from bench.common import served
+from bench.common import CHILD_MARK, run_child, served
 from bench.common import entry
 
 NOTES = getattr(__main__, "NOTES", _NOTES)  # `python -m bench.run` writes __main__.NOTES, not bench.run.NOTES
@@ -197,31 +197,11 @@ def _engine_child() -> dict:
 
 CHILDREN = {"hf_main": lambda: _hf_child("hf_main"), "hf_thread": lambda: _hf_child("hf_thread"),
             "hf_thread_after": lambda: _hf_child("hf_thread_after"), "engine": _engine_child}
-MARK = "GENERATION_JSON:"
-
-
-def _run_child(kind: str) -> dict:
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from bench.common import REPO
-
-    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_DISABLE_TELEMETRY="1")
-    proc = subprocess.run([sys.executable, "-m", "bench.generation", "--child", kind], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1800)
-    for line in proc.stdout.splitlines():
-        if line.startswith(MARK):
-            return json.loads(line[len(MARK):])
-    raise RuntimeError(f"generation child {kind} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-
-
 def bench_generation(results: list[dict]) -> None:
-    main = _run_child("hf_main")
-    thread = _run_child("hf_thread")
-    after = _run_child("hf_thread_after")
-    ours = _run_child("engine")
+    main = run_child("bench.generation", "hf_main", timeout=1800)
+    thread = run_child("bench.generation", "hf_thread", timeout=1800)
+    after = run_child("bench.generation", "hf_thread_after", timeout=1800)
+    ours = run_child("bench.generation", "engine", timeout=1800)
     assert ours["tokens"] == main["tokens"] == thread["tokens"], "the engine's greedy tokens differ from generate's"
     assert len(main["tokens"]) == NEW, "pick a prompt that does not end before NEW tokens"
     s = ours["s_per_token"]
@@ -261,4 +241,4 @@ if __name__ == "__main__":  # pragma: no cover
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", choices=sorted(CHILDREN), required=True)
-    print(MARK + json.dumps(CHILDREN[parser.parse_args().child]()), flush=True)
+    print(CHILD_MARK + json.dumps(CHILDREN[parser.parse_args().child]()), flush=True)

@@ -31,7 +31,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,24 +45,18 @@ RUNS = {16: 15, 128: 9, 512: 5}  # timed runs per size (after one warm-up run)
 WARMUP_ROUNDS = 2
 ROUND_BUDGET_S = 20.0  # ...but at least 3 and no more once this many seconds went into one size
 COLD_REPEATS = 3
-MARK = "BENCH_JSON:"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402  (shared with the sections, which never import this module)
-    MODELS, NOTES, RESULTS, chromium, entry, median, served, serving, text_with_tokens)
+    CHILD_MARK, MODELS, NOTES, RESULTS, chromium, entry, median, served, serving, text_with_tokens)
+from bench.common import run_child as common_run_child  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------- subprocesses
 def run_child(kind: str, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> dict:
     """Run ``python -m bench.run --child kind args`` in a fresh interpreter; return its JSON result."""
-    cmd = [sys.executable, "-m", "bench.run", "--child", kind, *args]
-    full_env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_DISABLE_TELEMETRY="1", **(env or {}))
-    proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
-    for line in proc.stdout.splitlines():
-        if line.startswith(MARK):
-            return json.loads(line[len(MARK):])
-    raise RuntimeError(f"child {kind} {args} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return common_run_child("bench.run", kind, *args, env=env, timeout=timeout)
 
 
 def child_cold_load(model_id: str) -> dict:
@@ -339,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.child:
         kind, *rest = args.child
-        print(MARK + json.dumps(CHILDREN[kind](*rest)), flush=True)
+        print(CHILD_MARK + json.dumps(CHILDREN[kind](*rest)), flush=True)
         return 0
 
     sections = [s.strip() for s in args.only.split(",") if s.strip()]

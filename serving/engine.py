@@ -206,8 +206,7 @@ def one_thread() -> Iterator[None]:
 
 
 def _on_one_thread(fn: Callable, *args: Any) -> Any:
-    """Run ``fn`` on a pool thread the way the engine's worker runs: inference mode, one torch thread."""
-    _threads(1)
+    """Run ``fn`` on a pool thread (one torch thread each, set by the pool's initializer) in inference mode."""
     with torch.inference_mode():
         return fn(*args)
 
