@@ -22,6 +22,7 @@ lang.seed()  # the language first: every word below depends on it
 PAGES = pages.make()  # the one table of pages: components/pages.py
 page = st.navigation(PAGES)
 followed = presets.follow(page.url_path)  # a preset link followed in this session: read its values again
+classroom_view.follow(page, PAGES, followed)  # class mode: a student behind the teacher's latest push switches now
 present.apply()  # present=1: large fonts, kept across pages
 
 SHARED = [state.MODEL, state.TEXT, lang.LANG]
@@ -70,7 +71,7 @@ st.sidebar.toggle(_("Download charts as SVG"), key="svg",
                   help=_("The camera button of every chart saves a PNG at projector size (1600 × 900, 2×); "
                          "switch this on to save SVG instead."))
 export.sidebar(lm, page.url_path, state.current_text())
-classroom_view.shell(page, PAGES, followed)  # class mode: only for a session in a room (follow me, answers, send this view)
+classroom_view.shell(page, PAGES)  # class mode: only for a session in a room (follow me, answers, send this view)
 
 phone_summary(state.current_text(), lm.spec.label)  # a phone: the text the sidebar hides (issue #25)
 page.run()

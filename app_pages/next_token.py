@@ -8,7 +8,7 @@ import streamlit as st
 from components import sampling_redraw as sr
 from components import samples_view, state
 from components.lead import lead
-from components.cache import get_model, trace_or_stop
+from components.cache import get_model, shared, trace_or_stop
 from components.glossary import glossary_link as g
 from components.loss_plots import loss_bars
 from components.plots import ranked_bars
@@ -343,17 +343,20 @@ with state.bound(PARAMS, scope=SCOPE) as b:
             "after **every** layer, as if the model stopped there (the {logit_lens}). The last row is the real "
             "prediction."
         ).format(norm=norm_name, logit_lens=g("logit lens")), rise.format(token=md_literal(final_label), layer=first_top, p=lens.final_probs[-1])))
-        show_chart(lens_heatmap(texts, lens.top_probs, names,
-                            title=_("Top {k} tokens after each of the {L} layers").format(k=N_LENS, L=L)), "lens")
-        show_chart(lens_line(lens.final_probs, lens.final_ranks, final_label,
-                         title=_("Probability of {token} after each layer").format(token=final_label)), "lens-line")
+        view = (lm.spec.id, text, N_LENS)  # everything the two figures are made from (cache.shared)
+        show_chart(shared(("lens-heatmap", *view), lambda: lens_heatmap(
+            texts, lens.top_probs, names, title=_("Top {k} tokens after each of the {L} layers").format(k=N_LENS, L=L))),
+            "lens")
+        show_chart(shared(("lens-line", *view), lambda: lens_line(
+            lens.final_probs, lens.final_ranks, final_label,
+            title=_("Probability of {token} after each layer").format(token=final_label))), "lens-line")
         st.caption(_("Every row puts that layer's output through the model's final norm and its unembedding, exactly "
                      "as the model treats its last layer, so the last row equals the model's own next-token "
                      "probabilities."))
 
     full = order[:500]
-    csv_download(pd.DataFrame({"rank": np.arange(1, len(full) + 1), "token": _texts(full),
-                               "id": full, "logit": logits[full], "probability": adjust(logits).probs_original[full]}),
+    csv_download(lambda: pd.DataFrame({"rank": np.arange(1, len(full) + 1), "token": _texts(full), "id": full,
+                                       "logit": logits[full], "probability": adjust(logits).probs_original[full]}),
                  _("Download the 500 most likely next tokens (CSV)"), f"next-token-{lm.spec.id}.csv", key="next_csv")
 
 
@@ -398,9 +401,10 @@ with state.bound(PARAMS, scope=SCOPE) as b:
                   help=_("How often the token that came was the model's own top guess."))
         shown = [f"{i} {s}" for i, s in enumerate(labels)][1:]  # "3 ␣party": the predicted token, unique
         expected = _labels(scores.top_ids)
-        show_chart(loss_bars(shown, losses, probs, ranks, expected, np.exp(scores.top_logprobs.astype(np.float64)), V,
-                             title=_("Loss at each of the {n} predictions: −log p(the token that actually comes "
-                                     "next)").format(n=n)), "loss")
+        show_chart(shared(("loss-bars", lm.spec.id, text), lambda: loss_bars(
+            shown, losses, probs, ranks, expected, np.exp(scores.top_logprobs.astype(np.float64)), V,
+            title=_("Loss at each of the {n} predictions: −log p(the token that actually comes next)").format(n=n))),
+            "loss")
         st.caption(_("One bar per token that the model predicted, labelled with its position; taller and darker = more "
                      "surprising. Hover a bar for p, its rank among all {V:,} tokens and what the model expected "
                      "instead. Dashed line: the mean, {mean:.3f}. Losses use the natural log (nats), as in "
@@ -427,7 +431,7 @@ with state.bound(PARAMS, scope=SCOPE) as b:
             col["expected"]: [expected[j] for j in worst],
             col["p expected"]: np.exp(scores.top_logprobs[worst].astype(np.float64)).tolist(),
         }, formats={col["position"]: "d", "p": ".3g", "−log p": ".3f", col["rank"]: ",d", col["p expected"]: ".3g"}))
-        csv_download(pd.DataFrame({
+        csv_download(lambda: pd.DataFrame({
             "position": np.arange(1, n + 1), "token": _texts(trace.ids[1:]), "id": trace.ids[1:], "p": probs,
             "loss": losses, "rank": ranks, "top_guess": _texts(scores.top_ids), "top_guess_p":
                 np.exp(scores.top_logprobs.astype(np.float64))}),

@@ -6,7 +6,7 @@ import streamlit as st
 
 from components import bpe_view, inputs, state
 from components.lead import lead
-from components.cache import get_model, get_tokenizer, tokens_or_stop
+from components.cache import get_model, get_tokenizer, shared, tokens_or_stop
 from components.plots import one_hot_vs_dense
 from components.glossary import glossary_link as g
 from components.widgets import csv_download, kv_table, marker_notes, show_chart, token_chips, tokenizer_caption, visible
@@ -107,8 +107,8 @@ with state.bound(PARAMS, scope="tokens") as b:
             font_size="0.95rem",
         )
     with right:
-        fig = one_hot_vs_dense(p.id, facts.vocab_size, token_embedding(lm, p.id), visible(p.display))
-        show_chart(fig, "onehot")
+        show_chart(shared(("onehot", lm.spec.id, p.id, p.display), lambda: one_hot_vs_dense(
+            p.id, facts.vocab_size, token_embedding(lm, p.id), visible(p.display))), "onehot")
     T, V, d = len(pieces), facts.vocab_size, facts.d_model
     st.markdown(_(
         "**One-hot vs dense.** As a {one_hot} vector this token is {V:,} numbers with a single 1; the whole text would be "

@@ -216,7 +216,23 @@ def generation_threads(n: Numbers) -> str:
             f"{one:.1f} ({n.when()})")
 
 
+def class_push(n: Numbers) -> str:
+    """Class mode: how long until each student's screen shows a pushed view, one server and two replicas."""
+    parts = []
+    for section, where in (("load/class_30", "on one server (SQLite)"),
+                           ("load/class_30_2_replicas_redis", "across two replicas behind nginx (Redis)")):
+        if section not in n.data["sections"]:
+            continue
+        m = n.meta(section)
+        parts.append(f"{m['students']} students {where}: each of {m['pushes']} pushes on every screen in "
+                     f"{m['push_p50_s']:.1f} s (p50), {m['push_p95_s']:.1f} s (p95), "
+                     f"{m['push_views_seen']} of {m['push_views_expected']} views seen, "
+                     f"{m['answers_counted']} of {m['answers_sent']} answers counted")
+    return "; ".join(parts) + f" ({n.when()})"
+
+
 BLOCKS: dict[str, Callable[[Numbers], str]] = {
+    "class-push": class_push,
     "conversion": conversion, "generation": generation, "generation-threads": generation_threads, "memory": memory,
     "next-token": next_token,
     "bertviz-bytes": bertviz_bytes,

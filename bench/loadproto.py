@@ -22,8 +22,8 @@ Profiles (each on a fresh ``serve.py``, counted: model loads, every script run's
   follow the teacher through ``--pushes`` (10) pushed views and ``--polls`` (5) polls, on one server with the
   SQLite store; ``class-replicas``: the same room across ``--replicas`` (2) servers behind nginx sharing a
   redis-server (started on a loopback port, stopped by its PID), the students spread over the replicas. Each
-  student keeps the sidebar's follow fragment running as a browser does (its ``run_every`` timer), is switched by
-  the server to each pushed view and answers each poll in the sidebar's form; the teacher acts on the store. Per
+  student is switched by the server to each pushed view (its room watcher wakes the session; no timer runs in the
+  browser, and ``auto_reruns_sent`` counts any a page would start) and answers each poll in the sidebar's form; the teacher acts on the store. Per
   push and student: the time from the push (just before the store write) to the end of the run of the pushed page
   with the pushed query (target p95 <= 2 s); every answer sent must be counted once by the store; 0 errors.
 
@@ -737,8 +737,8 @@ async def memory_phase(server: browser_load.Server, n_texts: int, workers: int) 
 # ------------------------------------------------------------------------------------ class mode
 # Issue 23's load: a room of students following the teacher's pushes and answering polls. The students are
 # protocol sessions that do what a browser does in a room: open /class?room=CODE and press Join, keep the
-# sidebar's follow fragment running (its ``run_every`` timer: a fragment rerun each second), let the server switch
-# their page (st.switch_page from that fragment), and answer each poll in the sidebar's form. The teacher acts on
+# session open (the server's room watcher wakes it when the room changes: no timer in the browser), let the server
+# switch their page (st.switch_page at the start of the run it woke), and answer each poll in the sidebar's form. The teacher acts on
 # the store directly (classroom.store: the same calls the teacher's buttons make), so the teacher's own page costs
 # nothing here and the push time is the store write's.
 TARGET_PUSH_P95_S = 2.0
@@ -822,7 +822,7 @@ def poll_schedule(pushes: int, polls: int) -> set[int]:
 
 
 async def pupil_session(url: str, room: Room, p: Pupil, at: float, timeout: float) -> None:
-    """One student: join the room, follow (the fragment's timer does it), answer every poll once."""
+    """One student: join the room, follow (the server switches the page), answer every poll once."""
     await asyncio.sleep(max(0.0, at - time.monotonic()))
     p.s = ProtoSession(url, name=p.name, timeout=timeout)
     p.s.on_page_run = lambda s, wall: room.saw(p, s, wall)
@@ -897,6 +897,7 @@ async def run_class(url: str, store_url: str, n: int, pushes: int, polls: int, s
     start = time.monotonic() + 1.0
     crowd = asyncio.gather(*(pupil_session(url, room, p, start + rng.uniform(0, 1), timeout) for p in pupils))
     teacher_errors: list[str] = []
+    teacher_view_s: list[float] = []  # the teacher's own run of each view before sending it
     poll_ids: list[int] = []
     lesson_t0 = None
     try:
@@ -910,6 +911,15 @@ async def run_class(url: str, store_url: str, n: int, pushes: int, polls: int, s
         lesson_t0 = time.perf_counter()
         for k in range(1, pushes + 1):
             link, path, text = push_link(k, room.code)
+            # The teacher sends the view on the teacher's screen ("Send this view to the class"), so the view has
+            # run once before the push, as in a classroom: its trace and shared figures exist (on that replica).
+            t_view = time.perf_counter()
+            teacher = ProtoSession(url, name="teacher", fetch_assets=False, timeout=timeout)
+            try:
+                await teacher.open(link)
+            finally:
+                await teacher.close()
+            teacher_view_s.append(round(time.perf_counter() - t_view, 3))
             t = time.time()
             room.pushes[k] = (t, path, text)
             seq = await asyncio.to_thread(store.push, room.code, token, link)
@@ -953,8 +963,8 @@ async def run_class(url: str, store_url: str, n: int, pushes: int, polls: int, s
         "push_views_seen": len(lat), "push_views_expected": sum(p.joined for p in pupils) * pushes,
         "push_missed": missed[:50], "push_missed_count": len(missed), "push_missed_detail": missed_detail,
         "push_p50_s": pct(lat, 0.5), "push_p95_s": pct(lat, 0.95), "push_max_s": round(max(lat), 3) if lat else None,
-        # where the time goes: the switched page's own run; the rest is the wait for the follow fragment's next
-        # tick (up to its 1 s interval), its run, and the queue before the page's run starts
+        # where the time goes: the switched page's own run; the rest is the watcher's tick (up to 0.2 s), the run
+        # it wakes up to its switch, and the queue before the page's run starts
         "push_page_run_p50_s": pct([x for p in pupils for x in p.page_run_s.values()], 0.5),
         "push_page_run_p95_s": pct([x for p in pupils for x in p.page_run_s.values()], 0.95),
         "push_p95_by_push_s": [pct([p.seen[k] for p in pupils if k in p.seen], 0.95) for k in range(1, pushes + 1)],
@@ -965,6 +975,7 @@ async def run_class(url: str, store_url: str, n: int, pushes: int, polls: int, s
         "answer_mismatches": [f"poll {pid}: sent {dict(sent[pid])}, counted {dict(counted[pid])}"
                               for pid in poll_ids if sent[pid] != counted[pid]],
         "auto_reruns_sent": sum(p.auto_reruns for p in pupils),
+        "teacher_view_s": teacher_view_s,
         "lesson_s": round(lesson_s, 1) if lesson_s else None,
         "errors": teacher_errors + [f"{p.name}: {e}" for p in pupils for e in p.errors],
         "crosstalk": [], "own_text_missing": [],

@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -140,17 +141,37 @@ def title_template(title: str) -> str:
 
 
 # -------------------------------------------------------------------------------------------- streamlit
+_DECLARED: dict = {}
+_DECLARE_LOCK = threading.Lock()
+
+
+def declared_once(name: str, declare: Callable[[], Any]) -> Any:
+    """``declare()`` (a lambda calling declare_component in the component's own module, whose name names the
+    component) once per server process, under a lock. Its registry belongs to the runtime, so once is enough; and
+    declare_component finds its caller's module with inspect.getmodule, which is not thread-safe: sessions that
+    render at the same moment (a class following a push) made it fail ("module is None"). Without a server
+    (AppTest) every call declares."""
+    from streamlit import runtime
+
+    key = (id(runtime.get_instance()), name) if runtime.exists() else None
+    with _DECLARE_LOCK:
+        if key is None:
+            return declare()
+        if key not in _DECLARED:
+            _DECLARED[key] = declare()
+        return _DECLARED[key]
+
+
 def _components():
-    """Declare (register) the component and the folder that serves plotly.min.js. Registration needs a script
-    run, so this is called on every render (cheap: a dict update)."""
+    """Declare (register) the component and the folder that serves plotly.min.js (once per process)."""
     import importlib.util
 
     import streamlit.components.v1 as components
 
     spec = importlib.util.find_spec("plotly")
     plotly_dir = Path(spec.submodule_search_locations[0]) / "package_data"
-    components.declare_component(PLOTLY_COMPONENT, path=str(plotly_dir))
-    return components.declare_component(COMPONENT, path=str(FRONTEND))
+    declared_once(PLOTLY_COMPONENT, lambda: components.declare_component(PLOTLY_COMPONENT, path=str(plotly_dir)))
+    return declared_once(COMPONENT, lambda: components.declare_component(COMPONENT, path=str(FRONTEND)))
 
 
 def _keys(key: str) -> tuple[str, str]:

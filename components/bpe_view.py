@@ -16,7 +16,7 @@ import streamlit as st
 import i18n
 from components import inputs, presets, state
 from components.bpe_plots import merges_figure, tax_figure
-from components.cache import get_tokenizer
+from components.cache import get_tokenizer, shared
 from components.glossary import glossary_link as g
 from components.widgets import csv_download, md_literal, show_chart, token_chips, visible
 from i18n import N_, _
@@ -203,11 +203,15 @@ def train_section(lm: Any, text: str) -> None:
         at, counts = _curve(corpus_key(texts) + corpus_key([sample]), sample, trained)
     else:
         at, counts, real_count = np.array([], dtype=int), np.array([], dtype=int), None
-    labels = [f"{visible(bpe.readable(m.left))} + {visible(bpe.readable(m.right))} → {visible(bpe.readable(m.new))}"
-              for m in merges]
-    show_chart(merges_figure(np.array([m.count for m in merges]), labels, n, counts, at, real_count, lm.spec.label,
-                             _("{n:,} merges learned from {corpus}").format(n=len(merges), corpus=corpus_name)),
-               "bpe-merges", key="bpe_merges_chart")
+    def figure():
+        labels = [f"{visible(bpe.readable(m.left))} + {visible(bpe.readable(m.right))} → {visible(bpe.readable(m.new))}"
+                  for m in merges]
+        return merges_figure(np.array([m.count for m in merges]), labels, n, counts, at, real_count, lm.spec.label,
+                             _("{n:,} merges learned from {corpus}").format(n=len(merges), corpus=corpus_name))
+
+    # everything the figure is made from: the corpus, N, the text cut, the model (cache.shared)
+    view = (corpus_key(texts), n, corpus_key([sample]), real_count, lm.spec.id, corpus_name)
+    show_chart(shared(("bpe-merges", *view), figure), "bpe-merges", key="bpe_merges_chart")
     st.caption(_("Left: each merge takes the most frequent pair, so the counts fall as training goes on (log scale). "
                  "Right: every merge can only join pieces, so the text never gets more tokens as N grows; words the "
                  "corpus used often shrink first."))
@@ -219,14 +223,23 @@ def train_section(lm: Any, text: str) -> None:
         st.warning(_("The `tokenizers` library's BpeTrainer, trained on the same corpus with the same settings, learns "
                      "different merges from the ones shown here."), icon="⚠️")
 
-    table = pd.DataFrame({"merge": [m.rank for m in merges], "left": [visible(bpe.readable(m.left)) for m in merges],
-                          "right": [visible(bpe.readable(m.right)) for m in merges],
-                          "new token": [visible(bpe.readable(m.new)) for m in merges], "count": [m.count for m in merges],
-                          "id": [m.new_id for m in merges], "vocabulary size": [m.vocab_size for m in merges]})
-    shown = {"merge": _("merge"), "left": _("left"), "right": _("right"), "new token": _("new token"),
-             "count": _("count"), "id": _("id"), "vocabulary size": _("vocabulary size")}
+    def table() -> pd.DataFrame:
+        return pd.DataFrame({"merge": [m.rank for m in merges], "left": [visible(bpe.readable(m.left)) for m in merges],
+                             "right": [visible(bpe.readable(m.right)) for m in merges],
+                             "new token": [visible(bpe.readable(m.new)) for m in merges],
+                             "count": [m.count for m in merges], "id": [m.new_id for m in merges],
+                             "vocabulary size": [m.vocab_size for m in merges]})
+
+    def shown_table():  # in this run's language, as Arrow: what st.dataframe sends (made once per corpus)
+        import pyarrow as pa
+
+        shown = {"merge": _("merge"), "left": _("left"), "right": _("right"), "new token": _("new token"),
+                 "count": _("count"), "id": _("id"), "vocabulary size": _("vocabulary size")}
+        return pa.Table.from_pandas(table().rename(columns=shown), preserve_index=False)
+
     with st.expander(_("All {n:,} merges, in the order they were learned").format(n=len(merges))):
-        st.dataframe(table.rename(columns=shown), hide_index=True, width="stretch", height=300)
+        st.dataframe(shared(("bpe-table", corpus_key(texts)), shown_table), hide_index=True, width="stretch",
+                     height=300)
         csv_download(table, _("Download the merges (CSV)"), "bpe-merges.csv", key="bpe_csv")
     state.write_back(TRAIN_PARAMS, scope="tokens")
 
@@ -266,28 +279,37 @@ def tax_section(lm: Any) -> None:
         st.info(_("Type both texts to compare them."), icon="✍️")
         state.write_back(TAX_PARAMS, scope="tokens")
         return
-    rows, names, tokens_a, tokens_b, notes = [], [], [], [], []
-    for label, kind, tok, lock, _ctx in _tokenizers(lm):
-        ca, cb = tokentax.cost(tok, a, lock), tokentax.cost(tok, b, lock)
-        names.append(label)
-        tokens_a.append(ca.tokens)
-        tokens_b.append(cb.tokens)
-        for which, text_, c in (("A", a, ca), ("B", b, cb)):
-            rows.append({_("tokenizer"): f"{label} ({kind})", _("text"): which, _("characters"): c.characters,
-                         _("words"): str(c.words) if c.words is not None else "—", _("tokens"): c.tokens,
-                         _("tokens per character"): f"{c.per_character:.2f}",
-                         _("tokens per word"): _ratio(c.per_word), "[UNK]": c.unknown})
-        r = tokentax.tax(ca, cb)
-        if r is not None:
-            notes.append(_("**{model}**: text B takes {nb:,} tokens, text A {na:,}: B costs {r:.2f} times as many "
-                           "tokens as A.").format(model=label, na=ca.tokens, nb=cb.tokens, r=r))
-        if cb.unknown or ca.unknown:
-            notes.append(_("{model} turns {k:,} of text B's and {j:,} of text A's tokens into its unknown token "
-                           "[UNK]: fewer tokens, but the model cannot tell those characters apart, so cheaper is "
-                           "not better here.").format(model=label, k=cb.unknown, j=ca.unknown))
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    show_chart(tax_figure(names, tokens_a, tokens_b, _("Text A"), _("Text B"), _("Tokens for each text")), "token-tax",
-               key="tax_chart")
+
+    def compare():  # every tokenizer on both texts: a table (Arrow, as st.dataframe sends it), a figure, notes
+        import pyarrow as pa
+
+        rows, names, tokens_a, tokens_b, notes = [], [], [], [], []
+        for label, kind, tok, lock, _ctx in tokenizers:
+            ca, cb = tokentax.cost(tok, a, lock), tokentax.cost(tok, b, lock)
+            names.append(label)
+            tokens_a.append(ca.tokens)
+            tokens_b.append(cb.tokens)
+            for which, text_, c in (("A", a, ca), ("B", b, cb)):
+                rows.append({_("tokenizer"): f"{label} ({kind})", _("text"): which, _("characters"): c.characters,
+                             _("words"): str(c.words) if c.words is not None else "—", _("tokens"): c.tokens,
+                             _("tokens per character"): f"{c.per_character:.2f}",
+                             _("tokens per word"): _ratio(c.per_word), "[UNK]": c.unknown})
+            r = tokentax.tax(ca, cb)
+            if r is not None:
+                notes.append(_("**{model}**: text B takes {nb:,} tokens, text A {na:,}: B costs {r:.2f} times as many "
+                               "tokens as A.").format(model=label, na=ca.tokens, nb=cb.tokens, r=r))
+            if cb.unknown or ca.unknown:
+                notes.append(_("{model} turns {k:,} of text B's and {j:,} of text A's tokens into its unknown token "
+                               "[UNK]: fewer tokens, but the model cannot tell those characters apart, so cheaper is "
+                               "not better here.").format(model=label, k=cb.unknown, j=ca.unknown))
+        figure = tax_figure(names, tokens_a, tokens_b, _("Text A"), _("Text B"), _("Tokens for each text"))
+        return pa.Table.from_pandas(pd.DataFrame(rows), preserve_index=False), figure, notes
+
+    # made once per (tokenizers, texts, language) and shared: a class that opens the page at once pays for it once
+    tokenizers = _tokenizers(lm)  # here, not in compare(): it may say that the other family's tokenizer is missing
+    table, figure, notes = shared(("token-tax", *(t[0] for t in tokenizers), a, b), compare)
+    st.dataframe(table, hide_index=True, width="stretch")
+    show_chart(figure, "token-tax", key="tax_chart")
     st.markdown("\n".join(f"- {n}" for n in notes))
     ca, cb = tokentax.cost(lm.tokenizer, a, lm.tokenizer_lock), tokentax.cost(lm.tokenizer, b, lm.tokenizer_lock)
     r = tokentax.tax(ca, cb)

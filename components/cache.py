@@ -281,3 +281,21 @@ def get_order_demo(model_id: str, text: str):
     two cached traces plus two forward passes with positions switched off. ValueError when no word matches."""
     get_model(model_id)
     return _order_demo(model_id, text)
+
+
+# ---------------------------------------------------------------------------------- one view, many sessions
+@st.cache_resource(show_spinner=False, max_entries=256, ttl=3600)
+def _shared(key: tuple, _make: Callable[[], Any]) -> Any:
+    return _make()
+
+
+def shared(key: tuple, make: Callable[[], Any]) -> Any:
+    """``make()`` once per process for ``key`` (in this run's language), then the same object for every session:
+    when a class opens the same view at once (the teacher's push) its figures and numbers are made once, not once
+    per student, and the students' runs, which share one interpreter lock, are that much shorter. Rules: the key
+    names everything the result depends on (model, text, settings); nobody changes the result afterwards
+    (show_chart copies a figure before restyling it for a projector)."""
+    import i18n
+
+    return _shared((i18n.language(), *key), make)
+

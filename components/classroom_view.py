@@ -1,15 +1,16 @@
 """Streamlit glue of class mode (the rules live in classroom/): this process's store, the sidebar of a session that
 is in a room (follow me, the teacher's "send this view", the student's answer box) and the parts of /class.
 
-Only sessions in a room pay anything: app.py calls :func:`shell`, which returns at once when the session has not
-joined or opened a room. A student's sidebar holds a small fragment that reruns every second on its own: it reads
-the room's latest push and poll and, when they changed, switches the page (``st.switch_page`` with the pushed
-link's query) or reruns the app so that the answer box appears.
+Only sessions in a room pay anything: app.py calls :func:`follow` and :func:`shell`, which return at once when the
+session has not joined or opened a room. Nothing in a student's browser polls: the process's room watcher
+(components/class_watch.py) runs the pushed view in the session of each student who follows (its page and query,
+``preset=class-N``), or the page on screen when a poll opens or is revealed, whose sidebar then draws the answer
+box. Any other run of a student who is behind (a click that came first) is switched in :func:`follow`
+(``st.switch_page``, before anything is drawn).
 """
 from __future__ import annotations
 
 import secrets
-import time
 import urllib.parse
 from collections import Counter
 
@@ -20,6 +21,7 @@ import config
 from classroom import exercises as ex
 from classroom import scoring
 from classroom import store as cs
+from components import class_watch
 from components.glossary import glossary_link
 from components.sampling_redraw import TEMPERATURE_MAX
 from components.widgets import md_literal
@@ -28,9 +30,6 @@ from i18n import _, ngettext
 
 ROOM, TOKEN, SESSION, FOLLOW = "class_room", "class_teacher", "class_session", "class_follow"
 SEEN, POLL_SEEN, ANSWERED, FLASH = "class_seen", "class_poll_seen", "class_answered", "class_flash"
-PENDING = "class_pending"  # (push number, monotonic time of the last switch asked for it)
-RETRY_S = 3.0  # a switch that did not land (a rerun of the old page overtook it) is asked for again after this
-FOLLOW_EVERY_S = 1.0  # the issue asks that students see a push within 2 s
 # never sent to students: the teacher's token above all, and the teacher's own language and projector mode
 NOT_PUSHED = ("room", "teacher", "preset", "lang", "present")
 CLASS_PATH = "class"
@@ -47,6 +46,48 @@ def store() -> cs.Store:
     return _store(config.from_env().class_store)
 
 
+@st.cache_resource(show_spinner=False)
+def _watcher(url: str) -> class_watch.Watcher:
+    """This process's room watcher. It opens its own store on first use (not the cached one above: its thread
+    runs outside any script run)."""
+    opened: list[cs.Store] = []
+
+    def own_store() -> cs.Store:
+        if not opened:
+            opened.append(cs.open_store(url))
+        return opened[0]
+
+    def wake(session: str, push: tuple[int, str] | None):
+        if push is not None and split_link(push[1])[0] == CLASS_PATH:
+            push = None  # not a view to switch to: the page on screen runs, and follow() notes the push as seen
+        return class_watch.wake_session(session, push)
+
+    return class_watch.Watcher(own_store, wake)
+
+
+def _runtime_session() -> str | None:
+    """The Streamlit session id of this run, when a real server runs it (AppTest has no server to wake it)."""
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None and runtime.exists() else None
+
+
+def _watch(code: str) -> None:
+    """Tell the watcher what this student's screen now shows: the push (None when not following) and the poll."""
+    sid = _runtime_session()
+    if sid is not None:
+        seen = st.session_state.get(SEEN, 0) if st.session_state.get(FOLLOW, True) else None
+        _watcher(config.from_env().class_store).follow(sid, code, seen, st.session_state.get(POLL_SEEN))
+
+
+def _unwatch() -> None:
+    sid = _runtime_session()
+    if sid is not None:
+        _watcher(config.from_env().class_store).leave(sid)
+
+
 def session_id() -> str:
     """This browser session's id in rooms (random; never shown, never exported)."""
     return st.session_state.setdefault(SESSION, secrets.token_urlsafe(12))
@@ -61,6 +102,7 @@ def teacher_token() -> str | None:
 
 
 def leave() -> None:
+    _unwatch()
     for key in (ROOM, TOKEN, SEEN, POLL_SEEN, ANSWERED, FLASH):
         st.session_state.pop(key, None)
 
@@ -102,16 +144,48 @@ def split_link(link: str) -> tuple[str, dict[str, str]]:
 
 
 # ------------------------------------------------------------------------------------------ the shell
-def shell(page, pages: list, followed: str | None = None) -> None:
-    """app.py's hook: nothing at all unless this session is in a room. ``followed``: the preset value this run
-    was opened with (presets.follow); a push's switch carries "class-<push number>", so its landing is seen here."""
+def follow(page, pages: list, followed: str | None = None) -> None:
+    """app.py's first hook, before anything is drawn: a student who follows the teacher and whose room has a newer
+    push than the view on screen is switched to it now (the rest of this run would be thrown away). ``followed``:
+    the preset value this run was opened with (presets.follow); a push's switch carries "class-<push number>", so
+    its landing is seen here."""
+    code = in_room()
+    if not code or teacher_token():
+        return
+    landed = _push_number(followed)
+    if landed is not None:  # a run of push N's link (the watcher's wake or a switch): push N is on screen
+        st.session_state[SEEN] = max(st.session_state.get(SEEN, 0), landed)
+    if not st.session_state.get(FOLLOW, True):
+        return
+    try:
+        push = store().latest_push(code)
+    except (cs.ClassError, cs.StoreUnavailable):
+        return  # the sidebar says why, further down this run
+    if push is None or push[0] <= st.session_state.get(SEEN, 0):
+        return
+    path, params = split_link(push[1])
+    target = {p.url_path: p for p in pages}.get(path)
+    if target is None or path == CLASS_PATH:
+        st.session_state[SEEN] = push[0]  # nothing to switch to
+        return
+    # The push counts as seen only when a run of the pushed page lands (above): a run that another rerun overtakes
+    # is switched again by the next one. preset=class-N: presets.follow makes the page read model, text and
+    # settings from this link instead of kept values.
+    st.switch_page(target, query_params={**params, "preset": f"class-{push[0]}"})
+
+
+def _push_number(followed: str | None) -> int | None:
+    """N for a run opened with ``preset=class-N`` (a pushed view), else None."""
+    if followed and followed.startswith("class-") and followed[6:].isdigit():
+        return int(followed[6:])
+    return None
+
+
+def shell(page, pages: list) -> None:
+    """app.py's sidebar hook: nothing at all unless this session is in a room."""
     code = in_room()
     if not code:
         return
-    pending = st.session_state.get(PENDING)
-    if pending and followed == f"class-{pending[0]}":  # the pushed view is on screen: that push is done
-        st.session_state[SEEN] = max(st.session_state.get(SEEN, 0), pending[0])
-        st.session_state.pop(PENDING, None)
     by_path = {p.url_path: p for p in pages}
     with st.sidebar:
         st.divider()
@@ -120,7 +194,7 @@ def shell(page, pages: list, followed: str | None = None) -> None:
         else:
             _student_sidebar(code, by_path)
             if in_room():  # still in it (an expired room ends class mode for this session)
-                _watch(by_path)
+                _watch(code)
 
 
 def _send_view(url_path: str) -> None:
@@ -176,35 +250,6 @@ def _student_sidebar(code: str, by_path: dict) -> None:
                      icon=":material/bar_chart:")
     elif CLASS_PATH in by_path:
         st.page_link(by_path[CLASS_PATH], label=_("Class page (exercises)"), icon=":material/groups:")
-
-
-@st.fragment(run_every=FOLLOW_EVERY_S)
-def _watch(by_path: dict) -> None:
-    """Every second, alone: a new push -> switch to it (when following); a new or revealed poll -> rerun."""
-    code = in_room()
-    if not code or teacher_token():
-        return
-    try:
-        push = store().latest_push(code)
-        poll = store().current_poll(code)
-    except (cs.ClassError, cs.StoreUnavailable):
-        return  # the sidebar above says why, on the next full run
-    if ((poll.id, poll.revealed) if poll else None) != st.session_state.get(POLL_SEEN):
-        st.rerun()  # the whole app: the answer box or the reveal link appears
-    if push is not None and st.session_state.get(FOLLOW, True) and push[0] > st.session_state.get(SEEN, 0):
-        path, params = split_link(push[1])
-        target = by_path.get(path)
-        if target is None or path == CLASS_PATH:
-            st.session_state[SEEN] = push[0]  # nothing to switch to
-            return
-        pending = st.session_state.get(PENDING)
-        if pending and pending[0] == push[0] and time.monotonic() - pending[1] < RETRY_S:
-            return  # asked for a moment ago: give that switch time to land
-        # The push counts as seen only when a run of the pushed page lands (shell, above): a once-a-second rerun
-        # of the old page can overtake this switch, and then it is asked for again. preset=class-N: app.py's
-        # presets.follow makes the page read model, text and settings from this link instead of kept values.
-        st.session_state[PENDING] = (push[0], time.monotonic())
-        st.switch_page(target, query_params={**params, "preset": f"class-{push[0]}"})
 
 
 def answer_box(code: str, poll: cs.Poll) -> None:

@@ -210,7 +210,8 @@ def _component():
     from components import attention_redraw
 
     attention_redraw._components()  # registers the plotly.js folder (its URL is in index.html)
-    return components.declare_component(COMPONENT, path=str(FRONTEND))
+    return attention_redraw.declared_once(COMPONENT,
+                                          lambda: components.declare_component(COMPONENT, path=str(FRONTEND)))
 
 
 def next_step_logits(lm, ids) -> np.ndarray:
@@ -269,6 +270,7 @@ def sliders(logits: np.ndarray, labels: list[str], setting: Setting, *, key: str
     browser only when it differs from what the component reported, see the module docstring); ``mode``: "full"
     (/next-token: everything) or "compact" (/generate: sliders, counts and the bars)."""
     from components import present
+    from components.cache import shared
     from components.plots import chart_config
     from models.sampling import torch_softmax_layout
 
@@ -282,7 +284,8 @@ def sliders(logits: np.ndarray, labels: list[str], setting: Setting, *, key: str
     component(
         data=data, data_id=data_id, layout=torch_softmax_layout(), ids=[int(i) for i in ids], labels=list(labels),
         n_math=min(N_MATH, len(labels)), selection=st.session_state[sent], limits=limits.as_dict(), mode=mode,
-        title=title, colors=colors(), figures=templates(logits) if mode == "full" else {},
+        title=title, colors=colors(),
+        figures=shared(("nt-templates", data_id, present.active()), lambda: templates(logits)) if mode == "full" else {},
         strings=strings(int(np.asarray(logits).size)),
         config=chart_config(f"{chart_name}-{model_id}", svg=bool(st.session_state.get("svg"))),
         present=present.active(), sep=sentence_separator(), report_ms=REPORT_MS,

@@ -6,9 +6,10 @@ visible), so text such as ``<script>`` is shown literally and never executed.
 from __future__ import annotations
 
 import html
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
+import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
 
@@ -192,6 +193,7 @@ def show_chart(fig, name: str, **kwargs):
     from components.plots import chart_config
 
     if present.active():
+        fig = go.Figure(fig)  # a copy: the figure may be shared by every session on this view (cache.shared)
         present.style(fig)
         kwargs.setdefault("theme", None)
     model_id = st.session_state.get("active_model", "model")
@@ -208,10 +210,13 @@ def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def csv_download(df: pd.DataFrame, label: str, file_name: str, key: str) -> None:
-    """A CSV download of ``df``, written only when the button is clicked (a 512-token attention table takes
-    ~0.3 s to write: not on every rerun)."""
-    st.download_button(label, lambda: csv_safe(df).to_csv(index=False).encode("utf-8"), file_name=file_name,
+def csv_download(df: pd.DataFrame | Callable[[], pd.DataFrame], label: str, file_name: str, key: str) -> None:
+    """A CSV download of ``df`` (or of what ``df()`` makes), written only when the button is clicked: a 512-token
+    attention table takes a noticeable time to write, and a table of decoded tokens to make; not on every rerun."""
+    def data() -> bytes:
+        return csv_safe(df() if callable(df) else df).to_csv(index=False).encode("utf-8")
+
+    st.download_button(label, data, file_name=file_name,
                        mime="text/csv", key=key, on_click="ignore", icon=":material/download:")
 
 

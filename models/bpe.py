@@ -305,6 +305,11 @@ def app_corpus(lang: str) -> list[str]:
     """The app's glossary and guided-tour texts in ``lang`` ("en" or "zh"), from the translation catalogue (which
     records the file every text comes from): a corpus that needs no download. Placeholders ({model}), Markdown
     links and emphasis are removed; Chinese uses only the texts that have a translation."""
+    return list(_app_corpus(lang))
+
+
+@lru_cache(maxsize=4)  # the catalogue is parsed once per language and process: every Tokens page run asks
+def _app_corpus(lang: str) -> tuple[str, ...]:
     from babel.messages.pofile import read_po
 
     import i18n
@@ -329,4 +334,4 @@ def app_corpus(lang: str) -> list[str]:
             t = re.sub(r"[ \t]+", " ", t).strip()
             if t:
                 out.append(t)
-    return out
+    return tuple(out)

@@ -70,11 +70,16 @@ def lens_logits(lm: Any, hidden: np.ndarray) -> np.ndarray:
 
 
 def logit_lens(lm: Any, trace: Any, k: int = 10, position: int = -1) -> Lens:
-    """The logit lens of a decoder's trace at one position (default: the last, which predicts the next token)."""
+    """The logit lens of a decoder's trace at one position (default: the last, which predicts the next token),
+    computed once and kept on the trace (``Trace.derived``), which every session on that text shares."""
     if lm.spec.head != "causal-lm":
         raise ValueError("The logit lens needs a decoder with a next-token head.")
     T = trace.hidden_states.shape[1]
     position = position % T
+    return trace.derived(("lens", k, position), lambda: _logit_lens(lm, trace, k, position))
+
+
+def _logit_lens(lm: Any, trace: Any, k: int, position: int) -> Lens:
     logits = lens_logits(lm, trace.hidden_states[:, position])  # [L+1, V]
     probs = softmax(logits)  # [L+1, V]
     top_ids = top_ranked(probs, k)  # [L+1, k]

@@ -63,7 +63,7 @@ class NextTokenScores:
 
 def next_token_scores(lm: Any, trace: Any) -> NextTokenScores | None:
     """The training signal of a decoder's trace (None for a model without a next-token head), computed once and
-    kept on the trace (``trace.extra``, a few [T-1] arrays).
+    kept on the trace (``Trace.derived``, a few [T-1] arrays).
 
     The trace keeps only the last position's logits, so the other rows are made here the way the model makes
     them: its final norm and its unembedding applied to ``hidden_states[L]`` (the last block's raw output),
@@ -71,8 +71,8 @@ def next_token_scores(lm: Any, trace: Any) -> NextTokenScores | None:
     session's trace has put on them fires. Equal to the logits of a full forward pass (tested)."""
     if lm.spec.head != "causal-lm":
         return None
-    scores = trace.extra.get("next_tokens")
-    if scores is None:
+
+    def make() -> NextTokenScores:
         import torch
 
         from models.lens import final_norm
@@ -83,9 +83,9 @@ def next_token_scores(lm: Any, trace: Any) -> NextTokenScores | None:
         def rows(start: int, stop: int):
             return head.forward(norm.forward(last[start:stop]))  # [c, V]
 
-        scores = score_next_tokens(rows, trace.ids)
-        trace.extra["next_tokens"] = scores  # two sessions may both compute it: the same values
-    return scores
+        return score_next_tokens(rows, trace.ids)
+
+    return trace.derived("next_tokens", make)
 
 
 def score_next_tokens(logits: Any, ids: np.ndarray, chunk: int = CHUNK) -> NextTokenScores:

@@ -6,9 +6,10 @@ screen ARE what the model computes.
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Hashable, Iterator
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from models.tokens import MAX_TOKENS, Encoding, encode
 
 class NoTokens(i18n.Error, ValueError):
     """The text gives no token to analyse (e.g. only characters the tokenizer drops)."""
+
+
+_LOCK = "_lock"  # Trace.extra's key for the lock of its derived results
 
 
 @dataclass(frozen=True)
@@ -36,11 +40,23 @@ class Trace:
     hidden_states: np.ndarray  # [L+1, T, d] residual stream: 0 = embedding output, l = output of block l (raw)
     attentions: np.ndarray  # [L, H, T, T] softmaxed attention weights (rows sum to 1)
     last_logits: np.ndarray | None  # [V] next-token logits at the last position (decoders)
-    extra: dict = field(default_factory=dict, compare=False)  # small results derived later (models/loss.py)
+    extra: dict = field(default_factory=dict, compare=False)  # results derived later: derived()
 
     @property
     def n_tokens(self) -> int:
         return len(self.ids)
+
+    def derived(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """``extra[key]``, made by ``make()`` once: a trace is shared by every session on its text, and sessions
+        that ask at the same moment (a class following a push asks 30 times at once) wait for the first one
+        instead of all computing it. An RLock: a derived result may be made from another."""
+        kept = self.extra.get(key)
+        if kept is None:
+            with self.extra.setdefault(_LOCK, threading.RLock()):  # setdefault is atomic: one lock per trace
+                kept = self.extra.get(key)
+                if kept is None:
+                    kept = self.extra[key] = make()
+        return kept
 
     @property
     def truncated(self) -> bool:

@@ -62,12 +62,16 @@ def test_teacher_pushes_and_the_student_follows(app, student):
     teacher.page.get_by_role("button", name="Send this view to the class").click()
     expect(teacher.page.get_by_text("Sent to the class (push 1).")).to_be_visible()
 
-    # the student's page switches by itself (generous functional wait; the fragment polls every second)
+    # the student's page switches by itself: the server's room watcher runs the pushed view in the student's
+    # session (nothing polls in this browser); generous functional wait
     student.page.wait_for_function("() => location.pathname === '/tokens'", timeout=20_000)
     student.wait_for_query(text=TEXT, timeout=20_000)
     student.wait_for_chips()
     expect(student.sidebar_text()).to_have_value(TEXT)
     assert not student.exceptions().count()
+    student.wait_idle()
+    assert "preset" not in student.query()  # the address bar holds the view's own link, ready to share
+    assert student.page.evaluate("() => location.pathname") == "/tokens"  # and it stays there
 
     # predict, then reveal: the teacher asks; the answer box appears in the student's sidebar by itself
     teacher.page.locator('[data-testid="stSidebarNav"] a', has_text="Class").click()
