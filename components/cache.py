@@ -148,7 +148,8 @@ def once_with_spinner(key: Hashable, message: str, make: Callable[[], Any]) -> A
 
 def get_model(model_id: str) -> LoadedModel:
     """The loaded model; raises ModelUnavailable (one sentence) when it can't be loaded here."""
-    _ensure_prepared(model_id)
+    if ("model", model_id) not in _MADE:  # loaded in this process: it was prepared (no files to check each run)
+        _ensure_prepared(model_id)
     return once_with_spinner(("model", model_id), _("Loading {model}...").format(model=get_spec(model_id).label),
                              lambda: _model(model_id))
 
