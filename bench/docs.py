@@ -216,6 +216,69 @@ def generation_threads(n: Numbers) -> str:
             f"{one:.1f} ({n.when()})")
 
 
+PROTO = {  # make load's parts (bench/loadproto.py section names) in the order docs/deploy.md shows them
+    "reading": "load/proto/30_students_reading_4-12s", "back-to-back": "load/proto/30_students_back_to_back",
+    "cold": "load/proto/30_students_cold_open", "generate": "load/proto/30_students_generate_40",
+    "knee": "load/proto/knee_100_students", "replicas": "load/proto/2_replicas_nginx_60_students",
+}
+
+
+def _secs(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f} s"
+
+
+def proto_table(n: Numbers) -> str:
+    """One row per part of `make load` with what a student waited for (protocol students, end to end)."""
+    lines = ["| part | students | p50 / p95 / max, interactions (no generation) | what else | errors · cross-talk | "
+             "peak RSS | server CPU per interaction | load client's CPU |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for part, section in PROTO.items():
+        if section not in n.data["sections"]:
+            continue
+        m = n.meta(section)
+        lat = " / ".join(_secs(m.get(k)) for k in ("interaction_p50_s", "interaction_p95_s", "interaction_max_s"))
+        if part == "reading":
+            other = f"target p95 ≤ 1 s: {'met' if (m['interaction_p95_s'] or 0) <= 1.0 else '**missed**'}"
+        elif part == "cold":
+            other = (f"first page p50 {_secs(m['first_page_p50_s'])}, max {_secs(m['first_page_max_s'])} "
+                     f"(target ≤ 5 s: {'met' if (m['first_page_max_s'] or 99) <= 5.0 else '**missed**'})")
+        elif part == "generate":
+            r = m.get("burst_max_over_alone")
+            other = (f"40 tokens: one alone {_secs(m.get('alone_median_s'))}, the 30 at once done within "
+                     f"{r:.1f} × that (target 2 ×: {'met' if r is not None and r <= 2 else '**missed**'})"
+                     if r is not None else "no generation finished")
+        elif part == "knee":
+            k = m.get("knee_students")
+            steps = ", ".join(f"{b['students']}: {_secs(b['p95_s'])}" for b in m.get("by_step", []))
+            other = (f"p95 passes 1 s at **{k} students**" if k else "p95 stayed within 1 s up to the last step") + \
+                f" (p95 by students active: {steps})"
+        elif part == "replicas":
+            ph = m.get("phases") or []
+            rate = " → ".join(f"{p.get('interactions_per_s', 0):.1f}/s" for p in ph)
+            other = (f"through nginx, 1 → 2 replicas: {rate} (×{m.get('throughput_ratio') or 0:.2f}); "
+                     f"{len(m.get('students_on_two_replicas', []))} students on two replicas")
+        else:
+            other = f"{m.get('interactions_per_s', 0):.1f} interactions/s"
+        lines.append(f"| {part} | {m['students']} | {lat} | {other} | {len(m.get('errors', []))} · "
+                     f"{len(m.get('crosstalk', []))} | {m.get('peak_rss_mb', 0):.0f} MiB | "
+                     f"{m.get('server_cpu_s_per_interaction') or 0:.2f} s | {m.get('client_cpu_fraction') or 0:.1%} |")
+    return "\n" + "\n".join(lines) + f"\n\n({n.when()})\n"
+
+
+def sizing(n: Numbers) -> str:
+    """Replicas for a class of 30 and a course of 300 at reading pace, from the knee of one 2-core process."""
+    m = n.meta(PROTO["knee"])
+    steps = [b for b in m.get("by_step", []) if b.get("p95_s") is not None]
+    ok = [b["students"] for b in steps if b["p95_s"] <= 1.0]
+    per = max(ok) if ok else None
+    if not per:
+        return f"no step of the knee run stayed within 1 s ({n.when()})"
+    bound = "" if m.get("knee_students") else " (at least: p95 stayed within 1 s up to the last step)"
+    return (f"one 2-core process kept p95 within 1 s up to **{per} students** reading 4-12 s between clicks"
+            f"{bound}; so a class of 30 needs {-(-30 // per)} such replica(s) and a course of 300 all at once "
+            f"{-(-300 // per)} ({n.when()})")
+
+
 def class_push(n: Numbers) -> str:
     """Class mode: how long until each student's screen shows a pushed view, one server and two replicas."""
     parts = []
@@ -232,7 +295,7 @@ def class_push(n: Numbers) -> str:
 
 
 BLOCKS: dict[str, Callable[[Numbers], str]] = {
-    "class-push": class_push,
+    "class-push": class_push, "proto-table": proto_table, "sizing": sizing,
     "conversion": conversion, "generation": generation, "generation-threads": generation_threads, "memory": memory,
     "next-token": next_token,
     "bertviz-bytes": bertviz_bytes,

@@ -50,7 +50,8 @@ class Lens:
     final_id: int  # the model's own prediction (arg-max after the last layer)
     final_probs: np.ndarray  # [L+1] probability of final_id after each layer
     final_ranks: np.ndarray  # [L+1] rank of final_id after each layer (0 = top)
-    logits: np.ndarray  # [L+1, V] lens logits
+    # Not the [L+1, V] logits themselves (lens_logits makes them): a Lens is kept on its trace, and 31 rows of
+    # SmolLM2's vocabulary would be 6 MB per trace outside the trace cache's byte budget.
 
     @property
     def n_layers(self) -> int:
@@ -87,4 +88,4 @@ def _logit_lens(lm: Any, trace: Any, k: int, position: int) -> Lens:
     final_probs = probs[:, final_id]  # [L+1]
     final_ranks = (probs > final_probs[:, None]).sum(axis=-1)  # [L+1] tokens strictly more likely
     return Lens(position=position, top_ids=top_ids, top_probs=np.take_along_axis(probs, top_ids, axis=-1),
-                final_id=final_id, final_probs=final_probs, final_ranks=final_ranks, logits=logits)
+                final_id=final_id, final_probs=final_probs, final_ranks=final_ranks)
