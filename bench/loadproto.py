@@ -51,7 +51,6 @@ import random
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -82,16 +81,11 @@ GENERATION = {"generate_run"}
 # ------------------------------------------------------------------------------------ the record
 def machine() -> dict:
     """What the numbers were measured on: commit, CPU model, cores, load average."""
+    from bench.results import git_commit  # results.json itself, written as the parts finish, is not the code
+
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                                timeout=10).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = "unknown", False
-    return {"commit": commit + ("+dirty" if dirty else ""), "cpu_model": cpu, "cpu_count": os.cpu_count(),
+    return {"commit": git_commit(), "cpu_model": cpu, "cpu_count": os.cpu_count(),
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
