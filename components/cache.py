@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Callable, Hashable
 
 import streamlit as st
@@ -132,6 +133,7 @@ def trace_of(lm, text: str) -> Trace:
 
 
 _MADE: set[Hashable] = set()  # what once_with_spinner has made in this process (normally still cached)
+_PREPARED: set[tuple[str, Path]] = set()  # (model id, cache folder) whose converted files get_model has checked
 
 
 def once_with_spinner(key: Hashable, message: str, make: Callable[[], Any]) -> Any:
@@ -148,8 +150,11 @@ def once_with_spinner(key: Hashable, message: str, make: Callable[[], Any]) -> A
 
 def get_model(model_id: str) -> LoadedModel:
     """The loaded model; raises ModelUnavailable (one sentence) when it can't be loaded here."""
-    if ("model", model_id) not in _MADE:  # loaded in this process: it was prepared (no files to check each run)
+    # its converted files are checked once per process and cache folder (a manifest read), not on every call
+    prepared = (model_id, config.from_env().cache_dir)
+    if prepared not in _PREPARED:
         _ensure_prepared(model_id)
+        _PREPARED.add(prepared)
     return once_with_spinner(("model", model_id), _("Loading {model}...").format(model=get_spec(model_id).label),
                              lambda: _model(model_id))
 

@@ -69,6 +69,7 @@ class Watcher:
         self._followers: dict[str, Follower] = {}  # runtime session id -> what it drew
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._store_away_until = 0.0  # a store that did not answer is asked again after RETRY_S, not every tick
 
     def follow(self, session: str, code: str, push: int | None, poll: tuple | None) -> None:
         """A session in room ``code`` drew push ``push`` (None: it does not follow) and poll ``poll``."""
@@ -98,11 +99,18 @@ class Watcher:
         for session, f in self.followers().items():
             by_room.setdefault(f.code, []).append((session, f))
         woken = []
+        if by_room and self.clock() < self._store_away_until:
+            return woken
         for code, members in by_room.items():
             try:
                 state = room_state(self._store(), code)
-            except (cs.ClassError, cs.StoreUnavailable):
-                continue  # each session's own run says why (an expired room, a store away)
+            except cs.StoreUnavailable:
+                # every room is on the same store: wait before the next try (a connect to a host that does not
+                # answer can take its whole timeout); each session's own run tells its student why
+                self._store_away_until = self.clock() + RETRY_S
+                break
+            except cs.ClassError:
+                continue  # an expired room: the session's own run says so
             now = self.clock()
             for session, f in members:
                 if not stale(f, state) or (f.woken == state and now - f.woken_at < RETRY_S):

@@ -66,12 +66,14 @@ def _watcher(url: str) -> class_watch.Watcher:
 
 
 def _runtime_session() -> str | None:
-    """The Streamlit session id of this run, when a real server runs it (AppTest has no server to wake it)."""
+    """The Streamlit session id of this run, when a real server runs it. AppTest installs a MagicMock(spec=Runtime)
+    as the runtime (it passes isinstance and has no sessions to wake), hence the exact type."""
     from streamlit import runtime
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     ctx = get_script_run_ctx()
-    return ctx.session_id if ctx is not None and runtime.exists() else None
+    real = runtime.exists() and type(runtime.get_instance()) is runtime.Runtime
+    return ctx.session_id if ctx is not None and real else None
 
 
 def _watch(code: str) -> None:

@@ -157,12 +157,16 @@ def test_an_expired_room(room, store_url):
 
 
 def test_store_down_is_one_sentence_and_the_app_keeps_working(room, monkeypatch):
+    from components import class_watch
     from tests.redis_server import free_port
 
+    watched = []  # AppTest's runtime is a MagicMock with no session to wake: no watcher thread may start
+    monkeypatch.setattr(class_watch.Watcher, "follow", lambda self, *a: watched.append(a))
     store, code, token = room
     at = run_page(PAGE, room=code)
     next(b for b in at.button if b.label == "Join").click().run()
     assert at.session_state["class_room"] == code
+    assert watched == []
     monkeypatch.setenv(cs.STORE_ENV, f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     at.run()
     assert not at.exception

@@ -86,9 +86,21 @@ def test_an_expired_room_or_a_store_away_wakes_nobody_and_does_not_raise(lesson,
     w.follow("b", "ZZZZZZ", 0, None)  # a room that does not exist
     store.push(code, token, "/tokens?text=hi")
     assert w.tick() == ["a"]
-    away = cw.Watcher(lambda: (_ for _ in ()).throw(cs.StoreUnavailable("down")), lambda s, p: True, every=3600)
+    asked = []
+
+    def store_away():
+        asked.append(1)
+        raise cs.StoreUnavailable("down")
+
+    clock = Clock()
+    away = cw.Watcher(store_away, lambda s, p: True, every=3600, clock=clock)
     away.follow("a", code, 0, None)
-    assert away.tick() == []
+    away.follow("b", "ZZZZZZ", 0, None)
+    assert away.tick() == [] and len(asked) == 1  # one failed read stops the tick: all rooms share the store
+    clock.t += cw.RETRY_S / 2
+    assert away.tick() == [] and len(asked) == 1  # not asked again at once
+    clock.t += cw.RETRY_S / 2
+    assert away.tick() == [] and len(asked) == 2
 
 
 def test_leaving_stops_the_wakes_and_the_thread_starts_with_the_first_follower(lesson):
