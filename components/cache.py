@@ -273,18 +273,14 @@ def get_head_stats(model_id: str, text: str) -> dict:
 
 @st.cache_resource(show_spinner=False, max_entries=16, ttl=3600)
 def _order_demo(model_id: str, text: str):
-    from models.positions import hidden_states_without_positions
-    from models.similarity import order_demo, reverse_words
+    from models.positions import reversal_demo
 
-    lm = _model(model_id)
-    a, b = _trace(model_id, text), _trace(model_id, reverse_words(text))
-    order_demo(a, b)  # no word to compare: ValueError before the two extra forward passes
-    return order_demo(a, b, hidden_states_without_positions(lm, a.ids), hidden_states_without_positions(lm, b.ids))
+    return reversal_demo(_model(model_id), _trace(model_id, text))
 
 
 def get_order_demo(model_id: str, text: str):
-    """The text against its word reversal, with and without the model's positions (models.similarity.order_demo):
-    two cached traces plus two forward passes with positions switched off. ValueError when no word matches."""
+    """The text against its word reversal, with and without the model's positions (models.positions.reversal_demo):
+    the text's cached trace plus one forward pass of three rows. NoSharedWord when no word matches."""
     get_model(model_id)
     return _order_demo(model_id, text)
 

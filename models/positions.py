@@ -6,12 +6,16 @@ formula of "Attention is all you need" is computed for comparison only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import i18n
 from i18n import N_, _
 from models.loading import LoadedModel
+
+if TYPE_CHECKING:
+    from models.similarity import OrderDemo
 
 
 class NoPositionModule(i18n.Error, ValueError):
@@ -117,41 +121,87 @@ def rope_relative_demo(lm: LoadedModel, q: np.ndarray, k: np.ndarray, starts=(32
 
 def hidden_states_without_positions(lm: LoadedModel, ids: np.ndarray) -> np.ndarray:
     """[L+1, T, d] the model's own hidden states for ``ids`` with its position information switched off and
-    nothing else changed (same weights, same causal mask for a decoder):
+    nothing else changed (same weights, same causal mask for a decoder): ``hidden_states_of`` with one row."""
+    return hidden_states_of(lm, [(ids, False)])[0]
 
-    * RoPE: every position id is 0, so every query and key is rotated by angle 0 (cos 1, sin 0), i.e. not at all.
-      The ids go to the stock forward as ``position_ids``; the weights are not touched. The attention mask is
-      passed explicitly: without one, transformers reads position ids that do not count up as several packed
-      sequences and would give every token a sequence of its own (no causal mask left to compare).
-    * a learned or fixed (sinusoidal) position table: a forward hook on the position-embedding module returns
-      zeros, so the first block reads the token (+ token type) embedding without a position vector; the hook is
-      removed in ``finally``. The model lock is held: other sessions' forwards wait rather than see the hook.
+
+def hidden_states_of(lm: LoadedModel, rows: list[tuple[np.ndarray, bool]]) -> list[np.ndarray]:
+    """[L+1, T_r, d] for each row ``(ids, positions on)``, from ONE forward pass of the rows as a batch: on this
+    CPU a short text's forward costs reading the weights once, so three rows cost about what one does. The rows
+    are right-padded and the pads masked out (a pad is a later key, so a decoder's causal mask hides it anyway;
+    an encoder's attention mask does); each row's numbers are its own forward's to float32 rounding (within
+    1e-5 of the layer's largest value: a batch's matmuls add in another order; tested).
+
+    Positions off, nothing else changed:
+
+    * RoPE: the row's position ids are all 0, so every query and key is rotated by angle 0 (cos 1, sin 0), i.e.
+      not at all. The ids go to the stock forward as ``position_ids``; the weights are not touched. The attention
+      mask is passed explicitly: without one, transformers reads position ids that do not count up as several
+      packed sequences and would give every token a sequence of its own (no causal mask left to compare).
+    * a learned or fixed (sinusoidal) position table: a forward hook on the position-embedding module zeroes the
+      row's position vectors, so the first block reads the token (+ token type) embedding without them; the hook
+      is removed in ``finally``. The model lock is held: other sessions' forwards wait rather than see the hook.
     """
     import torch
 
     from models.trace import _position_module, raw_last_layer, with_raw_last_layer
 
-    ids_t = torch.from_numpy(np.array(ids, dtype=np.int64))[None]  # [1, T] (a writable copy)
-    kwargs = dict(input_ids=ids_t, attention_mask=torch.ones_like(ids_t), output_hidden_states=True,
-                  return_dict=True)
+    B, T = len(rows), max(len(ids) for ids, _on in rows)
+    ids_t = torch.zeros(B, T, dtype=torch.long)  # [B, T] pads: id 0, masked out
+    mask = torch.zeros(B, T, dtype=torch.long)
+    for r, (ids, _on) in enumerate(rows):
+        ids_t[r, :len(ids)] = torch.from_numpy(np.array(ids, dtype=np.int64))
+        mask[r, :len(ids)] = 1
+    off = torch.tensor([not on for _ids, on in rows])  # [B]
+    kwargs = dict(input_ids=ids_t, attention_mask=mask, output_hidden_states=True, return_dict=True)
     if lm.spec.head == "causal-lm":
         kwargs["logits_to_keep"] = 1  # the logits are not used
     handles = []
+
+    def zero_off_rows(_module, _inputs, output):  # [1 or B, T, d] -> [B, T, d], the rows with positions off zero
+        out = output.expand(B, *output.shape[1:]).clone()
+        out[off] = 0
+        return out
+
     with lm.lock, torch.inference_mode(), raw_last_layer(lm.model) as last:
         if lm.facts.positions == "rope":
-            kwargs["position_ids"] = torch.zeros_like(ids_t)
-        else:
+            kwargs["position_ids"] = torch.arange(T).expand(B, T) * (~off).long()[:, None]  # [B, T]
+        elif bool(off.any()):
             module = _position_module(lm.model)
             if module is None:
                 raise NoPositionModule(N_("{model} has no position-embedding module that can be switched off."),
                                        model=lm.spec.label)
-            handles.append(module.register_forward_hook(lambda _m, _inputs, output: torch.zeros_like(output)))
+            handles.append(module.register_forward_hook(zero_off_rows))
         try:
             out = lm.model(**kwargs)
         finally:
             for h in handles:
                 h.remove()
-    return with_raw_last_layer(torch.stack(out.hidden_states), last)[:, 0].float().numpy()  # [L+1, T, d]
+    hidden = with_raw_last_layer(torch.stack(out.hidden_states), last)  # [L+1, B, T, d]
+    return [hidden[:, r, :len(ids)].float().numpy() for r, (ids, _on) in enumerate(rows)]
+
+
+def reversal_demo(lm: LoadedModel, a) -> OrderDemo:
+    """The order demo for the text of trace ``a``: its word reversal as the model is, and both texts with the
+    positions off (models.similarity.order_demo), from one batched forward of those three rows: the reversal needs
+    no trace of its own (no attention weights are shown for it). NoSharedWord (no word to compare) comes before
+    the forward pass; NoTokens when the reversal has no token."""
+    import torch
+
+    from models import similarity as sim
+    from models.trace import analysed
+
+    text_b = sim.reverse_words(a.text)
+    enc = analysed(lm, text_b)
+    with lm.tokenizer_lock:
+        tokens = lm.tokenizer.convert_ids_to_tokens(enc.ids.tolist())
+    b = sim.TextStates(text_b, tokens, enc.ids, enc.offsets, enc.special)
+    sim.match_words(a, b)
+    with_b, off_a, off_b = hidden_states_of(lm, [(enc.ids, True), (a.ids, False), (enc.ids, False)])
+    with torch.inference_mode():  # the module's forward, not a call: no other session's capture hook fires
+        rows = lm.model.get_input_embeddings().forward(torch.from_numpy(np.array(enc.ids, dtype=np.int64)))
+    b = sim.TextStates(text_b, tokens, enc.ids, enc.offsets, enc.special, rows.float().numpy(), with_b)
+    return sim.order_demo(a, b, off_a, off_b)
 
 
 def first_layer_qk(lm: LoadedModel, trace, query_pos: int, key_pos: int, head: int = 0):

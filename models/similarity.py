@@ -308,14 +308,25 @@ class OrderDemo:
     without_positions: np.ndarray | None  # [L+1] the same with the model's positions switched off
 
 
-def order_demo(trace_a, trace_b, without_a: np.ndarray | None = None,
-               without_b: np.ndarray | None = None) -> OrderDemo:
-    """Compare a text (``trace_a``) with its word reversal (``trace_b``, text ``reverse_words(trace_a.text)``).
+@dataclass(frozen=True)
+class TextStates:
+    """What ``order_demo`` reads of a text: its tokens and, for the comparison, its token embeddings and hidden
+    states. A Trace has all of these; the word reversal of the order demo is made of these alone
+    (models.positions.reversal_demo: no attention weights are needed for it)."""
 
-    ``without_a``/``without_b`` are the two texts' hidden states [L+1, T, d] with positions switched off
-    (models.positions.hidden_states_without_positions); when given, the same mean cosine is computed on them."""
-    from collections import Counter
+    text: str
+    tokens: list[str]
+    ids: np.ndarray  # [T]
+    offsets: np.ndarray  # [T, 2]
+    special: np.ndarray  # [T]
+    token_embeddings: np.ndarray | None = None  # [T, d]
+    hidden_states: np.ndarray | None = None  # [L+1, T, d]
 
+
+def match_words(trace_a, trace_b) -> tuple[list[tuple[int, int]], list[tuple[str, list[str], list[str]]], int]:
+    """(matched token positions (in a, in b), the words left out with their tokens in a and in b, words in a) for
+    a text and its word reversal: word k of a with word n + 1 - k of b, token by token, when that word is the same
+    token ids in both (see OrderDemo). Reads the tokens only. NoSharedWord when nothing matches."""
     words_a, words_b = trace_a.text.split(), trace_b.text.split()
     if words_b != words_a[::-1]:
         raise ValueError("the second text is not the first one's words in reverse order")
@@ -335,6 +346,19 @@ def order_demo(trace_a, trace_b, without_a: np.ndarray | None = None,
             left_out.append((words_a[k], [trace_a.tokens[i] for i in pa], [trace_b.tokens[j] for j in pb]))
     if not pairs:
         raise NoSharedWord(N_("The text and its word reversal share no word made of the same tokens."))
+    return pairs, left_out, n
+
+
+def order_demo(trace_a, trace_b, without_a: np.ndarray | None = None,
+               without_b: np.ndarray | None = None) -> OrderDemo:
+    """Compare a text (``trace_a``) with its word reversal (``trace_b``, text ``reverse_words(trace_a.text)``; a
+    Trace or a TextStates).
+
+    ``without_a``/``without_b`` are the two texts' hidden states [L+1, T, d] with positions switched off
+    (models.positions.hidden_states_without_positions); when given, the same mean cosine is computed on them."""
+    from collections import Counter
+
+    pairs, left_out, n = match_words(trace_a, trace_b)
     ca, cb = Counter(trace_a.ids.tolist()), Counter(trace_b.ids.tolist())
     name = dict(zip(trace_a.ids.tolist(), trace_a.tokens)) | dict(zip(trace_b.ids.tolist(), trace_b.tokens))
     only_a = [name[i] for i in sorted((ca - cb).elements(), key=trace_a.ids.tolist().index)]

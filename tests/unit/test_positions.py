@@ -225,6 +225,63 @@ def test_positions_off_on_tiny_models_equals_zeroed_position_weights(tiny_gpt2, 
             np.testing.assert_allclose(a.hidden_states[0], a.token_embeddings + a.position_embeddings, atol=1e-5)
 
 
+def _as_lm(tiny, family, head):
+    from models.loading import load
+    from models.registry import ModelSpec
+
+    return load(ModelSpec(id=f"tiny-{family}", label="Tiny", family=family, source="local", path=str(tiny.dir),
+                          head=head))
+
+
+@pytest.mark.parametrize("which", ["smollm2", "minilm", "tiny_gpt2", "tiny_bert"])
+def test_batched_rows_are_each_rows_own_forward(which, request):
+    """hidden_states_of runs rows of different lengths (right-padded) with positions on and off in ONE forward;
+    each row equals the row's own forward alone (the trace's hidden states, the one-row run with positions off)."""
+    lm = request.getfixturevalue(which)
+    if which.startswith("tiny"):
+        lm = _as_lm(lm, *(("decoder", "causal-lm") if which == "tiny_gpt2" else ("encoder", "masked-lm")))
+    long, short = compute_trace(lm, "the cat saw a dog near the old red barn"), compute_trace(lm, "a red barn")
+    assert long.n_tokens > short.n_tokens  # the short rows are padded
+    rows = [(short.ids, True), (long.ids, False), (short.ids, False), (long.ids, True)]
+    got = pos.hidden_states_of(lm, rows)
+    assert [g.shape for g in got] == [tr.hidden_states.shape for tr in (short, long, short, long)]
+
+    def same(x, ref):  # float32 rounding of a batched matmul: relative to each layer's largest value (SmolLM2's
+        # first token reaches ~2.7e4 in the last layers, where one rounding step is ~2e-3)
+        scale = np.abs(ref).max(axis=(1, 2), keepdims=True)
+        assert np.all(np.abs(x - ref) <= 1e-5 * scale + 1e-6), float((np.abs(x - ref) / scale).max())
+
+    same(got[0], short.hidden_states)
+    same(got[3], long.hidden_states)
+    same(got[1], pos.hidden_states_without_positions(lm, long.ids))
+    same(got[2], pos.hidden_states_without_positions(lm, short.ids))
+    if lm.facts.n_layers:
+        assert not np.allclose(got[0][-1], got[2][-1], atol=1e-3)  # the positions really are off in row 2 only
+
+
+@pytest.mark.parametrize("which", ["smollm2", "minilm", "tiny_gpt2"])
+def test_reversal_demo_is_the_demo_of_two_traces(which, request):
+    """The page's order demo (one batched forward, no trace of the reversal) equals the demo computed from the
+    reversal's own trace and separate forwards with positions off."""
+    lm = request.getfixturevalue(which)
+    if which == "tiny_gpt2":
+        lm = _as_lm(lm, "decoder", "causal-lm")
+    a, b, ref = demo_with_and_without(lm, "the old cat chased the little dog across the wide street")
+    got = pos.reversal_demo(lm, a)
+    assert (got.pairs, got.shared, got.left_out, got.only_a, got.only_b, got.words, got.same_multiset) == \
+        (ref.pairs, ref.shared, ref.left_out, ref.only_a, ref.only_b, ref.words, ref.same_multiset)
+    np.testing.assert_array_equal(got.static, ref.static)  # the same embedding rows
+    np.testing.assert_allclose(got.per_layer, ref.per_layer, atol=1e-5)
+    np.testing.assert_allclose(got.without_positions, ref.without_positions, atol=1e-5)
+
+
+def test_reversal_demo_without_a_shared_word_stops_before_the_forward(smollm2, monkeypatch):
+    a = compute_trace(smollm2, "Tim life")  # reversed: "life Tim": other tokens ("ĠTim", "life") for both words
+    monkeypatch.setattr(pos, "hidden_states_of", lambda *_a: pytest.fail("no forward pass for nothing to compare"))
+    with pytest.raises(sim.NoSharedWord):
+        pos.reversal_demo(smollm2, a)
+
+
 def test_layer0_kind_is_what_hidden_states_0_is(smollm2, minilm):
     assert pos.layer0_kind(smollm2) == "token"
     tr = compute_trace(smollm2, TIM)
