@@ -63,6 +63,11 @@ log = logging.getLogger(__name__)
 BLOCKED_ROWS = 8  # oneDNN chooses the blocked copy's layout for this many rows (any number works)
 SPLIT_ROWS = 4  # a step of this many rows or more runs in two halves, one core each (Engine._step)
 PREFILL_TOKENS = 1024  # prompt tokens packed into one prefill pass (a 512-token prompt always fits)
+# The engine's threads run at this nice value (Linux: per thread). A stream is many short steps and a student
+# reads it as it comes, while a page run is one wait the student watches; page runs and streams share the cores,
+# so the page runs go first. The decode step runs as TorchScript without the GIL, so a step that waits for a core
+# holds no lock a page run needs. bench/loadproto.py's reading profile measures the effect.
+ENGINE_NICE = 10
 
 
 class EngineClosed(i18n.Error, RuntimeError):
@@ -185,6 +190,20 @@ class KVCache:
     def release(self) -> None:
         self.k = self.v = torch.empty(0)
         self.rows = self.length = 0
+
+
+def _yield_to_pages() -> None:
+    """This thread at ENGINE_NICE (where the OS allows it: lowering one's own priority always is on Linux)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ENGINE_NICE)
+    except (AttributeError, OSError):  # not Linux: the same engine, without the priority
+        pass
+
+
+def _helper(n: int) -> None:
+    """A pool thread's start: lower priority, ``n`` torch threads."""
+    _yield_to_pages()
+    _threads(n)
 
 
 def _threads(n: int) -> None:
@@ -499,6 +518,7 @@ class Engine:
 
     # ------------------------------------------------------------------ worker
     def _loop(self) -> None:
+        _yield_to_pages()  # before its first op: the OpenMP threads it starts inherit the priority
         torch.set_grad_enabled(False)
         while True:
             with self._cv:
@@ -658,7 +678,7 @@ class Engine:
             # one torch thread each, set before their first op: a helper that ran an op on the default two threads
             # would keep an OpenMP team for good and slow every later step of the worker (docs/generation.md)
             self._pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="engine-helper",
-                                            initializer=_threads, initargs=(1,))
+                                            initializer=_helper, initargs=(1,))
         return self._pool
 
     def _draw(self, todo: dict[int, tuple[torch.Tensor, torch.Generator]],

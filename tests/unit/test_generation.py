@@ -480,3 +480,21 @@ def test_a_failing_first_step_finishes_the_request_and_the_engine_goes_on(tiny, 
     monkeypatch.undo()
     ok = e.submit(ids, Settings(greedy=False, max_new_tokens=3, **SAMPLE)).result(timeout=60)
     assert ok.state == "done" and len(ok.steps) == 3
+
+
+def test_the_engines_threads_yield_the_cores_to_page_runs(engine, smollm2):
+    """The loop thread and the helper pool run at ENGINE_NICE (Linux): page runs, which a student waits for
+    whole, go first; this test's own thread keeps its priority."""
+    import os
+
+    from serving import engine as eng
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    reqs = [engine.submit(ids_of(smollm2, p), Settings(greedy=False, max_new_tokens=4, seed=s, **SAMPLE)) for s, p in
+            enumerate(PROMPTS)]  # several sampled rows: the draws go to the helper threads
+    for r in reqs:
+        r.result(timeout=120)
+    threads = [engine._thread, *getattr(engine._pool, "_threads", ())]
+    assert len(threads) >= 2 and all(t.native_id for t in threads)
+    assert {os.getpriority(os.PRIO_PROCESS, t.native_id) for t in threads} == {eng.ENGINE_NICE}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine < eng.ENGINE_NICE
