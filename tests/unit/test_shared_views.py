@@ -12,6 +12,15 @@ import plotly.graph_objects as go
 from models.trace import Trace
 
 
+def at_once(target, n: int) -> None:
+    """``n`` threads running ``target`` (each waits on the test's start event), all joined."""
+    threads = [threading.Thread(target=target) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def _trace() -> Trace:
     z = np.zeros((1, 1), dtype=np.float32)
     return Trace(model_id="m", text="t", tokens=["t"], ids=np.array([1]), offsets=np.zeros((1, 2), dtype=int),
@@ -33,11 +42,7 @@ def test_derived_is_made_once_when_many_ask_at_once():
         start.wait()
         got.append(trace.derived("thing", make))
 
-    threads = [threading.Thread(target=ask) for _ in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(ask, 12)
     assert len(calls) == 1
     assert len(got) == 12 and all(g is got[0] for g in got)
 
@@ -96,11 +101,7 @@ def test_a_component_is_declared_once_per_server_even_from_many_threads(monkeypa
         start.wait()
         assert ar.declared_once("x", declare) == "component"
 
-    threads = [threading.Thread(target=use) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(use, 8)
     assert len(calls) == 1
 
 
