@@ -9,7 +9,7 @@ from components import attention_redraw as ar
 from components import multihead_plots as mp
 from components import present, state
 from components.lead import lead
-from components.cache import get_head_stats, get_model, get_qkv, trace_or_stop
+from components.cache import get_head_stats, get_model, get_qkv, shared, trace_or_stop
 from components.glossary import glossary_link as g
 from components.plots import chart_config
 from components.widgets import csv_download, md_literal, piece_label, show_chart, visible
@@ -135,9 +135,13 @@ with state.bound(PARAMS, scope=SCOPE, fix=_fit_model) as b:
     def heads_mix() -> None:
         """How a layer's heads become one vector per token: concatenation and W^O, with the loaded model's shapes
         (H, d_head, n_kv, d_model from its facts; W^O's shape, name and bias from the module itself)."""
-        proj = att.output_projection(lm.model, 0)
+        def wo() -> tuple[att.OutputProjection, bool]:  # W^O of the first block, and whether all share its shape
+            first = att.output_projection(lm.model, 0)
+            return first, all(att.output_projection_shape(lm.model, i) == first.weight.shape for i in range(L))
+
+        # the module walk and the diagram depend on the model (and T) only: made once per process, not per run
+        proj, every = shared(("attention-wo", lm.spec.id), wo)
         rows, cols = proj.weight.shape
-        every = all(att.output_projection_shape(lm.model, i) == (rows, cols) for i in range(L))
         with st.expander(_("How the {heads} heads are combined: concatenation and the output projection W^O").format(
                 heads=H)):
             text_ = _("Each head writes a T × d_head matrix ({t} × {dh}): for every token, its attention weights times "
@@ -164,11 +168,11 @@ with state.bound(PARAMS, scope=SCOPE, fix=_fit_model) as b:
                     groups="; ".join(f"kv {nb.number(j)} ← {', '.join(str(nb.number(h)) for h in qs)}"
                                      for j, qs in enumerate(groups)))
             st.markdown(text_)
-            show_chart(mp.heads_concat_diagram(
+            show_chart(shared(("attention-heads-concat", lm.spec.id, T), lambda: mp.heads_concat_diagram(
                 n_tokens=T, n_heads=H, d_head=DH, d_model=facts.d_model, wo_shape=(rows, cols), wo_name=proj.name,
                 title=_("How the {heads} heads of a layer are combined · {model}").format(heads=H, model=lm.spec.label),
                 kv_groups=att.kv_groups(lm.model.config) if facts.gqa else None, bias=proj.bias is not None,
-                post_norm=proj.post_norm), "attention-heads-concat")
+                post_norm=proj.post_norm)), "attention-heads-concat")
 
 
     heads_mix()

@@ -124,3 +124,21 @@ def test_heads_combined_in_chinese():
     assert "9 个头" in box.label
     md = " ".join(m.value for m in box.markdown)
     assert "`self_attn.o_proj`" in md and "576 × 576" in md and "kv 1 ← 1, 2, 3" in md
+
+
+def test_heads_combined_is_made_once_per_model_and_length(monkeypatch, smollm2):
+    """W^O's facts come from a walk over the model's modules and the diagram from many plotly shapes: both depend
+    on the model (and the diagram on T) only, so a second student's text does not make them again; another length
+    gets its own diagram with its own T."""
+    from models import attention as att
+
+    walks = []
+    real = att.output_projection
+    monkeypatch.setattr(att, "output_projection", lambda *a: walks.append(a) or real(*a))
+    run_page(model="smollm2-135m", text="the W^O walk is made once for a model")
+    before = len(walks)
+    at = run_page(model="smollm2-135m", text="and not again for another text of the same model!")
+    assert len(walks) == before  # the second run walked nothing
+    T = len(compute_trace(smollm2, "and not again for another text of the same model!").ids)
+    fig = next(fig for title, fig in charts(at).items() if title.startswith("How the 9 heads of a layer"))
+    assert any(f"T × d_head = {T} × 64" in a["text"] for a in fig["layout"]["annotations"])
