@@ -21,7 +21,7 @@ from models import similarity as sim
 SAME = 1e-4  # a curve within this of 1 at every layer "stays at 1" (float32 rounding is ~1e-6)
 CLOSE = 0.02  # two curves closer than this at a layer "barely differ" there
 MAX_LISTED = 8  # left-out words named in a caption
-MAX_DEMO_WORDS = 40  # a longer sidebar text is not reversed: the demo costs 2 traces + 2 forward passes per text
+MAX_DEMO_WORDS = 40  # a longer sidebar text is not reversed: the demo costs the text's trace + one forward of 3 rows
 
 
 def family_truth(lm) -> str:

@@ -158,8 +158,8 @@ def hidden_states_of(lm: LoadedModel, rows: list[tuple[np.ndarray, bool]]) -> li
         kwargs["logits_to_keep"] = 1  # the logits are not used
     handles = []
 
-    def zero_off_rows(_module, _inputs, output):  # [1 or B, T, d] -> [B, T, d], the rows with positions off zero
-        out = output.expand(B, *output.shape[1:]).clone()
+    def zero_off_rows(_module, _inputs, output):  # [T, d], [1, T, d] or [B, T, d] -> [B, T, d], off rows zero
+        out = (output if output.dim() == 3 else output.unsqueeze(0)).expand(B, -1, -1).clone()
         out[off] = 0
         return out
 

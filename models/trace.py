@@ -105,7 +105,7 @@ def raw_last_layer(model: Any) -> Iterator[dict]:
 
 
 def with_raw_last_layer(hidden_states: Any, captured: dict) -> Any:
-    """torch [L+1, 1, T, d] stacked ``output_hidden_states`` with the last entry replaced by the block's raw
+    """torch [L+1, B, T, d] stacked ``output_hidden_states`` with the last entry replaced by the block's raw
     output captured by ``raw_last_layer`` (unchanged for models without a final norm)."""
     if "last" in captured:
         hidden_states = hidden_states.clone()

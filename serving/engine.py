@@ -41,6 +41,7 @@ import itertools
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -193,10 +194,15 @@ class KVCache:
 
 
 def _yield_to_pages() -> None:
-    """This thread at ENGINE_NICE (where the OS allows it: lowering one's own priority always is on Linux)."""
+    """This thread at ENGINE_NICE, or lower if the process already runs lower (never raised: with CAP_SYS_NICE an
+    absolute 10 would put the engine above pages of a process started at nice 15). Linux only, where a thread's
+    native id is what setpriority takes; elsewhere the same engine runs without it."""
+    if sys.platform != "linux":
+        return
+    tid = threading.get_native_id()
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ENGINE_NICE)
-    except (AttributeError, OSError):  # not Linux: the same engine, without the priority
+        os.setpriority(os.PRIO_PROCESS, tid, max(ENGINE_NICE, os.getpriority(os.PRIO_PROCESS, tid)))
+    except OSError:  # not allowed here: the same engine, without the priority
         pass
 
 

@@ -490,11 +490,12 @@ def test_the_engines_threads_yield_the_cores_to_page_runs(engine, smollm2):
     from serving import engine as eng
 
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    expected = max(eng.ENGINE_NICE, mine)  # lowered, never raised
     reqs = [engine.submit(ids_of(smollm2, p), Settings(greedy=False, max_new_tokens=4, seed=s, **SAMPLE)) for s, p in
             enumerate(PROMPTS)]  # several sampled rows: the draws go to the helper threads
     for r in reqs:
         r.result(timeout=120)
-    threads = [engine._thread, *getattr(engine._pool, "_threads", ())]
-    assert len(threads) >= 2 and all(t.native_id for t in threads)
-    assert {os.getpriority(os.PRIO_PROCESS, t.native_id) for t in threads} == {eng.ENGINE_NICE}
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine < eng.ENGINE_NICE
+    threads = [engine._thread, *getattr(engine._pool, "_threads", ())]  # no pool on one core
+    assert (len(threads) >= 2) == (os.cpu_count() > 1) and all(t.native_id for t in threads)
+    assert {os.getpriority(os.PRIO_PROCESS, t.native_id) for t in threads} == {expected}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller keeps its own

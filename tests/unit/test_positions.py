@@ -259,6 +259,22 @@ def test_batched_rows_are_each_rows_own_forward(which, request):
         assert not np.allclose(got[0][-1], got[2][-1], atol=1e-3)  # the positions really are off in row 2 only
 
 
+def test_positions_off_for_a_table_that_gives_no_batch_dimension(tiny_gpt2):
+    """Some position modules (Marian's, Pegasus's) return [T, d], not [1, T, d]: the rows are still switched
+    off one by one. Here GPT-2's wpe is made to answer [T, d] by a hook that runs before the app's."""
+    lm = _as_lm(tiny_gpt2, "decoder", "causal-lm")
+    long, short = compute_trace(lm, "the cat saw a dog near the old red barn"), compute_trace(lm, "a red barn")
+    rows = [(short.ids, True), (long.ids, False), (short.ids, False)]
+    ref = pos.hidden_states_of(lm, rows)
+    handle = lm.model.transformer.wpe.register_forward_hook(lambda _m, _i, out: out[0])  # [1, T, d] -> [T, d]
+    try:
+        got = pos.hidden_states_of(lm, rows)
+    finally:
+        handle.remove()
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r, atol=1e-6)
+
+
 @pytest.mark.parametrize("which", ["smollm2", "minilm", "tiny_gpt2"])
 def test_reversal_demo_is_the_demo_of_two_traces(which, request):
     """The page's order demo (one batched forward, no trace of the reversal) equals the demo computed from the

@@ -13,12 +13,23 @@ from models.trace import Trace
 
 
 def at_once(target, n: int) -> None:
-    """``n`` threads running ``target`` (each waits on the test's start event), all joined."""
-    threads = [threading.Thread(target=target) for _ in range(n)]
+    """``n`` threads running ``target`` (each waits on the test's barrier), all joined; the first exception a
+    thread raised (an assert in ``target``) is raised here, where it fails the test."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            target()
+        except BaseException as e:  # noqa: BLE001 (handed to the test's thread)
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise errors[0]
 
 
 def _trace() -> Trace:
