@@ -5,7 +5,7 @@ formula of "Attention is all you need" is computed for comparison only.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -186,10 +186,8 @@ def reversal_demo(lm: LoadedModel, a) -> OrderDemo:
     positions off (models.similarity.order_demo), from one batched forward of those three rows: the reversal needs
     no trace of its own (no attention weights are shown for it). NoSharedWord (no word to compare) comes before
     the forward pass; NoTokens when the reversal has no token."""
-    import torch
-
     from models import similarity as sim
-    from models.trace import analysed
+    from models.trace import analysed, token_embeddings
 
     text_b = sim.reverse_words(a.text)
     enc = analysed(lm, text_b)
@@ -198,9 +196,7 @@ def reversal_demo(lm: LoadedModel, a) -> OrderDemo:
     b = sim.TextStates(text_b, tokens, enc.ids, enc.offsets, enc.special)
     sim.match_words(a, b)
     with_b, off_a, off_b = hidden_states_of(lm, [(enc.ids, True), (a.ids, False), (enc.ids, False)])
-    with torch.inference_mode():  # the module's forward, not a call: no other session's capture hook fires
-        rows = lm.model.get_input_embeddings().forward(torch.from_numpy(np.array(enc.ids, dtype=np.int64)))
-    b = sim.TextStates(text_b, tokens, enc.ids, enc.offsets, enc.special, rows.float().numpy(), with_b)
+    b = replace(b, token_embeddings=token_embeddings(lm, enc.ids), hidden_states=with_b)
     return sim.order_demo(a, b, off_a, off_b)
 
 

@@ -129,15 +129,21 @@ def analysed(lm: LoadedModel, text: str, max_tokens: int = MAX_TOKENS) -> Encodi
     return enc
 
 
-def token_embedding(lm: LoadedModel, token_id: int) -> np.ndarray:
-    """[d] what the input embedding layer gives this id (a trace's ``token_embeddings`` row for it). Its
+def token_embeddings(lm: LoadedModel, ids) -> np.ndarray:
+    """[T, d] what the input embedding layer gives these ids (a trace's ``token_embeddings`` rows for them). Its
     ``forward`` is called directly, not the module: this runs without ``lm.lock``, and a trace being computed in
     another session has a capture hook on that module, which a module call would fire (its token embeddings
-    would become this one row)."""
+    would become these rows)."""
     import torch
 
     with torch.inference_mode():
-        return lm.model.get_input_embeddings().forward(torch.tensor([int(token_id)]))[0].float().numpy()
+        return lm.model.get_input_embeddings().forward(
+            torch.from_numpy(np.array(ids, dtype=np.int64))).float().numpy()
+
+
+def token_embedding(lm: LoadedModel, token_id: int) -> np.ndarray:
+    """[d] ``token_embeddings`` of one id."""
+    return token_embeddings(lm, [int(token_id)])[0]
 
 
 def compute_trace(lm: LoadedModel, text: str, max_tokens: int = MAX_TOKENS) -> Trace:

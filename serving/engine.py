@@ -67,7 +67,7 @@ PREFILL_TOKENS = 1024  # prompt tokens packed into one prefill pass (a 512-token
 # The engine's threads run at this nice value (Linux: per thread). A stream is many short steps and a student
 # reads it as it comes, while a page run is one wait the student watches; page runs and streams share the cores,
 # so the page runs go first. The decode step runs as TorchScript without the GIL, so a step that waits for a core
-# holds no lock a page run needs. bench/loadproto.py's reading profile measures the effect.
+# holds no lock a page run needs.
 ENGINE_NICE = 10
 
 
