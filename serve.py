@@ -84,6 +84,24 @@ def warm(t0: float) -> None:
     gc.freeze()
 
 
+def serve_frontend_from_memory() -> None:
+    """Put serving.static_assets in front of the app Streamlit builds: its frontend files answered from memory,
+    gzipped once (that module says why). Streamlit 1.67 builds its Starlette app in one factory that its server
+    looks up when it starts; tests/unit/test_static_assets.py fails if that hook point moves in another release."""
+    from streamlit import config as st_config
+    from streamlit.file_util import get_static_dir
+    from streamlit.web.server.starlette import starlette_server
+
+    from serving.static_assets import StaticAssets
+
+    build = starlette_server.create_starlette_app
+
+    def create(runtime):
+        return StaticAssets(build(runtime), get_static_dir(), st_config.get_option("server.baseUrlPath") or "")
+
+    starlette_server.create_starlette_app = create
+
+
 def main() -> None:
     args = sys.argv[1:]
     local = take_local_models(args)
@@ -118,6 +136,7 @@ def main() -> None:
     # busy page threads it would wait that interval hundreds of times: a 1 ms interval bounds the wait (the
     # load bench, `make load`, measures a class with it).
     sys.setswitchinterval(0.001)
+    serve_frontend_from_memory()
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", os.path.join(HERE, "app.py"), *args]
