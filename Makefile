@@ -15,6 +15,10 @@ export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 # Streamlit runs every session's script in its own thread; glibc's default of up to 8 malloc arenas per core keeps
 # freed memory in per-thread arenas and lets RSS creep up under a class of sessions. Two arenas keep it bounded.
 export MALLOC_ARENA_MAX ?= 2
+# glibc also raises its mmap threshold to the size of each large block freed (up to 32 MB), after which a trace's
+# arrays come from the heap, whose holes are not given back: a fixed 1 MB threshold keeps them in their own mappings,
+# returned to the system when the trace cache drops them (docs/deploy.md, "Memory").
+export MALLOC_MMAP_THRESHOLD_ ?= 1048576
 
 .PHONY: run test test-fast lint setup setup-test models browser proxy bench load load-browser load-validate fuzz messages clean-cache
 

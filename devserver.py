@@ -45,11 +45,13 @@ def health(url: str, timeout: float = 2) -> str | None:
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment `make run` gives the server (no telemetry, no tokenizer threads, two malloc arenas)."""
+    """The environment `make run` gives the server (no telemetry, no tokenizer threads, two malloc arenas, a fixed
+    mmap threshold: see the Makefile)."""
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", PYTHONUNBUFFERED="1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     env.setdefault("MALLOC_ARENA_MAX", "2")
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", "1048576")
     env.update(extra or {})
     return env
 
