@@ -87,7 +87,9 @@ def warm(t0: float) -> None:
 def serve_frontend_from_memory() -> None:
     """Put serving.static_assets in front of the app Streamlit builds: its frontend files answered from memory,
     gzipped once (that module says why). Streamlit 1.67 builds its Starlette app in one factory that its server
-    looks up when it starts; tests/unit/test_static_assets.py fails if that hook point moves in another release."""
+    looks up when it starts (`streamlit run` of a script; an ASGI script, st.App, would take another path without
+    this layer); tests/unit/test_static_assets.py fails if that hook point moves in another release, and the e2e
+    suite checks that Chromium gets the files gzipped. In development mode Streamlit serves no frontend files."""
     from streamlit import config as st_config
     from streamlit.file_util import get_static_dir
     from streamlit.web.server.starlette import starlette_server
@@ -97,7 +99,10 @@ def serve_frontend_from_memory() -> None:
     build = starlette_server.create_starlette_app
 
     def create(runtime):
-        return StaticAssets(build(runtime), get_static_dir(), st_config.get_option("server.baseUrlPath") or "")
+        app = build(runtime)
+        if st_config.get_option("global.developmentMode"):
+            return app
+        return StaticAssets(app, get_static_dir(), st_config.get_option("server.baseUrlPath") or "")
 
     starlette_server.create_starlette_app = create
 

@@ -86,7 +86,7 @@ class StaticAssets:
         # path it carries ever reaches the file system
         self.files = {p.relative_to(root / "static").as_posix(): p
                       for p in (root / "static").rglob("*") if p.is_file()}
-        self.assets: dict[str, asyncio.Future[Asset]] = {}
+        self.assets: dict[str, asyncio.Future[Asset]] = {}  # the reads, done or under way
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         name = self._name(scope)
@@ -94,19 +94,17 @@ class StaticAssets:
             await self.app(scope, receive, send)
             return
         asset = await self._asset(name)
-        headers = dict(scope.get("headers") or [])
-        if asset.gzipped and not accepts_gzip(headers.get(b"accept-encoding", b"")):
-            await self.app(scope, receive, send)
+        if asset.gzipped and not accepts_gzip(header(scope, b"accept-encoding")):
+            await self.app(scope, receive, with_vary(send))  # a cache must not hand this copy to a gzip client
             return
-        out = [(b"content-type", asset.content_type), (b"cache-control", IMMUTABLE), (b"etag", asset.etag),
-               (b"vary", b"Accept-Encoding")]
-        if asset.etag in [t.strip() for t in headers.get(b"if-none-match", b"").split(b",")]:
-            await send({"type": "http.response.start", "status": 304, "headers": out})
+        meta = [(b"cache-control", IMMUTABLE), (b"etag", asset.etag), (b"vary", b"Accept-Encoding")]
+        if etag_matches(header(scope, b"if-none-match"), asset.etag):  # a 304 repeats only these (RFC 9110, 15.4.5)
+            await send({"type": "http.response.start", "status": 304, "headers": meta})
             await send({"type": "http.response.body", "body": b""})
             return
+        out = [(b"content-type", asset.content_type), *meta, (b"content-length", str(len(asset.body)).encode())]
         if asset.gzipped:
             out.append((b"content-encoding", b"gzip"))
-        out.append((b"content-length", str(len(asset.body)).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": out})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else asset.body})
 
@@ -120,21 +118,36 @@ class StaticAssets:
         return name if name in self.files else None
 
     async def _asset(self, name: str) -> Asset:
-        """Read and compress a file once, off the event loop (zlib gives the interpreter lock back while it
-        works); requests that arrive meanwhile wait for the same result."""
-        future = self.assets.get(name)
-        if future is not None:
-            return await future
-        future = self.assets[name] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # an error no waiter saw is not logged
-        try:
-            asset = await asyncio.to_thread(read_asset, self.files[name])
-        except BaseException as e:  # the waiters get the error; the next request reads the file again
-            del self.assets[name]
-            if isinstance(e, asyncio.CancelledError):
-                future.cancel()
-            else:
-                future.set_exception(e)
-            raise
-        future.set_result(asset)
-        return asset
+        """Read and compress a file once, off the event loop (zlib gives the interpreter lock back while it works).
+        The read belongs to the layer, not to the request that started it: the requests that arrive meanwhile
+        wait for the same task, and a request that is cancelled (its client gone) cancels only its own wait."""
+        task = self.assets.get(name)
+        if task is None:
+            task = self.assets[name] = asyncio.ensure_future(asyncio.to_thread(read_asset, self.files[name]))
+            task.add_done_callback(lambda done: self._forget_if_failed(name, done))
+        return await asyncio.shield(task)
+
+    def _forget_if_failed(self, name: str, task: asyncio.Future[Asset]) -> None:
+        if task.cancelled() or task.exception() is not None:  # its waiters got the error; the next request reads
+            if self.assets.get(name) is task:                 # the file again
+                del self.assets[name]
+
+
+def header(scope: Scope, name: bytes) -> bytes:
+    """A request header's value, repeated lines joined as one list (RFC 9110, 5.3); ASGI names are lower case."""
+    return b", ".join(v for k, v in scope.get("headers") or [] if k == name)
+
+
+def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
+    """If-None-Match by weak comparison (RFC 9110, 13.1.2): ``*``, or the tag with or without ``W/``."""
+    tags = [t.strip() for t in if_none_match.split(b",")]
+    return b"*" in tags or etag in [t[2:] if t.startswith(b"W/") else t for t in tags]
+
+
+def with_vary(send: Send) -> Send:
+    """``send`` with ``Vary: Accept-Encoding`` added to the response's headers."""
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"vary", b"Accept-Encoding")]}
+        await send(message)
+    return wrapped

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ async def call(app, path: str, headers=(), method: str = "GET") -> tuple[int, di
     await app(scope, receive, send)
     start = sent[0]
     body = b"".join(m.get("body", b"") for m in sent[1:])
-    return start["status"], {k.lower(): v for k, v in start["headers"]}, body
+    return start["status"], {k.lower(): v for k, v in start["headers"]}, body  # (a repeated name: its last value)
 
 
 def run(coro):
@@ -108,6 +109,7 @@ def test_a_client_without_gzip_gets_streamlits_own_answer_for_a_compressible_fil
         assert status == 200 and b"content-encoding" not in got
         assert body == (ROOT / "static" / js).read_bytes()
     assert inner.seen == [f"/static/{js}"] * 3
+    assert got[b"vary"] == b"Accept-Encoding"  # a shared cache keeps this copy apart from the gzipped one
     # a file not worth compressing is answered from memory whatever the client accepts
     font = next(n for n in INDEX_ASSETS if n.endswith(".woff2"))
     assert run(call(app, f"/static/{font}"))[2] == (ROOT / "static" / font).read_bytes()
@@ -118,8 +120,13 @@ def test_revalidation_and_head():
     app = StaticAssets(Recorder(), ROOT)
     js = next(n for n in INDEX_ASSETS if n.startswith("js/index."))
     _, first, body = run(call(app, f"/static/{js}", GZ))
-    status, again, empty = run(call(app, f"/static/{js}", [*GZ, (b"if-none-match", b'"other", ' + first[b"etag"])]))
-    assert (status, empty, again[b"etag"]) == (304, b"", first[b"etag"])
+    etag = first[b"etag"]
+    for asked in ([(b"if-none-match", b'"other", ' + etag)], [(b"if-none-match", b"W/" + etag)],
+                  [(b"if-none-match", b"*")], [(b"if-none-match", b'"other"'), (b"if-none-match", etag)]):
+        status, again, empty = run(call(app, f"/static/{js}", [*GZ, *asked]))
+        assert (status, empty) == (304, b""), asked
+        # a 304 repeats the validators and caching headers, not the representation's (RFC 9110, 15.4.5)
+        assert again == {b"etag": etag, b"cache-control": first[b"cache-control"], b"vary": b"Accept-Encoding"}
     status, _, full = run(call(app, f"/static/{js}", [*GZ, (b"if-none-match", b'"other"')]))
     assert (status, full) == (200, body)
     status, head, nothing = run(call(app, f"/static/{js}", GZ, method="HEAD"))
@@ -167,6 +174,74 @@ def test_a_class_asking_at_once_reads_each_file_once(monkeypatch):
     assert {a[2] for a in answers} == {answers[0][2]} and len(reads) == 1
 
 
+class SlowRead:
+    """read_asset held at a gate, so a test decides when the read under way ends (and whether it fails)."""
+
+    def __init__(self, real, fail: bool = False) -> None:
+        self.real, self.fail, self.calls = real, fail, 0
+        self.started, self.gate = threading.Event(), threading.Event()
+
+    def __call__(self, path):
+        self.calls += 1
+        self.started.set()
+        self.gate.wait(30)
+        if self.fail:
+            raise OSError("the disk went away")
+        return self.real(path)
+
+
+@pytest.fixture
+def slow_read(monkeypatch):
+    def make(fail: bool = False) -> SlowRead:
+        slow = SlowRead(static_assets.read_asset, fail)
+        monkeypatch.setattr(static_assets, "read_asset", slow)
+        return slow
+    return make
+
+
+async def _started(slow: SlowRead) -> None:
+    while not slow.started.is_set():
+        await asyncio.sleep(0.005)
+
+
+def test_a_request_cancelled_during_the_read_leaves_the_others_their_answer(slow_read):
+    slow = slow_read()
+    app = StaticAssets(Recorder(), ROOT)
+    js = next(n for n in INDEX_ASSETS if n.startswith("js/index."))
+
+    async def scene():
+        first = asyncio.ensure_future(call(app, f"/static/{js}", GZ))
+        await _started(slow)
+        second = asyncio.ensure_future(call(app, f"/static/{js}", GZ))
+        await asyncio.sleep(0.01)
+        first.cancel()  # the first student closed the tab while the file was being read
+        await asyncio.sleep(0.01)
+        slow.gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        return await second
+
+    status, headers, body = run(scene())
+    assert status == 200 and gzip.decompress(body) == (ROOT / "static" / js).read_bytes()
+    assert slow.calls == 1
+
+
+def test_a_failed_read_reaches_every_waiting_request_and_the_next_one_reads_again(slow_read):
+    slow = slow_read(fail=True)
+    app = StaticAssets(Recorder(), ROOT)
+    js = next(n for n in INDEX_ASSETS if n.startswith("js/index."))
+
+    async def scene():
+        waiting = [asyncio.ensure_future(call(app, f"/static/{js}", GZ)) for _ in range(3)]
+        await _started(slow)
+        slow.gate.set()
+        return await asyncio.gather(*waiting, return_exceptions=True)
+
+    assert [type(e) for e in run(scene())] == [OSError] * 3 and slow.calls == 1
+    slow.fail = False
+    assert run(call(app, f"/static/{js}", GZ))[0] == 200 and slow.calls == 2
+
+
 def test_a_failed_read_reaches_its_requests_and_the_next_one_reads_again(monkeypatch, tmp_path):
     (tmp_path / "static" / "js").mkdir(parents=True)
     target = tmp_path / "static" / "js" / "a.js"
@@ -200,6 +275,20 @@ def test_serve_puts_the_layer_in_front_of_the_app_streamlit_builds(monkeypatch):
     serve.serve_frontend_from_memory()
     app = starlette_server.create_starlette_app("the runtime")
     assert isinstance(app, StaticAssets) and isinstance(app.app, Recorder) and built == ["the runtime"]
+
+
+def test_in_development_mode_the_app_is_left_as_streamlit_builds_it(monkeypatch):
+    from streamlit import config as st_config
+
+    monkeypatch.setattr(starlette_server, "create_starlette_app", lambda runtime: Recorder())
+    serve.serve_frontend_from_memory()
+    before = st_config.get_option("global.developmentMode")
+    st_config.set_option("global.developmentMode", True)
+    try:
+        app = starlette_server.create_starlette_app(None)
+    finally:
+        st_config.set_option("global.developmentMode", before)
+    assert isinstance(app, Recorder)
 
 
 def test_streamlits_server_still_builds_its_app_through_that_factory():
