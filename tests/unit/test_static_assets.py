@@ -3,6 +3,7 @@ content type and cache header for every file, answered from memory only where it
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gzip
 import re
 import threading
@@ -62,7 +63,10 @@ async def call(app, path: str, headers=(), method: str = "GET") -> tuple[int, di
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """The coroutine on a loop of its own thread: an earlier test in the same process (Playwright's sync API) may
+    have left a running loop on this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def test_every_file_of_the_first_page_equals_streamlits_answer_gzipped_from_memory():
