@@ -8,7 +8,6 @@ arrives first waits for that load, it never starts a second one). Any `streamlit
 `--local-model DIR` (repeatable) adds a local checkpoint folder (causal LM or masked LM / BERT-style encoder,
 safetensors weights and tokenizer files) to the model picker; so does TX_LOCAL_MODELS=DIR1:DIR2.
 """
-import contextlib
 import gc
 import logging
 import os
@@ -51,8 +50,9 @@ def warm(t0: float) -> None:
     def pages() -> None:
         # what later pages reuse yields the cores to a session already drawing its first page (Linux: a nice value
         # per thread, inherited by the OpenMP threads this one starts; this thread ends with it)
-        with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        from serving.engine import yield_to_pages
+
+        yield_to_pages()
         try:
             import components.plots  # noqa: F401  (pandas, plotly: the first page run would import them)
             import components.widgets  # noqa: F401

@@ -193,22 +193,23 @@ class KVCache:
         self.rows = self.length = 0
 
 
-def _yield_to_pages() -> None:
-    """This thread at ENGINE_NICE, or lower if the process already runs lower (never raised: with CAP_SYS_NICE an
-    absolute 10 would put the engine above pages of a process started at nice 15). Linux only, where a thread's
-    native id is what setpriority takes; elsewhere the same engine runs without it."""
+def yield_to_pages(nice: int = ENGINE_NICE) -> None:
+    """The calling thread at ``nice``, or lower if it already runs lower (never raised: with CAP_SYS_NICE an
+    absolute 10 would put it above the pages of a process started at nice 15). Linux only, where a thread's
+    native id is what setpriority takes; elsewhere the thread runs without it. The engine's threads and serve.py's
+    warm-up of later pages use it."""
     if sys.platform != "linux":
         return
     tid = threading.get_native_id()
     try:
-        os.setpriority(os.PRIO_PROCESS, tid, max(ENGINE_NICE, os.getpriority(os.PRIO_PROCESS, tid)))
+        os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
     except OSError:  # not allowed here: the same engine, without the priority
         pass
 
 
 def _helper(n: int) -> None:
     """A pool thread's start: lower priority, ``n`` torch threads."""
-    _yield_to_pages()
+    yield_to_pages()
     _threads(n)
 
 
@@ -524,7 +525,7 @@ class Engine:
 
     # ------------------------------------------------------------------ worker
     def _loop(self) -> None:
-        _yield_to_pages()  # before its first op: the OpenMP threads it starts inherit the priority
+        yield_to_pages()  # before its first op: the OpenMP threads it starts inherit the priority
         torch.set_grad_enabled(False)
         while True:
             with self._cv:

@@ -6,6 +6,7 @@ Real SmolLM2 (lean Llama backend) with few tokens, and a tiny random GPT-2 (lear
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -499,3 +500,27 @@ def test_the_engines_threads_yield_the_cores_to_page_runs(engine, smollm2):
     assert (len(threads) >= 2) == (os.cpu_count() > 1) and all(t.native_id for t in threads)
     assert {os.getpriority(os.PRIO_PROCESS, t.native_id) for t in threads} == {expected}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller keeps its own
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread is Linux's")
+def test_yield_to_pages_lowers_a_thread_and_never_raises_it():
+    """serve.py's warm-up of later pages and the engine's threads: a thread at nice 0 goes to 10, one already at
+    15 stays at 15 (an absolute 10 would raise it above its process's other threads)."""
+    import os
+
+    from serving.engine import yield_to_pages
+
+    seen = {}
+
+    def at(start: int) -> None:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(start, os.getpriority(os.PRIO_PROCESS, tid)))
+        yield_to_pages(10)
+        seen[start] = os.getpriority(os.PRIO_PROCESS, tid)
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    for start in (0, 15):
+        t = threading.Thread(target=at, args=(start,))
+        t.start()
+        t.join()
+    assert seen == {0: max(10, mine), 15: max(15, mine)}
