@@ -18,10 +18,10 @@ that is worth compressing.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import mimetypes
 import os
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -53,8 +53,7 @@ def read_asset(path: Path) -> Asset:
     if kind.startswith("text/"):  # as Starlette's FileResponse says it
         kind += "; charset=utf-8"
     digest = hashlib.sha1(raw).hexdigest()[:20]
-    packer = zlib.compressobj(LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # 16 +: the gzip wrapper
-    packed = packer.compress(raw) + packer.flush()
+    packed = gzip.compress(raw, LEVEL, mtime=0)  # one zlib call, which gives the interpreter lock back meanwhile
     if len(packed) <= WORTH * len(raw):
         return Asset(packed, True, kind.encode(), f'"{digest}-gz"'.encode())
     return Asset(raw, False, kind.encode(), f'"{digest}"'.encode())
