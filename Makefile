@@ -20,7 +20,7 @@ export MALLOC_ARENA_MAX ?= 2
 # returned to the system when the trace cache drops them (docs/deploy.md, "Memory").
 export MALLOC_MMAP_THRESHOLD_ ?= 1048576
 
-.PHONY: run test test-fast lint setup setup-test models browser proxy bench load load-browser load-validate fuzz messages clean-cache
+.PHONY: run test test-fast lint setup setup-test models browser proxy bench image load load-browser load-validate fuzz messages clean-cache
 
 run: setup models
 	$(PY) serve.py --server.port $(PORT)
@@ -113,6 +113,18 @@ proxy:
 	  if [ -n "$$guard" ]; then $$SUDO rm -f /usr/sbin/policy-rc.d; fi; \
 	  exit $$status; \
 	fi
+
+# The Dockerfile built as it is, without a Docker daemon or a registry (buildah and debootstrap, Debian's packages;
+# bench/image.py says what stands in for Docker Hub's base image and the torch CPU index), then run: its health
+# check, and its Tokens page drawn in Chromium. Build time, size and start-up go to bench/results.json ("image").
+IMAGE_PKGS := buildah debootstrap
+image: setup-test browser
+	@missing=$$(for p in $(IMAGE_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+	$(PY) -m bench.image $(IMAGE_ARGS)
 
 clean-cache:
 	$(PY) -m models.prepare --clean
