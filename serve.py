@@ -86,7 +86,7 @@ def warm(t0: float) -> None:
 
 def serve_frontend_from_memory() -> None:
     """Put serving.static_assets in front of the app Streamlit builds: its frontend files answered from memory,
-    gzipped once (that module says why). Streamlit 1.67 builds its Starlette app in one factory that its server
+    gzipped once (that module says why); and serving.attention_layers, the heatmap's layers fetched by the browser. Streamlit 1.67 builds its Starlette app in one factory that its server
     looks up when it starts (`streamlit run` of a script; an ASGI script, st.App, would take another path without
     this layer); tests/unit/test_static_assets.py fails if that hook point moves in another release, and the e2e
     suite checks that Chromium gets the files gzipped. In development mode Streamlit serves no frontend files."""
@@ -94,6 +94,7 @@ def serve_frontend_from_memory() -> None:
     from streamlit.file_util import get_static_dir
     from streamlit.web.server.starlette import starlette_server
 
+    from serving.attention_layers import AttentionLayers
     from serving.static_assets import StaticAssets
 
     build = starlette_server.create_starlette_app
@@ -102,7 +103,9 @@ def serve_frontend_from_memory() -> None:
         app = build(runtime)
         if st_config.get_option("global.developmentMode"):
             return app
-        return StaticAssets(app, get_static_dir(), st_config.get_option("server.baseUrlPath") or "")
+        base = st_config.get_option("server.baseUrlPath") or ""
+        # and the attention heatmap's layers, fetched by the browser (serving/attention_layers.py says why)
+        return AttentionLayers(StaticAssets(app, get_static_dir(), base), base)
 
     starlette_server.create_starlette_app = create
 

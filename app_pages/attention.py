@@ -1,4 +1,6 @@
 """Attention: which tokens each token reads, head by head, with every step of q·k on demand."""
+import json
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -267,6 +269,7 @@ with state.bound(PARAMS, scope=SCOPE, fix=_fit_model) as b:
             title=_("Attention weights · {what}").format(what=what), key=REDRAW_KEY, on_change=on_redraw_pick,
             head_labels=[head_label(h) for h in range(H)],
             address={"layer": (LAYER.name, LAYER.default), "head": (HEAD.name, HEAD.default)},
+            view_id=json.dumps([lm.spec.id, st.session_state[LEVEL.name], text]),
             config=chart_config(f"attention-heatmap-{lm.spec.id}", svg=bool(st.session_state.get("svg"))),
             strings={"layer": _("Layer"), "head": _("Head"), "loading": _("Loading layer {layer}, head {head}…"),
                      "layer_help": layer_help(), "head_help": head_help()})

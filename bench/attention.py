@@ -6,8 +6,9 @@ many bytes the page sends for attention compared with bertviz's own HTML for the
    heads) (trace cached after the first view). The one-head heatmap is the redraw component (components/attention_redraw.py):
    its layer slider, then its head slider, is moved with the keyboard and we time key press -> the heatmap's
    title shows the new layer/head (Plotly.js has redrawn inside the component's iframe); 40 layer moves and 20
-   head moves per text. Target p95 <= 150 ms. A layer or head that the page did not send (at 512 tokens: another
-   layer) costs a server round trip, included in these times. The baseline is the old way,
+   head moves per text. Target p95 <= 150 ms. A layer that the page did not send (at 512 tokens: any other layer)
+   is fetched by the browser over HTTP (serving/attention_layers.py, installed by serve.py), with the layers
+   next to it fetched ahead; that fetch, or a wait for one under way, is included in these times. The baseline is the old way,
    measured in the same session: a Streamlit slider in the page's fragment redrawing a server-side plotly
    figure (the "mean of this layer's heads" view still works that way: same figure size, one round trip).
 2. Payload: bytes of the figure JSON the heatmap view sends (one head, float32 typed array) and of the

@@ -9,6 +9,9 @@ heatmap with Plotly.js in the browser. What it sends (:func:`payload`):
   current head in every layer (both sliders move in the browser; after a head change the page re-centres the
   cross in the background), else every head of the current layer, else the current head only (a layer or head
   outside what was sent costs one round trip);
+* where serve.py installed serving/attention_layers.py, not every layer fits and one layer does
+  (:func:`fetchable`), no weights are sent at all: the browser fetches each layer it shows over HTTP (and the
+  layers next to it, ahead of the slider), with no script run, by a handle in the arguments (scope "fetch");
 * the exact float32 weights (not rounded: hover shows the model's number), as raw bytes (a binary component
   argument, no JSON text), and the mask as one byte per cell;
 * the figure of the current head built by :func:`components.attention_plots.attention_heatmap` with its
@@ -42,6 +45,7 @@ from typing import Any, Callable
 import numpy as np
 
 from models.numbering import number
+from serving import attention_layers
 
 FRONTEND = Path(__file__).parent / "attention_redraw_frontend"
 BUDGET_BYTES = 4 * 2**20  # float32 weights of every layer and head at once (4 MiB: SmolLM2 up to 62 tokens)
@@ -51,7 +55,7 @@ BUDGET_BYTES = 4 * 2**20  # float32 weights of every layer and head at once (4 M
 LAYER_BUDGET_BYTES = 16 * 2**20
 COMPONENT = "attention_heatmap"
 PLOTLY_COMPONENT = "plotlyjs"  # the plotly package's package_data folder, served by Streamlit's component route
-SCOPES = ("model", "cross", "layer", "head")
+SCOPES = ("model", "cross", "layer", "head", "fetch")  # "fetch": no weights sent, the browser fetches them
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Payload:
     """Attention weights for the browser: ``data`` is float32 little-endian [len(pairs), T, T], one [T, T] block per
     (layer, head) of ``pairs``, in that order."""
 
-    scope: str  # "model" (every layer and head), "cross", "layer" (every head of one layer) or "head"
+    scope: str  # "model" (every layer and head), "cross", "layer" (every head of one layer), "head", or "fetch"
     layers: list[int]  # the layers and heads that occur in ``pairs``
     heads: list[int]
     n_tokens: int
@@ -120,13 +124,25 @@ def payload(attentions: np.ndarray, layer: int, head: int, masked: np.ndarray | 
     return Payload(scope, layers, heads, T, data, mask, pairs)
 
 
+def fetchable(n_layers: int, n_heads: int, size: int, budget: int = BUDGET_BYTES,
+              layer_budget: int = LAYER_BUDGET_BYTES) -> bool:
+    """Whether the browser fetches the layers it was not sent (serving/attention_layers.py): where that route is
+    installed, not every layer was sent (:func:`payload`'s "model" scope), and one layer's heads fit
+    ``layer_budget``."""
+    per_layer = n_heads * size * size * 4
+    return attention_layers.installed and n_layers * per_layer > budget and per_layer <= layer_budget
+
+
 def template(fig, title: str | None = None) -> dict:
     """The figure as JSON with the weights of its first trace (and the mask layer's cells) taken out: the
     browser fills them in for the head it shows. ``title``: the title template (so that the arguments stay
     the same whichever head is shown)."""
-    spec = json.loads(fig.to_json())
+    import plotly.io as pio
+
+    spec = fig.to_dict()  # the weights are taken out before the JSON is written, not after (at 512 tokens: 2 × 262k)
     for trace in spec["data"][:2]:
         trace.pop("z", None)
+    spec = json.loads(pio.to_json(spec, validate=False))
     if title is not None:
         spec["layout"]["title"]["text"] = title_template(title)
     return spec
@@ -218,7 +234,7 @@ def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, m
             on_change: Callable[[], None] | None = None, config: dict | None = None,
             budget: int = BUDGET_BYTES, layer_budget: int = LAYER_BUDGET_BYTES,
             transform: Callable[[np.ndarray], np.ndarray] | None = None,
-            address: dict[str, tuple[str, int]] | None = None) -> None:
+            address: dict[str, tuple[str, int]] | None = None, fetch: bool = True, view_id: str = "") -> None:
     """Show the heatmap component. ``fig`` is attention_heatmap's figure of (layer, head) (the look);
     ``title`` its title with ``{layer}``/``{head}`` placeholders (unescaped; escaped here); ``strings``
     the translated words of the controls (``layer``, ``head``, ``loading``, ``layer_help``, ``head_help``);
@@ -230,21 +246,40 @@ def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, m
     that hold the page's layer/head NUMBERS. The browser then writes them into the address bar itself
     (``history.replaceState`` on the app's window, same origin) whenever it redraws, so the address is the view
     on screen at once, not after the server's rerun; a default number is left out, as :func:`state.write_back`
-    does."""
+    does. ``fetch``: let the browser fetch layers where it can (:func:`fetchable`); ``view_id``: what the weights
+    are of (model, text, level), part of the handle the browser fetches them with."""
     import streamlit as st
 
     component = _components()
     L, H = attentions.shape[:2]
-    p = payload(attentions, layer, head, masked, budget, transform, size=len(fig.data[0].y), layer_budget=layer_budget)
+    size = len(fig.data[0].y)
     key, sent_key = _keys(key)
     # The selection in the arguments changes only when it came from outside the component.
     if chosen(key) != (layer, head) or sent_key not in st.session_state:
         st.session_state[sent_key] = [int(layer), int(head)]
+    # Where the browser can fetch any layer itself (serving/attention_layers.py), the arguments carry no weights, only
+    # the handle: a move in the browser then reruns the page with the same small arguments while the browser
+    # fetches the layer. If a fetch failed (the trace was dropped meanwhile), the browser says so ("nofetch") and
+    # gets the weights in the arguments, as without the route.
+    report = st.session_state.get(key)
+    fetch = fetch and fetchable(L, H, size, budget, layer_budget) and not (isinstance(report, dict)
+                                                                           and report.get("nofetch"))
+    look = template(fig, title)
+    if fetch:  # no weights in the arguments: the browser fetches every layer it shows
+        mask = None if masked is None or not np.asarray(masked).any() else \
+            np.ascontiguousarray(masked, dtype=np.uint8).tobytes()
+        identity = json.dumps([view_id, id(attentions), list(attentions.shape), size, transform is not None, look])
+        handle = attention_layers.register(identity, attentions, transform, size, masked)
+        p = Payload("fetch", [], [], size, b"", mask, [])
+        data_id = handle
+    else:
+        p = payload(attentions, layer, head, masked, budget, transform, size=size, layer_budget=layer_budget)
+        handle, data_id = None, p.data_id
     height = int(fig.layout.height or 500)
     component(
-        data=p.data, mask=p.mask, data_id=p.data_id, scope=p.scope, pairs=[list(x) for x in p.pairs],
-        n_tokens=p.n_tokens,
-        n_layers=int(L), n_heads=int(H), selection=st.session_state[sent_key], figure=template(fig, title),
+        data=p.data, mask=p.mask, data_id=data_id, scope=p.scope, pairs=[list(x) for x in p.pairs],
+        n_tokens=p.n_tokens, fetch=handle, fetch_route=attention_layers.ROUTE,
+        n_layers=int(L), n_heads=int(H), selection=st.session_state[sent_key], figure=look,
         title=title_template(title), strings=strings, head_labels=head_labels or [str(number(h)) for h in range(H)],
         config=config or {}, plot_height=height,
         address={k: [str(v[0]), int(v[1])] for k, v in (address or {}).items()},

@@ -26,6 +26,7 @@
   var selectionKey = null; // the selection the page last sent ("layer,head")
   var current = { layer: 0, head: 0 }; // the indices the sliders show (as numbers: index + 1)
   var shownFigureKey = null; // the figure template that is drawn (a new one needs a full Plotly.react)
+  var drawnKey = null; // the figure, weights and (layer, head) on screen
   var reported = null; // "layer,head" last sent to the page
   var reportTimer = null;
   var seq = 0; // reports are numbered: the page takes only a newer one than it has (last write wins)
@@ -33,6 +34,14 @@
   var overrideSince = 0; // when the address was first found naming another view (since the last render or move)
   var fixes = 0; // re-reports since the last move (bounded: never a loop with the page)
   var frameHeight = 0;
+  // Layers fetched over HTTP (args.fetch: serving/attention_layers.py), for the weights in the arguments: layer ->
+  // Float32Array [heads, T, T] (masked cells NaN); the newest FETCH_KEEP are kept, and the requests under way.
+  var fetched = {};
+  var fetchOrder = [];
+  var inflight = {};
+  var FETCH_KEEP = 6;
+  var noFetch = false; // a fetch failed for these weights: ask the page instead (one round trip)
+  var appBase = window.location.pathname.split("/component/")[0]; // the app's base path (server.baseUrlPath)
 
   function send(type, data) {
     var msg = { isStreamlitMessage: true, type: type };
@@ -57,6 +66,87 @@
     }
     weights = f32;
     dataId = a.data_id;
+    fetched = {};
+    fetchOrder = [];
+    inflight = {};
+    noFetch = false;
+  }
+
+  function canFetch() {
+    return !!(args && args.fetch) && !noFetch && window.location.pathname.indexOf("/component/") >= 0;
+  }
+
+  // GET one layer's heads; resolves when it is stored (or rejects: the page then sends it, one round trip)
+  function fetchLayer(layer) {
+    if (inflight[layer]) { return inflight[layer]; }
+    var id = dataId, T = args.n_tokens, H = args.n_heads, mask = args.mask;
+    var url = appBase + "/" + args.fetch_route + "/" + args.fetch + "/" + layer;
+    var p = fetch(url, { cache: "no-store", credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) { throw new Error("HTTP " + r.status); }
+      return r.arrayBuffer();
+    }).then(function (buf) {
+      if (id !== dataId) { return; } // other weights arrived meanwhile
+      var got = new Float32Array(buf), cells = T * T, f32 = got;
+      if (mask) { // only the cells that are not masked were sent, row by row: NaN in the others
+        var runs = keptRuns(mask, cells), kept = runs.kept;
+        if (got.length !== H * kept) { throw new Error("size"); }
+        f32 = new Float32Array(H * cells).fill(NaN);
+        for (var h = 0, k = 0; h < H; h++) { // a causal mask: one run per row, copied at once
+          for (var r = 0; r < runs.starts.length; r++) {
+            f32.set(got.subarray(k, k + runs.lengths[r]), h * cells + runs.starts[r]);
+            k += runs.lengths[r];
+          }
+        }
+      } else if (got.length !== H * cells) {
+        throw new Error("size");
+      }
+      fetched[layer] = f32;
+      fetchOrder = fetchOrder.filter(function (l) { return l !== layer; }).concat([layer]);
+      while (fetchOrder.length > FETCH_KEEP) { delete fetched[fetchOrder.shift()]; }
+    });
+    inflight[layer] = p;
+    var forget = function () { if (inflight[layer] === p) { delete inflight[layer]; } };
+    p.then(forget, forget);
+    return p;
+  }
+
+  // the runs of cells that are not masked (flat index and length; one per row for a causal mask), once per mask
+  var runsOf = null, runsFor = null;
+  function keptRuns(mask, cells) {
+    if (runsFor === mask) { return runsOf; }
+    var starts = [], lengths = [], kept = 0;
+    for (var c = 0; c < cells; c++) {
+      if (mask[c]) { continue; }
+      var row = Math.floor(c / args.n_tokens), start = c;
+      while (c < cells && !mask[c] && Math.floor(c / args.n_tokens) === row) { c++; }
+      starts.push(start);
+      lengths.push(c - start);
+      kept += c - start;
+      c--;
+    }
+    runsFor = mask;
+    runsOf = { starts: starts, lengths: lengths, kept: kept };
+    return runsOf;
+  }
+
+  // the layers next to the one on screen, fetched ahead of the slider: two in the direction it last moved, one
+  // behind
+  var direction = 1;
+  function prefetch() {
+    if (!canFetch()) { return; }
+    [current.layer + direction, current.layer + 2 * direction, current.layer - direction].forEach(function (l) {
+      if (l >= 0 && l < args.n_layers && !fetched[l] && offsetOf(l, current.head) < 0) {
+        fetchLayer(l).catch(function () { /* fetched again when it is shown */ });
+      }
+    });
+  }
+
+  // where the weights of (layer, head) are: {buf, off} or null
+  function lookup(layer, head) {
+    var off = offsetOf(layer, head);
+    if (off >= 0) { return { buf: weights, off: off }; }
+    if (fetched[layer]) { return { buf: fetched[layer], off: head * args.n_tokens * args.n_tokens }; }
+    return null;
   }
 
   function rows(buffer, offset, T) {
@@ -108,8 +198,9 @@
       reportTimer = null;
       reported = key;
       seq += 1;
-      send("streamlit:setComponentValue",
-           { value: { layer: current.layer, head: current.head, seq: seq, src: source }, dataType: "json" });
+      var value = { layer: current.layer, head: current.head, seq: seq, src: source };
+      if (noFetch) { value.nofetch = true; }
+      send("streamlit:setComponentValue", { value: value, dataType: "json" });
     };
     if (now) { go(); } else { reportTimer = setTimeout(go, 150); }
   }
@@ -183,19 +274,32 @@
 
   function draw() {
     writeAddress();
-    var off = offsetOf(current.layer, current.head);
-    if (off < 0) { // not sent: ask the page for it (one round trip) and show the old map dimmed meanwhile
+    var at = lookup(current.layer, current.head);
+    if (!at) { // not here: fetch its layer, or ask the page for it (one round trip); the old map dimmed meanwhile
       plot.classList.add("waiting");
       status.textContent = fill((args.strings || {}).loading || "…",
                                 { layer: shown(current.layer), head: shown(current.head) });
-      report(true);
+      if (canFetch()) {
+        var want = current.layer;
+        fetchLayer(want).then(function () {
+          if (current.layer === want) { draw(); }
+        }, function () {
+          noFetch = true; // the page no longer has these weights (or no route): it sends them itself
+          reported = null;
+          report(true);
+        });
+      } else {
+        report(true);
+      }
       return;
     }
     plot.classList.remove("waiting");
     status.textContent = "";
-    var z = rows(weights, off, args.n_tokens);
-    var title = titleFor(current.layer, current.head);
     var figureKey = JSON.stringify([args.figure, args.title, args.config, args.plot_height]);
+    var viewKey = figureKey + "|" + dataId + "|" + current.layer + "," + current.head;
+    if (viewKey === drawnKey && plot.data) { return Promise.resolve(); } // a rerun that changed nothing on screen
+    var z = rows(at.buf, at.off, args.n_tokens);
+    var title = titleFor(current.layer, current.head);
     var done;
     if (figureKey !== shownFigureKey || !plot.data) {
       var data = args.figure.data.map(function (t) { return Object.assign({}, t); });
@@ -212,12 +316,15 @@
     }
     plot.dataset.layer = String(shown(current.layer)); // the numbers shown, like the sliders
     plot.dataset.head = String(shown(current.head));
-    return done.then(setHeight);
+    drawnKey = viewKey;
+    return done.then(function () { setHeight(); prefetch(); });
   }
 
   function onInput(which) {
     return function () {
-      current[which] = parseInt(inputs[which].value, 10) - 1; // the slider shows numbers, 1..n
+      var value = parseInt(inputs[which].value, 10) - 1; // the slider shows numbers, 1..n
+      if (which === "layer" && value !== current.layer) { direction = value > current.layer ? 1 : -1; }
+      current[which] = value;
       fixes = 0;
       overrideSince = 0;
       syncControls();

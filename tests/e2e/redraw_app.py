@@ -1,6 +1,7 @@
 """A bare Streamlit app around the attention heatmap component (tests/e2e/test_attention_redraw_e2e.py): the
 real SmolLM2 trace of ``?text=``, ``?layer=``/``?head=`` to start with (the numbers people see, from 1, as on
-/attention), the chosen head written under it (numbers). The component itself speaks 0-based indices."""
+/attention), ``?fetch=0``: no layer fetched by the browser (the weights in the arguments), the chosen head
+written under it (numbers). The component itself speaks 0-based indices."""
 import sys
 from pathlib import Path
 
@@ -41,5 +42,6 @@ fig = ap.attention_heatmap(t.attentions[layer, head], labels, labels, title.form
                            masked=future)
 ar.heatmap(t.attentions, fig, layer=layer, head=head, title=title, masked=future, key="redraw",
            strings={"layer": "Layer", "head": "Head", "loading": "Loading layer {layer}, head {head}…"},
-           on_change=picked, budget=budget, layer_budget=layer_budget)
+           on_change=picked, budget=budget, layer_budget=layer_budget,
+           fetch=st.query_params.get("fetch", "1") != "0", view_id=st.query_params.get("text", ""))
 st.write(f"server: layer {st.session_state.layer + 1}, head {st.session_state.head + 1}")

@@ -21,9 +21,10 @@ TEXT = "students celebrate the graduation with a big party"
 
 @pytest.fixture(scope="module")
 def server():
-    """This module's pages come from redraw_app.py (overrides conftest's serve.py server)."""
+    """This module's pages come from redraw_app.py (overrides conftest's serve.py server), behind serve.py's ASGI
+    layers as `make run` serves the app: the browser can fetch layers it was not sent (serving/attention_layers)."""
     try:
-        srv = devserver.start(["-m", "streamlit", "run", "tests/e2e/redraw_app.py"],
+        srv = devserver.start(["tests/e2e/redraw_serve.py"],
                               log=REPO / "artifacts" / "e2e-redraw-server.log", timeout=120)
     except RuntimeError as e:
         pytest.fail(f"redraw_app.py did not start: {e}", pytrace=False)
@@ -102,10 +103,11 @@ def test_a_head_not_sent_comes_after_one_round_trip(page, server, trace):
 
 
 def test_cross_moves_both_sliders_in_the_browser(page, server, trace):
-    """A text too long for every head at once: the current layer's heads and the current head's layers are sent
-    (the 'cross'); both sliders redraw in the browser and the page re-centres the cross after a move."""
+    """Without the layer route (as under `streamlit run app.py`): a text too long for every head at once sends the
+    current layer's heads and the current head's layers (the 'cross'); both sliders redraw in the browser and the
+    page re-centres the cross after a move."""
     T = trace.n_tokens
-    frame = open_component(page, server, layer=6, head=2, budget=1, layer_budget=(30 + 9 - 1) * T * T * 4)
+    frame = open_component(page, server, layer=6, head=2, budget=1, layer_budget=(30 + 9 - 1) * T * T * 4, fetch=0)
     assert frame.locator("#plot").evaluate("gd => gd.dataset.scope") == "cross"
     assert_head(frame, trace, 6, 2)
     frame.locator("#layer").focus()
@@ -130,3 +132,46 @@ def test_token_text_stays_text(page, server, browser_log):
     page.keyboard.press("ArrowRight")
     expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 2, head 1")
     assert browser_log.dialogs == []
+
+
+def fetched_layers(browser_log) -> list[int]:
+    return [int(u.rsplit("/", 1)[1]) for u in browser_log.requests if "/_tx/attention/" in u]
+
+
+def test_layers_are_fetched_without_a_script_run(page, server, trace, browser_log):
+    """Not every layer fits the arguments but one does (as at 512 tokens): no weights are sent through the
+    websocket; the browser fetches each layer it shows over HTTP (and the layers next to it, ahead of the slider),
+    its weights exact; the page still learns the choice."""
+    T = trace.n_tokens
+    frame = open_component(page, server, layer=6, head=2, budget=1, layer_budget=9 * T * T * 4)
+    assert frame.locator("#plot").evaluate("gd => gd.dataset.scope") == "fetch"
+    assert_head(frame, trace, 6, 2)
+    frame.locator("#layer").focus()
+    for want in (7, 8, 9):
+        page.keyboard.press("ArrowRight")
+        expect(frame.locator(".gtitle")).to_have_text(f"Attention weights · layer {want}, head 2")
+        assert_head(frame, trace, want, 2)
+    frame.locator("#head").focus()
+    page.keyboard.press("End")  # another head of a fetched layer: drawn from what is there
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 9, head 9")
+    assert_head(frame, trace, 9, 9)
+    expect(page.get_by_text("server: layer 9, head 9")).to_be_visible(timeout=30_000)  # the page knows
+    # 0-based indices: layers 6-9 are 5-8; two layers ahead of the slider and one behind were fetched in advance
+    got = fetched_layers(browser_log)
+    assert set(got) == {4, 5, 6, 7, 8, 9, 10} and len(got) == len(set(got)), got  # each layer once
+    assert frame.locator("#plot").evaluate("gd => gd.dataset.scope") == "fetch"
+
+
+def test_a_failed_fetch_falls_back_to_the_round_trip(page, server, trace):
+    """If the server has dropped the trace (its handle answers 404), the component asks the page, which sends the
+    layer itself."""
+    T = trace.n_tokens
+    frame = open_component(page, server, layer=3, head=1, budget=1, layer_budget=9 * T * T * 4)
+    assert_head(frame, trace, 3, 1)
+    component = next(f for f in page.frames if "attention_heatmap" in f.url)
+    component.evaluate("() => { window.fetch = () => Promise.resolve(new Response('gone', {status: 404})); }")
+    component.focus("#layer")
+    page.keyboard.press("End")
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 30, head 1", timeout=30_000)
+    assert_head(frame, trace, 30, 1)
+    expect(page.get_by_text("server: layer 30, head 1")).to_be_visible(timeout=30_000)

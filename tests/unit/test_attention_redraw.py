@@ -3,6 +3,7 @@ attention, exactly; the mask is the causal triangle; the budget decides how many
 loads Plotly.js from the installed plotly package and nothing from the internet."""
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -108,6 +109,11 @@ def test_template_keeps_the_look_without_the_weights():
     title = "Attention weights · layer {layer}, head {head} <i>"
     assert ar.template(fig, title) == ar.template(other, title)
     assert ar.template(fig, title)["layout"]["title"]["text"] == "Attention weights · layer {layer}, head {head} &lt;i&gt;"
+    # everything but the weights is plotly's own JSON of the figure
+    full = json.loads(fig.to_json())
+    for trace in full["data"]:
+        trace.pop("z")
+    assert spec == full
 
 
 def test_frontend_loads_plotly_from_the_installed_package_only():
