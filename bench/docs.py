@@ -290,6 +290,15 @@ def teacher_wait(n: Numbers) -> str:
             f"{fresh:.1f} s ({n.when()})")
 
 
+def image(n: Numbers) -> str:
+    """The Dockerfile built with buildah and run (bench/image.py, `make image`)."""
+    m = n.meta("image")
+    return (f"built in {n.value('image/build_s') / 60:.1f} min ({m['builder']}; no build cache), "
+            f"{n.value('image/size') / 1000:.2f} GB; started, it passed its own health check "
+            f"{n.value('image/start_to_healthy'):.1f} s after the start, and Chromium drew its Tokens page "
+            f"{n.value('image/start_to_first_page'):.1f} s after the start ({n.when()})")
+
+
 def class_push(n: Numbers) -> str:
     """Class mode: how long until each student's screen shows a pushed view, one server and two replicas."""
     parts = []
@@ -306,7 +315,7 @@ def class_push(n: Numbers) -> str:
 
 
 BLOCKS: dict[str, Callable[[Numbers], str]] = {
-    "class-push": class_push, "proto-table": proto_table, "sizing": sizing, "teacher-wait": teacher_wait,
+    "class-push": class_push, "image": image, "proto-table": proto_table, "sizing": sizing, "teacher-wait": teacher_wait,
     "conversion": conversion, "generation": generation, "generation-threads": generation_threads, "memory": memory,
     "next-token": next_token,
     "bertviz-bytes": bertviz_bytes,
