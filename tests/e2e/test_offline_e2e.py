@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from tests.fuzz.pages import MODELS, PAGES
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.cold_browser]  # every request of a first visit is seen
 
 
 @pytest.mark.parametrize("model_id", MODELS)
