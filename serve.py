@@ -94,6 +94,7 @@ def serve_frontend_from_memory() -> None:
     from streamlit.file_util import get_static_dir
     from streamlit.web.server.starlette import starlette_server
 
+    from serving import attention_layers
     from serving.attention_layers import AttentionLayers
     from serving.static_assets import StaticAssets
 
@@ -105,6 +106,7 @@ def serve_frontend_from_memory() -> None:
             return app
         base = st_config.get_option("server.baseUrlPath") or ""
         # and the attention heatmap's layers, fetched by the browser (serving/attention_layers.py says why)
+        attention_layers.installed = True
         return AttentionLayers(StaticAssets(app, get_static_dir(), base), base)
 
     starlette_server.create_starlette_app = create

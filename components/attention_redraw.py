@@ -262,8 +262,9 @@ def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, m
     # fetches the layer. If a fetch failed (the trace was dropped meanwhile), the browser says so ("nofetch") and
     # gets the weights in the arguments, as without the route.
     report = st.session_state.get(key)
-    fetch = fetch and fetchable(L, H, size, budget, layer_budget) and not (isinstance(report, dict)
-                                                                           and report.get("nofetch"))
+    causal = masked is None or np.array_equal(np.asarray(masked, bool), np.triu(np.ones((size, size), bool), 1))
+    fetch = fetch and causal and fetchable(L, H, size, budget, layer_budget) and not (
+        isinstance(report, dict) and report.get("nofetch"))
     look = template(fig, title)
     if fetch:  # no weights in the arguments: the browser fetches every layer it shows
         mask = None if masked is None or not np.asarray(masked).any() else \

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
 import threading
 import weakref
@@ -29,7 +30,9 @@ import numpy as np
 from serving.static_assets import ASGIApp, Receive, Scope, Send
 
 ROUTE = "_tx/attention"
-MAX_ENTRIES = 256  # registered views kept (a weak reference and a transform each: a few hundred bytes)
+PATH = re.compile(r"([0-9a-f]{32})/([0-9]{1,4})")  # {handle}/{layer} after the route's prefix
+MAX_ENTRIES = 256  # registered views kept (a weak reference, a transform and a mask flag each: a few hundred bytes)
+CONCURRENT = 4  # layer copies made at once (each up to 16 MiB)
 _SECRET = secrets.token_bytes(32)  # handles are unguessable and never valid in another process
 
 
@@ -38,12 +41,12 @@ class _View:
     attentions: weakref.ref  # -> np.ndarray [L, H, T, T]
     transform: Callable[[np.ndarray], np.ndarray] | None  # [1, H, T, T] -> [1, H, S, S] (word level), or None
     size: int  # S
-    keep: np.ndarray | None  # [S, S] bool: the cells sent (a causal model's future is 0 by construction: not sent)
+    causal: bool  # a decoder's future (the strict upper triangle) is masked: 0 by construction, not sent
 
 
 _views: OrderedDict[str, _View] = OrderedDict()
 _lock = threading.Lock()
-installed = False  # set by :class:`AttentionLayers` when serve.py puts it in front of the app
+installed = False  # set by serve.py when it puts :class:`AttentionLayers` in front of the app
 
 
 def handle_for(identity: str) -> str:
@@ -55,12 +58,15 @@ def handle_for(identity: str) -> str:
 def register(identity: str, attentions: np.ndarray, transform: Callable[[np.ndarray], np.ndarray] | None,
              size: int, masked: np.ndarray | None = None) -> str:
     """Make every layer of ``attentions`` [L, H, T, T] fetchable (after ``transform``: [H, size, size] float32 per
-    layer, without the cells of ``masked`` [size, size], which the browser knows from the mask it was sent);
-    returns the handle. Holds only a weak reference to the array."""
+    layer, without the cells of a causal ``masked`` [size, size], which the browser knows from the mask it was
+    sent); returns the handle. Holds only a weak reference to the array."""
     handle = handle_for(identity)
-    keep = None if masked is None or not np.asarray(masked).any() else ~np.asarray(masked, dtype=bool)
+    m = None if masked is None else np.asarray(masked, dtype=bool)
+    causal = m is not None and m.any()
+    if causal and not np.array_equal(m, np.triu(np.ones((size, size), bool), 1)):
+        raise ValueError("only a causal mask (the strict upper triangle) is left out of a layer")
     with _lock:
-        _views[handle] = _View(weakref.ref(attentions), transform, int(size), keep)
+        _views[handle] = _View(weakref.ref(attentions), transform, int(size), bool(causal))
         _views.move_to_end(handle)
         while len(_views) > MAX_ENTRIES:
             _views.popitem(last=False)
@@ -79,7 +85,7 @@ def layer_bytes(handle: str, layer: int) -> bytes | None:
     block = a[layer][None]  # [1, H, T, T]
     if view.transform is not None:
         block = view.transform(block)
-    block = block[0] if view.keep is None else block[0][:, view.keep]  # [H, S, S] or [H, kept]
+    block = block[0] if not view.causal else block[0][:, np.tri(view.size, dtype=bool)]  # [H, S, S] or [H, kept]
     return np.ascontiguousarray(block, dtype="<f4").tobytes()
 
 
@@ -87,11 +93,10 @@ class AttentionLayers:
     """The ASGI layer: ``AttentionLayers(app, base_url)`` answers ``GET {base}/_tx/attention/{handle}/{layer}``."""
 
     def __init__(self, app: ASGIApp, base_url: str = "") -> None:
-        global installed
         self.app = app
         base = base_url.strip("/")
         self.prefix = f"/{base}/{ROUTE}/" if base else f"/{ROUTE}/"
-        installed = True
+        self.busy: asyncio.Semaphore | None = None  # made on the event loop, at the first request
 
     def parse(self, scope: Scope) -> tuple[str, int] | None:
         if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD"):
@@ -99,21 +104,18 @@ class AttentionLayers:
         path = scope.get("path", "")
         if not path.startswith(self.prefix):
             return None
-        parts = path[len(self.prefix):].split("/")
-        if len(parts) != 2 or len(parts[0]) != 32 or not parts[1].isdigit() or len(parts[1]) > 4:
-            return None
-        try:
-            bytes.fromhex(parts[0])
-        except ValueError:
-            return None
-        return parts[0], int(parts[1])
+        asked = PATH.fullmatch(path[len(self.prefix):])  # ASCII hex and digits only
+        return None if asked is None else (asked.group(1), int(asked.group(2)))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         asked = self.parse(scope)
         if asked is None:
             await self.app(scope, receive, send)
             return
-        body = await asyncio.to_thread(layer_bytes, *asked)  # a copy of up to 16 MiB: not on the event loop
+        if self.busy is None:
+            self.busy = asyncio.Semaphore(CONCURRENT)
+        async with self.busy:  # a copy of up to 16 MiB each, off the event loop; a few at a time
+            body = await asyncio.to_thread(layer_bytes, *asked)
         status, headers = 200, [(b"content-type", b"application/octet-stream")]
         if body is None:
             status, body, headers = 404, b"gone: ask the page", [(b"content-type", b"text/plain; charset=utf-8")]

@@ -40,7 +40,10 @@
   var fetchOrder = [];
   var inflight = {};
   var FETCH_KEEP = 6;
-  var noFetch = false; // a fetch failed for these weights: ask the page instead (one round trip)
+  // A fetch failed (the trace was dropped, a proxy that passes only Streamlit's paths, a stall): from then on this
+  // frame asks the page, as without the route (every report says so, and the page sends the weights itself).
+  var noFetch = false;
+  var FETCH_TIMEOUT_MS = 10000;
   var appBase = window.location.pathname.split("/component/")[0]; // the app's base path (server.baseUrlPath)
 
   function send(type, data) {
@@ -69,7 +72,6 @@
     fetched = {};
     fetchOrder = [];
     inflight = {};
-    noFetch = false;
   }
 
   function canFetch() {
@@ -81,10 +83,14 @@
     if (inflight[layer]) { return inflight[layer]; }
     var id = dataId, T = args.n_tokens, H = args.n_heads, mask = args.mask;
     var url = appBase + "/" + args.fetch_route + "/" + args.fetch + "/" + layer;
-    var p = fetch(url, { cache: "no-store", credentials: "same-origin" }).then(function (r) {
+    var abort = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = abort ? setTimeout(function () { abort.abort(); }, FETCH_TIMEOUT_MS) : null;
+    var options = { cache: "no-store", credentials: "same-origin", signal: abort ? abort.signal : undefined };
+    var p = fetch(url, options).then(function (r) {
       if (!r.ok) { throw new Error("HTTP " + r.status); }
       return r.arrayBuffer();
     }).then(function (buf) {
+      clearTimeout(timer);
       if (id !== dataId) { return; } // other weights arrived meanwhile
       var got = new Float32Array(buf), cells = T * T, f32 = got;
       if (mask) { // only the cells that are not masked were sent, row by row: NaN in the others
@@ -105,7 +111,7 @@
       while (fetchOrder.length > FETCH_KEEP) { delete fetched[fetchOrder.shift()]; }
     });
     inflight[layer] = p;
-    var forget = function () { if (inflight[layer] === p) { delete inflight[layer]; } };
+    var forget = function () { clearTimeout(timer); if (inflight[layer] === p) { delete inflight[layer]; } };
     p.then(forget, forget);
     return p;
   }

@@ -17,7 +17,8 @@ from streamlit.web.server.starlette import starlette_server
 from streamlit.web.server.starlette.starlette_static_routes import create_streamlit_static_handler
 
 import serve
-from serving import static_assets
+from serving import attention_layers, static_assets
+from serving.attention_layers import AttentionLayers
 from serving.static_assets import StaticAssets, accepts_gzip
 
 ROOT = Path(get_static_dir())
@@ -276,9 +277,13 @@ def test_serve_puts_the_layer_in_front_of_the_app_streamlit_builds(monkeypatch):
         return Recorder()
 
     monkeypatch.setattr(starlette_server, "create_starlette_app", factory)
+    monkeypatch.setattr(attention_layers, "installed", False)  # restored after: later tests run without the route
     serve.serve_frontend_from_memory()
+    assert not attention_layers.installed  # only once the app is built
     app = starlette_server.create_starlette_app("the runtime")
-    assert isinstance(app, StaticAssets) and isinstance(app.app, Recorder) and built == ["the runtime"]
+    # the heatmap's layer route in front, then the frontend's files, then Streamlit's own app
+    assert isinstance(app, AttentionLayers) and isinstance(app.app, StaticAssets)
+    assert isinstance(app.app.app, Recorder) and built == ["the runtime"] and attention_layers.installed
 
 
 def test_in_development_mode_the_app_is_left_as_streamlit_builds_it(monkeypatch):
