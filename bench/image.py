@@ -33,6 +33,11 @@ def _buildah(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(["buildah", *STORAGE, *args], check=True, **kw)
 
 
+def _in(ctr: str, *cmd: str) -> list[str]:
+    """The command line that runs ``cmd`` in container ``ctr`` (its image's user, working folder and environment)."""
+    return ["buildah", *STORAGE, "run", "--isolation", "chroot", ctr, "--", *cmd]
+
+
 def _has_image(name: str) -> bool:
     return subprocess.run(["buildah", *STORAGE, "inspect", "--type", "image", name],
                           capture_output=True).returncode == 0
@@ -81,14 +86,12 @@ def run_and_open(port: int = 8501, timeout: float = 300) -> dict:
     ctr = _buildah("from", "--pull=never", IMAGE, capture_output=True, text=True).stdout.strip()
     log = tempfile.NamedTemporaryFile("w+", prefix="image-run-", suffix=".log", delete=False)
     t0 = time.monotonic()
-    proc = subprocess.Popen(["buildah", *STORAGE, "run", "--isolation", "chroot", ctr, "--", *cmd],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(_in(ctr, *cmd), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         probe = health[1:] if health[0] == "CMD" else ["sh", "-c", health[1]]
         healthy = None
         while time.monotonic() - t0 < timeout and proc.poll() is None:
-            ok = subprocess.run(["buildah", *STORAGE, "run", "--isolation", "chroot", ctr, "--", *probe],
-                                capture_output=True).returncode == 0
+            ok = subprocess.run(_in(ctr, *probe), capture_output=True).returncode == 0
             if ok:
                 healthy = time.monotonic() - t0
                 break
@@ -106,8 +109,7 @@ def run_and_open(port: int = 8501, timeout: float = 300) -> dict:
             browser.close()
         if first != "Hello":
             raise RuntimeError(f"the Tokens page of 'Hello class' starts with {first!r}")
-        user = subprocess.run(["buildah", *STORAGE, "run", "--isolation", "chroot", ctr, "--", "id", "-un"],
-                              capture_output=True, text=True).stdout.strip()
+        user = subprocess.run(_in(ctr, "id", "-un"), capture_output=True, text=True).stdout.strip()
         return {"healthy_s": healthy, "page_s": drawn, "first_token": first, "user": user}
     finally:
         os.killpg(proc.pid, 15)

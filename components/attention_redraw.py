@@ -118,10 +118,14 @@ def payload(attentions: np.ndarray, layer: int, head: int, masked: np.ndarray | 
             raise ValueError(f"transform gave {block.shape[-2:]}, expected {(T, T)} (pass size=)")
     data = np.ascontiguousarray(block, dtype="<f4").tobytes()  # exact float32 (the trace's dtype)
     layers, heads = sorted({lyr for lyr, _ in pairs}), sorted({h for _, h in pairs})
-    mask = None
-    if masked is not None and np.asarray(masked).any():
-        mask = np.ascontiguousarray(masked, dtype=np.uint8).tobytes()
-    return Payload(scope, layers, heads, T, data, mask, pairs)
+    return Payload(scope, layers, heads, T, data, mask_bytes(masked), pairs)
+
+
+def mask_bytes(masked: np.ndarray | None) -> bytes | None:
+    """The mask as the browser reads it: uint8 [S, S], 1 = masked; None when nothing is masked."""
+    if masked is None or not np.asarray(masked).any():
+        return None
+    return np.ascontiguousarray(masked, dtype=np.uint8).tobytes()
 
 
 def fetchable(n_layers: int, n_heads: int, size: int, budget: int = BUDGET_BYTES,
@@ -262,16 +266,13 @@ def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, m
     # fetches the layer. If a fetch failed (the trace was dropped meanwhile), the browser says so ("nofetch") and
     # gets the weights in the arguments, as without the route.
     report = st.session_state.get(key)
-    causal = masked is None or np.array_equal(np.asarray(masked, bool), np.triu(np.ones((size, size), bool), 1))
-    fetch = fetch and causal and fetchable(L, H, size, budget, layer_budget) and not (
+    fetch = fetch and attention_layers.is_causal(masked, size) and fetchable(L, H, size, budget, layer_budget) and not (
         isinstance(report, dict) and report.get("nofetch"))
     look = template(fig, title)
     if fetch:  # no weights in the arguments: the browser fetches every layer it shows
-        mask = None if masked is None or not np.asarray(masked).any() else \
-            np.ascontiguousarray(masked, dtype=np.uint8).tobytes()
         identity = json.dumps([view_id, id(attentions), list(attentions.shape), size, transform is not None, look])
         handle = attention_layers.register(identity, attentions, transform, size, masked)
-        p = Payload("fetch", [], [], size, b"", mask, [])
+        p = Payload("fetch", [], [], size, b"", mask_bytes(masked), [])
         data_id = handle
     else:
         p = payload(attentions, layer, head, masked, budget, transform, size=size, layer_budget=layer_budget)

@@ -55,15 +55,20 @@ def handle_for(identity: str) -> str:
     return hashlib.blake2b(identity.encode(), key=_SECRET, digest_size=16).hexdigest()
 
 
+def is_causal(masked: np.ndarray | None, size: int) -> bool:
+    """Whether ``masked`` [size, size] is nothing (None) or a decoder's future, the strict upper triangle: the only
+    mask whose cells a layer can leave out (the browser puts them back from the mask it was sent)."""
+    return masked is None or np.array_equal(np.asarray(masked, bool), np.triu(np.ones((size, size), bool), 1))
+
+
 def register(identity: str, attentions: np.ndarray, transform: Callable[[np.ndarray], np.ndarray] | None,
              size: int, masked: np.ndarray | None = None) -> str:
     """Make every layer of ``attentions`` [L, H, T, T] fetchable (after ``transform``: [H, size, size] float32 per
     layer, without the cells of a causal ``masked`` [size, size], which the browser knows from the mask it was
     sent); returns the handle. Holds only a weak reference to the array."""
     handle = handle_for(identity)
-    m = None if masked is None else np.asarray(masked, dtype=bool)
-    causal = m is not None and m.any()
-    if causal and not np.array_equal(m, np.triu(np.ones((size, size), bool), 1)):
+    causal = masked is not None and np.asarray(masked).any()
+    if causal and not is_causal(masked, size):
         raise ValueError("only a causal mask (the strict upper triangle) is left out of a layer")
     with _lock:
         _views[handle] = _View(weakref.ref(attentions), transform, int(size), bool(causal))
