@@ -112,6 +112,26 @@ def serve_frontend_from_memory() -> None:
     starlette_server.create_starlette_app = create
 
 
+# The longest request head (request line and headers) the server reads: a link Chromium can open (its URLs go to
+# 2 MiB) plus its headers. uvicorn's HTTP parser (h11) otherwise refuses, with a bare 400, a head longer than
+# 16 KiB that arrives in more than one piece, so a long link worked or failed by how the browser's write was cut.
+MAX_REQUEST_HEAD = 4 * 2**20
+
+
+def accept_long_links() -> None:
+    """Raise h11's limit on an incomplete request head to MAX_REQUEST_HEAD for the server Streamlit starts (it
+    builds uvicorn's settings in one function, looked up when the server starts; tests/e2e/test_long_links_e2e.py
+    sends such a link in pieces, to this server and through deploy/nginx.conf)."""
+    from streamlit.web.server.starlette import starlette_server
+
+    settings = starlette_server._get_uvicorn_config_kwargs
+
+    def with_long_heads() -> dict:
+        return {**settings(), "h11_max_incomplete_event_size": MAX_REQUEST_HEAD}
+
+    starlette_server._get_uvicorn_config_kwargs = with_long_heads
+
+
 def main() -> None:
     args = sys.argv[1:]
     local = take_local_models(args)
@@ -147,6 +167,7 @@ def main() -> None:
     # load bench, `make load`, measures a class with it).
     sys.setswitchinterval(0.001)
     serve_frontend_from_memory()
+    accept_long_links()
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", os.path.join(HERE, "app.py"), *args]
