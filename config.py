@@ -7,6 +7,8 @@
     TX_BLOCK_CACHE_MB   memory for the Inside-a-block page's runs (default 96)
     TX_ENGINE           fast (default): the generation engine's lean Llama decode step (serving/) where the model
                         allows it; hf: transformers' own forward in the engine too
+    TX_LINEAR           auto (default): the lean decode step multiplies with MKL's or oneDNN's kernel, whichever the
+                        engine measures faster on this CPU at its first run; mkl or onednn: that one
     TX_CLASS_STORE      class mode's store: empty (SQLite in the cache dir), sqlite:///path.db or redis://host:port/db
 
 Nothing reads these variables anywhere else; code asks :func:`get`. Tests that change the environment call
@@ -22,6 +24,7 @@ from typing import Mapping
 
 PREFIX = "TX_"
 ENGINES = ("fast", "hf")
+LINEARS = ("auto", "mkl", "onednn")  # serving.engine.KERNELS (config imports no torch)
 
 
 class BadSetting(Exception):
@@ -36,6 +39,7 @@ class Config:
     block_cache_mb: int
     engine: str
     class_store: str
+    linear: str = "auto"
 
 
 def _megabytes(env: Mapping[str, str], name: str, default: int) -> int:
@@ -57,11 +61,14 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
     engine = env.get(PREFIX + "ENGINE", "").strip().lower() or "fast"
     if engine not in ENGINES:
         raise BadSetting(f"{PREFIX}ENGINE must be one of {', '.join(ENGINES)} (got {engine[:40]!r}).")
+    linear = env.get(PREFIX + "LINEAR", "").strip().lower() or "auto"
+    if linear not in LINEARS:
+        raise BadSetting(f"{PREFIX}LINEAR must be one of {', '.join(LINEARS)} (got {linear[:40]!r}).")
     local = tuple(p.strip() for p in env.get(PREFIX + "LOCAL_MODELS", "").split(os.pathsep) if p.strip())
     return Config(cache_dir=cache, local_models=local,
                   trace_cache_mb=_megabytes(env, PREFIX + "TRACE_CACHE_MB", 600),
                   block_cache_mb=_megabytes(env, PREFIX + "BLOCK_CACHE_MB", 96),
-                  engine=engine, class_store=env.get(PREFIX + "CLASS_STORE", "").strip())
+                  engine=engine, class_store=env.get(PREFIX + "CLASS_STORE", "").strip(), linear=linear)
 
 
 @lru_cache(maxsize=1)

@@ -216,6 +216,14 @@ def generation_threads(n: Numbers) -> str:
             f"{one:.1f} ({n.when()})")
 
 
+def generation_kernel(n: Numbers) -> str:
+    name = "generation/kernel/onednn_vs_mkl_on_the_layers"
+    onednn, mkl = n.value(name), n.baseline(name)
+    kind = n.meta("generation").get("generation_engine_kind", "not recorded")
+    return (f"The last run: every layer matrix of SmolLM2 once at 1 row and once at 8 rows took {onednn * 1000:.1f} "
+            f"ms with oneDNN's kernel and {mkl * 1000:.1f} ms with MKL's, and the engine ran as: {kind} ({n.when()}).")
+
+
 PROTO = {  # make load's parts (bench/loadproto.py section names) in the order docs/deploy.md shows them
     "reading": "load/proto/30_students_reading_4-12s", "back-to-back": "load/proto/30_students_back_to_back",
     "cold": "load/proto/30_students_cold_open", "generate": "load/proto/30_students_generate_40",
@@ -316,7 +324,8 @@ def class_push(n: Numbers) -> str:
 
 BLOCKS: dict[str, Callable[[Numbers], str]] = {
     "class-push": class_push, "image": image, "proto-table": proto_table, "sizing": sizing, "teacher-wait": teacher_wait,
-    "conversion": conversion, "generation": generation, "generation-threads": generation_threads, "memory": memory,
+    "conversion": conversion, "generation": generation, "generation-threads": generation_threads,
+    "generation-kernel": generation_kernel, "memory": memory,
     "next-token": next_token,
     "bertviz-bytes": bertviz_bytes,
     "load-when": load_when, "load-table": load_table, "load-by-page": load_by_page,

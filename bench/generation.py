@@ -14,14 +14,17 @@ baseline.
    Time to first token: engine request -> first token pushed; generate with ``max_new_tokens=1`` as its baseline.
 2. Memory-bandwidth bound: one decode step reads every weight once (the tied embedding/unembedding matrix once,
    by the output layer), so tokens/s <= copy bandwidth / weight bytes. Bandwidth is measured here: a 256 MB
-   ``copy_`` (read + write) on all torch threads, best of 5. We report our tokens/s as a fraction of that bound
+   ``copy_`` (read + write) on all torch threads, best of 5, in a fresh process of its own (an idle engine's
+   threads beside it made it vary by 1.7x). We report our tokens/s as a fraction of that bound
    (the aim: 0.7 or more, still in float32).
 3. Many streams (the engine's process): 8 concurrent generations of 64 tokens (the classroom case) against one
    stream, alternated over 3 rounds: wall time of the 8 over 8 x one stream's time (target <= 0.2, i.e. >= 5x the
    aggregate tokens/s); 30 concurrent ones: the last to finish against one alone, measured before and after
    (target <= 2x). Requests are sampled with different seeds (top-k 50), so their texts differ (a few may stop
    early at EOS).
-4. Where the time goes: a torch.profiler summary of 16 decode steps at batch 1 and batch 8 (bench/results.json
+4. The lean step's two matrix kernels (serving.engine.time_kernels, as the engine timed them on its worker when it
+   started): oneDNN's against MKL's on the model's layer matrices; the engine runs the faster.
+5. Where the time goes: a torch.profiler summary of 16 decode steps at batch 1 and batch 8 (bench/results.json
    metadata, ``generation_profile``).
 """
 from __future__ import annotations
@@ -189,19 +192,22 @@ def _engine_child() -> dict:
     out = {"s_per_token": statistics.median(per_token), "ttft": statistics.median(ttft), "tokens": tokens,
            "one": statistics.median(ones), "wall8": statistics.median(walls8), "rate8": statistics.median(rates8),
            "alone30": (before + after) / 2, "slowest30": slowest30, "rate30": rate30,
-           "max_batch": engine.stats.max_batch_seen, "threads": engine.threads,
-           "bandwidth_gbs": _bandwidth_gbs(), "weight_bytes": _weight_bytes(lm.model), "profile": _profile(lm, ids)}
+           "max_batch": engine.stats.max_batch_seen, "threads": engine.threads, "kind": engine.kind,
+           "kernel_seconds": engine.kernel_seconds, "weight_bytes": _weight_bytes(lm.model),
+           "profile": _profile(lm, ids)}
     engine.close()
     return out
 
 
 CHILDREN = {"hf_main": lambda: _hf_child("hf_main"), "hf_thread": lambda: _hf_child("hf_thread"),
-            "hf_thread_after": lambda: _hf_child("hf_thread_after"), "engine": _engine_child}
+            "hf_thread_after": lambda: _hf_child("hf_thread_after"), "engine": _engine_child,
+            "bandwidth": lambda: {"bandwidth_gbs": _bandwidth_gbs()}}
 def bench_generation(results: list[dict]) -> None:
     main = run_child("bench.generation", "hf_main", timeout=1800)
     thread = run_child("bench.generation", "hf_thread", timeout=1800)
     after = run_child("bench.generation", "hf_thread_after", timeout=1800)
     ours = run_child("bench.generation", "engine", timeout=1800)
+    ours.update(run_child("bench.generation", "bandwidth", timeout=600))  # alone: no idle engine threads beside it
     assert ours["tokens"] == main["tokens"] == thread["tokens"], "the engine's greedy tokens differ from generate's"
     assert len(main["tokens"]) == NEW, "pick a prompt that does not end before NEW tokens"
     s = ours["s_per_token"]
@@ -220,6 +226,8 @@ def bench_generation(results: list[dict]) -> None:
     results.append(entry("generation/bandwidth/copy_bandwidth", ours["bandwidth_gbs"], "GB/s"))
     results.append(entry("generation/bandwidth/bound_tokens_per_s", bound, "tok/s"))
     results.append(entry("generation/bandwidth/fraction_of_bound", (1 / s) / bound, "x"))
+    k = ours["kernel_seconds"]  # the engine's own timing of its two kernels, on its worker (serving.engine.time_kernels)
+    results.append(entry("generation/kernel/onednn_vs_mkl_on_the_layers", k["onednn"], "s", baseline=k["mkl"]))
     results.append(entry("generation/8_streams/aggregate_tokens_per_s", ours["rate8"], "tok/s"))
     results.append(entry("generation/8_streams/time_vs_8x_one_stream", ours["wall8"], "s", target=0.2,
                          baseline=8 * ours["one"]))
@@ -230,9 +238,10 @@ def bench_generation(results: list[dict]) -> None:
     NOTES["generation_8_streams_speedup"] = round(8 * ours["one"] / ours["wall8"], 2)
     NOTES["generation_engine_max_batch_seen"] = ours["max_batch"]
     NOTES["generation_engine_threads"] = ours["threads"]
+    NOTES["generation_engine_kind"] = ours["kind"]
     NOTES["generation_profile"] = ours["profile"]
     NOTES["generation_processes"] = ("each figure from a fresh process: hf_main, hf_thread, hf_thread_after "
-                                     "(generate on a stock eager model) and engine (serve.py's model and engine)")
+                                     "(generate on a stock eager model), engine (serve.py's model and engine) and bandwidth")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,7 +21,7 @@ from serving.engine import Engine, Request
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _engine(model_id: str, _lm: Any) -> Engine:
-    engine = Engine(_lm, backend=config.get().engine)
+    engine = Engine(_lm, backend=config.get().engine, linear=config.get().linear)
     engine.warm()
     return engine
 

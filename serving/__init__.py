@@ -6,7 +6,8 @@ KV cache, and for Llama-shaped decoders the lean decode step of lean_step.py, wh
 tensors). Which step runs is one switch, ``TX_ENGINE`` (config.py): ``fast`` (default: the lean step where the
 model allows it, else transformers' forward, with the reason logged once) or ``hf`` (transformers' forward always).
 
-An earlier version also routed every ``nn.Linear`` through oneDNN-packed weight copies. Measured against plain
-``nn.Linear`` (MKL) on the same machine, with torch's OpenMP threads set up as the engine now sets them, the
-packed products were slower at every batch size, so they are gone (docs/generation.md).
+The lean step multiplies by the model's own weights with MKL's kernel (the one ``nn.Linear`` calls) or oneDNN's,
+whichever the engine measures faster on this CPU when it starts (``TX_LINEAR``; the ranking turns over between an
+Intel Xeon and an AMD EPYC: docs/generation.md). No copy of the weights is made for it, except the output
+layer's blocked copy.
 """

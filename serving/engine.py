@@ -62,7 +62,7 @@ from serving import lean_step
 log = logging.getLogger(__name__)
 
 BLOCKED_ROWS = 8  # oneDNN chooses the blocked copy's layout for this many rows (any number works)
-SPLIT_ROWS = 4  # a step of this many rows or more runs in two halves, one core each (Engine._step)
+SPLIT_ROWS = 4  # on MKL's kernel, a step of this many rows or more runs in two halves, one core each (Engine._step)
 PREFILL_TOKENS = 1024  # prompt tokens packed into one prefill pass (a 512-token prompt always fits)
 # The engine's threads run at this nice value (Linux: per thread). A stream is many short steps and a student
 # reads it as it comes, while a page run is one wait the student watches; page runs and streams share the cores,
@@ -248,6 +248,33 @@ def blocked_copy(weight: torch.Tensor) -> tuple[torch.Tensor, bool]:
         return torch.ops.mkldnn._reorder_linear_weight(w, BLOCKED_ROWS), True
 
 
+KERNELS = ("auto", "mkl", "onednn")
+
+
+def time_kernels(layers: list[list[torch.Tensor]], rounds: int = 3) -> dict[str, float]:
+    """Seconds MKL's kernel (the one ``nn.Linear`` calls) and oneDNN's take for one pass over every matrix of
+    ``layers`` at 1 row and at 8 rows, on the calling thread's torch threads: the best of ``rounds``, the two
+    alternated, after one round that warms both up. Why measure: the two libraries rank differently by CPU. On
+    an Intel Xeon MKL was as fast or faster; on an AMD EPYC MKL's float32 products take a generic path and
+    oneDNN's are faster on the same weights (bench/results.json, ``generation``, says by how much). Both compute
+    the same float32 sums in another order (the tests compare either with the model)."""
+    from serving import lean_step
+
+    mats = [w for layer in layers for w in layer if w.dim() == 2]
+    xs = {(rows, n): torch.randn(rows, n) for rows in (1, 8) for n in {w.shape[1] for w in mats}}
+    best = {"mkl": math.inf, "onednn": math.inf}
+    with torch.inference_mode():
+        for r in range(rounds + 1):
+            for name in best:
+                t = time.perf_counter()
+                for rows in (1, 8):
+                    for w in mats:
+                        lean_step.linear(xs[rows, w.shape[1]], w, name == "onednn")
+                if r:
+                    best[name] = min(best[name], time.perf_counter() - t)
+    return best
+
+
 class LlamaBackend:
     """A lean Llama forward on the model's own weights (RMSNorm, RoPE, grouped-query attention, SwiGLU)."""
 
@@ -288,13 +315,19 @@ class LlamaBackend:
              b.mlp.gate_proj.weight, b.mlp.up_proj.weight, b.mlp.down_proj.weight]
             for b in m.layers
         ]
+        self.onednn = False  # MKL's kernel until use_kernel() says otherwise
         self.scripted = lean_step.scripted(self.embed, self.norm, self.unembed, self.blocked, self.has_blocked,
-                                           self.weights, self.H, self.Hkv, self.D, self.eps)
+                                           self.weights, self.H, self.Hkv, self.D, self.eps, self.onednn)
         rope = m.rotary_emb
         self.inv_freq = rope.inv_freq.float()  # [D/2]
         self.rope_scale = float(getattr(rope, "attention_scaling", 1.0))
         self.cos = self.sin = torch.empty(0, self.D)
         self.kv = KVCache(len(self.weights), self.Hkv, self.D, self.embed.dtype)
+
+    def use_kernel(self, onednn: bool) -> None:
+        """Multiply by the weights with oneDNN's kernel (True) or MKL's (False), in the prefill and the step."""
+        self.onednn = bool(onednn) and self.has_blocked
+        self.scripted.onednn = self.onednn
 
     def _rope(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin for these positions: [..., D], from a table grown on demand (same maths as HF)."""
@@ -319,7 +352,7 @@ class LlamaBackend:
         rotate, linear = lean_step.rotate, lean_step.linear
         for i, (w_in, wq, wk, wv, o, w_post, gate, up, down) in enumerate(self.weights):
             h = F.rms_norm(x, (self.d,), w_in, self.eps)
-            q, k, v = linear(h, wq), linear(h, wk), linear(h, wv)  # [N, H*D], [N, Hkv*D] x 2
+            q, k, v = linear(h, wq, self.onednn), linear(h, wk, self.onednn), linear(h, wv, self.onednn)
             q = rotate(q.view(N, self.H, self.D).transpose(0, 1), cos, sin)  # [H, N, D]
             k = rotate(k.view(N, self.Hkv, self.D).transpose(0, 1), cos, sin)  # [Hkv, N, D]
             v = v.view(N, self.Hkv, self.D).transpose(0, 1)  # [Hkv, N, D]
@@ -329,10 +362,10 @@ class LlamaBackend:
                 self.kv.v[i, slot, :, : b - a] = v[:, a:b]
                 heads.append(F.scaled_dot_product_attention(q[:, a:b], k[:, a:b], v[:, a:b], is_causal=True,
                                                             enable_gqa=True))  # [H, n_j, D]
-            x = x + linear(torch.cat(heads, dim=1).transpose(0, 1).reshape(N, self.d), o)
-            x = lean_step.mlp(x, w_post, gate, up, down, self.eps)
+            x = x + linear(torch.cat(heads, dim=1).transpose(0, 1).reshape(N, self.d), o, self.onednn)
+            x = lean_step.mlp(x, w_post, gate, up, down, self.eps, self.onednn)
         x = F.rms_norm(x[torch.tensor(starts[1:]) - 1], (self.d,), self.norm, self.eps)  # [n, d] last positions
-        return lean_step.head(x, self.unembed, self.blocked, self.has_blocked)  # [n, V]
+        return lean_step.head(x, self.unembed, self.blocked, self.has_blocked, self.onednn)  # [n, V]
 
     def reserve(self, rows: int, lengths: torch.Tensor) -> None:
         """Grow the cache and the RoPE table for a step of ``rows`` rows at these positions: decode() calls on
@@ -413,7 +446,7 @@ class Engine:
     """The process-wide generation server of one model: ``submit`` from any thread, read the Request."""
 
     def __init__(self, lm: Any, max_batch: int = 32, backend: str = "auto", prefill_budget_s: float = 0.25,
-                 threads: int | None = None):
+                 threads: int | None = None, linear: str = "auto"):
         self.lm = lm
         self.max_batch = max_batch
         # torch threads of the worker for a step it runs whole (below SPLIT_ROWS rows; None = every core). Torch's
@@ -433,6 +466,15 @@ class Engine:
         if backend in ("auto", "fast") and why_not is not None:
             log.info("%s: generation runs on transformers' forward (%s)", lm.spec.id, why_not)
         self.backend = LlamaBackend(lm) if use_lean else HFBackend(lm)
+        # the lean step's kernel (KERNELS): "auto" is decided by time_kernels on the worker's first run (its thread
+        # and its torch threads, not the caller's, whose OpenMP team would outlive the call); kernel_seconds says
+        # what was measured
+        if linear not in KERNELS:
+            raise ValueError(f"unknown linear kernel {linear!r}; one of {KERNELS}")
+        self.linear = linear
+        self.kernel_seconds: dict[str, float] = {}
+        if use_lean and linear != "auto":
+            self.backend.use_kernel(linear == "onednn")
         cfg = getattr(lm.model, "generation_config", None)
         eos = getattr(cfg, "eos_token_id", None)
         if eos is None:
@@ -450,7 +492,9 @@ class Engine:
 
     @property
     def kind(self) -> str:
-        return "lean Llama forward" if isinstance(self.backend, LlamaBackend) else "model forward"
+        if not isinstance(self.backend, LlamaBackend):
+            return "model forward"
+        return f"lean Llama forward ({'oneDNN' if self.backend.onednn else 'MKL'})"
 
     # ------------------------------------------------------------------ public
     def submit(self, prompt_ids: list[int], settings: Settings) -> Request:
@@ -527,6 +571,17 @@ class Engine:
     def _loop(self) -> None:
         yield_to_pages()  # before its first op: the OpenMP threads it starts inherit the priority
         torch.set_grad_enabled(False)
+        if isinstance(self.backend, LlamaBackend) and self.linear == "auto" and not self.kernel_seconds:
+            _threads(self.threads)
+            try:
+                self.kernel_seconds = time_kernels(self.backend.weights)
+            except RuntimeError as e:  # a torch whose oneDNN refuses these weights: MKL's kernel, as nn.Linear
+                self.kernel_seconds = {"mkl": 0.0, "onednn": math.inf}
+                log.warning("%s: oneDNN's kernel failed (%s); the lean step uses MKL's", self.lm.spec.id, e)
+            self.backend.use_kernel(self.kernel_seconds["onednn"] < self.kernel_seconds["mkl"])
+            log.info("%s: the lean step multiplies with %s's kernel (%s)", self.lm.spec.id,
+                     "oneDNN" if self.backend.onednn else "MKL",
+                     ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in self.kernel_seconds.items()))
         while True:
             with self._cv:
                 while not self._closed and not self._queue and not self._rows:
@@ -637,7 +692,7 @@ class Engine:
         lengths = torch.tensor([r.length for r in rows])
         pool = self._workers()
         B = len(rows)
-        if pool is not None and B >= SPLIT_ROWS and isinstance(self.backend, LlamaBackend):
+        if pool is not None and B >= SPLIT_ROWS and isinstance(self.backend, LlamaBackend) and not self.backend.onednn:
             _threads(1)  # one core each half (the helper runs the other half on one thread)
             self.backend.reserve(B, lengths)
             h = B // 2

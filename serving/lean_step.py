@@ -14,17 +14,22 @@ from typing import List, Optional, Union
 import torch
 
 
-def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """x [B, in] @ W.T for the layer's own weight W [out, in] (what nn.Linear computes, without its bias)."""
+def linear(x: torch.Tensor, w: torch.Tensor, onednn: bool = False) -> torch.Tensor:
+    """x [B, in] @ W.T for the layer's own weight W [out, in] (what nn.Linear computes, without its bias), by
+    MKL (what nn.Linear calls) or, when ``onednn``, by oneDNN's kernel on the same weight W."""
+    if onednn:
+        no_scalars: List[Optional[Union[int, float, complex]]] = []  # TorchScript's "Scalar?[]"
+        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), w, None, "none", no_scalars, "")
     return torch.nn.functional.linear(x, w)
 
 
-def head(x: torch.Tensor, unembed: torch.Tensor, blocked: torch.Tensor, has_blocked: bool) -> torch.Tensor:
+def head(x: torch.Tensor, unembed: torch.Tensor, blocked: torch.Tensor, has_blocked: bool,
+         onednn: bool = False) -> torch.Tensor:
     """The logits [B, V] = x [B, d] @ U.T. One row: MKL's matrix-vector product on U itself. Several rows: the
     engine's own copy of U in oneDNN's blocked layout (``blocked``, made by serving.engine.blocked_copy), which
     multiplies several rows by this 49k-row matrix several times faster than MKL does on U; same float32 sums in
     another order (the tests compare both with the model)."""
-    if has_blocked and x.shape[0] > 1:
+    if has_blocked and (x.shape[0] > 1 or onednn):
         no_scalars: List[Optional[Union[int, float, complex]]] = []  # TorchScript's "Scalar?[]"
         return torch.ops.mkldnn._linear_pointwise(x.contiguous(), blocked, None, "none", no_scalars, "")
     return torch.nn.functional.linear(x, unembed)
@@ -37,16 +42,16 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
 
 
 def mlp(x: torch.Tensor, w_post: torch.Tensor, gate: torch.Tensor, up: torch.Tensor, down: torch.Tensor,
-        eps: float) -> torch.Tensor:
+        eps: float, onednn: bool = False) -> torch.Tensor:
     """The residual SwiGLU block: x + down(silu(gate(h)) * up(h)), h = RMSNorm(x). [N, d]"""
     h = torch.rms_norm(x, [x.shape[-1]], w_post, eps)
-    return x + linear(torch.nn.functional.silu(linear(h, gate)) * linear(h, up), down)
+    return x + linear(torch.nn.functional.silu(linear(h, gate, onednn)) * linear(h, up, onednn), down, onednn)
 
 
 def decode_step(tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch.Tensor, sin: torch.Tensor,
                 kv_k: torch.Tensor, kv_v: torch.Tensor, embed: torch.Tensor, norm: torch.Tensor,
                 unembed: torch.Tensor, blocked: torch.Tensor, has_blocked: bool, layers: List[List[torch.Tensor]],
-                H: int, Hkv: int, D: int, eps: float) -> torch.Tensor:
+                H: int, Hkv: int, D: int, eps: float, onednn: bool) -> torch.Tensor:
     """One new token for each cache row r0..r0+B-1 at position ``lengths[b]``; returns logits [B, V].
 
     cos, sin [B, D] of those positions; kv_k, kv_v [L, rows, Hkv, T_max, D] (written at ``lengths``);
@@ -64,9 +69,9 @@ def decode_step(tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch
     for i, layer in enumerate(layers):
         w_in, wq, wk, wv, wo, w_post, gate, up, down = layer
         h = torch.rms_norm(x, [d], w_in, eps)
-        q = rotate(linear(h, wq).view(B, H, D), cos, sin)  # [B, H, D]
-        k = rotate(linear(h, wk).view(B, Hkv, D), cos, sin)  # [B, Hkv, D]
-        v = linear(h, wv).view(B, Hkv, D)  # [B, Hkv, D]
+        q = rotate(linear(h, wq, onednn).view(B, H, D), cos, sin)  # [B, H, D]
+        k = rotate(linear(h, wk, onednn).view(B, Hkv, D), cos, sin)  # [B, Hkv, D]
+        v = linear(h, wv, onednn).view(B, Hkv, D)  # [B, Hkv, D]
         kv_k[i][rows, :, lengths] = k
         kv_v[i][rows, :, lengths] = v
         # grouped-query attention without copying K/V: the G query heads of one kv head are its "queries"
@@ -74,10 +79,10 @@ def decode_step(tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch
         scores = torch.matmul(q.view(B, Hkv, G, D), keys.transpose(-1, -2))  # [B, Hkv, G, T]
         weights = torch.softmax(scores.mul_(scale).add_(hide), dim=-1)  # [B, Hkv, G, T]
         a = torch.matmul(weights, values)  # [B, Hkv, G, D]
-        x = x + linear(a.reshape(B, d), wo)
-        x = mlp(x, w_post, gate, up, down, eps)
+        x = x + linear(a.reshape(B, d), wo, onednn)
+        x = mlp(x, w_post, gate, up, down, eps, onednn)
     x = torch.rms_norm(x, [d], norm, eps)
-    return head(x, unembed, blocked, has_blocked)  # [B, V]
+    return head(x, unembed, blocked, has_blocked, onednn)  # [B, V]
 
 
 class Step(torch.nn.Module):
@@ -91,16 +96,19 @@ class Step(torch.nn.Module):
     layers: List[List[torch.Tensor]]
 
     def __init__(self, embed: torch.Tensor, norm: torch.Tensor, unembed: torch.Tensor, blocked: torch.Tensor,
-                 has_blocked: bool, layers: List[List[torch.Tensor]], H: int, Hkv: int, D: int, eps: float):
+                 has_blocked: bool, layers: List[List[torch.Tensor]], H: int, Hkv: int, D: int, eps: float,
+                 onednn: bool = False):
         super().__init__()
         self.embed, self.norm, self.unembed, self.layers = embed, norm, unembed, layers
         self.blocked, self.has_blocked = blocked, has_blocked
         self.H, self.Hkv, self.D, self.eps = H, Hkv, D, eps
+        self.onednn = onednn
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch.Tensor, sin: torch.Tensor,
                 kv_k: torch.Tensor, kv_v: torch.Tensor) -> torch.Tensor:
         return decode_step(tokens, lengths, r0, cos, sin, kv_k, kv_v, self.embed, self.norm, self.unembed,
-                           self.blocked, self.has_blocked, self.layers, self.H, self.Hkv, self.D, self.eps)
+                           self.blocked, self.has_blocked, self.layers, self.H, self.Hkv, self.D, self.eps,
+                           self.onednn)
 
 
 def scripted(*args) -> torch.jit.ScriptModule:

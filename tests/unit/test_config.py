@@ -11,14 +11,15 @@ import config
 def test_defaults():
     c = config.from_env({"XDG_CACHE_HOME": "/x"})
     assert c == config.Config(cache_dir=Path("/x/transformer-explainer"), local_models=(), trace_cache_mb=600,
-                              block_cache_mb=96, engine="fast", class_store="")
+                              block_cache_mb=96, engine="fast", class_store="", linear="auto")
 
 
 def test_each_variable_is_read():
     c = config.from_env({"TX_CACHE_DIR": "/c", "TX_LOCAL_MODELS": " /a : /b :", "TX_TRACE_CACHE_MB": "100",
-                         "TX_BLOCK_CACHE_MB": "7", "TX_ENGINE": "HF", "TX_CLASS_STORE": "redis://h:1/0"})
-    assert (c.cache_dir, c.local_models, c.trace_cache_mb, c.block_cache_mb, c.engine, c.class_store) == \
-        (Path("/c"), ("/a", "/b"), 100, 7, "hf", "redis://h:1/0")
+                         "TX_BLOCK_CACHE_MB": "7", "TX_ENGINE": "HF", "TX_CLASS_STORE": "redis://h:1/0",
+                         "TX_LINEAR": " oneDNN "})
+    assert (c.cache_dir, c.local_models, c.trace_cache_mb, c.block_cache_mb, c.engine, c.class_store, c.linear) == \
+        (Path("/c"), ("/a", "/b"), 100, 7, "hf", "redis://h:1/0", "onednn")
 
 
 def test_the_older_cache_variable_still_works_and_the_new_one_wins():
@@ -27,7 +28,8 @@ def test_the_older_cache_variable_still_works_and_the_new_one_wins():
 
 
 @pytest.mark.parametrize("env, name", [({"TX_ENGINE": "turbo"}, "TX_ENGINE"), ({"TX_TRACE_CACHE_MB": "-5"},
-                                        "TX_TRACE_CACHE_MB"), ({"TX_BLOCK_CACHE_MB": "lots"}, "TX_BLOCK_CACHE_MB")])
+                                        "TX_TRACE_CACHE_MB"), ({"TX_BLOCK_CACHE_MB": "lots"}, "TX_BLOCK_CACHE_MB"),
+                                       ({"TX_LINEAR": "blas"}, "TX_LINEAR")])
 def test_a_bad_value_is_one_sentence_naming_the_variable(env, name):
     with pytest.raises(config.BadSetting, match=name):
         config.from_env(env)

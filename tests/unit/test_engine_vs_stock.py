@@ -1,6 +1,6 @@
 """The generation engine against a STOCK transformers model (issue #19 §2): SmolLM2 loaded apart from the app's copy with
 ``from_pretrained(..., attn_implementation="eager")`` from the converted files (tests/conftest.py), nothing of the app applied, and
-its own ``generate``. Greedy on 5 prompts x 64 tokens token for token, seeded sampling on 3 seeds x 2 settings,
+its own ``generate``. Greedy on 5 prompts x 64 tokens token for token (on each matrix kernel of the lean step), seeded sampling on 3 seeds x 2 settings,
 beam search (run by the app through ``generate`` itself) on 2 prompts with its log-probabilities checked against a
 teacher-forced forward pass of the stock model."""
 from __future__ import annotations
@@ -25,6 +25,14 @@ def engine(smollm2):
     e.close()
 
 
+@pytest.fixture(scope="module", params=["mkl", "onednn"])
+def each_kernel(smollm2, request):
+    """The engine on each matrix kernel of its lean step (TX_LINEAR), whichever this CPU would choose."""
+    e = Engine(smollm2, linear=request.param)
+    yield e
+    e.close()
+
+
 def _generate(model, ids: list[int], n: int, **kw) -> list[int]:
     x = torch.tensor([ids])
     with torch.inference_mode():
@@ -34,9 +42,9 @@ def _generate(model, ids: list[int], n: int, **kw) -> list[int]:
 
 
 @pytest.mark.parametrize("text", PROMPTS)
-def test_greedy_64_tokens_equal_the_stock_generate(smollm2, stock_smollm2, engine, text):
+def test_greedy_64_tokens_equal_the_stock_generate(smollm2, stock_smollm2, each_kernel, text):
     ids = prompt_ids(smollm2.tokenizer, text)[0]
-    req = engine.generate(ids, Settings(max_new_tokens=64), timeout=600)
+    req = each_kernel.generate(ids, Settings(max_new_tokens=64), timeout=600)
     assert req.token_ids == _generate(stock_smollm2, ids, 64, do_sample=False)
     assert len(req.token_ids) >= 8  # a real continuation, not an immediate end
 

@@ -68,10 +68,13 @@ def model_logprobs(model, ids: list[int], new: list[int]) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ lean backend
-def test_lean_backend_logits_equal_the_model_forward(smollm2):
+@pytest.mark.parametrize("onednn", [False, True], ids=["mkl", "onednn"])
+def test_lean_backend_logits_equal_the_model_forward(smollm2, onednn):
     """Prefill + a batched decode step of the lean backend against the model's own forward (eager attention):
-    every logit within 1e-4, rows of different lengths in one batch."""
+    every logit within 1e-4, rows of different lengths in one batch, with either matrix kernel."""
     backend = LlamaBackend(smollm2)
+    backend.use_kernel(onednn)
+    assert backend.onednn is onednn and backend.scripted.onednn is onednn
     texts = [ids_of(smollm2, t) for t in PROMPTS]
     nxt = [11, 2525, 30]
     with torch.inference_mode():
@@ -85,13 +88,15 @@ def test_lean_backend_logits_equal_the_model_forward(smollm2):
             torch.testing.assert_close(got[b], ref, rtol=0, atol=1e-4)
 
 
-def test_the_scripted_step_equals_the_python_one(smollm2):
+@pytest.mark.parametrize("onednn", [False, True], ids=["mkl", "onednn"])
+def test_the_scripted_step_equals_the_python_one(smollm2, onednn):
     """LlamaBackend.decode runs serving/lean_step.py through TorchScript (so that busy Python threads, a class's
     page runs, cannot stall each of its ~300 torch calls waiting for the GIL): the same logits and cache writes as
-    the plain Python function, bit for bit."""
+    the plain Python function, bit for bit, with either matrix kernel."""
     from serving import lean_step
 
     backend = LlamaBackend(smollm2)
+    backend.use_kernel(onednn)
     texts = [ids_of(smollm2, t) for t in PROMPTS]
     tokens, lengths = torch.tensor([11, 2525, 30]), torch.tensor([len(t) for t in texts])
     assert isinstance(backend.scripted, torch.jit.ScriptModule)
@@ -105,7 +110,7 @@ def test_the_scripted_step_equals_the_python_one(smollm2):
             return logits, backend.kv.k.clone(), backend.kv.v.clone()
 
     python = lean_step.Step(backend.embed, backend.norm, backend.unembed, backend.blocked, backend.has_blocked,
-                            backend.weights, backend.H, backend.Hkv, backend.D, backend.eps)
+                            backend.weights, backend.H, backend.Hkv, backend.D, backend.eps, onednn)
     for got, want in zip(step(backend.scripted), step(python)):
         assert torch.equal(got, want)
 
@@ -419,14 +424,16 @@ def test_token_pieces_rebuild_the_text_and_hold_split_characters(smollm2):
     assert len(emoji_tokens) == 1 and pieces[emoji_tokens[0] - 1] == ""  # 🎓 is several byte tokens
 
 
-def test_thirty_concurrent_rows_of_different_lengths_equal_alone(smollm2):
+@pytest.mark.parametrize("linear", ["mkl", "onednn"])  # MKL splits the step in halves, oneDNN runs it whole
+def test_thirty_concurrent_rows_of_different_lengths_equal_alone(smollm2, linear):
     """A full classroom at once: 30 rows (the cache grows to 32 rows) of 30 different prompt lengths, all admitted
     before the first decode step (unlimited prefill budget), so they really share every step."""
     words = PROMPTS[1].split()
     jobs = [(ids_of(smollm2, " ".join((words * 3)[: 1 + i])), Settings(greedy=i % 2 == 0, seed=i, max_new_tokens=3,
                                                                           top_k=20)) for i in range(30)]
-    engine = Engine(smollm2, prefill_budget_s=1e9)
+    engine = Engine(smollm2, prefill_budget_s=1e9, linear=linear)
     try:
+        assert engine.backend.onednn is (linear == "onednn")
         with engine._cv:  # hold the worker until all 30 are queued
             reqs = [engine.submit(ids, s) for ids, s in jobs]
         batched = [r.result(timeout=600) for r in reqs]
@@ -524,3 +531,31 @@ def test_yield_to_pages_lowers_a_thread_and_never_raises_it():
         t.start()
         t.join()
     assert seen == {0: max(10, mine), 15: max(15, mine)}
+
+
+# ------------------------------------------------------------------------------------------ matrix kernel
+def test_auto_takes_the_kernel_it_measured_faster_on_its_worker(smollm2):
+    """TX_LINEAR=auto: the engine times MKL's and oneDNN's kernel on the model's own matrices on its first run (the
+    worker's thread) and takes the faster; what it measured is kept. A forced kernel is not timed."""
+    from serving.engine import time_kernels
+
+    seconds = time_kernels(LlamaBackend(smollm2).weights, rounds=1)
+    assert set(seconds) == {"mkl", "onednn"} and all(0 < s < 60 for s in seconds.values())
+    engine = Engine(smollm2)
+    try:
+        assert engine.kernel_seconds == {} and engine.backend.onednn is False  # nothing timed before a first run
+        engine.warm()
+        got = engine.kernel_seconds
+        assert set(got) == {"mkl", "onednn"} and all(0 < s < 60 for s in got.values())
+        assert engine.backend.onednn is (got["onednn"] < got["mkl"])
+        assert engine.kind == f"lean Llama forward ({'oneDNN' if engine.backend.onednn else 'MKL'})"
+    finally:
+        engine.close()
+    forced = Engine(smollm2, linear="mkl")
+    try:
+        forced.warm()
+        assert forced.kernel_seconds == {} and forced.backend.onednn is False
+    finally:
+        forced.close()
+    with pytest.raises(ValueError, match="blas"):
+        Engine(smollm2, linear="blas")
