@@ -23,6 +23,7 @@ from models import kv_cache
 from models.generation import prompt_ids
 
 SCOPE = "generate"
+OPEN_KEY = "kv_open"  # the expander's state (open or closed), kept by Streamlit
 TIMING_TTL = 120  # seconds a live measurement is shown to every session before it is taken again
 
 
@@ -63,12 +64,17 @@ def _size(n: float) -> str:
 
 
 def section(lm: Any, text: str) -> None:
-    """The lesson in an expander (open when a link sets one of its parameters)."""
+    """The lesson in an expander (open when a link sets one of its parameters). Its content runs only while it is
+    open: its forward pass of the sidebar text cost a class more CPU than the generations themselves when 30
+    students opened the Generate page at once with the lesson closed (py-spy of `make load`'s generate part)."""
     ps = params(lm)
     state.seed(ps, scope=SCOPE)
     opened = any(p.name in st.query_params for p in ps)
-    with st.expander(_("Inside each step: the KV cache, token by token"), expanded=opened, icon=":material/memory:"):
-        _fragment(lm, text)
+    box = st.expander(_("Inside each step: the KV cache, token by token"), expanded=opened, icon=":material/memory:",
+                      key=OPEN_KEY, on_change="rerun")
+    if box.open:
+        with box:
+            _fragment(lm, text)
 
 
 @st.fragment

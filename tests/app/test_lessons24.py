@@ -184,3 +184,23 @@ def test_temperature_zero_gives_one_answer_100_times():
     table = samples_table(at)
     assert len(table) == 1 and table["count"].iloc[0] == 100
     assert "at temperature 0 every draw takes the most likely token" in everything(at)
+
+
+def test_the_kv_cache_lesson_runs_only_while_its_expander_is_open(monkeypatch):
+    """Closed (no kv_ parameter in the link), the lesson computes nothing: a class opening the Generate page does not
+    pay its forward pass. Opened, it is drawn as a link with its parameters draws it."""
+    from models import kv_cache
+
+    calls: list[list[int]] = []
+    real = kv_cache.snapshot
+    monkeypatch.setattr(kv_cache, "snapshot", lambda lm, ids: calls.append(ids) or real(lm, ids))
+    text = "A text of its own for the lazy KV lesson"
+    at = run_page(GENERATE, text=text)
+    [box] = [e for e in at.expander if "the KV cache" in e.label]
+    assert calls == [] and not [s for s in at.slider if s.label == "Step (token)"]
+    assert "Cache per token" not in [m.label for m in at.metric]
+    at.session_state["kv_open"] = True  # what the browser sends when the student opens it
+    at.run()
+    assert not at.exception and len(calls) == 1
+    assert "Cache per token" in [m.label for m in at.metric]
+    assert [s for s in at.slider if s.label == "Step (token)"]

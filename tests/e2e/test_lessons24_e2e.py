@@ -81,6 +81,18 @@ def test_token_tax_counts_the_tokenizers_tokens(app, tokenizer):
     section_shot(app, "The token tax", "lessons24-token-tax")
 
 
+def test_the_kv_cache_lesson_is_drawn_when_the_student_opens_it(app, tokenizer):
+    """Closed, the lesson runs nothing on the server; opened with a click, it is drawn (a rerun of the page)."""
+    n = len(tokenizer("smollm2-135m")(STORY)["input_ids"])
+    pg = app.open("/generate", text=STORY)
+    app.wait_idle(120_000)
+    title = pg.locator(".gtitle", has_text="key/value head 1")
+    expect(title).to_have_count(0)
+    pg.get_by_text("Inside each step: the KV cache, token by token").click()
+    expect(title.first).to_have_text(f"Layer 1, key/value head 1: step {n} of {n}", timeout=120_000)
+    assert app.exceptions().count() == 0
+
+
 def test_kv_cache_steps_and_timing(app, tokenizer):
     n = len(tokenizer("smollm2-135m")(STORY)["input_ids"])
     pg = app.open("/generate", text=STORY, kv_layer="2", kv_head="1")
