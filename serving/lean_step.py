@@ -85,6 +85,37 @@ def decode_step(tokens: torch.Tensor, lengths: torch.Tensor, r0: int, cos: torch
     return head(x, unembed, blocked, has_blocked, onednn)  # [B, V]
 
 
+def prefill_pass(tokens: torch.Tensor, starts: List[int], slots: List[int], cos: torch.Tensor, sin: torch.Tensor,
+                 kv_k: torch.Tensor, kv_v: torch.Tensor, embed: torch.Tensor, norm: torch.Tensor,
+                 unembed: torch.Tensor, blocked: torch.Tensor, has_blocked: bool, layers: List[List[torch.Tensor]],
+                 H: int, Hkv: int, D: int, eps: float, onednn: bool) -> torch.Tensor:
+    """Several prompts in one pass, packed one after the other: ``tokens`` [N], prompt j is rows
+    starts[j]:starts[j+1] and goes to cache row slots[j]; cos, sin [N, D] of each token's position in its own
+    prompt. Every matrix product runs once on [N, d]; attention stays within each prompt. Returns the logits of
+    each prompt's last position [n, V]."""
+    N = tokens.shape[0]
+    d = embed.shape[1]
+    x = torch.embedding(embed, tokens)  # [N, d]
+    for i, layer in enumerate(layers):
+        w_in, wq, wk, wv, wo, w_post, gate, up, down = layer
+        h = torch.rms_norm(x, [d], w_in, eps)
+        q = rotate(linear(h, wq, onednn).view(N, H, D).transpose(0, 1), cos, sin)  # [H, N, D]
+        k = rotate(linear(h, wk, onednn).view(N, Hkv, D).transpose(0, 1), cos, sin)  # [Hkv, N, D]
+        v = linear(h, wv, onednn).view(N, Hkv, D).transpose(0, 1)  # [Hkv, N, D]
+        heads: List[torch.Tensor] = []
+        for j in range(len(slots)):
+            a, b = starts[j], starts[j + 1]
+            kv_k[i, slots[j], :, : b - a] = k[:, a:b]
+            kv_v[i, slots[j], :, : b - a] = v[:, a:b]
+            heads.append(torch.nn.functional.scaled_dot_product_attention(
+                q[:, a:b], k[:, a:b], v[:, a:b], is_causal=True, enable_gqa=True))  # [H, n_j, D]
+        x = x + linear(torch.cat(heads, dim=1).transpose(0, 1).reshape(N, d), wo, onednn)
+        x = mlp(x, w_post, gate, up, down, eps, onednn)
+    last = torch.tensor(starts[1:]) - 1
+    x = torch.rms_norm(x[last], [d], norm, eps)  # [n, d] the last position of each prompt
+    return head(x, unembed, blocked, has_blocked, onednn)  # [n, V]
+
+
 class Step(torch.nn.Module):
     """decode_step on the model's weights, held by this (scripted) module.
 
@@ -109,6 +140,13 @@ class Step(torch.nn.Module):
         return decode_step(tokens, lengths, r0, cos, sin, kv_k, kv_v, self.embed, self.norm, self.unembed,
                            self.blocked, self.has_blocked, self.layers, self.H, self.Hkv, self.D, self.eps,
                            self.onednn)
+
+    @torch.jit.export
+    def prefill(self, tokens: torch.Tensor, starts: List[int], slots: List[int], cos: torch.Tensor,
+                sin: torch.Tensor, kv_k: torch.Tensor, kv_v: torch.Tensor) -> torch.Tensor:
+        return prefill_pass(tokens, starts, slots, cos, sin, kv_k, kv_v, self.embed, self.norm, self.unembed,
+                            self.blocked, self.has_blocked, self.layers, self.H, self.Hkv, self.D, self.eps,
+                            self.onednn)
 
 
 def scripted(*args) -> torch.jit.ScriptModule:

@@ -6,6 +6,7 @@ Real SmolLM2 (lean Llama backend) with few tokens, and a tiny random GPT-2 (lear
 """
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 import time
@@ -92,7 +93,7 @@ def test_lean_backend_logits_equal_the_model_forward(smollm2, onednn):
 def test_the_scripted_step_equals_the_python_one(smollm2, onednn):
     """LlamaBackend.decode runs serving/lean_step.py through TorchScript (so that busy Python threads, a class's
     page runs, cannot stall each of its ~300 torch calls waiting for the GIL): the same logits and cache writes as
-    the plain Python function, bit for bit, with either matrix kernel."""
+    the plain Python function, bit for bit, with either matrix kernel; the same for the packed prefill pass."""
     from serving import lean_step
 
     backend = LlamaBackend(smollm2)
@@ -112,6 +113,20 @@ def test_the_scripted_step_equals_the_python_one(smollm2, onednn):
     python = lean_step.Step(backend.embed, backend.norm, backend.unembed, backend.blocked, backend.has_blocked,
                             backend.weights, backend.H, backend.Hkv, backend.D, backend.eps, onednn)
     for got, want in zip(step(backend.scripted), step(python)):
+        assert torch.equal(got, want)
+
+    # the prefill pass too (several prompts packed into one pass, each into its cache row)
+    def prefill(fn):
+        with torch.inference_mode():
+            backend.kv.release()
+            backend.kv.ensure(3, max(map(len, texts)) + 1)
+            lens = [len(t) for t in texts]
+            cos, sin = backend._rope(torch.cat([torch.arange(n) for n in lens]))
+            logits = fn(torch.tensor([t for ids in texts for t in ids]), [0, *itertools.accumulate(lens)], [2, 0, 1],
+                        cos, sin, backend.kv.k, backend.kv.v)
+            return logits, backend.kv.k.clone(), backend.kv.v.clone()
+
+    for got, want in zip(prefill(backend.scripted.prefill), prefill(python.prefill)):
         assert torch.equal(got, want)
 
     # How much faster the scripted step keeps going beside busy Python threads is wall-clock time: measured by
