@@ -62,6 +62,12 @@ log = logging.getLogger(__name__)
 
 BLOCKED_ROWS = 8  # oneDNN chooses the blocked copy's layout for this many rows (any number works)
 SPLIT_ROWS = 4  # on MKL's kernel, a step of this many rows or more runs in two halves, one core each (Engine._step)
+# From this many rows on (a class generating together), a whole step runs on ONE core; the other cores are left to
+# the page runs. Two OpenMP threads wait for each other at every op, and while the page threads keep a core busy
+# (a lower-priority engine gets a small share of it) each op waited for the starved one. make load's generate part
+# (30 students pressing Generate within 10 s) is the measure: its generations end sooner this way, and one
+# generation alone takes as long as on every core (docs/generation.md).
+ONE_CORE_ROWS = 2
 PREFILL_TOKENS = 1024  # prompt tokens packed into one prefill pass (a 512-token prompt always fits)
 # The engine's threads run at this nice value (Linux: per thread). A stream is many short steps and a student
 # reads it as it comes, while a page run is one wait the student watches; page runs and streams share the cores,
@@ -575,7 +581,9 @@ class Engine:
                     return
             try:
                 with torch.inference_mode():
-                    _threads(self.threads)  # a prefill is one pass over the prompts: every core
+                    # a prefill is one pass over the prompts: every core for a lone student's, one core beside
+                    # other streams or for a crowd's (ONE_CORE_ROWS)
+                    _threads(self.threads if len(self._rows) + len(self._queue) < ONE_CORE_ROWS else 1)
                     self._admit()
                     if self._rows:
                         self._step()
@@ -666,10 +674,11 @@ class Engine:
         return out[[at[s] for s in src]]
 
     def _step(self) -> None:
-        """One decode step of every row. With SPLIT_ROWS rows or more (and a lean backend, and two cores), the
-        second half of the rows runs its whole step (forward, then its tokens) on a helper thread, one core
-        each: measured in __init__, a worker thread's torch is fastest on ONE OpenMP thread, so a batch gets
-        the second core this way. The halves read the shared weights and write disjoint cache rows."""
+        """One decode step of every row: one row on every core, ONE_CORE_ROWS rows or more on one core. On MKL's
+        kernel, from SPLIT_ROWS rows on (and two cores), the second half of the rows runs its whole step (forward,
+        then its tokens) on a helper thread, one core each (MKL on one thread per half was faster than on two for a
+        whole batch); the halves read the shared weights and write disjoint cache rows. On oneDNN's kernel a batch
+        stays whole on one core: beside a class's page runs that was the fastest (make load, generate part)."""
         rows = self._rows
         tokens = torch.tensor([r.last for r in rows])
         lengths = torch.tensor([r.length for r in rows])
@@ -686,7 +695,7 @@ class Engine:
                 theirs = other.result()  # never leave the other half running on these rows
             keep = mine + theirs
         else:
-            _threads(self.threads)
+            _threads(self.threads if B < ONE_CORE_ROWS else 1)
             keep = self._advance(0, rows, tokens, lengths, True)
         self.stats.steps += 1
         self.stats.max_batch_seen = max(self.stats.max_batch_seen, B)
@@ -746,7 +755,12 @@ class Engine:
 
     def _emit(self, rows: list[_Row], logits: torch.Tensor, helpers: bool = True) -> list[bool]:
         """Pick each row's next token from its logits [B, V]; push a Step; return which rows continue. Sampling
-        draws go to the helper threads when ``helpers`` (not when this already runs beside another half)."""
+        draws go to the helper threads when ``helpers`` (not when this already runs beside another half).
+
+        A handful of torch calls per step, whatever the number of rows: each torch call gives the GIL back and must
+        win it again, which beside a class's busy page threads can take a switch interval (5 ms). Reading each
+        row's numbers one call at a time (~10 calls a row) made a 30-row step take several times its compute in
+        `make load`'s generate part; the numbers are taken out in whole tensors (``tolist``) instead."""
         logits = logits.float()
         finite = torch.isfinite(logits.sum(dim=-1)).tolist()  # [B] a NaN or an inf anywhere makes the sum one
         # sampling distributions, one warp call per group of rows with the same settings (rows are independent)
@@ -755,15 +769,22 @@ class Engine:
             s = row.req.settings
             if not s.is_greedy and finite[b]:
                 groups.setdefault((s.temperature, s.top_k, s.top_p), []).append(b)
-        dist: dict[int, torch.Tensor] = {}
-        for (t, k, p), idx in groups.items():
-            probs = torch.softmax(warp(logits[idx], t, k, p), dim=-1)  # [g, V]
-            dist.update({b: probs[j: j + 1] for j, b in enumerate(idx)})
-        drawn = self._draw({b: (dist[b], rows[b].req.generator) for b in dist}, helpers)
+        dists = [(idx, torch.softmax(warp(logits[idx], t, k, p), dim=-1)) for (t, k, p), idx in groups.items()]
+        drawn = self._draw({b: (probs[j: j + 1], rows[b].req.generator) for idx, probs in dists
+                            for j, b in enumerate(idx)}, helpers)
         logp = torch.log_softmax(logits, dim=-1)  # [B, V]
         top_lp, top_ids = logp.topk(TOP_N, dim=-1)  # [B, TOP_N]
-        greedy_ids = logits.argmax(dim=-1)  # [B]
+        greedy_ids = logits.argmax(dim=-1).tolist()  # [B]
+        top_ids_l, top_lp_l = top_ids.tolist(), top_lp.tolist()
         drawn = drawn()
+        toks = [drawn.get(b, greedy_ids[b]) for b in range(len(rows))]  # sampled rows drew, the others take argmax
+        lps = logp.gather(1, torch.tensor(toks)[:, None])[:, 0].tolist()  # [B] log-probability of each one's token
+        sampled: dict[int, tuple[float, list[float]]] = {}  # row -> (its token's probability, its top-N's)
+        for idx, probs in dists:
+            at = torch.tensor(idx)
+            chosen = probs.gather(1, torch.tensor([toks[b] for b in idx])[:, None])[:, 0].tolist()  # [g]
+            tops = probs.gather(1, top_ids[at]).tolist()  # [g, TOP_N]
+            sampled.update({b: (chosen[j], tops[j]) for j, b in enumerate(idx)})
         keep = []
         for b, row in enumerate(rows):
             req = row.req
@@ -774,18 +795,15 @@ class Engine:
                     req._finish("error", "the model's logits are not finite numbers")
                 keep.append(False)
                 continue
-            ids_b = top_ids[b]
+            ids_b, tok, lp = top_ids_l[b], toks[b], lps[b]
             if req.settings.is_greedy:
-                tok, chosen, top_chosen = int(greedy_ids[b]), 1.0, [1.0] + [0.0] * (TOP_N - 1)
-                if tok != int(ids_b[0]):  # argmax tie resolved differently: keep the first index, like argmax
-                    top_chosen = [float(i == tok) for i in ids_b.tolist()]
+                chosen, top_chosen = 1.0, [1.0] + [0.0] * (TOP_N - 1)
+                if tok != ids_b[0]:  # argmax tie resolved differently: keep the first index, like argmax
+                    top_chosen = [float(i == tok) for i in ids_b]
             else:
-                probs, tok = dist[b], drawn[b]  # [1, V], the token drawn from it
-                chosen = float(probs[0, tok])
-                top_chosen = probs[0, ids_b].tolist()
-            lp = float(logp[b, tok])
-            req._push(Step(tok, math.exp(lp), lp, chosen, tuple(ids_b.tolist()),
-                           tuple(math.exp(x) for x in top_lp[b].tolist()), tuple(top_chosen)))
+                chosen, top_chosen = sampled[b]
+            req._push(Step(tok, math.exp(lp), lp, chosen, tuple(ids_b), tuple(math.exp(x) for x in top_lp_l[b]),
+                           tuple(top_chosen)))
             with self._stats_lock:  # two halves of a step may emit at once
                 self.stats.tokens += 1
             row.last = tok
