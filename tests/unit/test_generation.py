@@ -574,3 +574,29 @@ def test_auto_takes_the_kernel_it_measured_faster_on_its_worker(smollm2):
         forced.close()
     with pytest.raises(ValueError, match="blas"):
         Engine(smollm2, linear="blas")
+
+
+def test_a_lone_stream_steps_on_every_core_and_a_batch_on_one(smollm2):
+    """ONE_CORE_ROWS: one row runs on the engine's threads; from two rows on a step runs on one core, the other
+    left to the page runs (on oneDNN's kernel, which keeps a batch whole)."""
+    from serving.engine import ONE_CORE_ROWS
+
+    engine = Engine(smollm2, linear="onednn", threads=2)
+    seen: list[tuple[int, int]] = []
+    decode = engine.backend.decode
+
+    def spy(tokens, lengths, *rest):
+        seen.append((tokens.shape[0], torch.get_num_threads()))
+        return decode(tokens, lengths, *rest)
+
+    engine.backend.decode = spy
+    ids = ids_of(smollm2, PROMPTS[0])
+    try:
+        engine.generate(ids, Settings(max_new_tokens=3), timeout=120)
+        with engine._cv:  # three at once
+            reqs = [engine.submit(ids, Settings(max_new_tokens=3)) for _ in range(3)]
+        [r.result(timeout=120) for r in reqs]
+    finally:
+        engine.close()
+    assert {t for rows, t in seen if rows == 1} == {2}
+    assert {t for rows, t in seen if rows >= ONE_CORE_ROWS} == {1} and max(r for r, _ in seen) == 3
