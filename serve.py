@@ -129,7 +129,8 @@ def accept_long_links() -> None:
         return
 
     def with_long_heads() -> dict:
-        return {**settings(), "h11_max_incomplete_event_size": MAX_REQUEST_HEAD}
+        # h11 named: uvicorn's "auto" would take httptools where it is installed, and this limit is h11's
+        return {**settings(), "http": "h11", "h11_max_incomplete_event_size": MAX_REQUEST_HEAD}
 
     starlette_server._get_uvicorn_config_kwargs = with_long_heads
 

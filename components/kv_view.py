@@ -68,9 +68,11 @@ def section(lm: Any, text: str) -> None:
     open: its forward pass of the sidebar text cost a class more CPU than the generations themselves when 30
     students opened the Generate page at once with the lesson closed (py-spy of `make load`'s generate part)."""
     ps = params(lm)
+    if state.from_link(ps, SCOPE):  # a link with a kv_ parameter opens it, once: later runs keep the student's choice
+        st.session_state[OPEN_KEY] = True
     state.seed(ps, scope=SCOPE)
-    opened = any(p.name in st.query_params for p in ps)
-    box = st.expander(_("Inside each step: the KV cache, token by token"), expanded=opened, icon=":material/memory:",
+    # expanded is constant: it is part of the expander's identity, and write_back drops default values from the URL
+    box = st.expander(_("Inside each step: the KV cache, token by token"), expanded=False, icon=":material/memory:",
                       key=OPEN_KEY, on_change="rerun")
     if box.open:
         with box:

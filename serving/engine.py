@@ -258,7 +258,8 @@ KERNELS = ("auto", "mkl", "onednn")
 
 def time_kernels(layers: list[list[torch.Tensor]], rounds: int = 3) -> dict[str, float]:
     """Seconds MKL's kernel (the one ``nn.Linear`` calls) and oneDNN's take for one pass over every matrix of
-    ``layers`` at 1 row and at 8 rows, on the calling thread's torch threads: the best of ``rounds``, the two
+    ``layers`` at 1 row on the calling thread's torch threads and at 8 rows on one thread (as the engine runs one
+    stream and a batch, ONE_CORE_ROWS): the best of ``rounds``, the two
     alternated, after one round that warms both up. Why measure: the two libraries rank differently by CPU. On
     an Intel Xeon MKL was as fast or faster; on an AMD EPYC MKL's float32 products take a generic path and
     oneDNN's are faster on the same weights (bench/results.json, ``generation``, says by how much). Both compute
@@ -273,8 +274,9 @@ def time_kernels(layers: list[list[torch.Tensor]], rounds: int = 3) -> dict[str,
             for name in best:
                 t = time.perf_counter()
                 for rows in (1, 8):
-                    for w in mats:
-                        lean_step.linear(xs[rows, w.shape[1]], w, name == "onednn")
+                    with one_thread() if rows >= ONE_CORE_ROWS else contextlib.nullcontext():
+                        for w in mats:
+                            lean_step.linear(xs[rows, w.shape[1]], w, name == "onednn")
                 if r:
                     best[name] = min(best[name], time.perf_counter() - t)
     return best
@@ -560,11 +562,12 @@ class Engine:
     def _loop(self) -> None:
         yield_to_pages()  # before its first op: the OpenMP threads it starts inherit the priority
         torch.set_grad_enabled(False)
-        if isinstance(self.backend, LlamaBackend) and self.linear == "auto" and not self.kernel_seconds:
+        if (isinstance(self.backend, LlamaBackend) and self.backend.has_blocked and self.linear == "auto"
+                and not self.kernel_seconds):
             _threads(self.threads)
             try:
                 self.kernel_seconds = time_kernels(self.backend.weights)
-            except RuntimeError as e:  # a torch whose oneDNN refuses these weights: MKL's kernel, as nn.Linear
+            except Exception as e:  # oneDNN refused these weights: MKL's kernel, as nn.Linear (never a dead worker)
                 self.kernel_seconds = {"mkl": 0.0, "onednn": math.inf}
                 log.warning("%s: oneDNN's kernel failed (%s); the lean step uses MKL's", self.lm.spec.id, e)
             self.backend.use_kernel(self.kernel_seconds["onednn"] < self.kernel_seconds["mkl"])

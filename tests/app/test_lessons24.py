@@ -204,3 +204,12 @@ def test_the_kv_cache_lesson_runs_only_while_its_expander_is_open(monkeypatch):
     assert not at.exception and len(calls) == 1
     assert "Cache per token" in [m.label for m in at.metric]
     assert [s for s in at.slider if s.label == "Step (token)"]
+
+
+def test_a_link_opens_the_kv_cache_lesson_and_it_stays_open():
+    """kv_layer=1 is the default, so the first run drops it from the URL: the lesson stays open on the next runs."""
+    at = run_page(GENERATE, text="Another text of its own", kv_layer="1")
+    assert "Cache per token" in [m.label for m in at.metric]
+    assert "kv_layer" not in at.query_params
+    at.run()
+    assert not at.exception and "Cache per token" in [m.label for m in at.metric]

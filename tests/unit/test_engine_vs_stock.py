@@ -29,6 +29,7 @@ def engine(smollm2):
 def each_kernel(smollm2, request):
     """The engine on each matrix kernel of its lean step (TX_LINEAR), whichever this CPU would choose."""
     e = Engine(smollm2, linear=request.param)
+    assert e.backend.onednn is (request.param == "onednn")  # this torch has oneDNN's kernel: it really runs
     yield e
     e.close()
 
