@@ -244,8 +244,9 @@ def _on_one_thread(fn: Callable, *args: Any) -> Any:
 
 def blocked_copy(weight: torch.Tensor) -> tuple[torch.Tensor, bool]:
     """(a copy of ``weight`` [out, in] in oneDNN's blocked layout for a few rows at a time, True), or (``weight``,
-    False) on a torch without oneDNN's linear kernels. Only the output layer gets one (lean_step.head): for the
-    transformer blocks' small matrices MKL on the weight itself is as fast or faster (docs/generation.md)."""
+    False) on a torch without oneDNN's linear kernels. Only the output layer gets one (lean_step.head): the
+    transformer blocks' matrices are multiplied on the weights themselves, by MKL or oneDNN (time_kernels), with
+    no copy of them in memory."""
     if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
         return weight, False
     with one_thread():  # the calling thread may be a process's main thread, which lives as long as the engine
@@ -259,8 +260,8 @@ KERNELS = ("auto", "mkl", "onednn")
 def time_kernels(layers: list[list[torch.Tensor]], rounds: int = 3) -> dict[str, float]:
     """Seconds MKL's kernel (the one ``nn.Linear`` calls) and oneDNN's take for one pass over every matrix of
     ``layers`` at 1 row on the calling thread's torch threads and at 8 rows on one thread (as the engine runs one
-    stream and a batch, ONE_CORE_ROWS): the best of ``rounds``, the two
-    alternated, after one round that warms both up. Why measure: the two libraries rank differently by CPU. On
+    stream and a batch, ONE_CORE_ROWS): the best of ``rounds``, the two alternated, after one round that warms
+    both up. Why measure: the two libraries rank differently by CPU. On
     an Intel Xeon MKL was as fast or faster; on an AMD EPYC MKL's float32 products take a generic path and
     oneDNN's are faster on the same weights (bench/results.json, ``generation``, says by how much). Both compute
     the same float32 sums in another order (the tests compare either with the model)."""
@@ -322,19 +323,23 @@ class LlamaBackend:
              b.mlp.gate_proj.weight, b.mlp.up_proj.weight, b.mlp.down_proj.weight]
             for b in m.layers
         ]
-        self.onednn = False  # MKL's kernel until use_kernel() says otherwise
+        # MKL's kernel (False) until use_kernel() says otherwise
         self.scripted = lean_step.scripted(self.embed, self.norm, self.unembed, self.blocked, self.has_blocked,
-                                           self.weights, self.H, self.Hkv, self.D, self.eps, self.onednn)
+                                           self.weights, self.H, self.Hkv, self.D, self.eps, False)
         rope = m.rotary_emb
         self.inv_freq = rope.inv_freq.float()  # [D/2]
         self.rope_scale = float(getattr(rope, "attention_scaling", 1.0))
         self.cos = self.sin = torch.empty(0, self.D)
         self.kv = KVCache(len(self.weights), self.Hkv, self.D, self.embed.dtype)
 
+    @property
+    def onednn(self) -> bool:
+        """Whether the prefill and the step multiply with oneDNN's kernel (the scripted step's own setting)."""
+        return bool(self.scripted.onednn)
+
     def use_kernel(self, onednn: bool) -> None:
         """Multiply by the weights with oneDNN's kernel (True) or MKL's (False), in the prefill and the step."""
-        self.onednn = bool(onednn) and self.has_blocked
-        self.scripted.onednn = self.onednn
+        self.scripted.onednn = bool(onednn) and self.has_blocked
 
     def _rope(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin for these positions: [..., D], from a table grown on demand (same maths as HF)."""
@@ -350,7 +355,7 @@ class LlamaBackend:
         """Run the prompts of several requests in one pass, each into its cache row (``slots``); returns the
         logits of each prompt's last position [n, V]. The pass is serving/lean_step.py's prefill_pass, run by
         TorchScript like the decode step: run eagerly, its ~600 torch calls each waited for the GIL behind a class's
-        page threads (a 15-token prompt took 0.5-1.3 s instead of 0.05 in `make load`'s generate part)."""
+        page threads (docs/generation.md)."""
         lens = [len(p) for p in prompts]
         starts = list(itertools.accumulate(lens, initial=0))  # prompt j is packed rows starts[j]:starts[j+1]
         self.kv.ensure(max(slots) + 1, max(lens) + 1)
@@ -440,9 +445,9 @@ class Engine:
                  threads: int | None = None, linear: str = "auto"):
         self.lm = lm
         self.max_batch = max_batch
-        # torch threads of the worker for a step it runs whole (below SPLIT_ROWS rows; None = every core). Torch's
-        # OpenMP (libgomp) threads are per calling thread: the worker's own team is used only here. A split step
-        # runs each half on ONE thread (worker and helper), so the two halves never oversubscribe the cores.
+        # torch threads of the worker for one row alone and its prefill (None = every core; from ONE_CORE_ROWS
+        # rows on a step runs on one). Torch's OpenMP (libgomp) threads are per calling thread: the worker's own
+        # team is used only here. A split step runs each half on ONE thread (worker and helper), so the two halves never oversubscribe the cores.
         # Why the process's other teams matter: libgomp lets an idle team thread spin (~300k rounds) only while
         # the process has no more OpenMP threads than cores; beyond that they sleep at once and every one of a
         # step's ~300 small ops pays a futex wake-up, which makes two threads no faster than one (docs/generation.md).
@@ -568,12 +573,13 @@ class Engine:
             try:
                 self.kernel_seconds = time_kernels(self.backend.weights)
             except Exception as e:  # oneDNN refused these weights: MKL's kernel, as nn.Linear (never a dead worker)
-                self.kernel_seconds = {"mkl": 0.0, "onednn": math.inf}
+                self.linear = "mkl"  # decided, nothing measured: not timed again
                 log.warning("%s: oneDNN's kernel failed (%s); the lean step uses MKL's", self.lm.spec.id, e)
-            self.backend.use_kernel(self.kernel_seconds["onednn"] < self.kernel_seconds["mkl"])
-            log.info("%s: the lean step multiplies with %s's kernel (%s)", self.lm.spec.id,
-                     "oneDNN" if self.backend.onednn else "MKL",
-                     ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in self.kernel_seconds.items()))
+            else:
+                self.backend.use_kernel(self.kernel_seconds["onednn"] < self.kernel_seconds["mkl"])
+                log.info("%s: the lean step multiplies with %s's kernel (%s)", self.lm.spec.id,
+                         "oneDNN" if self.backend.onednn else "MKL",
+                         ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in self.kernel_seconds.items()))
         while True:
             with self._cv:
                 while not self._closed and not self._queue and not self._rows:
@@ -761,8 +767,8 @@ class Engine:
         draws go to the helper threads when ``helpers`` (not when this already runs beside another half).
 
         A handful of torch calls per step, whatever the number of rows: each torch call gives the GIL back and must
-        win it again, which beside a class's busy page threads can take a switch interval (5 ms). Reading each
-        row's numbers one call at a time (~10 calls a row) made a 30-row step take several times its compute in
+        win it again, which beside a class's busy page threads can take a switch interval. Reading each row's
+        numbers one call at a time (~10 calls a row) made a 30-row step take several times its compute in
         `make load`'s generate part; the numbers are taken out in whole tensors (``tolist``) instead."""
         logits = logits.float()
         finite = torch.isfinite(logits.sum(dim=-1)).tolist()  # [B] a NaN or an inf anywhere makes the sum one

@@ -14,24 +14,27 @@ from typing import List, Optional, Union
 import torch
 
 
+def onednn_linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """x [B, in] @ W.T by oneDNN's kernel; ``w`` is a weight [out, in] or its blocked copy (blocked_copy)."""
+    no_scalars: List[Optional[Union[int, float, complex]]] = []  # TorchScript's "Scalar?[]"
+    return torch.ops.mkldnn._linear_pointwise(x.contiguous(), w, None, "none", no_scalars, "")
+
+
 def linear(x: torch.Tensor, w: torch.Tensor, onednn: bool = False) -> torch.Tensor:
     """x [B, in] @ W.T for the layer's own weight W [out, in] (what nn.Linear computes, without its bias), by
     MKL (what nn.Linear calls) or, when ``onednn``, by oneDNN's kernel on the same weight W."""
-    if onednn:
-        no_scalars: List[Optional[Union[int, float, complex]]] = []  # TorchScript's "Scalar?[]"
-        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), w, None, "none", no_scalars, "")
-    return torch.nn.functional.linear(x, w)
+    return onednn_linear(x, w) if onednn else torch.nn.functional.linear(x, w)
 
 
 def head(x: torch.Tensor, unembed: torch.Tensor, blocked: torch.Tensor, has_blocked: bool,
          onednn: bool = False) -> torch.Tensor:
-    """The logits [B, V] = x [B, d] @ U.T. One row: MKL's matrix-vector product on U itself. Several rows: the
-    engine's own copy of U in oneDNN's blocked layout (``blocked``, made by serving.engine.blocked_copy), which
-    multiplies several rows by this 49k-row matrix several times faster than MKL does on U; same float32 sums in
-    another order (the tests compare both with the model)."""
+    """The logits [B, V] = x [B, d] @ U.T. Several rows, or any number on oneDNN's kernel: the engine's own copy
+    of U in oneDNN's blocked layout (``blocked``, made by serving.engine.blocked_copy), which multiplies several
+    rows by this 49k-row matrix several times faster than MKL does on U. One row on MKL's kernel: MKL's
+    matrix-vector product on U itself. Same float32 sums in another order (the tests compare both with the
+    model)."""
     if has_blocked and (x.shape[0] > 1 or onednn):
-        no_scalars: List[Optional[Union[int, float, complex]]] = []  # TorchScript's "Scalar?[]"
-        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), blocked, None, "none", no_scalars, "")
+        return onednn_linear(x, blocked)
     return torch.nn.functional.linear(x, unembed)
 
 

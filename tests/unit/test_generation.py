@@ -600,3 +600,20 @@ def test_a_lone_stream_steps_on_every_core_and_a_batch_on_one(smollm2):
         engine.close()
     assert {t for rows, t in seen if rows == 1} == {2}
     assert {t for rows, t in seen if rows >= ONE_CORE_ROWS} == {1} and max(r for r, _ in seen) == 3
+
+
+def test_a_failed_kernel_timing_keeps_mkl_and_the_engine_serving(smollm2, monkeypatch):
+    """If timing the kernels raises, the worker takes MKL's kernel (nn.Linear's), records no timing and serves."""
+    from serving import engine as engine_mod
+
+    def refuse(layers, rounds=3):
+        raise RuntimeError("oneDNN refused the weights")
+
+    monkeypatch.setattr(engine_mod, "time_kernels", refuse)
+    engine = Engine(smollm2)
+    try:
+        req = engine.generate(ids_of(smollm2, PROMPTS[0]), Settings(max_new_tokens=3), timeout=120)
+        assert req.state == "done" and len(req.steps) == 3
+        assert engine.linear == "mkl" and engine.kernel_seconds == {} and engine.backend.onednn is False
+    finally:
+        engine.close()
