@@ -211,23 +211,26 @@ def resolve_model(model_id: str) -> tuple[LoadedModel, str | None]:
 
 
 def warm_models(model_ids: tuple[str, ...]) -> None:
-    """Load what every first page needs into the process-wide caches: the imports, the models, their tokenizers
-    (serve.py, on its warm-up thread)."""
+    """Load what every first page needs into the process-wide caches: the imports, the models with their own
+    tokenizers (serve.py, on its warm-up thread)."""
     loading.warm_imports()
     for model_id in model_ids:
         spec = get_spec(model_id)
         if spec.source == "bundled-gguf" and not loading.is_prepared(spec):
             loading.prepare(spec, loading.terminal_progress)
         _model(model_id)
-        _tokenizer(model_id)
 
 
 def warm_pages(model_ids: tuple[str, ...], text: str) -> None:
     """Then what later pages reuse: the default text's trace and the neighbour index of each model (built here,
-    not in a student's wait)."""
+    not in a student's wait), and last the stand-alone tokenizers that only a comparison with the other family
+    reads. They come last because loading one holds the interpreter lock for a long stretch (transformers parses
+    tokenizer.json in Python's json module, a single call), which the first session's page run would wait behind."""
     for model_id in model_ids:
         _trace(model_id, text)
         _index(model_id)
+    for model_id in model_ids:
+        _tokenizer(model_id)
 
 
 

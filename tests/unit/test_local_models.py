@@ -153,3 +153,24 @@ def test_serve_warms_and_freezes_what_it_loaded_so_the_gc_after_each_run_skips_i
     assert rest == "['minilm-l6', 'smollm2-135m'] True ['minilm-l6', 'smollm2-135m']"
     assert frozen > 200_000  # torch, transformers, streamlit, both models: all frozen
     assert walked < frozen / 20  # what a full collection still walks
+
+
+def test_the_warm_up_loads_stand_alone_tokenizers_last(monkeypatch):
+    """The first page needs only the models (each with its own tokenizer): a stand-alone tokenizer, read only by a
+    comparison with the other family, holds the interpreter lock while transformers parses its tokenizer.json, so
+    the warm-up loads those after everything else, never before a first page could be drawn."""
+    from components import cache
+
+    calls = []
+    monkeypatch.setattr(cache.loading, "warm_imports", lambda: calls.append("imports"))
+    for name in ("_model", "_tokenizer", "_trace", "_index"):
+        monkeypatch.setattr(cache, name, lambda *a, name=name: calls.append((name, a[0])))
+    models = ("smollm2-135m", "minilm-l6")
+    cache.warm_models(models)
+    assert calls == ["imports", ("_model", models[0]), ("_model", models[1])]
+    calls.clear()
+    cache.warm_pages(models, "a text")
+    tokenizers = [i for i, c in enumerate(calls) if c[0] == "_tokenizer"]
+    assert [calls[i][1] for i in tokenizers] == list(models)
+    assert min(tokenizers) == len(calls) - len(models)  # after every trace and index
+    assert {c[0] for c in calls[:min(tokenizers)]} == {"_trace", "_index"}
