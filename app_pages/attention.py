@@ -272,7 +272,8 @@ with state.bound(PARAMS, scope=SCOPE, fix=_fit_model) as b:
             view_id=json.dumps([lm.spec.id, st.session_state[LEVEL.name], text]),
             config=chart_config(f"attention-heatmap-{lm.spec.id}", svg=bool(st.session_state.get("svg"))),
             strings={"layer": _("Layer"), "head": _("Head"), "loading": _("Loading layer {layer}, head {head}…"),
-                     "layer_help": layer_help(), "head_help": head_help()})
+                     "layer_help": layer_help(), "head_help": head_help(),
+                     "download": _("Download the chart as an image")})
 
 
     # ----------------------------------------------------------------------------------------- views

@@ -5,7 +5,7 @@ many bytes the page sends for attention compared with bertviz's own HTML for the
    200-token paragraph (the "cross": the layer's heads and the head's layers) and a 512-token text (one layer's
    heads) (trace cached after the first view). The one-head heatmap is the redraw component (components/attention_redraw.py):
    its layer slider, then its head slider, is moved with the keyboard and we time key press -> the heatmap's
-   title shows the new layer/head (Plotly.js has redrawn inside the component's iframe); 40 layer moves and 20
+   title shows the new layer/head (the cells and Plotly's title are redrawn inside the component's iframe); 40 layer moves and 20
    head moves per text. Target p95 <= 150 ms. A layer that the page did not send (at 512 tokens: any other layer)
    is fetched by the browser over HTTP (serving/attention_layers.py, installed by serve.py), with the layers
    next to it fetched ahead; that fetch, or a wait for one under way, is included in these times. The baseline is the old way,

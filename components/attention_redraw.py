@@ -2,7 +2,9 @@
 
 A Streamlit slider costs a server round trip per move (fragment rerun + a new figure JSON: 0.6-0.7 s p95 here);
 this custom component sends the attention of many heads at once and its own layer/head sliders redraw the
-heatmap with Plotly.js in the browser. What it sends (:func:`payload`):
+heatmap in the browser: Plotly.js draws the figure's frame (title, token axes, colour bar, zoom, the camera button)
+and the component colours the cells onto a canvas over the plot area, with the figure's own colour scale and hover
+texts (redraw.js says why). What it sends (:func:`payload`):
 
 * every layer and head when their float32 weights fit :data:`BUDGET_BYTES`; else, within
   :data:`LAYER_BUDGET_BYTES`, the "cross" through the current head: every head of the current layer and the
@@ -241,7 +243,8 @@ def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, m
             address: dict[str, tuple[str, int]] | None = None, fetch: bool = True, view_id: str = "") -> None:
     """Show the heatmap component. ``fig`` is attention_heatmap's figure of (layer, head) (the look);
     ``title`` its title with ``{layer}``/``{head}`` placeholders (unescaped; escaped here); ``strings``
-    the translated words of the controls (``layer``, ``head``, ``loading``, ``layer_help``, ``head_help``);
+    the translated words of the controls (``layer``, ``head``, ``loading``, ``layer_help``, ``head_help``, and
+    ``download``: the camera button's tooltip);
     ``layer``, ``head``: 0-based indices; ``head_labels``: what the head slider shows for each index (default:
     the head numbers, 1..H);
     ``on_change`` runs when the user picks another layer or head (read it with :func:`chosen`);

@@ -7,6 +7,14 @@
 // Everything from the page is data: labels and titles go into Plotly (escaped in Python, drawn as SVG text)
 // or into textContent; nothing is ever parsed as HTML or run.
 //
+// Who draws what: Plotly draws the frame of the page's figure (title, category axes with the token labels, colour
+// bar, zoom and pan, the modebar), and this file draws the cells, on a canvas laid over Plotly's plot area, with
+// its own hover label. The rule and its reason: Plotly's heatmap checks, copies and colours every cell in
+// JavaScript objects on every redraw (a 512-token head is 262,144 cells: tens of ms per slider step); here a
+// head's Float32Array is coloured into one ImageData (the figure's own colour scale, interpolated as Plotly does)
+// and scaled onto the plot area by the canvas, nearest cell, as Plotly's pixelated heatmap is. The camera button
+// exports the figure as Plotly would have drawn it (a real heatmap, built only then).
+//
 // Numbering (models/numbering.py): the arguments and the reported value use 0-based (layer, head) INDICES;
 // people see NUMBERS, layers 1..L (layer 0 is the embeddings) and heads 1..H: the sliders, their values, the
 // title and the loading text show index + 1 (shown()).
@@ -14,6 +22,11 @@
   "use strict";
 
   var plot = document.getElementById("plot");
+  var overlay = document.getElementById("cells"); // the cells, over Plotly's plot area (pointer-events: none)
+  var tip = document.getElementById("tip"); // the hover label of a cell
+  var cellImage = document.createElement("canvas"); // one pixel per cell: the head on screen, coloured
+  var shownCells = null; // what the cells show: {buf, off, T} (the weights, NaN where masked)
+  var colours = null; // the colour scale of the figure on screen, as numbers (see colourScale)
   var inputs = { layer: document.getElementById("layer"), head: document.getElementById("head") };
   var outputs = { layer: document.getElementById("layer-value"), head: document.getElementById("head-value") };
   var labels = { layer: document.getElementById("layer-label"), head: document.getElementById("head-label") };
@@ -304,27 +317,222 @@
     var figureKey = JSON.stringify([args.figure, args.title, args.config, args.plot_height]);
     var viewKey = figureKey + "|" + dataId + "|" + current.layer + "," + current.head;
     if (viewKey === drawnKey && plot.data) { return Promise.resolve(); } // a rerun that changed nothing on screen
-    var z = rows(at.buf, at.off, args.n_tokens);
     var title = titleFor(current.layer, current.head);
     var done;
     if (figureKey !== shownFigureKey || !plot.data) {
-      var data = args.figure.data.map(function (t) { return Object.assign({}, t); });
-      data[0].z = z;
-      if (data.length > 1 && maskRows) { data[1].z = maskRows; }
-      var layout = Object.assign({}, args.figure.layout);
-      layout.title = Object.assign({}, layout.title || {}, { text: title });
-      layout.height = args.plot_height;
-      var config = Object.assign({ responsive: true }, args.config);
-      done = Plotly.react(plot, data, layout, config);
+      colours = colourScale(args.figure.data[0]);
+      var look = frameFigure(title);
+      done = Plotly.react(plot, look.data, look.layout, look.config);
       shownFigureKey = figureKey;
     } else {
-      done = Plotly.update(plot, { z: [z] }, { "title.text": title }, [0]);
+      done = Plotly.relayout(plot, { "title.text": title });
     }
+    paintCells(at.buf, at.off, args.n_tokens);
+    drawCells();
     plot.dataset.layer = String(shown(current.layer)); // the numbers shown, like the sliders
     plot.dataset.head = String(shown(current.head));
     drawnKey = viewKey;
-    return done.then(function () { setHeight(); prefetch(); });
+    return done.then(function () {
+      if (!plot._txListening && plot.on) { // zoom, pan, a resize: Plotly redrew its frame, the cells follow
+        plot.on("plotly_afterplot", drawCells);
+        plot._txListening = true;
+      }
+      drawCells();
+      setHeight();
+      prefetch();
+    });
   }
+
+  // ---- the frame: the page's figure without its heatmaps --------------------------------------------------------
+  // Two invisible scatter traces give the axes the figure's categories in its order (x: every key label, y: every
+  // query label), a third the colour bar (the heatmap's own scale, range and colour bar settings).
+  function frameFigure(title) {
+    var hm = args.figure.data[0], xs = hm.x, ys = hm.y;
+    var ghost = { type: "scatter", mode: "markers", marker: { opacity: 0 }, hoverinfo: "skip", showlegend: false };
+    var data = [
+      Object.assign({}, ghost, { x: xs, y: xs.map(function () { return ys[0]; }) }),
+      Object.assign({}, ghost, { x: ys.map(function () { return xs[0]; }), y: ys }),
+      Object.assign({}, ghost, {
+        x: [xs[0]], y: [ys[0]],
+        marker: { opacity: 0, color: [hm.zmin], colorscale: hm.colorscale, cmin: hm.zmin, cmax: hm.zmax,
+                  showscale: hm.showscale !== false, colorbar: hm.colorbar },
+      }),
+    ];
+    var layout = Object.assign({}, args.figure.layout);
+    layout.title = Object.assign({}, layout.title || {}, { text: title });
+    layout.height = args.plot_height;
+    layout.hovermode = "closest";
+    // the axes span the cells exactly, as a heatmap's do (markers would add padding): cell i from i - 0.5 to i + 0.5
+    var reversed = (layout.yaxis || {}).autorange === "reversed";
+    layout.xaxis = Object.assign({}, layout.xaxis, { autorange: false, range: [-0.5, xs.length - 0.5] });
+    layout.yaxis = Object.assign({}, layout.yaxis, {
+      autorange: false, range: reversed ? [ys.length - 0.5, -0.5] : [-0.5, ys.length - 0.5] });
+    var config = Object.assign({ responsive: true }, args.config);
+    config.modeBarButtonsToRemove = (config.modeBarButtonsToRemove || []).concat(["toImage"]);
+    config.modeBarButtonsToAdd = [{ name: "toImage", title: (args.strings || {}).download || "Download plot",
+                                    icon: Plotly.Icons.camera,
+                                    click: exportImage }];
+    return { data: data, layout: layout, config: config };
+  }
+
+  // The camera button: the figure as Plotly draws it (the page's template with this head's cells), at the zoom on
+  // screen, with the page's download options (PNG or SVG, size, scale).
+  function exportImage(gd) {
+    if (!shownCells) { return; }
+    var data = args.figure.data.map(function (t) { return Object.assign({}, t); });
+    data[0].z = rows(shownCells.buf, shownCells.off, shownCells.T);
+    if (data.length > 1 && maskRows) { data[1].z = maskRows; }
+    var layout = JSON.parse(JSON.stringify(gd.layout));
+    var options = Object.assign({ format: "png", filename: "attention" }, (args.config || {}).toImageButtonOptions);
+    Plotly.downloadImage({ data: data, layout: layout, config: {} }, options);
+  }
+
+  // ---- the cells ------------------------------------------------------------------------------------------------
+  // A Plotly colour scale ([[position, "rgb(r, g, b)" | "#rrggbb"], ...] over zmin..zmax) as numbers.
+  function colourScale(hm) {
+    var stops = hm.colorscale.map(function (s) { return { at: +s[0], rgb: parseColour(s[1]) }; });
+    var grey = null;
+    var maskTrace = args.figure.data[1];
+    if (maskTrace && maskTrace.colorscale) { grey = parseColour(maskTrace.colorscale[0][1]); }
+    return { stops: stops, zmin: +hm.zmin, zmax: +hm.zmax, grey: grey };
+  }
+
+  function parseColour(c) {
+    var m = /^rgba?\(([^)]*)\)$/.exec(String(c).trim());
+    if (m) { return m[1].split(",").slice(0, 3).map(function (v) { return parseFloat(v); }); }
+    var h = String(c).trim().replace("#", "");
+    if (h.length === 3) { h = h[0] + h[0] + h[1] + h[1] + h[2] + h[2]; }
+    return [parseInt(h.slice(0, 2), 16), parseInt(h.slice(2, 4), 16), parseInt(h.slice(4, 6), 16)];
+  }
+
+  // The colour of value v, [r, g, b] rounded: linear in RGB between the two stops around v's place in zmin..zmax,
+  // clamped to the ends (Plotly's heatmap colouring).
+  function colourOf(v, out) {
+    var c = colours, stops = c.stops, n = stops.length;
+    var t = c.zmax > c.zmin ? (v - c.zmin) / (c.zmax - c.zmin) : 0;
+    if (!(t > stops[0].at)) { t = stops[0].at; }
+    if (t > stops[n - 1].at) { t = stops[n - 1].at; }
+    var k = 0;
+    while (k < n - 2 && t > stops[k + 1].at) { k++; }
+    var a = stops[k], b = stops[k + 1] || a, span = b.at - a.at, f = span > 0 ? (t - a.at) / span : 0;
+    out[0] = Math.round(a.rgb[0] + (b.rgb[0] - a.rgb[0]) * f);
+    out[1] = Math.round(a.rgb[1] + (b.rgb[1] - a.rgb[1]) * f);
+    out[2] = Math.round(a.rgb[2] + (b.rgb[2] - a.rgb[2]) * f);
+    return out;
+  }
+
+  // One head's [T, T] weights (buf from off) into the one-pixel-per-cell image: coloured; a masked cell grey;
+  // any other NaN left transparent (a gap, as Plotly leaves it).
+  function paintCells(buf, off, T) {
+    shownCells = { buf: buf, off: off, T: T };
+    if (cellImage.width !== T || cellImage.height !== T) { cellImage.width = T; cellImage.height = T; }
+    var ctx = cellImage.getContext("2d");
+    var img = ctx.createImageData(T, T), px = img.data, rgb = [0, 0, 0], mask = args.mask, grey = colours.grey;
+    for (var i = 0, n = T * T; i < n; i++) {
+      var v = buf[off + i], p = 4 * i;
+      if (v === v) {
+        colourOf(v, rgb);
+        px[p] = rgb[0]; px[p + 1] = rgb[1]; px[p + 2] = rgb[2]; px[p + 3] = 255;
+      } else if (mask && mask[i] && grey) {
+        px[p] = grey[0]; px[p + 1] = grey[1]; px[p + 2] = grey[2]; px[p + 3] = 255;
+      }
+    }
+    ctx.putImageData(img, 0, 0);
+  }
+
+  // The image onto the overlay, cell i from axis value i - 0.5 to i + 0.5 on both axes as they are now (zoom, pan
+  // and the reversed query axis included), clipped to the plot area.
+  function drawCells() {
+    var fl = plot._fullLayout;
+    if (!fl || !fl.xaxis || !fl.yaxis || !fl._size || !shownCells) { return; }
+    var dpr = window.devicePixelRatio || 1, w = plot.clientWidth, h = plot.clientHeight;
+    if (overlay.width !== Math.round(w * dpr) || overlay.height !== Math.round(h * dpr)) {
+      overlay.width = Math.round(w * dpr);
+      overlay.height = Math.round(h * dpr);
+      overlay.style.width = w + "px";
+      overlay.style.height = h + "px";
+    }
+    var ctx = overlay.getContext("2d"), s = fl._size, xa = fl.xaxis, ya = fl.yaxis, T = shownCells.T;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(s.l, s.t, s.w, s.h);
+    ctx.clip();
+    var x0 = s.l + xa.l2p(-0.5), x1 = s.l + xa.l2p(T - 0.5), y0 = s.t + ya.l2p(-0.5), y1 = s.t + ya.l2p(T - 0.5);
+    ctx.translate(x0, y0);
+    ctx.scale((x1 - x0) / T, (y1 - y0) / T);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(cellImage, 0, 0);
+    ctx.restore();
+  }
+
+  // ---- hover: the figure's own hover texts, filled in for the cell under the pointer -----------------------------
+  function decodeEntities(s) {
+    return s.replace(/&(#(\d+)|#x([0-9a-f]+)|amp|lt|gt|quot|apos|nbsp);/gi, function (m, name, dec, hex) {
+      if (dec) { return String.fromCharCode(parseInt(dec, 10)); }
+      if (hex) { return String.fromCharCode(parseInt(hex, 16)); }
+      return { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: "\u00a0" }[name.toLowerCase()];
+    });
+  }
+
+  function hoverLines(template, x, y, z) {
+    var text = String(template || "").replace(/<extra>[\s\S]*?<\/extra>/g, "");
+    text = text.replace(/%\{([xyz])(?::\.(\d+)f)?\}/g, function (m, which, digits) {
+      if (which === "x") { return x; }
+      if (which === "y") { return y; }
+      return digits === undefined ? String(z) : z.toFixed(parseInt(digits, 10));
+    });
+    return text.split(/<br\s*\/?>/i).map(decodeEntities);
+  }
+
+  // the cell under the pointer: {row, col} or null
+  function cellAt(event) {
+    var fl = plot._fullLayout;
+    if (!fl || !fl._size || !shownCells) { return null; }
+    var box = plot.getBoundingClientRect(), s = fl._size;
+    var px = event.clientX - box.left - s.l, py = event.clientY - box.top - s.t;
+    if (px < 0 || py < 0 || px > s.w || py > s.h) { return null; }
+    var col = Math.round(fl.xaxis.p2l(px)), row = Math.round(fl.yaxis.p2l(py)), T = shownCells.T;
+    return col >= 0 && col < T && row >= 0 && row < T ? { row: row, col: col } : null;
+  }
+
+  function showTip(event) {
+    var at = cellAt(event);
+    if (!at) { tip.hidden = true; return; }
+    var T = shownCells.T, i = at.row * T + at.col, v = shownCells.buf[shownCells.off + i];
+    var hm = args.figure.data[0], template;
+    if (v === v) {
+      template = hm.hovertemplate;
+    } else if (args.mask && args.mask[i] && args.figure.data[1]) {
+      template = args.figure.data[1].hovertemplate;
+    } else {
+      tip.hidden = true; // a gap: no hover (hoverongaps is off)
+      return;
+    }
+    var lines = hoverLines(template, hm.x[at.col], hm.y[at.row], v);
+    tip.textContent = "";
+    lines.forEach(function (line, k) {
+      if (k) { tip.appendChild(document.createElement("br")); }
+      tip.appendChild(document.createTextNode(line));
+    });
+    tip.hidden = false;
+    var box = plot.getBoundingClientRect(), left = event.clientX - box.left + 14, top = event.clientY - box.top + 14;
+    if (left + tip.offsetWidth > plot.clientWidth) { left = Math.max(0, left - tip.offsetWidth - 28); }
+    if (top + tip.offsetHeight > plot.clientHeight) { top = Math.max(0, top - tip.offsetHeight - 28); }
+    tip.style.left = left + "px";
+    tip.style.top = top + "px";
+  }
+  plot.addEventListener("mousemove", showTip);
+  plot.addEventListener("mouseleave", function () { tip.hidden = true; });
+
+  // For tests: the weights the cells show now ({z: [T][T] numbers, NaN where masked; x, y: the figure's labels}).
+  plot.txShown = function () {
+    if (!shownCells) { return null; }
+    var hm = args.figure.data[0];
+    return { z: rows(shownCells.buf, shownCells.off, shownCells.T).map(function (r) { return Array.from(r); }),
+             x: hm.x, y: hm.y };
+  };
 
   function onInput(which) {
     return function () {

@@ -41,7 +41,8 @@ title = "Attention weights · layer {layer}, head {head}"
 fig = ap.attention_heatmap(t.attentions[layer, head], labels, labels, title.format(layer=layer + 1, head=head + 1),
                            masked=future)
 ar.heatmap(t.attentions, fig, layer=layer, head=head, title=title, masked=future, key="redraw",
-           strings={"layer": "Layer", "head": "Head", "loading": "Loading layer {layer}, head {head}…"},
+           strings={"layer": "Layer", "head": "Head", "loading": "Loading layer {layer}, head {head}…",
+                    "download": "Download the chart as an image"},
            on_change=picked, budget=budget, layer_budget=layer_budget,
            fetch=st.query_params.get("fetch", "1") != "0", view_id=st.query_params.get("text", ""))
 st.write(f"server: layer {st.session_state.layer + 1}, head {st.session_state.head + 1}")

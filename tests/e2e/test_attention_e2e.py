@@ -25,7 +25,7 @@ def heatmap_title(pg):
 
 def drawn_weights(pg) -> np.ndarray:
     """The z of the drawn heatmap (NaN = masked), read from Plotly's graph div inside the component."""
-    z = heatmap_frame(pg).locator("#plot").evaluate("gd => gd.data[0].z.map(r => Array.from(r, v => isNaN(v) ? null : v))")
+    z = heatmap_frame(pg).locator("#plot").evaluate("gd => gd.txShown().z.map(r => r.map(v => isNaN(v) ? null : v))")
     return np.array([[np.nan if v is None else v for v in row] for row in z], dtype=np.float64)
 
 
@@ -43,7 +43,10 @@ def test_heatmap_decoder_mask_and_head_switch(app, smol_trace):
     expect(heatmap_title(pg)).to_have_text("Attention weights · layer 3, head 2", timeout=90_000)
     app.wait_idle()
     frame = heatmap_frame(pg)
-    assert frame.locator(".hm, image").count() >= 1  # cells are drawn
+    painted = frame.locator("#cells").evaluate(  # the cells are drawn (on the canvas over the plot area)
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+        "       for (let i = 3; i < d.length; i += 4) { if (d[i]) { n++; } } return n; }")
+    assert painted > 10_000
     expect(pg.get_by_text("Grey cells are masked", exact=False)).to_be_visible()
     future = np.triu(np.ones((smol_trace.n_tokens,) * 2, bool), 1)
     z = drawn_weights(pg)

@@ -52,7 +52,7 @@ def open_component(page, server, **params):
 def shown(frame) -> tuple[str, np.ndarray]:
     """The drawn title and the z of the heatmap trace (NaN where masked), read from Plotly's graph div."""
     title, z = frame.locator("#plot").evaluate(
-        "gd => [gd.querySelector('.gtitle').textContent, gd.data[0].z.map(r => Array.from(r, v => isNaN(v) ? null : v))]")
+        "gd => [gd.querySelector('.gtitle').textContent, gd.txShown().z.map(r => r.map(v => isNaN(v) ? null : v))]")
     return title, np.array([[np.nan if v is None else v for v in row] for row in z], dtype=np.float64)
 
 
@@ -87,9 +87,86 @@ def test_sliders_redraw_in_the_browser_with_the_right_head(page, server, trace):
     assert_head(frame, trace, 4, 9)
     expect(page.get_by_text("server: layer 4, head 9")).to_be_visible(timeout=30_000)  # the page knows
     expect(frame.locator("#head-value")).to_have_text("9")
-    # the grey mask layer has its own hover text
-    assert "masked" in frame.locator("#plot").evaluate("gd => gd.data[1].hovertemplate")
     save_screenshot(page, "attention-redraw-component")
+
+
+def cell_centre(page, frame, row: int, col: int) -> tuple[float, float]:
+    """Where the centre of cell (row, col) is on the page: the iframe's place plus the plot area's axes."""
+    box = page.locator('iframe[src*="attention_heatmap"]').first.bounding_box()
+    x, y = frame.locator("#plot").evaluate(
+        """(gd, [r, c]) => { const fl = gd._fullLayout, s = fl._size, b = gd.getBoundingClientRect();
+                              return [b.left + s.l + fl.xaxis.l2p(c), b.top + s.t + fl.yaxis.l2p(r)]; }""", [row, col])
+    return box["x"] + x, box["y"] + y
+
+
+def drawn_colour(frame, row: int, col: int) -> list[int]:
+    """The RGB of the pixel drawn at the centre of cell (row, col), read from the canvas over the plot area."""
+    return frame.locator("#plot").evaluate(
+        """(gd, [r, c]) => { const fl = gd._fullLayout, s = fl._size, dpr = window.devicePixelRatio || 1;
+                              const x = (s.l + fl.xaxis.l2p(c)) * dpr, y = (s.t + fl.yaxis.l2p(r)) * dpr;
+                              const px = document.getElementById('cells').getContext('2d')
+                                  .getImageData(Math.floor(x), Math.floor(y), 1, 1).data;
+                              return [px[0], px[1], px[2], px[3]]; }""", [row, col])
+
+
+def test_the_cells_have_the_figures_colours_and_hover_shows_the_exact_weight(page, server, trace):
+    """The heatmap's cells are drawn by the component over Plotly's plot area: each cell has the colour Plotly's own
+    colour-scale interpolation gives its weight (plotly.colors, the library the figure comes from), a masked cell
+    the mask's grey, and the hover label names the query, the key and the weight to 6 decimals (the figure's own
+    hover texts)."""
+    from plotly.colors import sample_colorscale, unlabel_rgb
+
+    from components.attention_plots import MASKED_GREY, colorscale
+
+    frame = open_component(page, server, layer=2, head=5)
+    assert_head(frame, trace, 2, 5)
+    weights = trace.attentions[1, 4]
+    T = weights.shape[0]
+    for row, col in [(0, 0), (T - 1, 0), (T - 1, T - 1), (3, 1), (5, 2), (T - 1, T // 2)]:
+        expected = [round(v) for v in unlabel_rgb(sample_colorscale(colorscale("sqrt"), [float(weights[row, col])])[0])]
+        got = drawn_colour(frame, row, col)
+        assert got[3] == 255 and max(abs(a - b) for a, b in zip(got[:3], expected)) <= 1, (row, col, got, expected)
+    # the axes span the cells exactly, as a heatmap's: no cell is cut at the plot area's edges
+    edges = frame.locator("#plot").evaluate(
+        "(gd, T) => { const fl = gd._fullLayout, s = fl._size; return [fl.xaxis.l2p(-0.5), fl.xaxis.l2p(T - 0.5) - s.w,"
+        "                                                                fl.yaxis.l2p(-0.5), fl.yaxis.l2p(T - 0.5) - s.h]; }", T)
+    assert max(abs(e) for e in edges) < 0.5, edges
+    grey = [int(MASKED_GREY[i:i + 2], 16) for i in (1, 3, 5)]
+    assert drawn_colour(frame, 0, T - 1)[:3] == grey  # the first token cannot see the last one
+
+    tip = frame.locator("#tip")
+    labels = frame.locator("#plot").evaluate("gd => gd.txShown().y")
+    page.mouse.move(*cell_centre(page, frame, 5, 2))
+    expect(tip).to_be_visible()
+    assert tip.inner_text().splitlines() == [f"query {labels[5]}", f"key {labels[2]}", f"weight {weights[5, 2]:.6f}"]
+    page.mouse.move(*cell_centre(page, frame, 1, 4))
+    expect(tip).to_contain_text("masked: a later token, this query cannot see it")
+    assert tip.inner_text().splitlines()[:2] == [f"query {labels[1]}", f"key {labels[4]}"]
+    page.mouse.move(5, 5)  # off the plot area
+    expect(tip).to_be_hidden()
+
+    # a zoom (Plotly's relayout, as a drag on the plot makes): the cells follow the axes
+    frame.locator("#plot").evaluate("gd => Plotly.relayout(gd, {'xaxis.range': [0.5, 3.5], 'yaxis.range': [6.5, 3.5]})")
+    for row, col in [(4, 1), (5, 2), (6, 3), (4, 3)]:
+        expected = [round(v) for v in unlabel_rgb(sample_colorscale(colorscale("sqrt"), [float(weights[row, col])])[0])]
+        got = drawn_colour(frame, row, col)
+        assert max(abs(a - b) for a, b in zip(got[:3], expected)) <= 1, (row, col, got, expected)
+
+    # the camera button exports a real Plotly heatmap of this head (the library draws the file)
+    frame.locator("#plot").evaluate("""() => { const download = Plotly.downloadImage;
+        Plotly.downloadImage = (fig, options) => {
+            window.exported = {type: fig.data[0].type, masked: fig.data[1].z != null, format: options.format,
+                               z: fig.data[0].z.map(r => Array.from(r, v => isNaN(v) ? null : v))};
+            return download(fig, options); }; }""")
+    page.mouse.move(*cell_centre(page, frame, 5, 2))  # the modebar shows while the pointer is on the chart
+    with page.expect_download() as download:
+        frame.locator('.modebar-btn[data-title="Download the chart as an image"]').click()
+    assert download.value.suggested_filename.endswith(".png")
+    exported = frame.locator("#plot").evaluate("() => window.exported")
+    assert exported["type"] == "heatmap" and exported["masked"] and exported["format"] == "png"
+    z = np.array([[np.nan if v is None else v for v in row] for row in exported["z"]])
+    future = np.triu(np.ones((T, T), dtype=bool), 1)
+    np.testing.assert_array_equal(z[~future].astype(np.float32), weights[~future])
 
 
 def test_a_head_not_sent_comes_after_one_round_trip(page, server, trace):
