@@ -273,7 +273,8 @@ with state.bound(PARAMS, scope=SCOPE, fix=_fit_model) as b:
             config=chart_config(f"attention-heatmap-{lm.spec.id}", svg=bool(st.session_state.get("svg"))),
             strings={"layer": _("Layer"), "head": _("Head"), "loading": _("Loading layer {layer}, head {head}…"),
                      "layer_help": layer_help(), "head_help": head_help(),
-                     "download": _("Download the chart as an image")})
+                     "download": _("Download the chart as an image"), "preparing": _("Preparing the image…"),
+                     "download_failed": _("The image could not be made.")})
 
 
     # ----------------------------------------------------------------------------------------- views

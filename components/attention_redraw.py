@@ -241,10 +241,12 @@ def heatmap(attentions: np.ndarray, fig, *, layer: int, head: int, title: str, m
             budget: int = BUDGET_BYTES, layer_budget: int = LAYER_BUDGET_BYTES,
             transform: Callable[[np.ndarray], np.ndarray] | None = None,
             address: dict[str, tuple[str, int]] | None = None, fetch: bool = True, view_id: str = "") -> None:
-    """Show the heatmap component. ``fig`` is attention_heatmap's figure of (layer, head) (the look);
+    """Show the heatmap component. ``fig`` is attention_heatmap's figure of (layer, head) (the look: its first
+    trace's colour scale over a fixed zmin..zmax colours the cells; reversescale and zmid are not read);
     ``title`` its title with ``{layer}``/``{head}`` placeholders (unescaped; escaped here); ``strings``
     the translated words of the controls (``layer``, ``head``, ``loading``, ``layer_help``, ``head_help``, and
-    ``download``: the camera button's tooltip);
+    ``download``: the camera button's tooltip, ``preparing`` and ``download_failed``: what it says while it makes
+    the image and if that fails);
     ``layer``, ``head``: 0-based indices; ``head_labels``: what the head slider shows for each index (default:
     the head numbers, 1..H);
     ``on_change`` runs when the user picks another layer or head (read it with :func:`chosen`);

@@ -211,27 +211,29 @@ def resolve_model(model_id: str) -> tuple[LoadedModel, str | None]:
 
 
 def warm_models(model_ids: tuple[str, ...]) -> None:
-    """Load what every first page needs into the process-wide caches: the imports, the models with their own
-    tokenizers (serve.py, on its warm-up thread)."""
+    """Load what a first page needs into the process-wide caches: the imports, the models (each with its own
+    tokenizer) and the stand-alone tokenizers of the models after the first, which the Tokens page of the first
+    model compares with (serve.py, on its warm-up thread). The first model's stand-alone tokenizer is read only
+    while another model is on screen: :func:`warm_pages` loads it, last. Loading one holds the interpreter lock for
+    a long stretch (transformers parses tokenizer.json in Python's json module, one call: SmolLM2's takes about as
+    long as loading its weights), which a first page run would wait behind."""
     loading.warm_imports()
     for model_id in model_ids:
         spec = get_spec(model_id)
         if spec.source == "bundled-gguf" and not loading.is_prepared(spec):
             loading.prepare(spec, loading.terminal_progress)
         _model(model_id)
+    for model_id in model_ids[1:]:
+        _tokenizer(model_id)
 
 
 def warm_pages(model_ids: tuple[str, ...], text: str) -> None:
     """Then what later pages reuse: the default text's trace and the neighbour index of each model (built here,
-    not in a student's wait), and last the stand-alone tokenizers that only a comparison with the other family
-    reads. They come last because loading one holds the interpreter lock for a long stretch (transformers parses
-    tokenizer.json in Python's json module, a single call), which the first session's page run would wait behind."""
+    not in a student's wait), and last the first model's stand-alone tokenizer (see :func:`warm_models`)."""
     for model_id in model_ids:
         _trace(model_id, text)
         _index(model_id)
-    for model_id in model_ids:
-        _tokenizer(model_id)
-
+    _tokenizer(model_ids[0])
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)

@@ -22,11 +22,14 @@
   "use strict";
 
   var plot = document.getElementById("plot");
-  var overlay = document.getElementById("cells"); // the cells, over Plotly's plot area (pointer-events: none)
+  // the cells: a canvas put between Plotly's two SVG layers (above its plot, below its zoom box and modebar), with
+  // pointer-events off so a drag still zooms and pans
+  var overlay = document.getElementById("cells");
   var tip = document.getElementById("tip"); // the hover label of a cell
   var cellImage = document.createElement("canvas"); // one pixel per cell: the head on screen, coloured
   var shownCells = null; // what the cells show: {buf, off, T} (the weights, NaN where masked)
   var colours = null; // the colour scale of the figure on screen, as numbers (see colourScale)
+  var pointer = null; // the last pointer position over the plot ({clientX, clientY}), for a hover label that follows
   var inputs = { layer: document.getElementById("layer"), head: document.getElementById("head") };
   var outputs = { layer: document.getElementById("layer-value"), head: document.getElementById("head-value") };
   var labels = { layer: document.getElementById("layer-label"), head: document.getElementById("head-label") };
@@ -334,7 +337,8 @@
     drawnKey = viewKey;
     return done.then(function () {
       if (!plot._txListening && plot.on) { // zoom, pan, a resize: Plotly redrew its frame, the cells follow
-        plot.on("plotly_afterplot", drawCells);
+        plot.on("plotly_afterplot", function () { drawCells(); });
+        plot.on("plotly_relayouting", function (ranges) { drawCells(ranges); }); // during a pan or zoom drag
         plot._txListening = true;
       }
       drawCells();
@@ -368,7 +372,9 @@
     layout.yaxis = Object.assign({}, layout.yaxis, {
       autorange: false, range: reversed ? [ys.length - 0.5, -0.5] : [-0.5, ys.length - 0.5] });
     var config = Object.assign({ responsive: true }, args.config);
-    config.modeBarButtonsToRemove = (config.modeBarButtonsToRemove || []).concat(["toImage"]);
+    // a double-click goes back to the ranges above; autoscale would fit the invisible markers (with padding)
+    config.doubleClick = "reset";
+    config.modeBarButtonsToRemove = (config.modeBarButtonsToRemove || []).concat(["toImage", "autoScale2d"]);
     config.modeBarButtonsToAdd = [{ name: "toImage", title: (args.strings || {}).download || "Download plot",
                                     icon: Plotly.Icons.camera,
                                     click: exportImage }];
@@ -384,7 +390,13 @@
     if (data.length > 1 && maskRows) { data[1].z = maskRows; }
     var layout = JSON.parse(JSON.stringify(gd.layout));
     var options = Object.assign({ format: "png", filename: "attention" }, (args.config || {}).toImageButtonOptions);
-    Plotly.downloadImage({ data: data, layout: layout, config: {} }, options);
+    var strings = args.strings || {};
+    status.textContent = strings.preparing || "…";
+    Plotly.downloadImage({ data: data, layout: layout, config: {} }, options).then(function () {
+      status.textContent = "";
+    }, function () {
+      status.textContent = strings.download_failed || "The image could not be made.";
+    });
   }
 
   // ---- the cells ------------------------------------------------------------------------------------------------
@@ -440,11 +452,29 @@
     ctx.putImageData(img, 0, 0);
   }
 
-  // The image onto the overlay, cell i from axis value i - 0.5 to i + 0.5 on both axes as they are now (zoom, pan
-  // and the reversed query axis included), clipped to the plot area.
-  function drawCells() {
+  // The axes' ranges now ({x: [a, b], y: [c, d]} in cell units: cell i spans i - 0.5 .. i + 0.5), from Plotly's
+  // layout or, during a drag, from the ranges Plotly reports as it goes ("plotly_relayouting").
+  function rangesOf(fl, moving) {
+    var m = moving || {}, xr = fl.xaxis.range, yr = fl.yaxis.range;
+    var x0 = m["xaxis.range[0]"], x1 = m["xaxis.range[1]"], y0 = m["yaxis.range[0]"], y1 = m["yaxis.range[1]"];
+    if (m["xaxis.range"]) { x0 = m["xaxis.range"][0]; x1 = m["xaxis.range"][1]; }
+    if (m["yaxis.range"]) { y0 = m["yaxis.range"][0]; y1 = m["yaxis.range"][1]; }
+    return { x: [x0 === undefined ? xr[0] : +x0, x1 === undefined ? xr[1] : +x1],
+             y: [y0 === undefined ? yr[0] : +y0, y1 === undefined ? yr[1] : +y1] };
+  }
+
+  // where value v of an axis is, in px from the plot area's left (x) or top (y) edge
+  function xPixel(r, s, v) { return (v - r.x[0]) / (r.x[1] - r.x[0]) * s.w; }
+  function yPixel(r, s, v) { return (r.y[1] - v) / (r.y[1] - r.y[0]) * s.h; }
+
+  // The image onto the overlay, cell i from axis value i - 0.5 to i + 0.5 on both axes (zoom, pan and the reversed
+  // query axis included), clipped to the plot area. The overlay lives in Plotly's container, which a new plot
+  // rebuilds: it is put back there when missing.
+  function drawCells(moving) {
     var fl = plot._fullLayout;
     if (!fl || !fl.xaxis || !fl.yaxis || !fl._size || !shownCells) { return; }
+    var layers = plot.querySelectorAll(".svg-container > .main-svg");
+    if (layers.length > 1 && overlay.nextSibling !== layers[1]) { layers[0].parentNode.insertBefore(overlay, layers[1]); }
     var dpr = window.devicePixelRatio || 1, w = plot.clientWidth, h = plot.clientHeight;
     if (overlay.width !== Math.round(w * dpr) || overlay.height !== Math.round(h * dpr)) {
       overlay.width = Math.round(w * dpr);
@@ -452,26 +482,28 @@
       overlay.style.width = w + "px";
       overlay.style.height = h + "px";
     }
-    var ctx = overlay.getContext("2d"), s = fl._size, xa = fl.xaxis, ya = fl.yaxis, T = shownCells.T;
+    var ctx = overlay.getContext("2d"), s = fl._size, r = rangesOf(fl, moving), T = shownCells.T;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, h);
     ctx.save();
     ctx.beginPath();
     ctx.rect(s.l, s.t, s.w, s.h);
     ctx.clip();
-    var x0 = s.l + xa.l2p(-0.5), x1 = s.l + xa.l2p(T - 0.5), y0 = s.t + ya.l2p(-0.5), y1 = s.t + ya.l2p(T - 0.5);
+    var x0 = s.l + xPixel(r, s, -0.5), x1 = s.l + xPixel(r, s, T - 0.5);
+    var y0 = s.t + yPixel(r, s, -0.5), y1 = s.t + yPixel(r, s, T - 0.5);
     ctx.translate(x0, y0);
     ctx.scale((x1 - x0) / T, (y1 - y0) / T);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(cellImage, 0, 0);
     ctx.restore();
+    if (pointer && !tip.hidden) { showTip(pointer); } // the cell under a resting pointer now has another weight
   }
 
   // ---- hover: the figure's own hover texts, filled in for the cell under the pointer -----------------------------
   function decodeEntities(s) {
     return s.replace(/&(#(\d+)|#x([0-9a-f]+)|amp|lt|gt|quot|apos|nbsp);/gi, function (m, name, dec, hex) {
-      if (dec) { return String.fromCharCode(parseInt(dec, 10)); }
-      if (hex) { return String.fromCharCode(parseInt(hex, 16)); }
+      if (dec) { return String.fromCodePoint(parseInt(dec, 10)); }
+      if (hex) { return String.fromCodePoint(parseInt(hex, 16)); }
       return { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: "\u00a0" }[name.toLowerCase()];
     });
   }
@@ -493,11 +525,13 @@
     var box = plot.getBoundingClientRect(), s = fl._size;
     var px = event.clientX - box.left - s.l, py = event.clientY - box.top - s.t;
     if (px < 0 || py < 0 || px > s.w || py > s.h) { return null; }
-    var col = Math.round(fl.xaxis.p2l(px)), row = Math.round(fl.yaxis.p2l(py)), T = shownCells.T;
+    var r = rangesOf(fl), T = shownCells.T;
+    var col = Math.round(r.x[0] + px / s.w * (r.x[1] - r.x[0])), row = Math.round(r.y[1] - py / s.h * (r.y[1] - r.y[0]));
     return col >= 0 && col < T && row >= 0 && row < T ? { row: row, col: col } : null;
   }
 
   function showTip(event) {
+    pointer = { clientX: event.clientX, clientY: event.clientY };
     var at = cellAt(event);
     if (!at) { tip.hidden = true; return; }
     var T = shownCells.T, i = at.row * T + at.col, v = shownCells.buf[shownCells.off + i];
@@ -524,7 +558,7 @@
     tip.style.top = top + "px";
   }
   plot.addEventListener("mousemove", showTip);
-  plot.addEventListener("mouseleave", function () { tip.hidden = true; });
+  plot.addEventListener("mouseleave", function () { tip.hidden = true; pointer = null; });
 
   // For tests: the weights the cells show now ({z: [T][T] numbers, NaN where masked; x, y: the figure's labels}).
   plot.txShown = function () {

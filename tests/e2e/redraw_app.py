@@ -12,6 +12,7 @@ import streamlit as st  # noqa: E402
 
 from components import attention_plots as ap  # noqa: E402
 from components import attention_redraw as ar  # noqa: E402
+from components.plots import chart_config  # noqa: E402
 from models.loading import load  # noqa: E402
 from models.trace import compute_trace  # noqa: E402
 
@@ -43,6 +44,6 @@ fig = ap.attention_heatmap(t.attentions[layer, head], labels, labels, title.form
 ar.heatmap(t.attentions, fig, layer=layer, head=head, title=title, masked=future, key="redraw",
            strings={"layer": "Layer", "head": "Head", "loading": "Loading layer {layer}, head {head}…",
                     "download": "Download the chart as an image"},
-           on_change=picked, budget=budget, layer_budget=layer_budget,
+           on_change=picked, budget=budget, layer_budget=layer_budget, config=chart_config("attention-redraw-test"),
            fetch=st.query_params.get("fetch", "1") != "0", view_id=st.query_params.get("text", ""))
 st.write(f"server: layer {st.session_state.layer + 1}, head {st.session_state.head + 1}")

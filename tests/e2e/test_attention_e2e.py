@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 from playwright.sync_api import expect
+from tests.e2e.heatmap_cells import assert_cells_drawn
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +25,7 @@ def heatmap_title(pg):
 
 
 def drawn_weights(pg) -> np.ndarray:
-    """The z of the drawn heatmap (NaN = masked), read from Plotly's graph div inside the component."""
+    """The weights the heatmap component's cells show (NaN = masked); assert_cells_drawn checks their colours."""
     z = heatmap_frame(pg).locator("#plot").evaluate("gd => gd.txShown().z.map(r => r.map(v => isNaN(v) ? null : v))")
     return np.array([[np.nan if v is None else v for v in row] for row in z], dtype=np.float64)
 
@@ -43,15 +44,13 @@ def test_heatmap_decoder_mask_and_head_switch(app, smol_trace):
     expect(heatmap_title(pg)).to_have_text("Attention weights · layer 3, head 2", timeout=90_000)
     app.wait_idle()
     frame = heatmap_frame(pg)
-    painted = frame.locator("#cells").evaluate(  # the cells are drawn (on the canvas over the plot area)
-        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
-        "       for (let i = 3; i < d.length; i += 4) { if (d[i]) { n++; } } return n; }")
-    assert painted > 10_000
     expect(pg.get_by_text("Grey cells are masked", exact=False)).to_be_visible()
     future = np.triu(np.ones((smol_trace.n_tokens,) * 2, bool), 1)
     z = drawn_weights(pg)
     assert np.isnan(z[future]).all()
     np.testing.assert_array_equal(z[~future].astype(np.float32), smol_trace.attentions[2, 1][~future])
+    T = smol_trace.n_tokens  # and the cells on screen have those weights' colours (the future grey)
+    assert_cells_drawn(frame, z, [(T - 1, 0), (T - 1, T - 1), (T // 2, T // 4), (0, T - 1)])
     app.screenshot("attention-heatmap-smollm2", canonical="attention")
     # the component's layer slider redraws in the browser; the page learns the head and the link follows
     frame.locator("#layer").focus()

@@ -5,6 +5,7 @@ text stays text, and nothing leaves localhost (the ``page`` fixture records ever
 shown from 1 (layer l, head h = ``trace.attentions[l - 1, h - 1]``); the component's own protocol is 0-based."""
 from __future__ import annotations
 
+import html
 import urllib.parse
 
 import numpy as np
@@ -13,6 +14,7 @@ from playwright.sync_api import expect
 
 import devserver
 from tests.e2e.conftest import REPO, save_screenshot
+from tests.e2e.heatmap_cells import GREY, assert_cells_drawn, axis_labels, cell_centre, drawn_colour
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +52,8 @@ def open_component(page, server, **params):
 
 
 def shown(frame) -> tuple[str, np.ndarray]:
-    """The drawn title and the z of the heatmap trace (NaN where masked), read from Plotly's graph div."""
+    """The drawn title and the weights the component's cells show (NaN where masked); assert_head checks that the
+    pixels on screen have their colours."""
     title, z = frame.locator("#plot").evaluate(
         "gd => [gd.querySelector('.gtitle').textContent, gd.txShown().z.map(r => r.map(v => isNaN(v) ? null : v))]")
     return title, np.array([[np.nan if v is None else v for v in row] for row in z], dtype=np.float64)
@@ -65,6 +68,8 @@ def assert_head(frame, trace, layer: int, head: int) -> None:
     future = np.triu(np.ones_like(expected, dtype=bool), 1)
     assert np.isnan(z[future]).all()
     np.testing.assert_array_equal(z[~future].astype(np.float32), expected[~future])  # exact float32, not rounded
+    T = expected.shape[0]  # and those are the colours on screen (a masked cell grey)
+    assert_cells_drawn(frame, z, [(T - 1, 0), (T - 1, T // 2), (T - 1, T - 1), (T // 2, T // 3), (0, T - 1)])
 
 
 def test_sliders_redraw_in_the_browser_with_the_right_head(page, server, trace):
@@ -90,83 +95,96 @@ def test_sliders_redraw_in_the_browser_with_the_right_head(page, server, trace):
     save_screenshot(page, "attention-redraw-component")
 
 
-def cell_centre(page, frame, row: int, col: int) -> tuple[float, float]:
-    """Where the centre of cell (row, col) is on the page: the iframe's place plus the plot area's axes."""
-    box = page.locator('iframe[src*="attention_heatmap"]').first.bounding_box()
-    x, y = frame.locator("#plot").evaluate(
-        """(gd, [r, c]) => { const fl = gd._fullLayout, s = fl._size, b = gd.getBoundingClientRect();
-                              return [b.left + s.l + fl.xaxis.l2p(c), b.top + s.t + fl.yaxis.l2p(r)]; }""", [row, col])
-    return box["x"] + x, box["y"] + y
-
-
-def drawn_colour(frame, row: int, col: int) -> list[int]:
-    """The RGB of the pixel drawn at the centre of cell (row, col), read from the canvas over the plot area."""
-    return frame.locator("#plot").evaluate(
-        """(gd, [r, c]) => { const fl = gd._fullLayout, s = fl._size, dpr = window.devicePixelRatio || 1;
-                              const x = (s.l + fl.xaxis.l2p(c)) * dpr, y = (s.t + fl.yaxis.l2p(r)) * dpr;
-                              const px = document.getElementById('cells').getContext('2d')
-                                  .getImageData(Math.floor(x), Math.floor(y), 1, 1).data;
-                              return [px[0], px[1], px[2], px[3]]; }""", [row, col])
-
-
 def test_the_cells_have_the_figures_colours_and_hover_shows_the_exact_weight(page, server, trace):
     """The heatmap's cells are drawn by the component over Plotly's plot area: each cell has the colour Plotly's own
     colour-scale interpolation gives its weight (plotly.colors, the library the figure comes from), a masked cell
-    the mask's grey, and the hover label names the query, the key and the weight to 6 decimals (the figure's own
-    hover texts)."""
-    from plotly.colors import sample_colorscale, unlabel_rgb
-
-    from components.attention_plots import MASKED_GREY, colorscale
-
+    the mask's grey, before and after a zoom; the hover label names the query, the key and the weight to 6
+    decimals (the figure's own hover texts) and follows a slider move under a resting pointer; the camera button
+    exports a real Plotly heatmap of this head with the page's download options."""
     frame = open_component(page, server, layer=2, head=5)
     assert_head(frame, trace, 2, 5)
     weights = trace.attentions[1, 4]
     T = weights.shape[0]
-    for row, col in [(0, 0), (T - 1, 0), (T - 1, T - 1), (3, 1), (5, 2), (T - 1, T // 2)]:
-        expected = [round(v) for v in unlabel_rgb(sample_colorscale(colorscale("sqrt"), [float(weights[row, col])])[0])]
-        got = drawn_colour(frame, row, col)
-        assert got[3] == 255 and max(abs(a - b) for a, b in zip(got[:3], expected)) <= 1, (row, col, got, expected)
+    future = np.triu(np.ones((T, T), dtype=bool), 1)
+    shown_weights = np.where(future, np.nan, weights)
+    assert_cells_drawn(frame, shown_weights, [(0, 0), (T - 1, 0), (T - 1, T - 1), (3, 1), (5, 2), (T - 1, T // 2)])
+    assert drawn_colour(frame, 0, T - 1)[:3] == GREY  # the first token cannot see the last one
     # the axes span the cells exactly, as a heatmap's: no cell is cut at the plot area's edges
     edges = frame.locator("#plot").evaluate(
         "(gd, T) => { const fl = gd._fullLayout, s = fl._size; return [fl.xaxis.l2p(-0.5), fl.xaxis.l2p(T - 0.5) - s.w,"
         "                                                                fl.yaxis.l2p(-0.5), fl.yaxis.l2p(T - 0.5) - s.h]; }", T)
     assert max(abs(e) for e in edges) < 0.5, edges
-    grey = [int(MASKED_GREY[i:i + 2], 16) for i in (1, 3, 5)]
-    assert drawn_colour(frame, 0, T - 1)[:3] == grey  # the first token cannot see the last one
+    xs, ys = axis_labels(frame)
+    assert len(xs) == len(ys) == T
 
     tip = frame.locator("#tip")
-    labels = frame.locator("#plot").evaluate("gd => gd.txShown().y")
     page.mouse.move(*cell_centre(page, frame, 5, 2))
     expect(tip).to_be_visible()
-    assert tip.inner_text().splitlines() == [f"query {labels[5]}", f"key {labels[2]}", f"weight {weights[5, 2]:.6f}"]
+    assert tip.inner_text().splitlines() == [f"query {ys[5]}", f"key {xs[2]}", f"weight {weights[5, 2]:.6f}"]
+    # the pointer rests there while the head slider moves: the label follows the cell's new weight
+    frame.locator("#head").focus()
+    page.keyboard.press("ArrowRight")
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 2, head 6")
+    expect(tip).to_contain_text(f"weight {trace.attentions[1, 5][5, 2]:.6f}")
+    page.keyboard.press("ArrowLeft")
+    expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 2, head 5")
     page.mouse.move(*cell_centre(page, frame, 1, 4))
     expect(tip).to_contain_text("masked: a later token, this query cannot see it")
-    assert tip.inner_text().splitlines()[:2] == [f"query {labels[1]}", f"key {labels[4]}"]
-    page.mouse.move(5, 5)  # off the plot area
+    assert tip.inner_text().splitlines()[:2] == [f"query {ys[1]}", f"key {xs[4]}"]
+    x, y = cell_centre(page, frame, T - 1, 0)
+    page.mouse.move(x - 40, y)  # on the query labels, left of the plot area: no cell
     expect(tip).to_be_hidden()
 
     # a zoom (Plotly's relayout, as a drag on the plot makes): the cells follow the axes
     frame.locator("#plot").evaluate("gd => Plotly.relayout(gd, {'xaxis.range': [0.5, 3.5], 'yaxis.range': [6.5, 3.5]})")
-    for row, col in [(4, 1), (5, 2), (6, 3), (4, 3)]:
-        expected = [round(v) for v in unlabel_rgb(sample_colorscale(colorscale("sqrt"), [float(weights[row, col])])[0])]
-        got = drawn_colour(frame, row, col)
-        assert max(abs(a - b) for a, b in zip(got[:3], expected)) <= 1, (row, col, got, expected)
+    assert_cells_drawn(frame, shown_weights, [(4, 1), (5, 2), (6, 3), (4, 3)])
+    # the canvas sits between Plotly's plot and its top layer (the zoom box, hover, modebar stay above the cells)
+    assert frame.locator("#cells").evaluate(
+        "c => { const l = c.parentNode.querySelectorAll(':scope > .main-svg');"
+        "       return !!(l[0].compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING) && c.nextElementSibling === l[1]; }")
+    page.mouse.dblclick(*cell_centre(page, frame, 5, 2))  # Plotly's double-click: back to every cell
+    frame.locator("#plot").evaluate(
+        "(gd, T) => new Promise(r => { const ok = () => gd._fullLayout.xaxis.range[0] === -0.5 && "
+        "gd._fullLayout.xaxis.range[1] === T - 0.5; const wait = () => ok() ? r(true) : requestAnimationFrame(wait); wait(); })", T)
+    assert frame.locator("#plot").evaluate("gd => gd._fullLayout.yaxis.range") == [T - 0.5, -0.5]
+    assert_cells_drawn(frame, shown_weights, [(0, 0), (T - 1, T - 1), (5, 2)])
 
     # the camera button exports a real Plotly heatmap of this head (the library draws the file)
     frame.locator("#plot").evaluate("""() => { const download = Plotly.downloadImage;
         Plotly.downloadImage = (fig, options) => {
-            window.exported = {type: fig.data[0].type, masked: fig.data[1].z != null, format: options.format,
+            window.exported = {type: fig.data[0].type, masked: fig.data[1].z != null, options: options,
+                               title: fig.layout.title.text, range: fig.layout.xaxis.range,
                                z: fig.data[0].z.map(r => Array.from(r, v => isNaN(v) ? null : v))};
             return download(fig, options); }; }""")
     page.mouse.move(*cell_centre(page, frame, 5, 2))  # the modebar shows while the pointer is on the chart
     with page.expect_download() as download:
         frame.locator('.modebar-btn[data-title="Download the chart as an image"]').click()
-    assert download.value.suggested_filename.endswith(".png")
+    assert download.value.suggested_filename == "attention-redraw-test.png"
     exported = frame.locator("#plot").evaluate("() => window.exported")
-    assert exported["type"] == "heatmap" and exported["masked"] and exported["format"] == "png"
+    assert exported["type"] == "heatmap" and exported["masked"]
+    assert {k: exported["options"][k] for k in ("format", "width", "height", "scale")} == {
+        "format": "png", "width": 1600, "height": 900, "scale": 2}
+    assert exported["title"] == "Attention weights · layer 2, head 5" and exported["range"] == [-0.5, T - 0.5]
     z = np.array([[np.nan if v is None else v for v in row] for row in exported["z"]])
-    future = np.triu(np.ones((T, T), dtype=bool), 1)
     np.testing.assert_array_equal(z[~future].astype(np.float32), weights[~future])
+    expect(frame.locator("#status")).to_have_text("")
+
+
+def test_hover_shows_token_text_exactly_as_typed(page, server):
+    """Labels are user text, escaped for Plotly: the component's own hover label shows their characters, as text
+    (nothing in it is ever read as markup)."""
+    text = "<b>&amp; 50% $x$ %{x}</b>"
+    frame = open_component(page, server, text=text, layer=1, head=1)
+    xs, ys = axis_labels(frame)  # as Plotly was given them: escaped (&lt; &amp; &#37; &#36;)
+    T = len(xs)
+    cols = [i for i, label in enumerate(xs) if "&" in label]
+    assert len(cols) >= 3, xs
+    tip = frame.locator("#tip")
+    for col in cols:
+        page.mouse.move(*cell_centre(page, frame, T - 1, col))
+        expect(tip).to_be_visible()
+        assert tip.inner_text().splitlines()[:2] == [f"query {html.unescape(ys[T - 1])}", f"key {html.unescape(xs[col])}"]
+    assert tip.evaluate("t => [...t.childNodes].every(n => n.nodeType === 3 || n.nodeName === 'BR')")
 
 
 def test_a_head_not_sent_comes_after_one_round_trip(page, server, trace):

@@ -4,6 +4,7 @@ shows the loaded model's shapes (SmolLM2: 9 heads × 64 = 576 columns, W^O 576 �
 import numpy as np
 import pytest
 from playwright.sync_api import expect
+from tests.e2e.heatmap_cells import assert_cells_drawn, axis_labels
 
 pytestmark = pytest.mark.e2e
 
@@ -32,12 +33,13 @@ def test_chinese_word_level_has_a_row_per_character(app):
     expect(frame.locator(".gtitle")).to_have_text("Attention weights · layer 2, head 3", timeout=90_000)
     app.wait_idle()
     z = frame.locator("#plot").evaluate("gd => gd.txShown().z.map(r => r.map(v => isNaN(v) ? null : v))")
-    y = frame.locator("#plot").evaluate("gd => Array.from(gd.txShown().y)")
+    _, y = axis_labels(frame)  # the query axis as Plotly draws it
     z = np.array([[np.nan if v is None else v for v in row] for row in z], dtype=np.float64)
     assert z.shape == (W, W) and [label.split(" ", 1)[1] for label in y] == list(ZH)
     future = np.triu(np.ones((W, W), bool), 1)
     assert np.isnan(z[future]).all()
     np.testing.assert_allclose(z[~future], expected[~future], atol=1e-6)
+    assert_cells_drawn(frame, np.where(future, np.nan, expected), [(W - 1, 0), (W - 1, W // 2), (W // 2, 1), (0, W - 1)])
     expect(pg.get_by_text("each of their characters is a word here", exact=False)).to_be_visible()
     app.screenshot("attention-words-chinese-smollm2")
     assert app.exceptions().count() == 0
