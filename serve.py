@@ -42,10 +42,13 @@ def warm(t0: float) -> None:
     from components.cache import get_model_cached, warm_models, warm_pages
     from components.engine import _engine
     from components.state import DEFAULT_TEXT
-    from models.registry import DEFAULT_DECODER, DEFAULT_ENCODER
+    from models import loading
+    from models.registry import DEFAULT_DECODER, DEFAULT_ENCODER, get_spec
 
     models = (DEFAULT_DECODER, DEFAULT_ENCODER)
     failed: list[BaseException] = []
+    if not all(loading.is_prepared(get_spec(m)) for m in models if get_spec(m).source == "bundled-gguf"):
+        gc.enable()  # a first run converts a model (minutes): collect as usual meanwhile (see main)
 
     def pages() -> None:
         # what later pages reuse yields the cores to a session already drawing its first page (Linux: a nice value
@@ -73,6 +76,7 @@ def warm(t0: float) -> None:
         _engine(DEFAULT_DECODER, get_model_cached(DEFAULT_DECODER))
     except Exception as e:  # a page that needs what failed says so in its own words; the server keeps serving
         print(f"Warm-up stopped: {type(e).__name__}: {e}", flush=True)
+        gc.enable()
         return
     print(f"Models loaded in {time.perf_counter() - t0:.1f} s (the server was already accepting sessions).",
           flush=True)
@@ -82,6 +86,7 @@ def warm(t0: float) -> None:
     # the collection after each run only walks what the run made.
     gc.collect()
     gc.freeze()
+    gc.enable()
 
 
 def serve_frontend_from_memory() -> None:
@@ -136,6 +141,12 @@ def accept_long_links() -> None:
 
 
 def main() -> None:
+    # No cyclic garbage collection until the warm-up has loaded everything (warm() enables it again, after the
+    # gc.collect and gc.freeze there): importing torch, transformers, streamlit and pandas and loading the models
+    # makes hundreds of thousands of objects, and each full collection on the way walks all of them holding the
+    # interpreter lock, which the server and the first page run wait for (`make bench`, section render, times
+    # the teacher's wait). What it leaves for later is a few thousand objects in cycles, collected then.
+    gc.disable()
     args = sys.argv[1:]
     local = take_local_models(args)
     if local:  # config.py reads TX_LOCAL_MODELS when the registry registers them (below)

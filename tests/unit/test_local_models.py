@@ -132,21 +132,25 @@ def test_serve_takes_local_model_flags():
 
 def test_serve_warms_and_freezes_what_it_loaded_so_the_gc_after_each_run_skips_it():
     """serve.py starts the server at once and loads what the first page runs need (models, the neighbour index) on
-    a background thread, then hides the warm process from the garbage collection Streamlit runs after every
-    script run. Run serve.main() with the server's start replaced by: note whether the warm-up was still running,
+    a background thread, with the cyclic collector off meanwhile (its full passes over everything being imported
+    held the interpreter lock the first page waited for), then hides the warm process from later collections and
+    turns the collector on. Run serve.main() with the server's start replaced by: note whether the warm-up was still running,
     wait for it, report."""
     code = ("import gc, sys, threading, serve; from streamlit.web import cli; from models import similarity; "
             "built = []; init = similarity.EmbeddingIndex.__init__; "
             "similarity.EmbeddingIndex.__init__ = lambda self, lm: (built.append(lm.spec.id), init(self, lm))[1]; "
             "from components import cache; from models.registry import DEFAULT_DECODER; "
             "warm = lambda: next(t for t in threading.enumerate() if t.name == 'warm-up'); "
-            "cli.main = lambda: (print('warming', warm().is_alive()), warm().join(), "
+            "cli.main = lambda: (print('warming', warm().is_alive(), gc.isenabled()), warm().join(), "
+            "    print('collecting', gc.isenabled()), "
             "    print(gc.get_freeze_count(), len(gc.get_objects()), sorted(built), "
             "    cache._index(DEFAULT_DECODER) is cache._index(DEFAULT_DECODER), sorted(built))); serve.main()")
     lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300,
                            cwd=Path(__file__).resolve().parents[2]).stdout.strip().splitlines()
-    # the server started while the models were still loading (they take seconds; starting it takes no time)
-    assert next(line for line in lines if line.startswith("warming")) == "warming True"
+    # the server started while the models were still loading (they take seconds; starting it takes no time), with
+    # the cyclic collector off until the warm-up is done, and on again after it
+    assert next(line for line in lines if line.startswith("warming")) == "warming True False"
+    assert "collecting True" in lines
     frozen, walked, rest = lines[-1].split(" ", 2)
     frozen, walked = int(frozen), int(walked)
     # each model's index built once, by the warm-up; asking again is a cache hit
@@ -173,3 +177,31 @@ def test_the_warm_up_loads_the_first_models_stand_alone_tokenizer_last(monkeypat
     cache.warm_pages(models, "a text")
     assert calls[-1] == ("_tokenizer", models[0])
     assert {c[0] for c in calls[:-1]} == {"_trace", "_index"} and len(calls) == 5
+
+
+def test_the_warm_up_collects_during_a_conversion_and_after_a_failure(monkeypatch):
+    """serve.py keeps the cyclic collector off only while it loads converted models: a first run that converts a
+    model (minutes) collects as usual, and a warm-up that fails turns the collector back on."""
+    import gc
+
+    import serve
+    from components import cache
+    from models import loading
+
+    seen = []
+
+    def stop(models):
+        seen.append(gc.isenabled())
+        raise RuntimeError("stopped by the test")
+
+    monkeypatch.setattr(cache, "warm_models", stop)
+    was = gc.isenabled()
+    try:
+        for prepared in (False, True):
+            monkeypatch.setattr(loading, "is_prepared", lambda spec, prepared=prepared: prepared)
+            gc.disable()
+            serve.warm(0.0)
+            assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert seen == [True, False]
