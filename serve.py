@@ -38,34 +38,39 @@ def take_local_models(argv: list[str]) -> list[str]:
 
 def warm(t0: float) -> None:
     """Load both default models, their first page's trace and neighbour index, the generation worker and the page
-    libraries into the process-wide caches; then freeze what lives as long as the process (see below)."""
-    from components.cache import get_model_cached, warm_models, warm_pages
-    from components.engine import _engine
-    from components.state import DEFAULT_TEXT
-    from models import loading
-    from models.registry import DEFAULT_DECODER, DEFAULT_ENCODER, get_spec
-
-    models = (DEFAULT_DECODER, DEFAULT_ENCODER)
-    failed: list[BaseException] = []
-    if not all(loading.is_prepared(get_spec(m)) for m in models if get_spec(m).source == "bundled-gguf"):
-        gc.enable()  # a first run converts a model (minutes): collect as usual meanwhile (see main)
-
-    def pages() -> None:
-        # what later pages reuse yields the cores to a session already drawing its first page (Linux: a nice value
-        # per thread, inherited by the OpenMP threads this one starts; this thread ends with it)
-        from serving.engine import yield_to_pages
-
-        yield_to_pages()
-        try:
-            import components.plots  # noqa: F401  (pandas, plotly: the first page run would import them)
-            import components.widgets  # noqa: F401
-
-            warm_pages(models, DEFAULT_TEXT)
-        except Exception as e:
-            failed.append(e)
-
+    libraries into the process-wide caches; then freeze what lives as long as the process (see below). The cyclic
+    collector, off since main(), is on again once the models are loaded, and whatever happens here."""
     try:
+        from components.cache import get_model_cached, warm_models, warm_pages
+        from components.engine import _engine
+        from components.state import DEFAULT_TEXT
+        from models import loading
+        from models.registry import DEFAULT_DECODER, DEFAULT_ENCODER, get_spec
+
+        models = (DEFAULT_DECODER, DEFAULT_ENCODER)
+        failed: list[BaseException] = []
+        if not all(loading.is_prepared(get_spec(m)) for m in models if get_spec(m).source == "bundled-gguf"):
+            gc.enable()  # a first run converts a model (minutes): collect as usual meanwhile (see main)
+
+        def pages() -> None:
+            # what later pages reuse yields the cores to a session already drawing its first page (Linux: a nice
+            # value per thread, inherited by the OpenMP threads this one starts; this thread ends with it)
+            from serving.engine import yield_to_pages
+
+            yield_to_pages()
+            try:
+                import components.plots  # noqa: F401  (pandas, plotly: the first page run would import them)
+                import components.widgets  # noqa: F401
+
+                warm_pages(models, DEFAULT_TEXT)
+            except Exception as e:
+                failed.append(e)
+
         warm_models(models)  # what the first page needs: at the priority of the sessions
+        # What is loaded now lives as long as the process: out of the collector's sight at no cost (a collection
+        # would walk all of it while a first page waits), and the collector on again for everything made from here.
+        gc.freeze()
+        gc.enable()
         later = threading.Thread(target=pages, name="warm-up-pages", daemon=True)
         later.start()
         later.join()
@@ -76,17 +81,19 @@ def warm(t0: float) -> None:
         _engine(DEFAULT_DECODER, get_model_cached(DEFAULT_DECODER))
     except Exception as e:  # a page that needs what failed says so in its own words; the server keeps serving
         print(f"Warm-up stopped: {type(e).__name__}: {e}", flush=True)
-        gc.enable()
         return
-    print(f"Models loaded in {time.perf_counter() - t0:.1f} s (the server was already accepting sessions).",
-          flush=True)
-    # Streamlit runs a full gc.collect() after every script run (runner.postScriptGC). With torch, transformers,
-    # pandas, plotly and both models loaded that walks hundreds of thousands of long-lived objects on every click.
-    # They live as long as the process: freezing them moves them out of the collector's sight (gc.freeze), and
-    # the collection after each run only walks what the run made.
+    finally:
+        gc.enable()
+    # Python's collector, when its thresholds trigger a full collection, walks every object it tracks: with torch,
+    # transformers, pandas, plotly and both models that is hundreds of thousands of long-lived objects, holding the
+    # interpreter lock each time. Once, now: what the start made and left in cycles is collected, and what lives
+    # as long as the process is frozen out of the collector's sight (gc.freeze); later collections walk only what
+    # the sessions make.
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
-    gc.enable()
+    print(f"Models loaded in {time.perf_counter() - t0:.1f} s (the server was already accepting sessions).",
+          flush=True)
 
 
 def serve_frontend_from_memory() -> None:
@@ -141,11 +148,11 @@ def accept_long_links() -> None:
 
 
 def main() -> None:
-    # No cyclic garbage collection until the warm-up has loaded everything (warm() enables it again, after the
-    # gc.collect and gc.freeze there): importing torch, transformers, streamlit and pandas and loading the models
-    # makes hundreds of thousands of objects, and each full collection on the way walks all of them holding the
+    # No cyclic garbage collection until the warm-up has loaded the models (warm() turns it on again, then, and
+    # in any case when it ends): importing torch, transformers, streamlit and pandas and loading the models makes
+    # hundreds of thousands of objects, and each full collection on the way walks all of them holding the
     # interpreter lock, which the server and the first page run wait for (`make bench`, section render, times
-    # the teacher's wait). What it leaves for later is a few thousand objects in cycles, collected then.
+    # the teacher's wait). What the start leaves in cycles is collected once at the end of the warm-up.
     gc.disable()
     args = sys.argv[1:]
     local = take_local_models(args)

@@ -179,9 +179,10 @@ def test_the_warm_up_loads_the_first_models_stand_alone_tokenizer_last(monkeypat
     assert {c[0] for c in calls[:-1]} == {"_trace", "_index"} and len(calls) == 5
 
 
-def test_the_warm_up_collects_during_a_conversion_and_after_a_failure(monkeypatch):
+def test_the_warm_up_turns_the_collector_back_on_whatever_happens(monkeypatch):
     """serve.py keeps the cyclic collector off only while it loads converted models: a first run that converts a
-    model (minutes) collects as usual, and a warm-up that fails turns the collector back on."""
+    model (minutes) collects as usual, and a warm-up that fails in any way (an Exception, a BaseException, a
+    failing check before the loads) leaves the collector on, and says so for an Exception."""
     import gc
 
     import serve
@@ -190,18 +191,31 @@ def test_the_warm_up_collects_during_a_conversion_and_after_a_failure(monkeypatc
 
     seen = []
 
-    def stop(models):
-        seen.append(gc.isenabled())
-        raise RuntimeError("stopped by the test")
+    def stop(error):
+        def warm_models(models):
+            seen.append(gc.isenabled())
+            raise error
+        return warm_models
 
-    monkeypatch.setattr(cache, "warm_models", stop)
+    def broken(spec):
+        raise RuntimeError("a damaged cache folder")
+
     was = gc.isenabled()
     try:
-        for prepared in (False, True):
+        for prepared, error in ((False, RuntimeError("stopped")), (True, RuntimeError("stopped")), (True, SystemExit(3))):
+            monkeypatch.setattr(cache, "warm_models", stop(error))
             monkeypatch.setattr(loading, "is_prepared", lambda spec, prepared=prepared: prepared)
             gc.disable()
-            serve.warm(0.0)
+            if isinstance(error, Exception):
+                serve.warm(0.0)
+            else:
+                with pytest.raises(SystemExit):
+                    serve.warm(0.0)
             assert gc.isenabled()
+        monkeypatch.setattr(loading, "is_prepared", broken)
+        gc.disable()
+        serve.warm(0.0)
+        assert gc.isenabled()
     finally:
         (gc.enable if was else gc.disable)()
-    assert seen == [True, False]
+    assert seen == [True, False, False]
