@@ -49,7 +49,7 @@ def warm(t0: float) -> None:
 
         models = (DEFAULT_DECODER, DEFAULT_ENCODER)
         failed: list[BaseException] = []
-        if not all(loading.is_prepared(get_spec(m)) for m in models if get_spec(m).source == "bundled-gguf"):
+        if not all(loading.is_prepared(get_spec(m)) for m in models):
             gc.enable()  # a first run converts a model (minutes): collect as usual meanwhile (see main)
 
         def pages() -> None:

@@ -220,7 +220,7 @@ def warm_models(model_ids: tuple[str, ...]) -> None:
     loading.warm_imports()
     for model_id in model_ids:
         spec = get_spec(model_id)
-        if spec.source == "bundled-gguf" and not loading.is_prepared(spec):
+        if not loading.is_prepared(spec):  # only a bundled GGUF is ever unprepared
             loading.prepare(spec, loading.terminal_progress)
         _model(model_id)
     for model_id in model_ids[1:]:

@@ -336,12 +336,14 @@
     plot.dataset.head = String(shown(current.head));
     drawnKey = viewKey;
     return done.then(function () {
-      if (!plot._txListening && plot.on) { // zoom, pan, a resize: Plotly redrew its frame, the cells follow
+      // zoom, pan, a resize, this step's new title: Plotly redrew its frame, and its "afterplot" redraws the cells
+      // (listened to from the first plot on; that first plot's cells are drawn here)
+      if (!plot._txListening && plot.on) {
         plot.on("plotly_afterplot", function () { drawCells(); });
         plot.on("plotly_relayouting", function (ranges) { drawCells(ranges); }); // during a pan or zoom drag
         plot._txListening = true;
+        drawCells();
       }
-      drawCells();
       setHeight();
       prefetch();
     });
